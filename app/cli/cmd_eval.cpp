@@ -1,0 +1,89 @@
+// zeropoint-cli eval: perplexity of a model on WikiText-2, C4 (JSON lines) or plain text.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "app/cli/commands.h"
+#include "app/cli/progress_bar.h"
+#include "core/common/error.h"
+#include "core/eval/perplexity.h"
+#include "core/model/model.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace zp::cli {
+
+namespace {
+
+struct EvalOptions {
+    std::string model;
+    std::string tokenizer;
+    std::string data;
+    std::string protocol = "auto";
+    int64_t window = 2048;
+    int64_t max_windows = 0;
+    int64_t c4_windows = 256;
+    uint64_t seed = 0;
+    int64_t batch = 1;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void run_eval(const EvalOptions& o)
+{
+    auto model = model::Model::open(o.model);
+    const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
+    std::unique_ptr<tok::Tokenizer> tok = ends_with(o.tokenizer, ".bin")
+                                              ? tok::load_llama2c_tokenizer(o.tokenizer, vocab)
+                                              : tok::load_tokenizer(o.tokenizer);
+    tok::check_vocab_matches(*tok, vocab, o.tokenizer, o.model);
+    const eval::PplProtocol protocol =
+        o.protocol == "auto" ? eval::guess_protocol(o.data) : eval::parse_protocol(o.protocol);
+    eval::PerplexityOptions opt;
+    opt.window = o.window;
+    opt.max_windows = o.max_windows;
+    opt.c4_windows = o.c4_windows;
+    opt.seed = o.seed;
+    opt.batch = o.batch;
+    // Every window passes through every block: keep them in memory instead of re-reading.
+    model->set_keep_blocks(true);
+    ProgressBar bar("perplexity");
+    const eval::PerplexityResult r =
+        eval::perplexity_of_file(*model, *tok, o.data, protocol, opt, bar.callback());
+    bar.finish();
+    const char* names[] = {"wikitext2", "c4", "text"};
+    std::printf("perplexity %.4f  (%s, %lld windows of %lld tokens, %lld tokens scored, "
+                "mean NLL %.6f nats)\n",
+                r.perplexity, names[static_cast<int>(protocol)], static_cast<long long>(r.windows),
+                static_cast<long long>(r.window), static_cast<long long>(r.tokens_scored),
+                r.nll_sum / static_cast<double>(r.tokens_scored));
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app)
+{
+    auto opts = std::make_shared<EvalOptions>();
+    CLI::App* cmd = app.add_subcommand("eval", "Perplexity (GPTQ protocol: windows of L tokens)");
+    cmd->add_option("--model", opts->model, "HF model directory or llama2.c checkpoint")->required();
+    cmd->add_option("--tokenizer", opts->tokenizer, "tokenizer.bin, tokenizer.model or tokenizer.json")
+        ->required();
+    cmd->add_option("--data", opts->data, "wiki.test.raw, C4 .jsonl or a text file")->required();
+    cmd->add_option("--protocol", opts->protocol, "auto (by file name), wikitext2, c4 or text")
+        ->check(CLI::IsMember({"auto", "wikitext2", "c4", "text"}))
+        ->capture_default_str();
+    cmd->add_option("--window", opts->window, "tokens per window (clamped to the context)")
+        ->capture_default_str();
+    cmd->add_option("--max-windows", opts->max_windows, "evaluate at most this many (0: all)")
+        ->capture_default_str();
+    cmd->add_option("--c4-windows", opts->c4_windows, "random windows for the c4 protocol")
+        ->capture_default_str();
+    cmd->add_option("--seed", opts->seed, "seed of the c4 window draws")->capture_default_str();
+    cmd->add_option("--batch", opts->batch, "windows per forward pass")->capture_default_str();
+    cmd->callback([opts]() { run_eval(*opts); });
+}
+
+}  // namespace zp::cli

@@ -1,0 +1,101 @@
+// zeropoint-cli generate: greedy text generation, streamed like llama2.c's run.c.
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "app/cli/commands.h"
+#include "core/common/error.h"
+#include "core/model/forward.h"
+#include "core/model/model.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace zp::cli {
+
+namespace {
+
+struct GenerateOptions {
+    std::string model;
+    std::string tokenizer;
+    std::string prompt;
+    int64_t steps = 256;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// run.c prints nothing for a lone control byte (a <0x0A>-style piece of a broken code point).
+void print_piece(const std::string& piece)
+{
+    if (piece.size() == 1) {
+        const unsigned char b = static_cast<unsigned char>(piece[0]);
+        if (b < 0x80 && !(std::isprint(b) || std::isspace(b)))
+            return;
+    }
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+}
+
+void run_generate(const GenerateOptions& o)
+{
+    auto model = model::Model::open(o.model);
+    const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
+    // A llama2.c tokenizer.bin does not store its size; the model header does.
+    std::unique_ptr<tok::Tokenizer> tok = ends_with(o.tokenizer, ".bin")
+                                              ? tok::load_llama2c_tokenizer(o.tokenizer, vocab)
+                                              : tok::load_tokenizer(o.tokenizer);
+    tok::check_vocab_matches(*tok, vocab, o.tokenizer, o.model);
+
+    std::vector<int32_t> prompt = tok->encode(o.prompt, /*add_bos=*/true);
+    if (prompt.empty()) {
+        const int32_t start = tok->bos_id() >= 0 ? tok->bos_id() : tok->eos_id();
+        if (start < 0)
+            throw InvalidArgument(o.tokenizer + ": has no BOS/EOS token to start from; give --prompt");
+        prompt.push_back(start);
+    }
+    std::vector<int32_t> stop;
+    if (tok->bos_id() >= 0)
+        stop.push_back(tok->bos_id());  // llama2.c's stories are delimited by BOS
+    if (tok->eos_id() >= 0)
+        stop.push_back(tok->eos_id());
+    for (int64_t id : model->config().eos_ids)
+        stop.push_back(static_cast<int32_t>(id));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t generated = 0;
+    auto on_token = [&](int32_t prev, int32_t next) {
+        print_piece(tok->decode_piece(prev, next));
+        ++generated;
+        return true;
+    };
+    model::generate_greedy(*model, prompt, o.steps, stop, on_token);
+    std::printf("\n");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (generated > 1 && s > 0)
+        std::fprintf(stderr, "achieved tok/s: %f\n", static_cast<double>(generated) / s);
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app)
+{
+    auto opts = std::make_shared<GenerateOptions>();
+    CLI::App* cmd = app.add_subcommand("generate", "Greedy text generation (temperature 0)");
+    cmd->add_option("--model", opts->model,
+                    "HF model directory (config.json + safetensors) or llama2.c checkpoint .bin")
+        ->required();
+    cmd->add_option("--tokenizer", opts->tokenizer,
+                    "tokenizer.bin (llama2.c), tokenizer.model (SentencePiece) or tokenizer.json")
+        ->required();
+    cmd->add_option("--prompt", opts->prompt, "text to continue (empty: start from BOS)");
+    cmd->add_option("--steps", opts->steps,
+                    "positions to run, prompt included (0 or more than the context: the context)")
+        ->capture_default_str();
+    cmd->callback([opts]() { run_generate(*opts); });
+}
+
+}  // namespace zp::cli

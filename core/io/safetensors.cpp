@@ -1,0 +1,305 @@
+#include "core/io/safetensors.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ATen/ops/empty.h>
+#include <nlohmann/json.hpp>
+
+#include "core/common/atomic_file.h"
+#include "core/common/error.h"
+
+namespace zp::io {
+
+namespace {
+
+struct DtypeEntry {
+    const char* name;
+    at::ScalarType type;
+    size_t itemsize;
+};
+
+// Only dtypes ATen can hold; F8_*, U16/U32/U64 are refused as unsupported rather than misread.
+const DtypeEntry kDtypes[] = {
+    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4},  {"F16", at::kHalf, 2},
+    {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8}, {"I32", at::kInt, 4},
+    {"I16", at::kShort, 2},  {"I8", at::kChar, 1},    {"U8", at::kByte, 1},
+    {"BOOL", at::kBool, 1},
+};
+
+const DtypeEntry* find_dtype(const std::string& name)
+{
+    for (const auto& d : kDtypes)
+        if (name == d.name)
+            return &d;
+    return nullptr;
+}
+
+const DtypeEntry* find_dtype(at::ScalarType t)
+{
+    for (const auto& d : kDtypes)
+        if (t == d.type)
+            return &d;
+    return nullptr;
+}
+
+// Keeps an error message readable when the bad value is a large JSON blob.
+std::string shorten(const std::string& s)
+{
+    return s.size() <= 80 ? s : s.substr(0, 77) + "...";
+}
+
+}  // namespace
+
+struct SafetensorsFile::Impl {
+    std::string path;
+    int fd = -1;
+    void* map = MAP_FAILED;
+    size_t map_size = 0;
+    uint64_t data_start = 0;  // 8 + header length
+    std::map<std::string, SafetensorInfo> tensors;
+    std::map<std::string, std::string> metadata;
+
+    ~Impl()
+    {
+        if (map != MAP_FAILED)
+            ::munmap(map, map_size);
+        if (fd >= 0)
+            ::close(fd);
+    }
+
+    [[noreturn]] void fail(const std::string& what) const
+    {
+        throw FormatError(path + ": " + what);
+    }
+
+    void parse_header(const char* text, uint64_t len, uint64_t data_size);
+    void parse_entry(const std::string& name, const nlohmann::json& entry, uint64_t data_size);
+};
+
+void SafetensorsFile::Impl::parse_entry(const std::string& name, const nlohmann::json& e,
+                                        uint64_t data_size)
+{
+    const std::string where = "tensor '" + name + "'";
+    if (!e.is_object())
+        fail(where + ": entry is not a JSON object: " + shorten(e.dump()));
+    for (const char* key : {"dtype", "shape", "data_offsets"})
+        if (!e.contains(key))
+            fail(where + ": missing field '" + key + "'");
+    const auto& jd = e["dtype"];
+    if (!jd.is_string())
+        fail(where + ": field 'dtype' is not a string: " + shorten(jd.dump()));
+    SafetensorInfo info;
+    info.name = name;
+    info.dtype = jd.get<std::string>();
+    const DtypeEntry* dt = find_dtype(info.dtype);
+    if (!dt)
+        fail(where + ": unknown or unsupported dtype '" + info.dtype + "'");
+    info.scalar_type = dt->type;
+
+    const auto& js = e["shape"];
+    if (!js.is_array())
+        fail(where + ": field 'shape' is not an array: " + shorten(js.dump()));
+    // numel * itemsize computed with overflow checks: a lying shape must not wrap around.
+    uint64_t bytes = dt->itemsize;
+    bool overflow = false;
+    for (const auto& d : js) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0)
+            fail(where + ": field 'shape' holds a non-integer or negative dimension: " +
+                 shorten(js.dump()));
+        uint64_t v = d.get<uint64_t>();
+        if (v != 0 && bytes > std::numeric_limits<uint64_t>::max() / v)
+            overflow = true;
+        else
+            bytes *= v;
+        info.shape.push_back(static_cast<int64_t>(v));
+    }
+
+    const auto& jo = e["data_offsets"];
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
+        !jo[1].is_number_unsigned())
+        fail(where + ": field 'data_offsets' is not a pair of non-negative integers: " +
+             shorten(jo.dump()));
+    info.begin = jo[0].get<uint64_t>();
+    info.end = jo[1].get<uint64_t>();
+    if (info.begin > info.end)
+        fail(where + ": data_offsets [" + std::to_string(info.begin) + ", " +
+             std::to_string(info.end) + "] end before they begin");
+    if (info.end > data_size)
+        fail(where + ": data_offsets [" + std::to_string(info.begin) + ", " +
+             std::to_string(info.end) + "] lie outside the data area of " +
+             std::to_string(data_size) + " bytes (file truncated?)");
+    if (overflow || bytes != info.end - info.begin)
+        fail(where + ": shape " + js.dump() + " x " + info.dtype + " needs " +
+             (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
+             " bytes but data_offsets span " + std::to_string(info.end - info.begin));
+    tensors.emplace(name, std::move(info));
+}
+
+void SafetensorsFile::Impl::parse_header(const char* text, uint64_t len, uint64_t data_size)
+{
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(text, text + len);
+    } catch (const nlohmann::json::exception& e) {
+        fail(std::string("header is not valid JSON: ") + e.what());
+    }
+    if (!header.is_object())
+        fail("header is not a JSON object");
+    for (auto it = header.begin(); it != header.end(); ++it) {
+        if (it.key() == "__metadata__") {
+            if (!it.value().is_object())
+                fail("field '__metadata__' is not an object");
+            for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+                if (!m.value().is_string())
+                    fail("__metadata__ field '" + m.key() + "' is not a string: " +
+                         shorten(m.value().dump()));
+                metadata[m.key()] = m.value().get<std::string>();
+            }
+            continue;
+        }
+        parse_entry(it.key(), it.value(), data_size);
+    }
+    // Overlaps: sort by begin; every tensor must start at or after the previous one's end.
+    std::vector<const SafetensorInfo*> order;
+    for (const auto& kv : tensors)
+        if (kv.second.end > kv.second.begin)
+            order.push_back(&kv.second);
+    std::sort(order.begin(), order.end(), [](const SafetensorInfo* a, const SafetensorInfo* b) {
+        return a->begin < b->begin;
+    });
+    for (size_t i = 1; i < order.size(); ++i)
+        if (order[i]->begin < order[i - 1]->end)
+            fail("tensors '" + order[i - 1]->name + "' [" + std::to_string(order[i - 1]->begin) +
+                 ", " + std::to_string(order[i - 1]->end) + ") and '" + order[i]->name + "' [" +
+                 std::to_string(order[i]->begin) + ", " + std::to_string(order[i]->end) +
+                 ") overlap in the data area");
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : impl_(std::make_unique<Impl>())
+{
+    Impl& d = *impl_;
+    d.path = path;
+    d.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (d.fd < 0)
+        throw IoError(path + ": cannot open: " + std::strerror(errno));
+    struct stat st{};
+    if (::fstat(d.fd, &st) != 0)
+        throw IoError(path + ": cannot stat: " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        throw IoError(path + ": is a directory, not a safetensors file");
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size < 8)
+        d.fail("truncated: " + std::to_string(size) +
+               " bytes, too short for the 8-byte header length");
+    d.map_size = size;
+    d.map = ::mmap(nullptr, d.map_size, PROT_READ, MAP_PRIVATE, d.fd, 0);
+    if (d.map == MAP_FAILED)
+        throw IoError(path + ": cannot memory-map: " + std::strerror(errno));
+    const auto* bytes = static_cast<const unsigned char*>(d.map);
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i)
+        header_len = (header_len << 8) | bytes[i];
+    if (header_len > size - 8)
+        d.fail("header length " + std::to_string(header_len) + " runs past the end of the file (" +
+               std::to_string(size) + " bytes; truncated or not a safetensors file)");
+    d.data_start = 8 + header_len;
+    d.parse_header(reinterpret_cast<const char*>(bytes + 8), header_len, size - d.data_start);
+}
+
+SafetensorsFile::~SafetensorsFile() = default;
+
+const std::string& SafetensorsFile::path() const
+{
+    return impl_->path;
+}
+
+bool SafetensorsFile::contains(const std::string& name) const
+{
+    return impl_->tensors.count(name) != 0;
+}
+
+std::vector<std::string> SafetensorsFile::names() const
+{
+    std::vector<std::string> out;
+    out.reserve(impl_->tensors.size());
+    for (const auto& kv : impl_->tensors)
+        out.push_back(kv.first);
+    return out;
+}
+
+const SafetensorInfo& SafetensorsFile::info(const std::string& name) const
+{
+    auto it = impl_->tensors.find(name);
+    if (it == impl_->tensors.end())
+        impl_->fail("no tensor named '" + name + "'");
+    return it->second;
+}
+
+const std::map<std::string, std::string>& SafetensorsFile::metadata() const
+{
+    return impl_->metadata;
+}
+
+at::Tensor SafetensorsFile::tensor(const std::string& name) const
+{
+    const SafetensorInfo& in = info(name);
+    at::Tensor t = at::empty(in.shape, at::TensorOptions().dtype(in.scalar_type));
+    const auto* src = static_cast<const char*>(impl_->map) + impl_->data_start + in.begin;
+    if (in.end > in.begin)
+        std::memcpy(t.data_ptr(), src, in.end - in.begin);
+    return t;
+}
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata)
+{
+    nlohmann::json header = nlohmann::json::object();
+    if (!metadata.empty())
+        header["__metadata__"] = metadata;
+    std::vector<at::Tensor> data;
+    data.reserve(tensors.size());
+    uint64_t offset = 0;
+    for (const auto& [name, t] : tensors) {
+        if (name.empty() || name == "__metadata__")
+            throw InvalidArgument(path + ": invalid tensor name '" + name + "'");
+        if (header.contains(name))
+            throw InvalidArgument(path + ": tensor '" + name + "' given twice");
+        if (!t.defined())
+            throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
+        const DtypeEntry* dt = find_dtype(t.scalar_type());
+        if (!dt)
+            throw InvalidArgument(path + ": tensor '" + name + "' has dtype " +
+                                  std::string(c10::toString(t.scalar_type())) +
+                                  ", which safetensors export does not support");
+        at::Tensor c = t.detach().to(at::kCPU).contiguous();
+        const uint64_t bytes = static_cast<uint64_t>(c.numel()) * dt->itemsize;
+        header[name] = {{"dtype", dt->name},
+                        {"shape", c.sizes().vec()},
+                        {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+        data.push_back(std::move(c));
+    }
+    std::string text = header.dump();
+    // Readers that mmap like to find the data area 8-byte aligned; the format allows space padding.
+    text.append((8 - text.size() % 8) % 8, ' ');
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i)
+        len[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
+
+    AtomicFile out(path);
+    out.write(len, sizeof len);
+    out.write(text.data(), text.size());
+    for (const auto& c : data)
+        out.write(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
+    out.commit();
+}
+
+}  // namespace zp::io

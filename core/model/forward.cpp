@@ -1,0 +1,299 @@
+#include "core/model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/silu.h>
+
+#include "core/common/error.h"
+
+namespace zp::model {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
+{
+    at::Tensor y = x.matmul(w.t());
+    return b.defined() ? y + b : y;
+}
+
+at::Tensor rotate_half(const at::Tensor& x)
+{
+    const int64_t half = x.size(-1) / 2;
+    return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// Weights already on the compute device and dtype are used as they are (Generator, the pipeline);
+// others are moved per call (model_forward reads one block at a time anyway).
+const at::Tensor& on(const at::Tensor& t, const at::Tensor& like, at::Tensor& holder)
+{
+    if (!t.defined() || (t.device() == like.device() && t.scalar_type() == like.scalar_type()))
+        return t;
+    holder = t.to(like.device(), like.scalar_type());
+    return holder;
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps)
+{
+    at::Tensor xf = x.to(at::kFloat);
+    at::Tensor y = xf * (xf * xf).mean(at::IntArrayRef{-1}, /*keepdim=*/true).add(eps).rsqrt();
+    return (y * weight.to(x.device(), at::kFloat)).to(x.scalar_type());
+}
+
+at::Tensor rope_inv_freq(const ModelConfig& c)
+{
+    const int64_t half = c.head_dim / 2;
+    at::Tensor inv = at::empty({half}, at::kDouble);
+    double* p = inv.data_ptr<double>();
+    const RopeScaling& s = c.rope_scaling;
+    for (int64_t i = 0; i < half; ++i) {
+        double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / c.head_dim);
+        if (s.type == "linear") {
+            f /= s.factor;
+        } else if (s.type == "llama3") {
+            // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, the band
+            // between blended smoothly.
+            const double old_ctx = static_cast<double>(s.original_max_position);
+            const double low_wavelen = old_ctx / s.low_freq_factor;
+            const double high_wavelen = old_ctx / s.high_freq_factor;
+            const double wavelen = 2.0 * kPi / f;
+            if (wavelen > low_wavelen) {
+                f /= s.factor;
+            } else if (wavelen >= high_wavelen) {
+                const double smooth = (old_ctx / wavelen - s.low_freq_factor) /
+                                      (s.high_freq_factor - s.low_freq_factor);
+                f = (1.0 - smooth) * f / s.factor + smooth * f;
+            }
+        }
+        p[i] = f;
+    }
+    return inv;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t start, int64_t length,
+                                              at::Device device, at::ScalarType dtype)
+{
+    at::Tensor pos = at::arange(start, start + length, at::kDouble);
+    at::Tensor ang = pos.unsqueeze(1) * rope_inv_freq(c).unsqueeze(0);  // [length, hd/2]
+    ang = at::cat({ang, ang}, 1);
+    return {ang.cos().to(device, dtype), ang.sin().to(device, dtype)};
+}
+
+at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& hidden,
+                         int64_t pos0, KvCache* cache, const LinearObserver& observe)
+{
+    if (hidden.dim() != 3 || hidden.size(2) != c.hidden_size)
+        throw InvalidArgument("block_forward: hidden states must be [B, T, " +
+                              std::to_string(c.hidden_size) + "]");
+    if (cache && cache->length() != pos0)
+        throw InvalidArgument("block_forward: pos0 " + std::to_string(pos0) +
+                              " differs from the cache length " + std::to_string(cache->length()));
+    const int64_t B = hidden.size(0), T = hidden.size(1);
+    const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
+    at::Tensor h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10;
+    const at::Tensor& wq = on(w_in.q, hidden, h0);
+    const at::Tensor& wk = on(w_in.k, hidden, h1);
+    const at::Tensor& wv = on(w_in.v, hidden, h2);
+    const at::Tensor& wo = on(w_in.o, hidden, h3);
+    const at::Tensor& bq = on(w_in.q_bias, hidden, h4);
+    const at::Tensor& bk = on(w_in.k_bias, hidden, h5);
+    const at::Tensor& bv = on(w_in.v_bias, hidden, h6);
+    const at::Tensor& bo = on(w_in.o_bias, hidden, h7);
+    const at::Tensor& wg = on(w_in.gate, hidden, h8);
+    const at::Tensor& wu = on(w_in.up, hidden, h9);
+    const at::Tensor& wd = on(w_in.down, hidden, h10);
+
+    at::Tensor x = rms_norm(hidden, w_in.input_norm, c.rms_norm_eps);
+    if (observe)
+        observe("q_proj", x);
+    at::Tensor q = linear(x, wq, bq).view({B, T, nh, hd});
+    at::Tensor k = linear(x, wk, bk).view({B, T, nkv, hd});
+    at::Tensor v = linear(x, wv, bv).view({B, T, nkv, hd});
+    if (c.qk_norm) {
+        q = rms_norm(q, w_in.q_norm, c.rms_norm_eps);
+        k = rms_norm(k, w_in.k_norm, c.rms_norm_eps);
+    }
+    q = q.transpose(1, 2);  // [B, nh, T, hd]
+    k = k.transpose(1, 2);
+    v = v.transpose(1, 2);
+    auto [cos, sin] = rope_tables(c, pos0, T, hidden.device(), hidden.scalar_type());
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    if (cache) {
+        if (cache->k.defined()) {
+            k = at::cat({cache->k, k}, 2);
+            v = at::cat({cache->v, v}, 2);
+        }
+        cache->k = k;
+        cache->v = v;
+    }
+    const int64_t S = k.size(2);
+    if (nh != nkv) {
+        // Grouped-query attention: query head h reads kv head h / (nh / nkv).
+        k = k.repeat_interleave(nh / nkv, 1);
+        v = v.repeat_interleave(nh / nkv, 1);
+    }
+    at::Tensor scores = q.to(at::kFloat).matmul(k.to(at::kFloat).transpose(-2, -1)) *
+                        (1.0 / std::sqrt(static_cast<double>(hd)));
+    if (T > 1) {
+        // Keys are the last S positions ending with this call's: key j sits at position
+        // pos0 + T - S + j, query i at pos0 + i, so key j is in query i's future when j > i + S - T.
+        at::Tensor mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(
+                                               hidden.device()))
+                              .triu(S - T + 1);
+        scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    }
+    at::Tensor attn = scores.softmax(-1).to(hidden.scalar_type()).matmul(v);  // [B, nh, T, hd]
+    attn = attn.transpose(1, 2).reshape({B, T, nh * hd});
+    if (observe)
+        observe("o_proj", attn);
+    at::Tensor out = hidden + linear(attn, wo, bo);
+
+    x = rms_norm(out, w_in.post_norm, c.rms_norm_eps);
+    if (observe)
+        observe("gate_proj", x);
+    at::Tensor a = at::silu(linear(x, wg, at::Tensor())) * linear(x, wu, at::Tensor());
+    if (observe)
+        observe("down_proj", a);
+    return out + linear(a, wd, at::Tensor());
+}
+
+at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device,
+                        at::ScalarType dtype)
+{
+    if (ids.dim() != 2)
+        throw InvalidArgument("token ids must be [B, T]");
+    at::Tensor flat = ids.to(at::kCPU, at::kLong).reshape({-1});
+    const int64_t V = m.config().vocab_size;
+    if (flat.numel() > 0) {
+        const int64_t lo = flat.min().item<int64_t>(), hi = flat.max().item<int64_t>();
+        if (lo < 0 || hi >= V)
+            throw InvalidArgument(m.path() + ": token id " + std::to_string(lo < 0 ? lo : hi) +
+                                  " outside the vocabulary 0.." + std::to_string(V - 1));
+    }
+    at::Tensor e = m.embed_tokens().index_select(0, flat);
+    return e.view({ids.size(0), ids.size(1), m.config().hidden_size}).to(device, dtype);
+}
+
+namespace {
+
+at::Tensor logits_with(const at::Tensor& hidden, const at::Tensor& norm, const at::Tensor& head,
+                       double eps)
+{
+    at::Tensor x = rms_norm(hidden, norm, eps);
+    at::Tensor holder;
+    return x.matmul(on(head, x, holder).t()).to(at::kFloat);
+}
+
+}  // namespace
+
+at::Tensor output_logits(const Model& m, const at::Tensor& hidden)
+{
+    return logits_with(hidden, m.final_norm(), m.lm_head(), m.config().rms_norm_eps);
+}
+
+at::Tensor model_forward(const Model& m, const at::Tensor& ids, const ForwardOptions& opt)
+{
+    const ModelConfig& c = m.config();
+    at::Tensor h = embed_tokens(m, ids, opt.device, opt.dtype);
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+        report_progress(opt.progress, static_cast<double>(l), static_cast<double>(c.num_layers),
+                        "block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
+        h = block_forward(c, m.block(l).to(opt.device, opt.dtype), h, 0);
+    }
+    report_progress(opt.progress, static_cast<double>(c.num_layers),
+                    static_cast<double>(c.num_layers), "logits");
+    return output_logits(m, h);
+}
+
+Generator::Generator(const Model& m, at::Device device, at::ScalarType dtype)
+    : model_(m), device_(device), dtype_(dtype)
+{
+    const int64_t L = m.config().num_layers;
+    blocks_.reserve(static_cast<size_t>(L));
+    for (int64_t l = 0; l < L; ++l)
+        blocks_.push_back(m.block(l).to(device, dtype));
+    cache_.resize(static_cast<size_t>(L));
+    // The classifier is the largest matrix: move it once, not once per generated token.
+    norm_ = m.final_norm().to(device, at::kFloat);
+    head_ = m.lm_head().to(device, dtype);
+}
+
+at::Tensor Generator::feed(const std::vector<int32_t>& tokens)
+{
+    if (tokens.empty())
+        throw InvalidArgument("Generator::feed: no tokens");
+    const ModelConfig& c = model_.config();
+    if (pos_ + static_cast<int64_t>(tokens.size()) > c.max_position)
+        throw InvalidArgument(model_.path() + ": position " +
+                              std::to_string(pos_ + static_cast<int64_t>(tokens.size())) +
+                              " exceeds the context length " + std::to_string(c.max_position));
+    at::Tensor ids = at::empty({1, static_cast<int64_t>(tokens.size())}, at::kLong);
+    int64_t* p = ids.data_ptr<int64_t>();
+    for (size_t i = 0; i < tokens.size(); ++i)
+        p[i] = tokens[i];
+    at::Tensor h = embed_tokens(model_, ids, device_, dtype_);
+    for (size_t l = 0; l < blocks_.size(); ++l)
+        h = block_forward(c, blocks_[l], h, pos_, &cache_[l]);
+    pos_ += static_cast<int64_t>(tokens.size());
+    at::Tensor last = h.narrow(1, h.size(1) - 1, 1);
+    return logits_with(last, norm_, head_, c.rms_norm_eps).reshape({-1}).to(at::kCPU);
+}
+
+void Generator::reset()
+{
+    for (auto& kv : cache_)
+        kv = KvCache{};
+    pos_ = 0;
+}
+
+std::vector<int32_t> generate_greedy(const Model& m, const std::vector<int32_t>& prompt,
+                                     int64_t steps, const std::vector<int32_t>& stop_ids,
+                                     const std::function<bool(int32_t, int32_t)>& on_token,
+                                     at::Device device, at::ScalarType dtype)
+{
+    if (prompt.empty())
+        throw InvalidArgument("generate_greedy: the prompt must hold at least one token (BOS)");
+    const int64_t ctx = m.config().max_position;
+    if (steps <= 0 || steps > ctx)
+        steps = ctx;
+    const int64_t len = static_cast<int64_t>(prompt.size());
+    const int64_t n = std::min(len, steps);
+    Generator g(m, device, dtype);
+    // The prompt's later tokens are forced anyway, so the prompt is fed in one batch.
+    at::Tensor logits = g.feed(std::vector<int32_t>(prompt.begin(), prompt.begin() + n));
+    std::vector<int32_t> out(prompt.begin(), prompt.begin() + n);
+    for (int64_t i = 1; i < n; ++i)
+        if (on_token && !on_token(prompt[i - 1], prompt[i]))
+            return out;
+    int32_t token = prompt[n - 1];
+    int64_t fed = n;
+    // Each fed position yields one next token: `steps` positions print `steps` tokens (run.c).
+    while (true) {
+        const int32_t next = fed < len ? prompt[fed]
+                                       : static_cast<int32_t>(logits.argmax().item<int64_t>());
+        if (fed >= len && std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end())
+            break;
+        out.push_back(next);
+        if (on_token && !on_token(token, next))
+            break;
+        if (fed >= steps)
+            break;
+        logits = g.feed({next});
+        ++fed;
+        token = next;
+    }
+    return out;
+}
+
+}  // namespace zp::model

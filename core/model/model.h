@@ -1,0 +1,92 @@
+// A loaded decoder-only LLM: its config and its weights in the Hugging Face layout, read from disk
+// one decoder block at a time (memory-mapped HF safetensors, single or sharded, or a llama2.c
+// checkpoint whose q/k rows are permuted to HF's rotate_half convention on read).
+// Weights handed out are float32 CPU tensors; Linear weights are [out_features, in_features].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/common/progress.h"
+#include "core/model/config.h"
+
+namespace zp::model {
+
+// The seven linear layers of a block, in pipeline order: q_proj, k_proj, v_proj, o_proj,
+// gate_proj, up_proj, down_proj (the HF module names).
+const std::vector<std::string>& linear_names();
+
+// One decoder block. Optional tensors are undefined (t.defined() == false) when the model has none.
+struct BlockWeights {
+    at::Tensor input_norm;                  // [hidden] RMSNorm gain before attention
+    at::Tensor q, k, v, o;                  // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+    at::Tensor q_bias, k_bias, v_bias;      // [q_dim], [kv_dim], [kv_dim] (Qwen2, attention_bias)
+    at::Tensor o_bias;                      // [hidden] (llama attention_bias only)
+    at::Tensor q_norm, k_norm;              // [head_dim] per-head RMSNorm gains (Qwen3)
+    at::Tensor post_norm;                   // [hidden] RMSNorm gain before the MLP
+    at::Tensor gate, up, down;              // [inter, hidden] x2, [hidden, inter]
+
+    // The weight of a linear layer by HF module name ("q_proj"...); InvalidArgument if unknown.
+    at::Tensor& linear(const std::string& name);
+    const at::Tensor& linear(const std::string& name) const;
+    // Every defined tensor converted (device, dtype; copied even if already there when copy);
+    // undefined ones stay undefined.
+    BlockWeights to(at::Device device, at::ScalarType dtype, bool copy = false) const;
+};
+
+// The HF tensor name of a block part: block_tensor_name(3, "self_attn.q_proj.weight") is
+// "model.layers.3.self_attn.q_proj.weight".
+std::string block_tensor_name(int64_t layer, const std::string& part);
+
+class WeightSource;  // internal: where the bytes come from (core/model/weight_source.h)
+
+class Model {
+public:
+    // Opens a model: a directory with config.json + model.safetensors or
+    // model.safetensors.index.json (shards), a .json or .safetensors file inside such a
+    // directory, or a llama2.c checkpoint (any other file). Reads headers only and checks that every
+    // tensor exists with the shape the config implies. Throws IoError / FormatError naming the file.
+    static std::unique_ptr<Model> open(const std::string& path);
+    explicit Model(std::unique_ptr<WeightSource> source);
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelConfig& config() const;
+    const std::string& path() const;    // what open() was given
+    const std::string& format() const;  // "hf" or "llama2c"
+
+    // Block i (0-based) as float32 CPU tensors owned by the caller: the replaced weights if set,
+    // else read from disk now (memory: one block). Thread-safe.
+    BlockWeights block(int64_t i) const;
+    // Replaces block i (e.g. with quantized-dequantized weights); shapes are checked (InvalidArgument).
+    // Stored as float32 CPU. Later block(i), forward passes and exports use it.
+    void set_block(int64_t i, const BlockWeights& w);
+    // Replaces one linear weight ("q_proj"...) of block i; shape checked.
+    void set_linear(int64_t i, const std::string& name, const at::Tensor& weight);
+    bool is_replaced(int64_t i) const;
+    void reset_block(int64_t i);  // back to the weights on disk
+
+    // Keep every block read from disk in memory (faster repeated passes; memory: whole model).
+    void set_keep_blocks(bool keep);
+
+    const at::Tensor& embed_tokens() const;  // [vocab, hidden] float32 CPU (loaded on first use)
+    const at::Tensor& final_norm() const;    // [hidden]
+    const at::Tensor& lm_head() const;       // [vocab, hidden]; the embedding when tied
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Writes an HF-layout directory: config.json and model.safetensors (tensors in `dtype`: kFloat,
+// kHalf or kBFloat16; norms stay float32), each written atomically. Creates dir if needed.
+// Uses the model's current weights (replaced blocks included). Throws IoError / InvalidArgument.
+void export_hf(const Model& model, const std::string& dir, at::ScalarType dtype = at::kFloat,
+               const ProgressFn& progress = {});
+
+}  // namespace zp::model

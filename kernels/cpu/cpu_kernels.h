@@ -1,0 +1,25 @@
+// CPU implementations behind kernels/quantize.h and kernels/zero_point.h (inputs already checked,
+// contiguous, on the CPU).
+#pragma once
+
+#include "kernels/quantize.h"
+#include "kernels/zero_point.h"
+
+namespace zp::kernels::cpu {
+
+void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
+              at::Tensor& codes);
+void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero, int64_t g,
+                at::Tensor& out);
+void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
+                   at::Tensor& out);
+void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale, const at::Tensor& zero,
+                int bits, int64_t g, bool normalize, at::Tensor& out);
+void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale, at::Tensor& zero);
+
+ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales, int bits,
+                                int64_t g);
+SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& config, int64_t g);
+SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, int grid);
+
+}  // namespace zp::kernels::cpu

@@ -1,0 +1,34 @@
+// Small helpers shared by the dispatchers (kernels/*.cpp): input checks and the CUDA stream.
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/TensorOperators.h>
+#include <c10/util/Exception.h>
+
+namespace zp::kernels::detail {
+
+inline void check_float_matrix(const at::Tensor& t, const char* what)
+{
+    TORCH_CHECK(t.defined(), what, " is undefined");
+    TORCH_CHECK(t.dim() == 2, what, " must be 2-D [rows, cols], got shape ", t.sizes());
+    TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, what,
+                " must be float32 or float64, got ", t.scalar_type());
+}
+
+inline void check_bits(int bits)
+{
+    TORCH_CHECK(bits >= 2 && bits <= 8, "bits must be in 2..8, got ", bits);
+}
+
+inline void check_params(const at::Tensor& p, int64_t rows, int64_t groups, const char* what)
+{
+    TORCH_CHECK(p.defined() && p.dim() == 2 && p.size(0) == rows && p.size(1) == groups, what,
+                " must have shape [", rows, ", ", groups, "], got ", p.sizes());
+}
+
+// The stream handle for CUDA launches (nullptr = default stream).
+void* current_cuda_stream(const at::Tensor& t);
+
+}  // namespace zp::kernels::detail

@@ -1,0 +1,623 @@
+// NeUQI's zero-point solver for one (row, group) and one scale (ALGORITHMS.md sections 3-4), as
+// portable scalar code shared by the CPU kernel (one thread per group) and the CUDA kernel (one
+// thread per (group, scale candidate)).
+//
+// Work is in units of s: x = w/s, offset o = -z, code = clamp(round(x - o), 0, N-1), and h is
+// normalised to sum 1 within the group. The group's weights are sorted once (x keeps the order of
+// w for every s > 0), with prefix sums of h, h w and h w^2; everything below reads those.
+//
+// Stage 1 (the surrogate) is convex in o: each element contributes a decreasing quadratic tail, a
+// flat middle and an increasing quadratic tail. Its minimum is found by bisection over the 2n
+// break points with prefix sums, O(log^2 n), instead of the O(n log n) sweep.
+//
+// Stage 2 (the exact loss on the window [o_S - 1, o_S + 1]) is f(o) = o^2 - 2 B1(o) o + B2(o):
+// unit curvature everywhere and, at each level drop, a concave kink (B1 += h, B2 += 2 h tau). So
+// with f_a the quadratic valid at the start a of an interval [a, b] holding drops of mass H,
+//     f_a(o) - 2 (b - a) H  <=  f(o)  <=  f_a(o)     on [a, b].
+// The window is cut into bins; one pass accumulates each bin's drops, the bounds above prune every
+// bin that cannot hold the minimum, and only the surviving bins' drops are gathered, sorted and
+// swept exactly (bins with too many drops are binned again). The result is the exact minimum on
+// the window, the same as the sorted sweep, in O(n) per scale instead of O(n log n).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/portable.h"
+
+namespace zp::kernels::detail {
+
+struct SortedGroup {
+    const double* w;   // sorted ascending, n
+    const double* h;   // normalised importance (sum 1), in the order of w
+    const double* p0;  // prefix sums, n + 1 each: sum h, sum h w, sum h w^2
+    const double* p1;
+    const double* p2;
+    int n;
+};
+
+struct DropEvent {
+    double tau;
+    double h;
+};
+
+// Scratch for stage 2: kLevels levels of `bins` bins and room for `event_cap` gathered drops.
+struct Stage2Workspace {
+    static constexpr int kLevels = 4;
+    int bins = 0;
+    int event_cap = 0;
+    double* bin_h = nullptr;    // [kLevels * bins]
+    double* bin_ht = nullptr;   // [kLevels * bins]
+    double* bin_b1 = nullptr;   // [kLevels * bins] B1 at the bin's start
+    double* bin_b2 = nullptr;   // [kLevels * bins]
+    double* bin_lb = nullptr;   // [kLevels * bins] lower bound of f on the bin
+    int* bin_count = nullptr;   // [kLevels * bins]
+    int* bin_order = nullptr;   // [kLevels * bins] candidate bins sorted by lower bound
+    int* bin_offset = nullptr;  // [bins + 1] (level 0 gathering)
+    DropEvent* events = nullptr;  // [event_cap]
+};
+
+struct WindowMin {
+    double o = 0.0;      // minimiser (offset o = -z)
+    double f = 0.0;      // f(o) with sum h = 1 (multiply by s^2 for the loss)
+    bool pruned = false; // true when no point of the window could beat the caller's threshold
+};
+
+// ---- prefix-sum helpers ------------------------------------------------------------------------
+
+// Number of elements with w * inv_s <= v (upper bound), by binary search.
+ZP_HD int count_le(const SortedGroup& g, double inv_s, double v)
+{
+    int lo = 0, hi = g.n;
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (g.w[mid] * inv_s <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+// Number of elements with w * inv_s < v (lower bound).
+ZP_HD int count_lt(const SortedGroup& g, double inv_s, double v)
+{
+    int lo = 0, hi = g.n;
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (g.w[mid] * inv_s < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+// Sums over elements [a, b) in units of s: mass, sum h x, sum h x^2.
+ZP_HD void range_sums(const SortedGroup& g, double inv_s, int a, int b, double* m, double* s1, double* s2)
+{
+    *m = g.p0[b] - g.p0[a];
+    *s1 = (g.p1[b] - g.p1[a]) * inv_s;
+    *s2 = (g.p2[b] - g.p2[a]) * inv_s * inv_s;
+}
+
+// ---- stage 1: convex clipped-tail function ------------------------------------------------------
+// F_delta(o) = sum_{x <= o - delta} h (x - o)^2 + sum_{x >= o + N - 1 + delta} h (x - N + 1 - o)^2
+//            + delta^2 * (mass of the others).
+// delta = 1/2 is NeUQI's surrogate (an upper bound of the exact loss); delta = 0 is the loss of
+// clipping alone (a lower bound of the exact loss for every o).
+
+struct ConvexPiece {
+    double a0, a1, a2;  // F = a0 o^2 - 2 a1 o + a2 on the piece
+};
+
+ZP_HD ConvexPiece convex_piece(const SortedGroup& g, double inv_s, int levels, double delta, int kb, int kt)
+{
+    // bottom-clipped: [0, kb); top-clipped: [kt, n); kb <= kt always.
+    double mb, sb1, sb2, mt, st1, st2;
+    range_sums(g, inv_s, 0, kb, &mb, &sb1, &sb2);
+    range_sums(g, inv_s, kt, g.n, &mt, &st1, &st2);
+    double top = static_cast<double>(levels - 1);
+    ConvexPiece p;
+    p.a0 = mb + mt;
+    p.a1 = sb1 + (st1 - top * mt);
+    double middle = g.p0[g.n] - p.a0;
+    p.a2 = sb2 + (st2 - 2.0 * top * st1 + top * top * mt) + delta * delta * middle;
+    return p;
+}
+
+// Right derivative sign of F_delta at o: returns true if F'(o+) >= 0.
+ZP_HD bool convex_rising(const SortedGroup& g, double inv_s, int levels, double delta, double o)
+{
+    int kb = count_le(g, inv_s, o - delta);
+    int kt = imax(kb, count_le(g, inv_s, o + (levels - 1) + delta));
+    ConvexPiece p = convex_piece(g, inv_s, levels, delta, kb, kt);
+    return p.a0 * o - p.a1 >= 0.0;
+}
+
+// Minimiser and minimum of F_delta. Its right derivative is non-decreasing, so the piece holding
+// the minimum lies between the last break point where it is negative and the first where it is
+// not. Both break point lists are sorted (b_i = x_i + delta, c_i = x_i - (N - 1) - delta): one
+// binary search on each, every step evaluating the derivative with two binary searches, so
+// O(log^2 n) in all.
+ZP_HD void convex_min(const SortedGroup& g, double inv_s, int levels, double delta, double* o_min, double* f_min)
+{
+    const double shift = (levels - 1) + delta;
+    const int n = g.n;
+    // number of b points (resp. c points) where F'(p+) < 0
+    int lo_i = 0, hi_i = n;
+    while (lo_i < hi_i) {
+        int mid = (lo_i + hi_i) >> 1;
+        if (convex_rising(g, inv_s, levels, delta, g.w[mid] * inv_s + delta))
+            hi_i = mid;
+        else
+            lo_i = mid + 1;
+    }
+    const int nb = lo_i;
+    lo_i = 0;
+    hi_i = n;
+    while (lo_i < hi_i) {
+        int mid = (lo_i + hi_i) >> 1;
+        if (convex_rising(g, inv_s, levels, delta, g.w[mid] * inv_s - shift))
+            hi_i = mid;
+        else
+            lo_i = mid + 1;
+    }
+    const int nc = lo_i;
+    double lo = -inf_value(), hi = inf_value();
+    if (nb > 0)
+        lo = g.w[nb - 1] * inv_s + delta;
+    if (nc > 0)
+        lo = dmax(lo, g.w[nc - 1] * inv_s - shift);
+    if (nb < n)
+        hi = g.w[nb] * inv_s + delta;
+    if (nc < n)
+        hi = dmin(hi, g.w[nc] * inv_s - shift);
+    if (!(hi < inf_value()))
+        hi = g.w[n - 1] * inv_s + delta + 1.0;
+    if (!(lo > -inf_value()))
+        lo = hi - 1.0;
+    if (lo > hi)
+        lo = hi;
+    double om = 0.5 * (lo + hi);
+    int kb = count_le(g, inv_s, om - delta);
+    int kt = imax(kb, count_le(g, inv_s, om + shift));
+    ConvexPiece p = convex_piece(g, inv_s, levels, delta, kb, kt);
+    double a0 = p.a0 > 0.0 ? p.a0 : 1.0;
+    double o = dclamp(p.a1 / a0, lo, hi);
+    *o_min = o;
+    *f_min = p.a0 * o * o - 2.0 * p.a1 * o + p.a2;
+}
+
+// ---- stage 2: exact loss on a window -----------------------------------------------------------
+
+struct Stage2Context {
+    const SortedGroup* g;
+    double inv_s;
+    int levels;
+    double l, r;     // window
+    int ia, ib;      // active elements [ia, ib): those that change level inside the window
+    double bound;    // best upper bound on min f seen so far (pruning threshold)
+    double best_f;   // exact best found
+    double best_o;
+    bool found;
+    // The bins a deeper level refines: a drop belongs to it iff it fell in bin path_k[j] of level
+    // j for every j above, tested with the very expression that binned it (no boundary drift).
+    double path_a[Stage2Workspace::kLevels];
+    double path_inv_width[Stage2Workspace::kLevels];
+    int path_k[Stage2Workspace::kLevels];
+};
+
+ZP_HD int bin_of(double tau, double a, double inv_width, int bins)
+{
+    double k = (tau - a) * inv_width;
+    if (!(k >= 0.0))
+        return 0;
+    if (k >= bins)
+        return bins - 1;
+    return static_cast<int>(k);
+}
+
+// The drops of active element i inside the window: *count of them in tau[]/h (0, 1 or 2).
+// First drop at t in [l, l + 1) (always inside; rounding may put it a hair below l, it is then
+// applied at l), second at t + 1 when below r.
+ZP_HD int element_drops(const Stage2Context& c, int i, double* tau)
+{
+    double x = c.g->w[i] * c.inv_s;
+    double uf = ::floor(x + 0.5 - c.l);
+    if (uf < 1.0)
+        uf = 1.0;
+    else if (uf > c.levels)
+        uf = static_cast<double>(c.levels);
+    double t = x + 0.5 - uf;
+    int cnt = 0;
+    if (uf <= c.levels - 1)
+        tau[cnt++] = t;
+    if (uf >= 2.0 && t + 1.0 < c.r)
+        tau[cnt++] = t + 1.0;
+    return cnt;
+}
+
+ZP_HD bool in_path(const Stage2Context& c, int level, int bins, double tau)
+{
+    for (int j = 0; j < level; ++j)
+        if (bin_of(tau, c.path_a[j], c.path_inv_width[j], bins) != c.path_k[j])
+            return false;
+    return true;
+}
+
+// Sorts events by tau: insertion sort for short runs, heapsort otherwise (no recursion, no std).
+ZP_HD void sort_events(DropEvent* e, int m)
+{
+    if (m <= 24) {
+        for (int i = 1; i < m; ++i) {
+            DropEvent v = e[i];
+            int j = i - 1;
+            while (j >= 0 && e[j].tau > v.tau) {
+                e[j + 1] = e[j];
+                --j;
+            }
+            e[j + 1] = v;
+        }
+        return;
+    }
+    for (int start = m / 2 - 1; start >= 0; --start) {
+        int root = start;
+        while (2 * root + 1 < m) {
+            int child = 2 * root + 1;
+            if (child + 1 < m && e[child].tau < e[child + 1].tau)
+                ++child;
+            if (!(e[root].tau < e[child].tau))
+                break;
+            DropEvent tmp = e[root];
+            e[root] = e[child];
+            e[child] = tmp;
+            root = child;
+        }
+    }
+    for (int end = m - 1; end > 0; --end) {
+        DropEvent tmp = e[0];
+        e[0] = e[end];
+        e[end] = tmp;
+        int root = 0;
+        while (2 * root + 1 < end) {
+            int child = 2 * root + 1;
+            if (child + 1 < end && e[child].tau < e[child + 1].tau)
+                ++child;
+            if (!(e[root].tau < e[child].tau))
+                break;
+            DropEvent t2 = e[root];
+            e[root] = e[child];
+            e[child] = t2;
+            root = child;
+        }
+    }
+}
+
+ZP_HD void consider(Stage2Context& c, double o, double f)
+{
+    if (!c.found || f < c.best_f || (f == c.best_f && o < c.best_o)) {
+        c.best_f = f;
+        c.best_o = o;
+        c.found = true;
+        if (f < c.bound)
+            c.bound = f;
+    }
+}
+
+// Exact sweep of sorted events over [a, b] starting from (b1, b2) at a. On each piece the minimum
+// of o^2 - 2 B1 o + B2 is at clamp(B1, piece), value (o - B1)^2 + B2 - B1^2.
+ZP_HD void sweep_sorted(Stage2Context& c, const DropEvent* e, int m, double a, double b, double b1, double b2)
+{
+    double start = a;
+    for (int k = 0; k <= m; ++k) {
+        double end = k < m ? dmin(dmax(e[k].tau, start), b) : b;
+        double o = dclamp(b1, start, end);
+        double d = o - b1;
+        consider(c, o, d * d + (b2 - b1 * b1));
+        if (k < m) {
+            b1 += e[k].h;
+            b2 += 2.0 * e[k].h * e[k].tau;
+            start = end;
+        }
+    }
+}
+
+// Exact sweep of the drops of bin `k` at `level` without gathering them: repeatedly selects the
+// next distinct drop position by a scan. Only for bins that stay crowded after re-binning at the
+// deepest level (many equal weights), where the distinct positions are few.
+ZP_HD void sweep_by_selection(Stage2Context& c, int level, int bins, double a, double b, double b1, double b2)
+{
+    double start = a;
+    double prev = -inf_value();
+    for (;;) {
+        double next = inf_value(), mass = 0.0;
+        for (int i = c.ia; i < c.ib; ++i) {
+            double tau[2];
+            int cnt = element_drops(c, i, tau);
+            for (int d = 0; d < cnt; ++d) {
+                if (!(tau[d] > prev) || !in_path(c, level + 1, bins, tau[d]))
+                    continue;
+                if (tau[d] < next) {
+                    next = tau[d];
+                    mass = c.g->h[i];
+                } else if (tau[d] == next) {
+                    mass += c.g->h[i];
+                }
+            }
+        }
+        bool more = next < inf_value();
+        double end = more ? dmin(dmax(next, start), b) : b;
+        double o = dclamp(b1, start, end);
+        double d = o - b1;
+        consider(c, o, d * d + (b2 - b1 * b1));
+        if (!more)
+            return;
+        b1 += mass;
+        b2 += 2.0 * mass * next;
+        start = end;
+        prev = next;
+    }
+}
+
+// Minimises f over the drops of the current path (the whole window at level 0, one bin of the
+// level above otherwise), spanning [a, b), given (b1, b2) at a.
+ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int level, double a, double b, double b1,
+                                  double b2)
+{
+    const int K = ws.bins;
+    double* bh = ws.bin_h + level * K;
+    double* bht = ws.bin_ht + level * K;
+    double* bb1 = ws.bin_b1 + level * K;
+    double* bb2 = ws.bin_b2 + level * K;
+    double* blb = ws.bin_lb + level * K;
+    int* bcnt = ws.bin_count + level * K;
+    int* order = ws.bin_order + level * K;
+    const double width = (b - a) / K;
+    const double inv_width = 1.0 / width;
+    c.path_a[level] = a;
+    c.path_inv_width[level] = inv_width;
+    for (int k = 0; k < K; ++k) {
+        bh[k] = 0.0;
+        bht[k] = 0.0;
+        bcnt[k] = 0;
+    }
+    for (int i = c.ia; i < c.ib; ++i) {
+        double tau[2];
+        int cnt = element_drops(c, i, tau);
+        for (int d = 0; d < cnt; ++d) {
+            if (level > 0 && !in_path(c, level, K, tau[d]))
+                continue;
+            int k = bin_of(tau[d], a, inv_width, K);
+            bh[k] += c.g->h[i];
+            bht[k] += c.g->h[i] * tau[d];
+            bcnt[k] += 1;
+        }
+    }
+    // Bounds per bin; the upper bounds tighten the pruning threshold.
+    for (int k = 0; k < K; ++k) {
+        double ba = a + k * width, bb = k == K - 1 ? b : a + (k + 1) * width;
+        bb1[k] = b1;
+        bb2[k] = b2;
+        double o = dclamp(b1, ba, bb);
+        double d = o - b1;
+        double ub = d * d + (b2 - b1 * b1);
+        blb[k] = ub - 2.0 * (bb - ba) * bh[k];
+        if (ub < c.bound)
+            c.bound = ub;
+        b1 += bh[k];
+        b2 += 2.0 * bht[k];
+    }
+    // Candidate bins, sorted by lower bound (insertion: the list is short).
+    const double margin = 1e-12;
+    int m = 0;
+    for (int k = 0; k < K; ++k) {
+        if (blb[k] <= c.bound + margin * (1.0 + c.bound)) {
+            int j = m++;
+            while (j > 0 && blb[order[j - 1]] > blb[k]) {
+                order[j] = order[j - 1];
+                --j;
+            }
+            order[j] = k;
+        }
+    }
+    // At level 0 (with a gathering buffer), collect every candidate bin's drops in one pass when
+    // they fit; bin_offset[k] = start of bin k's segment, -1 for bins not gathered.
+    bool gathered = false;
+    if (level == 0 && ws.bin_offset) {
+        int total = 0;
+        for (int j = 0; j < m; ++j)
+            total += bcnt[order[j]];
+        if (total <= ws.event_cap) {
+            for (int k = 0; k < K; ++k)
+                ws.bin_offset[k] = -1;
+            for (int j = 0; j < m; ++j)
+                ws.bin_offset[order[j]] = 0;
+            int run = 0;
+            int* fill = ws.bin_order + K;  // level 1's order array is free while level 0 gathers
+            for (int k = 0; k < K; ++k) {
+                if (ws.bin_offset[k] >= 0) {
+                    ws.bin_offset[k] = run;
+                    fill[k] = run;
+                    run += bcnt[k];
+                }
+            }
+            for (int i = c.ia; i < c.ib; ++i) {
+                double tau[2];
+                int cnt = element_drops(c, i, tau);
+                for (int d = 0; d < cnt; ++d) {
+                    int k = bin_of(tau[d], a, inv_width, K);
+                    if (ws.bin_offset[k] >= 0)
+                        ws.events[fill[k]++] = DropEvent{tau[d], c.g->h[i]};
+                }
+            }
+            gathered = true;
+        }
+    }
+    for (int j = 0; j < m; ++j) {
+        int k = order[j];
+        if (blb[k] > c.bound + margin * (1.0 + c.bound))
+            break;
+        double ba = a + k * width, bb = k == K - 1 ? b : a + (k + 1) * width;
+        c.path_k[level] = k;
+        if (bcnt[k] == 0) {
+            double o = dclamp(bb1[k], ba, bb);
+            double d = o - bb1[k];
+            consider(c, o, d * d + (bb2[k] - bb1[k] * bb1[k]));
+        } else if (gathered) {
+            DropEvent* e = ws.events + ws.bin_offset[k];
+            sort_events(e, bcnt[k]);
+            sweep_sorted(c, e, bcnt[k], ba, bb, bb1[k], bb2[k]);
+        } else if (bcnt[k] <= ws.event_cap) {
+            int cnt = 0;
+            for (int i = c.ia; i < c.ib && cnt < bcnt[k]; ++i) {
+                double tau[2];
+                int nd = element_drops(c, i, tau);
+                for (int d = 0; d < nd; ++d)
+                    if (in_path(c, level + 1, K, tau[d]))
+                        ws.events[cnt++] = DropEvent{tau[d], c.g->h[i]};
+            }
+            sort_events(ws.events, cnt);
+            sweep_sorted(c, ws.events, cnt, ba, bb, bb1[k], bb2[k]);
+        } else if (level + 1 < Stage2Workspace::kLevels) {
+            stage2_range(c, ws, level + 1, ba, bb, bb1[k], bb2[k]);
+        } else {
+            sweep_by_selection(c, level, K, ba, bb, bb1[k], bb2[k]);
+        }
+    }
+}
+
+// Exact minimum of f on [l, l + 2]. threshold: the caller's best f so far (+inf for none); windows
+// that cannot go below it are reported as pruned.
+ZP_HD WindowMin stage2_min(const SortedGroup& g, double inv_s, int levels, double l, double threshold,
+                           Stage2Workspace& ws)
+{
+    Stage2Context c;
+    c.g = &g;
+    c.inv_s = inv_s;
+    c.levels = levels;
+    c.l = l;
+    c.r = l + 2.0;
+    c.ia = count_lt(g, inv_s, l + 0.5);
+    c.ib = imax(c.ia, count_lt(g, inv_s, l + levels + 0.5));
+    c.bound = threshold;
+    c.found = false;
+    c.best_f = inf_value();
+    c.best_o = l;
+    // B1, B2 at o = l. Below the active range the level is 0, above it N - 1, in the window.
+    double top = static_cast<double>(levels - 1);
+    double m, s1, s2, b1, b2;
+    range_sums(g, inv_s, 0, c.ia, &m, &s1, &s2);
+    b1 = s1;
+    b2 = s2;
+    range_sums(g, inv_s, c.ib, g.n, &m, &s1, &s2);
+    b1 += s1 - top * m;
+    b2 += s2 - 2.0 * top * s1 + top * top * m;
+    for (int i = c.ia; i < c.ib; ++i) {
+        double x = g.w[i] * inv_s;
+        double uf = ::floor(x + 0.5 - l);
+        double q = dclamp(uf, 1.0, static_cast<double>(levels));
+        q = dmin(q, top);
+        double rho = x - q;
+        b1 += g.h[i] * rho;
+        b2 += g.h[i] * rho * rho;
+    }
+    stage2_range(c, ws, 0, c.l, c.r, b1, b2);
+    WindowMin out;
+    out.pruned = !c.found;
+    out.o = c.best_o;
+    out.f = c.found ? c.best_f : inf_value();
+    return out;
+}
+
+// ---- one (group, scale) ------------------------------------------------------------------------
+
+struct ScaleSolve {
+    double o;       // optimal offset (z = -o)
+    double loss;    // s^2 f(o), +inf when pruned
+    bool pruned;
+};
+
+// Stage 2 at scale s around a stage-1 minimiser o_s. loss_threshold: report pruned (loss = +inf)
+// when no point of the window can go below it; +inf for an exact value.
+ZP_HD ScaleSolve solve_scale_window(const SortedGroup& g, double s, int levels, double o_s, double loss_threshold,
+                                    Stage2Workspace& ws)
+{
+    ScaleSolve out;
+    const double s2 = s * s;
+    WindowMin wm = stage2_min(g, 1.0 / s, levels, o_s - 1.0, loss_threshold / s2, ws);
+    out.o = wm.o;
+    out.loss = wm.pruned ? inf_value() : s2 * wm.f;
+    out.pruned = wm.pruned;
+    return out;
+}
+
+// Stage 1 at scale s: the surrogate's minimiser; *upper = s^2 * surrogate minimum, an upper bound
+// of the exact loss at s (the surrogate charges every unclipped element the worst error 1/2).
+ZP_HD double stage1_offset(const SortedGroup& g, double s, int levels, double* upper)
+{
+    double o_s, f_s;
+    convex_min(g, 1.0 / s, levels, 0.5, &o_s, &f_s);
+    if (upper)
+        *upper = s * s * f_s;
+    return o_s;
+}
+
+// s^2 * min_o (loss of clipping alone): a lower bound of the exact loss at s for every z.
+ZP_HD double clipping_lower_bound(const SortedGroup& g, double s, int levels)
+{
+    double o, f;
+    convex_min(g, 1.0 / s, levels, 0.0, &o, &f);
+    return s * s * f;
+}
+
+// The full two-stage solve at scale s (exact value, no pruning).
+ZP_HD ScaleSolve solve_scale(const SortedGroup& g, double s, int levels, Stage2Workspace& ws)
+{
+    double o_s = stage1_offset(g, s, levels, nullptr);
+    return solve_scale_window(g, s, levels, o_s, inf_value(), ws);
+}
+
+// ---- NeUQI-int: integer zero-points 0..N-1 at one scale, each exact ------------------------------
+// For integer o, round(x - o) = round(x) - o, so each element is either inside the grid (error
+// x - round(x)) or clipped; with x sorted the inside set is a contiguous range for every o.
+// scratch: n + 1 doubles (prefix sums of h e^2 along the sorted order).
+ZP_HD void solve_scale_int(const SortedGroup& g, double s, int levels, double* scratch, double* best_o,
+                           double* best_loss)
+{
+    const double inv_s = 1.0 / s;
+    scratch[0] = 0.0;
+    for (int i = 0; i < g.n; ++i) {
+        double x = g.w[i] * inv_s;
+        double e = x - round_half_even(x);
+        scratch[i + 1] = scratch[i] + g.h[i] * e * e;
+    }
+    double bf = inf_value(), bo = 0.0;
+    const double top = static_cast<double>(levels - 1);
+    for (int zi = 0; zi < levels; ++zi) {
+        double o = -static_cast<double>(zi);
+        // inside: o - 1/2 < x < o + N - 1/2 (ties at the ends are measure-zero and equal in loss)
+        int a = count_le(g, inv_s, o - 0.5);
+        int b = imax(a, count_lt(g, inv_s, o + top + 0.5));
+        double m, s1, s2;
+        range_sums(g, inv_s, 0, a, &m, &s1, &s2);
+        double f = s2 - 2.0 * o * s1 + o * o * m;
+        range_sums(g, inv_s, b, g.n, &m, &s1, &s2);
+        double c = o + top;
+        f += s2 - 2.0 * c * s1 + c * c * m;
+        f += scratch[b] - scratch[a];
+        if (f < bf) {
+            bf = f;
+            bo = o;
+        }
+    }
+    *best_o = bo;
+    *best_loss = bf * s * s;
+}
+
+// Candidate scale i of a grid of T steps: s0 * i / T (one definition for every code path).
+ZP_HD double candidate_scale(double s0, int i, int grid)
+{
+    return s0 * static_cast<double>(i) / static_cast<double>(grid);
+}
+
+}  // namespace zp::kernels::detail

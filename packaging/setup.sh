@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# ZeroPoint set-up on a fresh Debian 12 machine: installs the Debian packages, builds, then
+#   packaging/setup.sh demo    runs the workbench on its built-in demo
+#   packaging/setup.sh test    runs every test (what .ci/run calls)
+#   packaging/setup.sh build   only installs and builds
+# Environment: BUILD_DIR (default build), JOBS (default nproc), ZP_SKIP_APT=1 to skip apt-get,
+# CMAKE_ARGS for extra CMake options (e.g. -DTorch_DIR=... for a CUDA libtorch).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+action=${1:-build}
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread        # libtorch's BLAS is slow until OpenBLAS (pthread) is in
+  qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
+  libhdf5-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libsentencepiece-dev
+  xvfb xauth python3 python3-venv
+)
+
+install_packages() {
+  [ "${ZP_SKIP_APT:-0}" = 1 ] && return 0
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  # ccache keeps rebuilds (and CI runs on the same machine) short.
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/zeropoint-ccache}
+  export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+install_packages
+build
+case "$action" in
+  build) ;;
+  test)
+    # Every test; the ones that need ../shared/assets or a GPU say why they skip.
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    ;;
+  demo)
+    if [ -x "$BUILD_DIR/app/gui/zeropoint" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
+      exec "$BUILD_DIR/app/gui/zeropoint" --demo
+    fi
+    exec "$BUILD_DIR/app/zeropoint-cli" demo
+    ;;
+  *) echo "usage: packaging/setup.sh [build|test|demo]" >&2; exit 2 ;;
+esac

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
@@ -37,8 +38,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
 
 void run_bench(const BenchOptions& o)
 {
-    if (o.threads > 0)
-        at::set_num_threads(o.threads);
+    // libtorch defaults to one thread per physical core; use every hardware thread unless told.
+    at::set_num_threads(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency()));
     const bool cuda = o.device == "cuda";
     if (cuda && !kernels::cuda_kernels_available())
         throw InvalidArgument("bench --device cuda: no CUDA device or no CUDA kernels in this build");
@@ -111,7 +112,7 @@ void add_bench_command(CLI::App& app)
     cmd->add_option("--groups", opt->groups, "group sizes (-1 = channel-wise)")->delimiter(',')->capture_default_str();
     cmd->add_option("--baseline-rows", opt->baseline_rows, "rows the baseline runs on")->capture_default_str();
     cmd->add_option("--rows", opt->rows, "rows the fast search runs on (0 = whole layer)")->capture_default_str();
-    cmd->add_option("--threads", opt->threads, "intra-op threads for both (0 = default)");
+    cmd->add_option("--threads", opt->threads, "intra-op threads for both sides (0 = all hardware threads)");
     cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     cmd->callback([opt] { run_bench(*opt); });
 }

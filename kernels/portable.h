@@ -22,5 +22,11 @@ ZP_HD int imax(int a, int b) { return a > b ? a : b; }
 ZP_HD double round_half_even(double v) { return ::nearbyint(v); }
 ZP_HD float round_half_even(float v) { return ::nearbyintf(v); }
 ZP_HD double inf_value() { return HUGE_VAL; }
+// floor for |v| < 2^62 without a libm call (baseline x86-64 has no SSE4.1 roundsd).
+ZP_HD double fast_floor(double v)
+{
+    double t = static_cast<double>(static_cast<long long>(v));
+    return t > v ? t - 1.0 : t;
+}
 
 }  // namespace zp::kernels::detail

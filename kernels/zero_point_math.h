@@ -40,20 +40,30 @@ struct DropEvent {
     double h;
 };
 
+// One bin's accumulated drops, kept together so that binning a drop touches one cache line.
+struct BinAcc {
+    double h;   // mass of the drops
+    double ht;  // sum of h * tau
+    int count;
+};
+
 // Scratch for stage 2: kLevels levels of `bins` bins and room for `event_cap` gathered drops.
 struct Stage2Workspace {
     static constexpr int kLevels = 4;
     int bins = 0;
     int event_cap = 0;
-    double* bin_h = nullptr;    // [kLevels * bins]
-    double* bin_ht = nullptr;   // [kLevels * bins]
+    BinAcc* bin_acc = nullptr;  // [kLevels * bins]
     double* bin_b1 = nullptr;   // [kLevels * bins] B1 at the bin's start
     double* bin_b2 = nullptr;   // [kLevels * bins]
     double* bin_lb = nullptr;   // [kLevels * bins] lower bound of f on the bin
-    int* bin_count = nullptr;   // [kLevels * bins]
     int* bin_order = nullptr;   // [kLevels * bins] candidate bins sorted by lower bound
     int* bin_offset = nullptr;  // [bins + 1] (level 0 gathering)
     DropEvent* events = nullptr;  // [event_cap]
+    // Optional (CPU): every level-0 drop with its bin, recorded by the binning pass so that the
+    // gathering pass reads them back instead of recomputing them. [raw_cap] each, raw_cap >= 2n.
+    DropEvent* raw_events = nullptr;
+    int* raw_bins = nullptr;
+    int raw_cap = 0;
 };
 
 struct WindowMin {
@@ -220,14 +230,16 @@ ZP_HD int bin_of(double tau, double a, double inv_width, int bins)
 // The drops of active element i inside the window: *count of them in tau[]/h (0, 1 or 2).
 // First drop at t in [l, l + 1) (always inside; rounding may put it a hair below l, it is then
 // applied at l), second at t + 1 when below r.
-ZP_HD int element_drops(const Stage2Context& c, int i, double* tau)
+ZP_HD int element_drops(const Stage2Context& c, int i, double* tau, double* rho = nullptr)
 {
     double x = c.g->w[i] * c.inv_s;
-    double uf = ::floor(x + 0.5 - c.l);
+    double uf = fast_floor(x + 0.5 - c.l);  // active elements: 1 <= uf <= N
     if (uf < 1.0)
         uf = 1.0;
     else if (uf > c.levels)
         uf = static_cast<double>(c.levels);
+    if (rho)  // the element's error offset at o = l: level min(u, N - 1)
+        *rho = x - dmin(uf, static_cast<double>(c.levels - 1));
     double t = x + 0.5 - uf;
     int cnt = 0;
     if (uf <= c.levels - 1)
@@ -360,37 +372,62 @@ ZP_HD void sweep_by_selection(Stage2Context& c, int level, int bins, double a, d
 }
 
 // Minimises f over the drops of the current path (the whole window at level 0, one bin of the
-// level above otherwise), spanning [a, b), given (b1, b2) at a.
+// level above otherwise), spanning [a, b), given (b1, b2) at a. At level 0 the active elements'
+// share of (b1, b2) is added here, in the binning pass, and the caller passes the clipped rest.
 ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int level, double a, double b, double b1,
                                   double b2)
 {
     const int K = ws.bins;
-    double* bh = ws.bin_h + level * K;
-    double* bht = ws.bin_ht + level * K;
+    BinAcc* acc = ws.bin_acc + level * K;
     double* bb1 = ws.bin_b1 + level * K;
     double* bb2 = ws.bin_b2 + level * K;
     double* blb = ws.bin_lb + level * K;
-    int* bcnt = ws.bin_count + level * K;
     int* order = ws.bin_order + level * K;
     const double width = (b - a) / K;
     const double inv_width = 1.0 / width;
     c.path_a[level] = a;
     c.path_inv_width[level] = inv_width;
     for (int k = 0; k < K; ++k) {
-        bh[k] = 0.0;
-        bht[k] = 0.0;
-        bcnt[k] = 0;
+        acc[k].h = 0.0;
+        acc[k].ht = 0.0;
+        acc[k].count = 0;
     }
-    for (int i = c.ia; i < c.ib; ++i) {
-        double tau[2];
-        int cnt = element_drops(c, i, tau);
-        for (int d = 0; d < cnt; ++d) {
-            if (level > 0 && !in_path(c, level, K, tau[d]))
-                continue;
-            int k = bin_of(tau[d], a, inv_width, K);
-            bh[k] += c.g->h[i];
-            bht[k] += c.g->h[i] * tau[d];
-            bcnt[k] += 1;
+    const bool record = level == 0 && ws.raw_events && ws.raw_cap >= 2 * (c.ib - c.ia);
+    int recorded = 0;
+    if (level == 0) {
+        double ab1 = 0.0, ab2 = 0.0;
+        for (int i = c.ia; i < c.ib; ++i) {
+            double tau[2], rho;
+            int cnt = element_drops(c, i, tau, &rho);
+            const double hi = c.g->h[i];
+            ab1 += hi * rho;
+            ab2 += hi * rho * rho;
+            for (int d = 0; d < cnt; ++d) {
+                int k = bin_of(tau[d], a, inv_width, K);
+                BinAcc& bk = acc[k];
+                bk.h += hi;
+                bk.ht += hi * tau[d];
+                bk.count += 1;
+                if (record) {
+                    ws.raw_events[recorded] = DropEvent{tau[d], hi};
+                    ws.raw_bins[recorded++] = k;
+                }
+            }
+        }
+        b1 += ab1;
+        b2 += ab2;
+    } else {
+        for (int i = c.ia; i < c.ib; ++i) {
+            double tau[2];
+            int cnt = element_drops(c, i, tau);
+            for (int d = 0; d < cnt; ++d) {
+                if (!in_path(c, level, K, tau[d]))
+                    continue;
+                BinAcc& bk = acc[bin_of(tau[d], a, inv_width, K)];
+                bk.h += c.g->h[i];
+                bk.ht += c.g->h[i] * tau[d];
+                bk.count += 1;
+            }
         }
     }
     // Bounds per bin; the upper bounds tighten the pruning threshold.
@@ -401,11 +438,11 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
         double o = dclamp(b1, ba, bb);
         double d = o - b1;
         double ub = d * d + (b2 - b1 * b1);
-        blb[k] = ub - 2.0 * (bb - ba) * bh[k];
+        blb[k] = ub - 2.0 * (bb - ba) * acc[k].h;
         if (ub < c.bound)
             c.bound = ub;
-        b1 += bh[k];
-        b2 += 2.0 * bht[k];
+        b1 += acc[k].h;
+        b2 += 2.0 * acc[k].ht;
     }
     // Candidate bins, sorted by lower bound (insertion: the list is short).
     const double margin = 1e-12;
@@ -426,7 +463,7 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
     if (level == 0 && ws.bin_offset) {
         int total = 0;
         for (int j = 0; j < m; ++j)
-            total += bcnt[order[j]];
+            total += acc[order[j]].count;
         if (total <= ws.event_cap) {
             for (int k = 0; k < K; ++k)
                 ws.bin_offset[k] = -1;
@@ -438,16 +475,24 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
                 if (ws.bin_offset[k] >= 0) {
                     ws.bin_offset[k] = run;
                     fill[k] = run;
-                    run += bcnt[k];
+                    run += acc[k].count;
                 }
             }
-            for (int i = c.ia; i < c.ib; ++i) {
-                double tau[2];
-                int cnt = element_drops(c, i, tau);
-                for (int d = 0; d < cnt; ++d) {
-                    int k = bin_of(tau[d], a, inv_width, K);
+            if (record) {
+                for (int e = 0; e < recorded; ++e) {
+                    int k = ws.raw_bins[e];
                     if (ws.bin_offset[k] >= 0)
-                        ws.events[fill[k]++] = DropEvent{tau[d], c.g->h[i]};
+                        ws.events[fill[k]++] = ws.raw_events[e];
+                }
+            } else {
+                for (int i = c.ia; i < c.ib; ++i) {
+                    double tau[2];
+                    int cnt = element_drops(c, i, tau);
+                    for (int d = 0; d < cnt; ++d) {
+                        int k = bin_of(tau[d], a, inv_width, K);
+                        if (ws.bin_offset[k] >= 0)
+                            ws.events[fill[k]++] = DropEvent{tau[d], c.g->h[i]};
+                    }
                 }
             }
             gathered = true;
@@ -459,17 +504,17 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
             break;
         double ba = a + k * width, bb = k == K - 1 ? b : a + (k + 1) * width;
         c.path_k[level] = k;
-        if (bcnt[k] == 0) {
+        if (acc[k].count == 0) {
             double o = dclamp(bb1[k], ba, bb);
             double d = o - bb1[k];
             consider(c, o, d * d + (bb2[k] - bb1[k] * bb1[k]));
         } else if (gathered) {
             DropEvent* e = ws.events + ws.bin_offset[k];
-            sort_events(e, bcnt[k]);
-            sweep_sorted(c, e, bcnt[k], ba, bb, bb1[k], bb2[k]);
-        } else if (bcnt[k] <= ws.event_cap) {
+            sort_events(e, acc[k].count);
+            sweep_sorted(c, e, acc[k].count, ba, bb, bb1[k], bb2[k]);
+        } else if (acc[k].count <= ws.event_cap) {
             int cnt = 0;
-            for (int i = c.ia; i < c.ib && cnt < bcnt[k]; ++i) {
+            for (int i = c.ia; i < c.ib && cnt < acc[k].count; ++i) {
                 double tau[2];
                 int nd = element_drops(c, i, tau);
                 for (int d = 0; d < nd; ++d)
@@ -512,16 +557,7 @@ ZP_HD WindowMin stage2_min(const SortedGroup& g, double inv_s, int levels, doubl
     range_sums(g, inv_s, c.ib, g.n, &m, &s1, &s2);
     b1 += s1 - top * m;
     b2 += s2 - 2.0 * top * s1 + top * top * m;
-    for (int i = c.ia; i < c.ib; ++i) {
-        double x = g.w[i] * inv_s;
-        double uf = ::floor(x + 0.5 - l);
-        double q = dclamp(uf, 1.0, static_cast<double>(levels));
-        q = dmin(q, top);
-        double rho = x - q;
-        b1 += g.h[i] * rho;
-        b2 += g.h[i] * rho * rho;
-    }
-    stage2_range(c, ws, 0, c.l, c.r, b1, b2);
+    stage2_range(c, ws, 0, c.l, c.r, b1, b2);  // adds the active elements' share
     WindowMin out;
     out.pruned = !c.found;
     out.o = c.best_o;

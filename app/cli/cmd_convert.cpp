@@ -31,10 +31,10 @@ void run_convert(const ConvertOptions& o)
     model::export_hf(*model, o.out, dtype, bar.callback());
     bar.finish();
     const auto& c = model->config();
-    std::printf("%s (%s, %lld layers, hidden %lld, vocab %lld) -> %s (config.json, model.safetensors)\n",
-                o.model.c_str(), model->format().c_str(), static_cast<long long>(c.num_layers),
-                static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
-                o.out.c_str());
+    std::printf(
+        "%s (%s, %lld layers, hidden %lld, vocab %lld) -> %s (config.json, model.safetensors)\n",
+        o.model.c_str(), model->format().c_str(), static_cast<long long>(c.num_layers),
+        static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size), o.out.c_str());
 }
 
 }  // namespace

@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
 #include "core/eval/perplexity.h"
+#include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -16,6 +18,7 @@ namespace zp::cli {
 namespace {
 
 struct EvalOptions {
+    std::string device = "cpu";
     std::string model;
     std::string tokenizer;
     std::string data;
@@ -29,7 +32,8 @@ struct EvalOptions {
 
 bool ends_with(const std::string& s, const std::string& suffix)
 {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void run_eval(const EvalOptions& o)
@@ -48,6 +52,7 @@ void run_eval(const EvalOptions& o)
     opt.c4_windows = o.c4_windows;
     opt.seed = o.seed;
     opt.batch = o.batch;
+    std::tie(opt.device, opt.dtype) = model::compute_device(o.device);
     // Every window passes through every block: keep them in memory instead of re-reading.
     model->set_keep_blocks(true);
     ProgressBar bar("perplexity");
@@ -55,11 +60,12 @@ void run_eval(const EvalOptions& o)
         eval::perplexity_of_file(*model, *tok, o.data, protocol, opt, bar.callback());
     bar.finish();
     const char* names[] = {"wikitext2", "c4", "text"};
-    std::printf("perplexity %.4f  (%s, %lld windows of %lld tokens, %lld tokens scored, "
-                "mean NLL %.6f nats)\n",
-                r.perplexity, names[static_cast<int>(protocol)], static_cast<long long>(r.windows),
-                static_cast<long long>(r.window), static_cast<long long>(r.tokens_scored),
-                r.nll_sum / static_cast<double>(r.tokens_scored));
+    std::printf(
+        "perplexity %.4f  (%s, %lld windows of %lld tokens, %lld tokens scored, "
+        "mean NLL %.6f nats)\n",
+        r.perplexity, names[static_cast<int>(protocol)], static_cast<long long>(r.windows),
+        static_cast<long long>(r.window), static_cast<long long>(r.tokens_scored),
+        r.nll_sum / static_cast<double>(r.tokens_scored));
 }
 
 }  // namespace
@@ -68,8 +74,10 @@ void add_eval_command(CLI::App& app)
 {
     auto opts = std::make_shared<EvalOptions>();
     CLI::App* cmd = app.add_subcommand("eval", "Perplexity (GPTQ protocol: windows of L tokens)");
-    cmd->add_option("--model", opts->model, "HF model directory or llama2.c checkpoint")->required();
-    cmd->add_option("--tokenizer", opts->tokenizer, "tokenizer.bin, tokenizer.model or tokenizer.json")
+    cmd->add_option("--model", opts->model, "HF model directory or llama2.c checkpoint")
+        ->required();
+    cmd->add_option("--tokenizer", opts->tokenizer,
+                    "tokenizer.bin, tokenizer.model or tokenizer.json")
         ->required();
     cmd->add_option("--data", opts->data, "wiki.test.raw, C4 .jsonl or a text file")->required();
     cmd->add_option("--protocol", opts->protocol, "auto (by file name), wikitext2, c4 or text")
@@ -83,6 +91,8 @@ void add_eval_command(CLI::App& app)
         ->capture_default_str();
     cmd->add_option("--seed", opts->seed, "seed of the c4 window draws")->capture_default_str();
     cmd->add_option("--batch", opts->batch, "windows per forward pass")->capture_default_str();
+    cmd->add_option("--device", opts->device, "cpu (float32) or cuda[:N] (bfloat16)")
+        ->capture_default_str();
     cmd->callback([opts]() { run_eval(*opts); });
 }
 

@@ -17,6 +17,7 @@ namespace zp::cli {
 namespace {
 
 struct GenerateOptions {
+    std::string device = "cpu";
     std::string model;
     std::string tokenizer;
     std::string prompt;
@@ -25,7 +26,8 @@ struct GenerateOptions {
 
 bool ends_with(const std::string& s, const std::string& suffix)
 {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // run.c prints nothing for a lone control byte (a <0x0A>-style piece of a broken code point).
@@ -54,7 +56,8 @@ void run_generate(const GenerateOptions& o)
     if (prompt.empty()) {
         const int32_t start = tok->bos_id() >= 0 ? tok->bos_id() : tok->eos_id();
         if (start < 0)
-            throw InvalidArgument(o.tokenizer + ": has no BOS/EOS token to start from; give --prompt");
+            throw InvalidArgument(o.tokenizer +
+                                  ": has no BOS/EOS token to start from; give --prompt");
         prompt.push_back(start);
     }
     std::vector<int32_t> stop;
@@ -72,7 +75,8 @@ void run_generate(const GenerateOptions& o)
         ++generated;
         return true;
     };
-    model::generate_greedy(*model, prompt, o.steps, stop, on_token);
+    const auto [device, dtype] = model::compute_device(o.device);
+    model::generate_greedy(*model, prompt, o.steps, stop, on_token, device, dtype);
     std::printf("\n");
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (generated > 1 && s > 0)
@@ -94,6 +98,8 @@ void add_generate_command(CLI::App& app)
     cmd->add_option("--prompt", opts->prompt, "text to continue (empty: start from BOS)");
     cmd->add_option("--steps", opts->steps,
                     "positions to run, prompt included (0 or more than the context: the context)")
+        ->capture_default_str();
+    cmd->add_option("--device", opts->device, "cpu (float32) or cuda[:N] (bfloat16)")
         ->capture_default_str();
     cmd->callback([opts]() { run_generate(*opts); });
 }

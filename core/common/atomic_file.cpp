@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/common/error.h"
@@ -16,6 +17,10 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path))
     if (fd < 0)
         throw IoError(path_ + ": cannot create a temporary file next to it: " + std::strerror(errno));
     tmp_path_ = templ;
+    // mkstemp creates the file 0600; a written file gets the usual 0666 minus the umask.
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd, 0666 & ~mask);
     file_ = ::fdopen(fd, "wb");
     if (!file_) {
         ::close(fd);

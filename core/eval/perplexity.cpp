@@ -31,7 +31,8 @@ std::string read_file(const std::string& path)
 
 bool ends_with(const std::string& s, const std::string& suffix)
 {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 int64_t clamp_window(const model::Model& m, int64_t window)
@@ -100,7 +101,8 @@ std::vector<std::string> load_jsonl_texts(const std::string& path)
         try {
             j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-            throw FormatError(path + ": line " + std::to_string(n) + " is not valid JSON: " + e.what());
+            throw FormatError(path + ": line " + std::to_string(n) +
+                              " is not valid JSON: " + e.what());
         }
         if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
             throw FormatError(path + ": line " + std::to_string(n) + " has no string field 'text'");
@@ -156,7 +158,8 @@ at::Tensor random_windows(const std::vector<std::string>& docs, const tok::Token
                                       " tokens; use a shorter window");
             continue;
         }
-        std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(t.size()) - window - 1);
+        std::uniform_int_distribution<int64_t> start(0,
+                                                     static_cast<int64_t>(t.size()) - window - 1);
         const int64_t s = start(rng);
         for (int64_t i = 0; i < window; ++i)
             p[k * window + i] = t[static_cast<size_t>(s + i)];
@@ -206,8 +209,8 @@ PerplexityResult perplexity_of_file(const model::Model& m, const tok::Tokenizer&
     at::Tensor windows;
     int64_t total = 0;
     if (protocol == PplProtocol::c4) {
-        const int64_t count = opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows)
-                                                  : opt.c4_windows;
+        const int64_t count =
+            opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows) : opt.c4_windows;
         windows = random_windows(load_jsonl_texts(path), tok, L, count, opt.seed, &total);
     } else {
         const std::string text =

@@ -27,18 +27,18 @@ PplProtocol parse_protocol(const std::string& name);
 PplProtocol guess_protocol(const std::string& path);
 
 struct PerplexityOptions {
-    int64_t window = 2048;      // L in tokens; clamped to the model's context length
-    int64_t max_windows = 0;    // 0: every window (wikitext2/plain); caps the count otherwise
-    int64_t c4_windows = 256;   // windows drawn for the c4 protocol
-    uint64_t seed = 0;          // c4 document/offset draws (std::mt19937_64)
-    int64_t batch = 1;          // windows per forward pass
+    int64_t window = 2048;     // L in tokens; clamped to the model's context length
+    int64_t max_windows = 0;   // 0: every window (wikitext2/plain); caps the count otherwise
+    int64_t c4_windows = 256;  // windows drawn for the c4 protocol
+    uint64_t seed = 0;         // c4 document/offset draws (std::mt19937_64)
+    int64_t batch = 1;         // windows per forward pass
     at::Device device = at::kCPU;
     at::ScalarType dtype = at::kFloat;
 };
 
 struct PerplexityResult {
     double perplexity = 0.0;
-    double nll_sum = 0.0;       // nats, float64
+    double nll_sum = 0.0;  // nats, float64
     int64_t windows = 0;
     int64_t window = 0;         // L actually used
     int64_t tokens_scored = 0;  // windows * (L - 1)

@@ -1,13 +1,13 @@
 #include "core/io/safetensors.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <limits>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
 
 #include <ATen/ops/empty.h>
 #include <nlohmann/json.hpp>
@@ -27,9 +27,9 @@ struct DtypeEntry {
 
 // Only dtypes ATen can hold; F8_*, U16/U32/U64 are refused as unsupported rather than misread.
 const DtypeEntry kDtypes[] = {
-    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4},  {"F16", at::kHalf, 2},
-    {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8}, {"I32", at::kInt, 4},
-    {"I16", at::kShort, 2},  {"I8", at::kChar, 1},    {"U8", at::kByte, 1},
+    {"F64", at::kDouble, 8},    {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2},
+    {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8},  {"I32", at::kInt, 4},
+    {"I16", at::kShort, 2},     {"I8", at::kChar, 1},   {"U8", at::kByte, 1},
     {"BOOL", at::kBool, 1},
 };
 
@@ -74,10 +74,7 @@ struct SafetensorsFile::Impl {
             ::close(fd);
     }
 
-    [[noreturn]] void fail(const std::string& what) const
-    {
-        throw FormatError(path + ": " + what);
-    }
+    [[noreturn]] void fail(const std::string& what) const { throw FormatError(path + ": " + what); }
 
     void parse_header(const char* text, uint64_t len, uint64_t data_size);
     void parse_entry(const std::string& name, const nlohmann::json& entry, uint64_t data_size);
@@ -158,8 +155,8 @@ void SafetensorsFile::Impl::parse_header(const char* text, uint64_t len, uint64_
                 fail("field '__metadata__' is not an object");
             for (auto m = it.value().begin(); m != it.value().end(); ++m) {
                 if (!m.value().is_string())
-                    fail("__metadata__ field '" + m.key() + "' is not a string: " +
-                         shorten(m.value().dump()));
+                    fail("__metadata__ field '" + m.key() +
+                         "' is not a string: " + shorten(m.value().dump()));
                 metadata[m.key()] = m.value().get<std::string>();
             }
             continue;
@@ -171,9 +168,8 @@ void SafetensorsFile::Impl::parse_header(const char* text, uint64_t len, uint64_
     for (const auto& kv : tensors)
         if (kv.second.end > kv.second.begin)
             order.push_back(&kv.second);
-    std::sort(order.begin(), order.end(), [](const SafetensorInfo* a, const SafetensorInfo* b) {
-        return a->begin < b->begin;
-    });
+    std::sort(order.begin(), order.end(),
+              [](const SafetensorInfo* a, const SafetensorInfo* b) { return a->begin < b->begin; });
     for (size_t i = 1; i < order.size(); ++i)
         if (order[i]->begin < order[i - 1]->end)
             fail("tensors '" + order[i - 1]->name + "' [" + std::to_string(order[i - 1]->begin) +
@@ -189,7 +185,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : impl_(std::make_uniq
     d.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (d.fd < 0)
         throw IoError(path + ": cannot open: " + std::strerror(errno));
-    struct stat st{};
+    struct stat st {};
     if (::fstat(d.fd, &st) != 0)
         throw IoError(path + ": cannot stat: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode))

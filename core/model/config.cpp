@@ -14,10 +14,14 @@ using nlohmann::json;
 const char* architecture_name(Architecture a)
 {
     switch (a) {
-        case Architecture::llama: return "llama";
-        case Architecture::mistral: return "mistral";
-        case Architecture::qwen2: return "qwen2";
-        case Architecture::qwen3: return "qwen3";
+        case Architecture::llama:
+            return "llama";
+        case Architecture::mistral:
+            return "mistral";
+        case Architecture::qwen2:
+            return "qwen2";
+        case Architecture::qwen3:
+            return "qwen3";
     }
     return "llama";
 }
@@ -27,10 +31,14 @@ namespace {
 const char* hf_class_name(Architecture a)
 {
     switch (a) {
-        case Architecture::llama: return "LlamaForCausalLM";
-        case Architecture::mistral: return "MistralForCausalLM";
-        case Architecture::qwen2: return "Qwen2ForCausalLM";
-        case Architecture::qwen3: return "Qwen3ForCausalLM";
+        case Architecture::llama:
+            return "LlamaForCausalLM";
+        case Architecture::mistral:
+            return "MistralForCausalLM";
+        case Architecture::qwen2:
+            return "Qwen2ForCausalLM";
+        case Architecture::qwen3:
+            return "Qwen3ForCausalLM";
     }
     return "LlamaForCausalLM";
 }
@@ -280,12 +288,12 @@ std::string to_hf_config_json(const ModelConfig& c)
     if (c.rope_scaling.type == "linear") {
         j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
     } else if (c.rope_scaling.type == "llama3") {
-        j["rope_scaling"] = {{"rope_type", "llama3"},
-                             {"factor", c.rope_scaling.factor},
-                             {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                             {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                             {"original_max_position_embeddings",
-                              c.rope_scaling.original_max_position}};
+        j["rope_scaling"] = {
+            {"rope_type", "llama3"},
+            {"factor", c.rope_scaling.factor},
+            {"low_freq_factor", c.rope_scaling.low_freq_factor},
+            {"high_freq_factor", c.rope_scaling.high_freq_factor},
+            {"original_max_position_embeddings", c.rope_scaling.original_max_position}};
     }
     return j.dump(2) + "\n";
 }

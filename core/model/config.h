@@ -17,9 +17,9 @@ const char* architecture_name(Architecture a);
 struct RopeScaling {
     std::string type = "none";  // "none", "linear", "llama3"
     double factor = 1.0;
-    double low_freq_factor = 1.0;           // llama3 only
-    double high_freq_factor = 4.0;          // llama3 only
-    int64_t original_max_position = 8192;   // llama3 only
+    double low_freq_factor = 1.0;          // llama3 only
+    double high_freq_factor = 4.0;         // llama3 only
+    int64_t original_max_position = 8192;  // llama3 only
 };
 
 struct ModelConfig {
@@ -28,20 +28,20 @@ struct ModelConfig {
     int64_t intermediate_size = 0;  // FFN width (llama2.c hidden_dim)
     int64_t num_layers = 0;
     int64_t num_heads = 0;
-    int64_t num_kv_heads = 0;       // grouped-query attention: num_heads % num_kv_heads == 0
-    int64_t head_dim = 0;           // usually hidden_size / num_heads (Qwen3 may differ)
+    int64_t num_kv_heads = 0;  // grouped-query attention: num_heads % num_kv_heads == 0
+    int64_t head_dim = 0;      // usually hidden_size / num_heads (Qwen3 may differ)
     int64_t vocab_size = 0;
-    int64_t max_position = 2048;    // context length the model was trained for
+    int64_t max_position = 2048;  // context length the model was trained for
     double rope_theta = 10000.0;
     RopeScaling rope_scaling;
     double rms_norm_eps = 1e-6;
     bool tie_word_embeddings = false;  // lm_head shares model.embed_tokens.weight
-    bool attention_bias = false;       // q/k/v projections carry biases (Qwen2; llama attention_bias)
-    bool o_bias = false;               // o_proj carries a bias (llama attention_bias = true)
-    bool qk_norm = false;              // per-head RMSNorm on q and k (Qwen3)
-    int64_t bos_id = 1;                // -1 if none
-    int64_t eos_id = 2;                // -1 if none; the first of eos_ids
-    std::vector<int64_t> eos_ids{2};   // every end-of-sequence id (Llama 3 lists several)
+    bool attention_bias = false;  // q/k/v projections carry biases (Qwen2; llama attention_bias)
+    bool o_bias = false;          // o_proj carries a bias (llama attention_bias = true)
+    bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
+    int64_t bos_id = 1;           // -1 if none
+    int64_t eos_id = 2;           // -1 if none; the first of eos_ids
+    std::vector<int64_t> eos_ids{2};      // every end-of-sequence id (Llama 3 lists several)
     std::string torch_dtype = "float32";  // dtype the checkpoint was saved in (informational)
 
     int64_t q_dim() const { return num_heads * head_dim; }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include <ATen/Context.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
@@ -42,6 +43,22 @@ const at::Tensor& on(const at::Tensor& t, const at::Tensor& like, at::Tensor& ho
 }
 
 }  // namespace
+
+std::pair<at::Device, at::ScalarType> compute_device(const std::string& name)
+{
+    if (name == "cpu")
+        return {at::kCPU, at::kFloat};
+    bool cuda = false;
+    try {
+        cuda = at::Device(name).is_cuda();
+    } catch (const c10::Error&) {
+    }
+    if (!cuda)
+        throw InvalidArgument("device '" + name + "': expected cpu, cuda or cuda:N");
+    if (!at::hasCUDA())
+        throw InvalidArgument("device '" + name + "': this build of libtorch has no CUDA support");
+    return {at::Device(name), at::kBFloat16};
+}
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps)
 {
@@ -147,10 +164,11 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
                         (1.0 / std::sqrt(static_cast<double>(hd)));
     if (T > 1) {
         // Keys are the last S positions ending with this call's: key j sits at position
-        // pos0 + T - S + j, query i at pos0 + i, so key j is in query i's future when j > i + S - T.
-        at::Tensor mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(
-                                               hidden.device()))
-                              .triu(S - T + 1);
+        // pos0 + T - S + j, query i at pos0 + i, so key j is in query i's future when j > i + S -
+        // T.
+        at::Tensor mask =
+            at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(hidden.device()))
+                .triu(S - T + 1);
         scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
     }
     at::Tensor attn = scores.softmax(-1).to(hidden.scalar_type()).matmul(v);  // [B, nh, T, hd]
@@ -280,8 +298,8 @@ std::vector<int32_t> generate_greedy(const Model& m, const std::vector<int32_t>&
     int64_t fed = n;
     // Each fed position yields one next token: `steps` positions print `steps` tokens (run.c).
     while (true) {
-        const int32_t next = fed < len ? prompt[fed]
-                                       : static_cast<int32_t>(logits.argmax().item<int64_t>());
+        const int32_t next =
+            fed < len ? prompt[fed] : static_cast<int32_t>(logits.argmax().item<int64_t>());
         if (fed >= len && std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end())
             break;
         out.push_back(next);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -21,7 +22,12 @@ namespace zp::model {
 // input is [B, T, in_features] on the compute device. For Hessians / activation statistics.
 using LinearObserver = std::function<void(const std::string& name, const at::Tensor& input)>;
 
-// RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight, in float32, cast back to x's dtype.
+// "cpu" -> (CPU, float32); "cuda" or "cuda:N" -> (that GPU, bfloat16). InvalidArgument for other
+// names or when this libtorch has no CUDA.
+std::pair<at::Device, at::ScalarType> compute_device(const std::string& name);
+
+// RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight, in float32, cast back to x's
+// dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // RoPE inverse frequencies [head_dim / 2] (float64, CPU) after theta and rope_scaling.
@@ -39,7 +45,8 @@ struct KvCache {
 
 // One decoder block on hidden states [B, T, hidden] at positions pos0..pos0+T-1; returns
 // [B, T, hidden] on the same device/dtype. Weights are moved to that device/dtype as needed.
-// With a cache, attends to the cached positions too and appends this call's keys/values
+// Without a cache the T tokens attend causally among themselves only (pos0 just sets RoPE angles);
+// with one, they also attend to the cached positions, and this call's keys/values are appended
 // (pos0 must then equal cache->length()).
 at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w, const at::Tensor& hidden,
                          int64_t pos0 = 0, KvCache* cache = nullptr,
@@ -48,7 +55,8 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w, const at::
 // Token ids [B, T] (int64, any device) -> hidden states [B, T, hidden] on device in dtype.
 at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device,
                         at::ScalarType dtype);
-// Final RMSNorm and classifier: hidden [B, T, hidden] -> logits [B, T, vocab] float32 (same device).
+// Final RMSNorm and classifier: hidden [B, T, hidden] -> logits [B, T, vocab] float32 (same
+// device).
 at::Tensor output_logits(const Model& m, const at::Tensor& hidden);
 
 struct ForwardOptions {

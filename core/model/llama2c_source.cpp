@@ -1,10 +1,10 @@
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <map>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <map>
 
 #include <ATen/ops/empty.h>
 
@@ -17,9 +17,9 @@ namespace zp::model {
 namespace {
 
 struct Entry {
-    uint64_t offset = 0;          // bytes from the start of the file
+    uint64_t offset = 0;  // bytes from the start of the file
     std::vector<int64_t> shape;
-    int64_t rope_heads = 0;       // > 0: rows are interleaved RoPE pairs of this many heads
+    int64_t rope_heads = 0;  // > 0: rows are interleaved RoPE pairs of this many heads
 };
 
 class Llama2cSource final : public WeightSource {
@@ -64,7 +64,7 @@ Llama2cSource::Llama2cSource(const std::string& path) : path_(path)
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
         throw IoError(path + ": cannot open: " + std::strerror(errno));
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd_, &st) != 0)
         throw IoError(path + ": cannot stat: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode))
@@ -77,7 +77,7 @@ Llama2cSource::Llama2cSource(const std::string& path) : path_(path)
     int32_t h[7];
     if (::pread(fd_, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h))
         throw IoError(path + ": cannot read the header: " + std::strerror(errno));
-    const char* fields[7] = {"dim", "hidden_dim", "n_layers", "n_heads",
+    const char* fields[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                              "n_kv_heads", "vocab_size", "seq_len"};
     for (int i = 0; i < 7; ++i)
         if (h[i] == 0 || (i != 5 && h[i] < 0))

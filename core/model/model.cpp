@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& linear_names()
 {
-    static const std::vector<std::string> names = {"q_proj", "k_proj",    "v_proj",   "o_proj",
+    static const std::vector<std::string> names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                    "gate_proj", "up_proj", "down_proj"};
     return names;
 }
@@ -98,15 +98,23 @@ std::string shape_str(at::IntArrayRef s)
 
 at::Tensor& BlockWeights::linear(const std::string& name)
 {
-    if (name == "q_proj") return q;
-    if (name == "k_proj") return k;
-    if (name == "v_proj") return v;
-    if (name == "o_proj") return o;
-    if (name == "gate_proj") return gate;
-    if (name == "up_proj") return up;
-    if (name == "down_proj") return down;
-    throw InvalidArgument("unknown linear layer '" + name +
-                          "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+    if (name == "q_proj")
+        return q;
+    if (name == "k_proj")
+        return k;
+    if (name == "v_proj")
+        return v;
+    if (name == "o_proj")
+        return o;
+    if (name == "gate_proj")
+        return gate;
+    if (name == "up_proj")
+        return up;
+    if (name == "down_proj")
+        return down;
+    throw InvalidArgument(
+        "unknown linear layer '" + name +
+        "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
 }
 
 const at::Tensor& BlockWeights::linear(const std::string& name) const
@@ -250,9 +258,10 @@ void Model::set_block(int64_t i, const BlockWeights& w)
             continue;
         }
         if (!t.defined() || t.sizes().vec() != *want)
-            throw InvalidArgument("block " + std::to_string(i) + ": '" + p.name + "' has shape " +
-                                  (t.defined() ? shape_str(t.sizes()) : std::string("(undefined)")) +
-                                  ", expected " + shape_str(*want));
+            throw InvalidArgument(
+                "block " + std::to_string(i) + ": '" + p.name + "' has shape " +
+                (t.defined() ? shape_str(t.sizes()) : std::string("(undefined)")) + ", expected " +
+                shape_str(*want));
         stored.*p.member =
             t.detach().to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
     }
@@ -366,9 +375,9 @@ void export_hf(const Model& model, const std::string& dir, at::ScalarType dtype,
     };
     put("model.embed_tokens.weight", model.embed_tokens());
     for (int64_t l = 0; l < c.num_layers; ++l) {
-        report_progress(progress, static_cast<double>(l), static_cast<double>(c.num_layers),
-                        "export block " + std::to_string(l + 1) + "/" +
-                            std::to_string(c.num_layers));
+        report_progress(
+            progress, static_cast<double>(l), static_cast<double>(c.num_layers),
+            "export block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
         const BlockWeights w = model.block(l);
         for (const Part& p : kParts)
             if (expected_shape(c, p.name))

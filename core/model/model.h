@@ -22,13 +22,13 @@ const std::vector<std::string>& linear_names();
 
 // One decoder block. Optional tensors are undefined (t.defined() == false) when the model has none.
 struct BlockWeights {
-    at::Tensor input_norm;                  // [hidden] RMSNorm gain before attention
-    at::Tensor q, k, v, o;                  // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
-    at::Tensor q_bias, k_bias, v_bias;      // [q_dim], [kv_dim], [kv_dim] (Qwen2, attention_bias)
-    at::Tensor o_bias;                      // [hidden] (llama attention_bias only)
-    at::Tensor q_norm, k_norm;              // [head_dim] per-head RMSNorm gains (Qwen3)
-    at::Tensor post_norm;                   // [hidden] RMSNorm gain before the MLP
-    at::Tensor gate, up, down;              // [inter, hidden] x2, [hidden, inter]
+    at::Tensor input_norm;              // [hidden] RMSNorm gain before attention
+    at::Tensor q, k, v, o;              // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+    at::Tensor q_bias, k_bias, v_bias;  // [q_dim], [kv_dim], [kv_dim] (Qwen2, attention_bias)
+    at::Tensor o_bias;                  // [hidden] (llama attention_bias only)
+    at::Tensor q_norm, k_norm;          // [head_dim] per-head RMSNorm gains (Qwen3)
+    at::Tensor post_norm;               // [hidden] RMSNorm gain before the MLP
+    at::Tensor gate, up, down;          // [inter, hidden] x2, [hidden, inter]
 
     // The weight of a linear layer by HF module name ("q_proj"...); InvalidArgument if unknown.
     at::Tensor& linear(const std::string& name);
@@ -48,8 +48,9 @@ class Model {
 public:
     // Opens a model: a directory with config.json + model.safetensors or
     // model.safetensors.index.json (shards), a .json or .safetensors file inside such a
-    // directory, or a llama2.c checkpoint (any other file). Reads headers only and checks that every
-    // tensor exists with the shape the config implies. Throws IoError / FormatError naming the file.
+    // directory, or a llama2.c checkpoint (any other file). Reads headers only and checks that
+    // every tensor exists with the shape the config implies. Throws IoError / FormatError naming
+    // the file.
     static std::unique_ptr<Model> open(const std::string& path);
     explicit Model(std::unique_ptr<WeightSource> source);
     ~Model();
@@ -63,8 +64,8 @@ public:
     // Block i (0-based) as float32 CPU tensors owned by the caller: the replaced weights if set,
     // else read from disk now (memory: one block). Thread-safe.
     BlockWeights block(int64_t i) const;
-    // Replaces block i (e.g. with quantized-dequantized weights); shapes are checked (InvalidArgument).
-    // Stored as float32 CPU. Later block(i), forward passes and exports use it.
+    // Replaces block i (e.g. with quantized-dequantized weights); shapes are checked
+    // (InvalidArgument). Stored as float32 CPU. Later block(i), forward passes and exports use it.
     void set_block(int64_t i, const BlockWeights& w);
     // Replaces one linear weight ("q_proj"...) of block i; shape checked.
     void set_linear(int64_t i, const std::string& name, const at::Tensor& weight);

@@ -86,8 +86,7 @@ std::vector<int32_t> Llama2cTokenizer::encode(const std::string& text, bool add_
     // those missing from the vocabulary fall back to their bytes.
     for (size_t i = 0; i < text.size();) {
         size_t j = i + 1;
-        while (j < text.size() && j - i < 4 &&
-               (static_cast<unsigned char>(text[j]) & 0xC0) == 0x80)
+        while (j < text.size() && j - i < 4 && (static_cast<unsigned char>(text[j]) & 0xC0) == 0x80)
             ++j;
         const std::string cp = text.substr(i, j - i);
         const int32_t id = lookup(cp);
@@ -118,7 +117,8 @@ std::vector<int32_t> Llama2cTokenizer::encode(const std::string& text, bool add_
     const int64_t n = static_cast<int64_t>(ids.size() - first);
     std::vector<Symbol> sym(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
-        sym[static_cast<size_t>(i)] = {ids[first + static_cast<size_t>(i)], i - 1, i + 1 < n ? i + 1 : -1};
+        sym[static_cast<size_t>(i)] = {ids[first + static_cast<size_t>(i)], i - 1,
+                                       i + 1 < n ? i + 1 : -1};
     std::priority_queue<Candidate> heap;
     std::string buf;
     auto consider = [&](int64_t left) {
@@ -218,8 +218,7 @@ std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int32
         if (!in.read(reinterpret_cast<char*>(&score), 4) ||
             !in.read(reinterpret_cast<char*>(&len), 4))
             fail("truncated at token " + std::to_string(i) + " of " +
-                 (until_eof ? std::string("?") : std::to_string(vocab_size)) +
-                 ": no score/length");
+                 (until_eof ? std::string("?") : std::to_string(vocab_size)) + ": no score/length");
         if (len < 0 || len > max_len)
             fail("token " + std::to_string(i) + " has length " + std::to_string(len) +
                  " outside 0..max_token_length " + std::to_string(max_len));

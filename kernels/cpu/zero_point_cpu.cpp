@@ -59,9 +59,11 @@ std::vector<double> normalized_importance(const at::Tensor& h, int64_t g)
 struct GroupBuffers {
     std::vector<double> w, h, p0, p1, p2;
     std::vector<int> idx;
-    std::vector<double> bin_h, bin_ht, bin_b1, bin_b2, bin_lb;
-    std::vector<int> bin_count, bin_order, bin_offset;
-    std::vector<DropEvent> events;
+    std::vector<BinAcc> bin_acc;
+    std::vector<double> bin_b1, bin_b2, bin_lb;
+    std::vector<int> bin_order, bin_offset;
+    std::vector<DropEvent> events, raw_events;
+    std::vector<int> raw_bins;
     std::vector<double> int_scratch;
     Stage2Workspace ws;
     SortedGroup sg{};
@@ -70,31 +72,32 @@ struct GroupBuffers {
     explicit GroupBuffers(int n)
         : w(n), h(n), p0(n + 1), p1(n + 1), p2(n + 1), idx(n), int_scratch(n + 1)
     {
-        // About two drops per bin at level 0 keeps the gathered segments tiny.
-        int bins = 16;
-        while (bins < n && bins < 4096)
+        // About eight drops per bin at level 0: the bins stay in L1 and the gathered segments short.
+        int bins = 8;
+        while (bins < n / 4 && bins < 1024)
             bins <<= 1;
         const int levels = Stage2Workspace::kLevels;
-        bin_h.resize(levels * bins);
-        bin_ht.resize(levels * bins);
+        bin_acc.resize(levels * bins);
         bin_b1.resize(levels * bins);
         bin_b2.resize(levels * bins);
         bin_lb.resize(levels * bins);
-        bin_count.resize(levels * bins);
         bin_order.resize(levels * bins);
         bin_offset.resize(bins + 1);
         events.resize(2 * static_cast<size_t>(n) + 8);
+        raw_events.resize(events.size());
+        raw_bins.resize(events.size());
         ws.bins = bins;
         ws.event_cap = static_cast<int>(events.size());
-        ws.bin_h = bin_h.data();
-        ws.bin_ht = bin_ht.data();
+        ws.bin_acc = bin_acc.data();
         ws.bin_b1 = bin_b1.data();
         ws.bin_b2 = bin_b2.data();
         ws.bin_lb = bin_lb.data();
-        ws.bin_count = bin_count.data();
         ws.bin_order = bin_order.data();
         ws.bin_offset = bin_offset.data();
         ws.events = events.data();
+        ws.raw_events = raw_events.data();
+        ws.raw_bins = raw_bins.data();
+        ws.raw_cap = static_cast<int>(raw_events.size());
     }
 
     template <typename T>

@@ -64,18 +64,17 @@ struct DeviceGroups {
 __device__ ScaleSolve solve_on_thread(const SortedGroup& g, double s, int levels)
 {
     constexpr int L = Stage2Workspace::kLevels;
-    double bh[L * kBins], bht[L * kBins], bb1[L * kBins], bb2[L * kBins], blb[L * kBins];
-    int bcnt[L * kBins], border[L * kBins];
+    BinAcc acc[L * kBins];
+    double bb1[L * kBins], bb2[L * kBins], blb[L * kBins];
+    int border[L * kBins];
     DropEvent ev[kEventCap];
     Stage2Workspace ws;
     ws.bins = kBins;
     ws.event_cap = kEventCap;
-    ws.bin_h = bh;
-    ws.bin_ht = bht;
+    ws.bin_acc = acc;
     ws.bin_b1 = bb1;
     ws.bin_b2 = bb2;
     ws.bin_lb = blb;
-    ws.bin_count = bcnt;
     ws.bin_order = border;
     ws.bin_offset = nullptr;  // no one-pass gathering on the GPU: crowded bins are re-binned
     ws.events = ev;

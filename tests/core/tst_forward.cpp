@@ -81,7 +81,8 @@ Mat reference_block(const model::ModelConfig& c, const model::BlockWeights& w, c
     std::vector<Mat> q(T), k(T), v(T);  // [t][head][d]
     for (int64_t t = 0; t < T; ++t) {
         auto x = rmsnorm(h[t], w.input_norm, c.rms_norm_eps);
-        auto qf = matvec(wq, x, w.q_bias), kf = matvec(wk, x, w.k_bias), vf = matvec(wv, x, w.v_bias);
+        auto qf = matvec(wq, x, w.q_bias), kf = matvec(wk, x, w.k_bias),
+             vf = matvec(wv, x, w.v_bias);
         auto split = [&](const std::vector<double>& f, int64_t heads, const at::Tensor& norm,
                          bool rope) {
             Mat out(heads);

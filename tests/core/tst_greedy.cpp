@@ -1,5 +1,5 @@
-// The real stories260K model must generate exactly what llama2.c's run.c prints, whether loaded as a
-// llama2.c checkpoint (interleaved RoPE pairs, permuted on read) or as the HF directory the
+// The real stories260K model must generate exactly what llama2.c's run.c prints, whether loaded as
+// a llama2.c checkpoint (interleaved RoPE pairs, permuted on read) or as the HF directory the
 // converter writes (rotate_half, safetensors reader), single file or sharded.
 // The precompiled header may already hold Qt, whose `slots` macro breaks ATen's ivalue headers
 // (pulled in by ATen/ops/*): this file uses Q_SLOTS instead.
@@ -91,7 +91,8 @@ std::vector<int32_t> naive_encode(const std::vector<std::string>& pieces,
         int32_t best_id = -1;
         size_t at = 0;
         for (size_t i = 0; i + 1 < ids.size(); ++i) {
-            const int32_t id = find(pieces[static_cast<size_t>(ids[i])] + pieces[static_cast<size_t>(ids[i + 1])]);
+            const int32_t id =
+                find(pieces[static_cast<size_t>(ids[i])] + pieces[static_cast<size_t>(ids[i + 1])]);
             if (id >= 0 && scores[static_cast<size_t>(id)] > best) {
                 best = scores[static_cast<size_t>(id)];
                 best_id = id;
@@ -234,7 +235,8 @@ private Q_SLOTS:
                 at::Tensor step = g.feed({static_cast<int32_t>(ids[b][t].item<int64_t>())});
                 max_diff = std::max(max_diff, (step - full[b][t]).abs().max().item<double>());
             }
-            QVERIFY2(max_diff < 1e-4, qPrintable(QString("row %1: max |diff| = %2").arg(b).arg(max_diff)));
+            QVERIFY2(max_diff < 1e-4,
+                     qPrintable(QString("row %1: max |diff| = %2").arg(b).arg(max_diff)));
             at::Tensor alone = model::model_forward(*m, ids.narrow(0, b, 1));
             QVERIFY((alone[0] - full[b]).abs().max().item<double>() < 1e-4);
         }
@@ -251,10 +253,9 @@ private Q_SLOTS:
         at::Tensor h = model::embed_tokens(*m, ids, at::kCPU, at::kFloat);
         std::map<std::string, std::vector<int64_t>> seen;
         model::BlockWeights w = m->block(2);
-        at::Tensor out = model::block_forward(c, w, h, 0, nullptr,
-                                              [&](const std::string& n, const at::Tensor& x) {
-                                                  seen[n] = x.sizes().vec();
-                                              });
+        at::Tensor out = model::block_forward(
+            c, w, h, 0, nullptr,
+            [&](const std::string& n, const at::Tensor& x) { seen[n] = x.sizes().vec(); });
         QCOMPARE(out.sizes().vec(), h.sizes().vec());
         QCOMPARE(seen.size(), size_t(4));
         QCOMPARE(seen["q_proj"], std::vector<int64_t>({3, 10, 64}));
@@ -280,7 +281,9 @@ private Q_SLOTS:
         QTest::newRow("story") << "Once upon a time, there was a little girl named Lily.";
         QTest::newRow("quotes") << "Lily's mom said, \"Lily, let's go to the park.\"";
         QTest::newRow("newline") << "She was sad.\nThe end.";
-        QTest::newRow("utf8-byte-fallback") << QString::fromUtf8("caf\xc3\xa9 \xc3\xbc" "ber \xe4\xb8\xad 5");
+        QTest::newRow("utf8-byte-fallback") << QString::fromUtf8(
+            "caf\xc3\xa9 \xc3\xbc"
+            "ber \xe4\xb8\xad 5");
     }
 
     void tokenizer_round_trip()

@@ -44,16 +44,24 @@ at::Tensor random_tensor(std::vector<int64_t> shape, std::mt19937_64& rng, doubl
 
 json tiny_config(const std::string& arch)
 {
-    return json{{"architectures", {arch}}, {"hidden_size", 16}, {"intermediate_size", 24},
-                {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                {"vocab_size", 32}, {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-5},
-                {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
-                {"bos_token_id", 1}, {"eos_token_id", 2}};
+    return json{{"architectures", {arch}},
+                {"hidden_size", 16},
+                {"intermediate_size", 24},
+                {"num_hidden_layers", 2},
+                {"num_attention_heads", 4},
+                {"num_key_value_heads", 2},
+                {"vocab_size", 32},
+                {"max_position_embeddings", 64},
+                {"rms_norm_eps", 1e-5},
+                {"rope_theta", 10000.0},
+                {"tie_word_embeddings", false},
+                {"bos_token_id", 1},
+                {"eos_token_id", 2}};
 }
 
 // The tensors a config implies (HF names), deterministic.
 std::vector<std::pair<std::string, at::Tensor>> tiny_weights(const model::ModelConfig& c,
-                                                              uint64_t seed)
+                                                             uint64_t seed)
 {
     std::mt19937_64 rng(seed);
     std::vector<std::pair<std::string, at::Tensor>> w;
@@ -93,9 +101,9 @@ void write_text(const QString& path, const std::string& text)
 }
 
 // A complete single-file HF directory; `edit` may change the tensors before they are written.
-void write_tiny_hf(const QString& dir, const json& cfg,
-                   const std::function<void(std::vector<std::pair<std::string, at::Tensor>>&)>&
-                       edit = {})
+void write_tiny_hf(
+    const QString& dir, const json& cfg,
+    const std::function<void(std::vector<std::pair<std::string, at::Tensor>>&)>& edit = {})
 {
     QDir().mkpath(dir);
     write_text(dir + "/config.json", cfg.dump(2));
@@ -121,8 +129,8 @@ size_t llama2c_floats(int64_t dim, int64_t hidden, int64_t L, int64_t nh, int64_
                       int64_t seq, bool shared)
 {
     const int64_t hd = dim / nh, kv = nkv * hd;
-    int64_t n = V * dim + L * (2 * dim + 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim) + dim +
-                seq * hd;
+    int64_t n =
+        V * dim + L * (2 * dim + 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim) + dim + seq * hd;
     if (!shared)
         n += V * dim;
     return static_cast<size_t>(n);
@@ -136,7 +144,8 @@ void expect_error(const std::function<void()>& f, const QString& file, const QSt
         f();
     } catch (const E& e) {
         const QString m = QString::fromUtf8(e.what());
-        QVERIFY2(file.isEmpty() || m.contains(file), qPrintable("file '" + file + "' not in: " + m));
+        QVERIFY2(file.isEmpty() || m.contains(file),
+                 qPrintable("file '" + file + "' not in: " + m));
         for (const QString& w : words)
             QVERIFY2(m.contains(w), qPrintable("'" + w + "' not in: " + m));
         return;
@@ -183,18 +192,24 @@ private Q_SLOTS:
         QTest::addColumn<QString>("key");
         QTest::addColumn<QString>("value");  // JSON
         QTest::addColumn<QStringList>("words");
-        QTest::newRow("unsupported-architecture") << "architectures" << R"(["GPT2LMHeadModel"])"
-                                                  << QStringList{"unsupported architecture", "GPT2LMHeadModel"};
-        QTest::newRow("hidden-size-string") << "hidden_size" << R"("64")"
-                                            << QStringList{"'hidden_size'", "not an integer"};
-        QTest::newRow("kv-heads-not-dividing") << "num_key_value_heads" << "3"
-                                               << QStringList{"'num_key_value_heads'", "= 3"};
-        QTest::newRow("negative-layers") << "num_hidden_layers" << "-2"
-                                         << QStringList{"'num_hidden_layers'", "-2"};
-        QTest::newRow("rope-scaling-unsupported") << "rope_scaling" << R"({"rope_type":"yarn","factor":4})"
-                                                  << QStringList{"rope_scaling", "'yarn'"};
-        QTest::newRow("tie-not-bool") << "tie_word_embeddings" << R"("yes")"
-                                      << QStringList{"'tie_word_embeddings'", "not a boolean"};
+        QTest::newRow("unsupported-architecture")
+            << "architectures"
+            << R"(["GPT2LMHeadModel"])"
+            << QStringList{"unsupported architecture", "GPT2LMHeadModel"};
+        QTest::newRow("hidden-size-string")
+            << "hidden_size"
+            << R"("64")" << QStringList{"'hidden_size'", "not an integer"};
+        QTest::newRow("kv-heads-not-dividing")
+            << "num_key_value_heads"
+            << "3" << QStringList{"'num_key_value_heads'", "= 3"};
+        QTest::newRow("negative-layers") << "num_hidden_layers"
+                                         << "-2" << QStringList{"'num_hidden_layers'", "-2"};
+        QTest::newRow("rope-scaling-unsupported")
+            << "rope_scaling"
+            << R"({"rope_type":"yarn","factor":4})" << QStringList{"rope_scaling", "'yarn'"};
+        QTest::newRow("tie-not-bool")
+            << "tie_word_embeddings"
+            << R"("yes")" << QStringList{"'tie_word_embeddings'", "not a boolean"};
     }
 
     void config_bad_values()
@@ -224,19 +239,22 @@ private Q_SLOTS:
     {
         const QString dir = fresh_dir();
         QDir().mkpath(dir);
-        expect_error<IoError>([&] { model::Model::open(dir.toStdString()); },
-                              dir + "/config.json", {"cannot open"});
+        expect_error<IoError>([&] { model::Model::open(dir.toStdString()); }, dir + "/config.json",
+                              {"cannot open"});
     }
 
     void config_llama3_rope_scaling()
     {
         json cfg = tiny_config("LlamaForCausalLM");
-        cfg["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                               {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
+        cfg["rope_scaling"] = {{"rope_type", "llama3"},
+                               {"factor", 8.0},
+                               {"low_freq_factor", 1.0},
+                               {"high_freq_factor", 4.0},
+                               {"original_max_position_embeddings", 16}};
         auto c = model::parse_hf_config_text(cfg.dump(), "config.json");
         QCOMPARE(QString::fromStdString(c.rope_scaling.type), QString("llama3"));
-        at::Tensor plain = model::rope_inv_freq(model::parse_hf_config_text(
-            tiny_config("LlamaForCausalLM").dump(), "config.json"));
+        at::Tensor plain = model::rope_inv_freq(
+            model::parse_hf_config_text(tiny_config("LlamaForCausalLM").dump(), "config.json"));
         at::Tensor scaled = model::rope_inv_freq(c);
         // head_dim 4: frequency 1 (wavelength 2 pi, between 16/4 and 16/1) is blended,
         // frequency 0.01 (wavelength 628 > 16) is divided by the factor.
@@ -316,10 +334,12 @@ private Q_SLOTS:
         QTest::addColumn<QString>("file");  // relative to the model dir
         QTest::addColumn<QStringList>("words");
         QTest::addColumn<bool>("io");
-        QTest::newRow("not-json") << "{\"weight_map\": " << "model.safetensors.index.json"
-                                  << QStringList{"not valid JSON"} << false;
-        QTest::newRow("no-weight-map") << R"({"metadata": {}})" << "model.safetensors.index.json"
-                                       << QStringList{"'weight_map'"} << false;
+        QTest::newRow("not-json") << "{\"weight_map\": "
+                                  << "model.safetensors.index.json" << QStringList{"not valid JSON"}
+                                  << false;
+        QTest::newRow("no-weight-map")
+            << R"({"metadata": {}})"
+            << "model.safetensors.index.json" << QStringList{"'weight_map'"} << false;
         QTest::newRow("missing-shard")
             << R"({"weight_map": {"model.norm.weight": "model-00009-of-00009.safetensors"}})"
             << "model-00009-of-00009.safetensors" << QStringList{"cannot open"} << true;
@@ -400,7 +420,8 @@ private Q_SLOTS:
                 got = m->final_norm();
             else if (name == "lm_head.weight")
                 got = m->lm_head();
-            else if (name.rfind("model.layers.1.", 0) == 0 && name.find("mlp.down_proj") != std::string::npos)
+            else if (name.rfind("model.layers.1.", 0) == 0 &&
+                     name.find("mlp.down_proj") != std::string::npos)
                 got = b1.down;
             else if (name == "model.layers.1.self_attn.k_proj.weight")
                 got = b1.k;
@@ -444,8 +465,8 @@ private Q_SLOTS:
                                   << QStringList{"'dim' = 0"};
         QTest::newRow("heads-not-dividing") << QVector<int>{18, 24, 2, 4, 2, 32, 8} << 0
                                             << QStringList{"'dim' = 18", "n_heads = 4"};
-        QTest::newRow("kv-heads-not-dividing") << QVector<int>{16, 24, 2, 4, 3, 32, 8} << 0
-                                               << QStringList{"'n_kv_heads' = 3"};
+        QTest::newRow("kv-heads-not-dividing")
+            << QVector<int>{16, 24, 2, 4, 3, 32, 8} << 0 << QStringList{"'n_kv_heads' = 3"};
     }
 
     void llama2c_errors()
@@ -454,14 +475,57 @@ private Q_SLOTS:
         QFETCH(int, float_delta);
         QFETCH(QStringList, words);
         const QString path = fresh_dir() + ".bin";
-        const int64_t n = header[0] > 0 && header[0] % header[3] == 0 && header[3] % header[4] == 0
-                              ? static_cast<int64_t>(llama2c_floats(header[0], header[1], header[2],
-                                                                    header[3], header[4], 32,
-                                                                    header[6], true))
-                              : 100;
+        const int64_t n =
+            header[0] > 0 && header[0] % header[3] == 0 && header[3] % header[4] == 0
+                ? static_cast<int64_t>(llama2c_floats(header[0], header[1], header[2], header[3],
+                                                      header[4], 32, header[6], true))
+                : 100;
         write_llama2c(path, std::vector<int32_t>(header.begin(), header.end()),
                       static_cast<size_t>(n + float_delta));
         expect_error<FormatError>([&] { model::Model::open(path.toStdString()); }, path, words);
+    }
+
+    // A separate classifier (negative vocab size) is read from the end of the file, and q/k rows
+    // are permuted per head from interleaved pairs to HF halves: row 2j + p -> row p * d/2 + j.
+    void llama2c_layout()
+    {
+        const int64_t dim = 16, hidden = 24, L = 2, nh = 4, nkv = 2, V = 32, seq = 8, hd = 4;
+        const size_t n = llama2c_floats(dim, hidden, L, nh, nkv, V, seq, false);
+        std::vector<float> data(n);
+        for (size_t i = 0; i < n; ++i)
+            data[i] = static_cast<float>(i % 9973) * 1e-3f;
+        const QString path = fresh_dir() + ".bin";
+        {
+            std::ofstream f(path.toStdString(), std::ios::binary);
+            const int32_t h[7] = {16, 24, 2, 4, 2, -32, 8};
+            f.write(reinterpret_cast<const char*>(h), sizeof h);
+            f.write(reinterpret_cast<const char*>(data.data()),
+                    static_cast<std::streamsize>(n * 4));
+        }
+        auto m = model::Model::open(path.toStdString());
+        QVERIFY(!m->config().tie_word_embeddings);
+        QCOMPARE(m->config().vocab_size, V);
+        auto at_float = [&](size_t i) { return static_cast<double>(data[i]); };
+        // lm_head: the last V * dim floats.
+        QCOMPARE(m->lm_head()[3][5].item<double>(), at_float(n - V * dim + 3 * dim + 5));
+        QCOMPARE(m->embed_tokens()[3][5].item<double>(), at_float(3 * dim + 5));
+        // Layer 1's wq starts after the embedding, rms_att [L][dim] and layer 0's wq.
+        const size_t wq1 = V * dim + L * dim + dim * dim;
+        model::BlockWeights b = m->block(1);
+        for (int64_t head = 0; head < nh; ++head)
+            for (int64_t j = 0; j < hd / 2; ++j)
+                for (int64_t p = 0; p < 2; ++p) {
+                    const int64_t old_row = head * hd + 2 * j + p,
+                                  new_row = head * hd + p * hd / 2 + j;
+                    QCOMPARE(b.q[new_row][7].item<double>(), at_float(wq1 + old_row * dim + 7));
+                }
+        // k (kv heads) likewise; v is not permuted.
+        const size_t wk0 = V * dim + L * dim + L * dim * dim;
+        const int64_t kv = nkv * hd;
+        QCOMPARE(b.k.size(0), kv);
+        QCOMPARE(m->block(0).k[1][0].item<double>(), at_float(wk0 + 2 * dim));  // row 2 -> row 1
+        const size_t wv0 = wk0 + L * kv * dim;
+        QCOMPARE(m->block(0).v[1][0].item<double>(), at_float(wv0 + 1 * dim));
     }
 
     void llama2c_header_truncated()
@@ -497,8 +561,10 @@ private Q_SLOTS:
         QTest::addColumn<int>("vocab");
         QTest::addColumn<QStringList>("words");
         QTest::newRow("empty") << 2 << 0 << 512 << QStringList{"max_token_length"};
-        QTest::newRow("truncated-in-token") << 3000 << 0 << 512 << QStringList{"truncated at token"};
-        QTest::newRow("vocab-larger-than-file") << 0 << 0 << 600 << QStringList{"truncated at token 512"};
+        QTest::newRow("truncated-in-token")
+            << 3000 << 0 << 512 << QStringList{"truncated at token"};
+        QTest::newRow("vocab-larger-than-file")
+            << 0 << 0 << 600 << QStringList{"truncated at token 512"};
         QTest::newRow("length-lies") << 0 << 1000 << 512 << QStringList{"token 5", "length 1000"};
         QTest::newRow("negative-length") << 0 << -3 << 512 << QStringList{"token 5", "length -3"};
     }

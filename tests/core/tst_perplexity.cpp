@@ -61,12 +61,12 @@ private Q_SLOTS:
         const auto o = options();
         const auto r_tiny = eval::perplexity_of_file(*model_, *tok_, tiny.toStdString(),
                                                      eval::PplProtocol::plain, o);
-        const auto r_c4 = eval::perplexity_of_file(*model_, *tok_, c4.toStdString(),
-                                                   eval::PplProtocol::c4, o);
+        const auto r_c4 =
+            eval::perplexity_of_file(*model_, *tok_, c4.toStdString(), eval::PplProtocol::c4, o);
         const auto r_wiki = eval::perplexity_of_file(*model_, *tok_, wiki.toStdString(),
                                                      eval::PplProtocol::wikitext2, o);
-        qInfo("stories260K perplexity: TinyStories %.3f, C4 %.3f, WikiText-2 %.3f", r_tiny.perplexity,
-              r_c4.perplexity, r_wiki.perplexity);
+        qInfo("stories260K perplexity: TinyStories %.3f, C4 %.3f, WikiText-2 %.3f",
+              r_tiny.perplexity, r_c4.perplexity, r_wiki.perplexity);
         for (const auto* r : {&r_tiny, &r_c4, &r_wiki}) {
             QCOMPARE(r->window, int64_t(512));
             QCOMPARE(r->windows, int64_t(12));
@@ -119,7 +119,8 @@ private Q_SLOTS:
     void wikitext_normalisation()
     {
         const QString p = tmp_.path() + "/wiki.test.raw";
-        std::ofstream(p.toStdString(), std::ios::binary) << " = Title = \r\n line one \r\n\r\n line two";
+        std::ofstream(p.toStdString(), std::ios::binary)
+            << " = Title = \r\n line one \r\n\r\n line two";
         QCOMPARE(eval::load_wikitext2(p.toStdString()),
                  std::string(" = Title = \n\n line one \n\n line two"));
         QCOMPARE(int(eval::guess_protocol(p.toStdString())), int(eval::PplProtocol::wikitext2));

@@ -64,7 +64,8 @@ private Q_SLOTS:
         QFETCH(int, type);
         QFETCH(QString, dtype);
         const auto st = static_cast<at::ScalarType>(type);
-        // Values exactly representable in every dtype (small integers, halves) so equality is exact.
+        // Values exactly representable in every dtype (small integers, halves) so equality is
+        // exact.
         at::Tensor a = (at::arange(24, at::kDouble) * 0.5 - 3.0).reshape({2, 3, 4});
         if (st == at::kBool || st == at::kByte)
             a = at::arange(24, at::kDouble).remainder(2).reshape({2, 3, 4});
@@ -107,8 +108,7 @@ private Q_SLOTS:
     {
         const std::string path = file("bad_write.safetensors");
         at::Tensor x = at::arange(4, at::kFloat);
-        QVERIFY_EXCEPTION_THROWN(io::save_safetensors(path, {{"x", x}, {"x", x}}),
-                                 InvalidArgument);
+        QVERIFY_EXCEPTION_THROWN(io::save_safetensors(path, {{"x", x}, {"x", x}}), InvalidArgument);
         QVERIFY_EXCEPTION_THROWN(io::save_safetensors(path, {{"__metadata__", x}}),
                                  InvalidArgument);
         QVERIFY_EXCEPTION_THROWN(io::save_safetensors(path, {{"u", at::Tensor()}}),
@@ -137,7 +137,8 @@ private Q_SLOTS:
             QFAIL("no exception");
         } catch (const FormatError& e) {
             const std::string m = e.what();
-            QVERIFY2(m.find(path) != std::string::npos && m.find("model.norm.weight") != std::string::npos,
+            QVERIFY2(m.find(path) != std::string::npos &&
+                         m.find("model.norm.weight") != std::string::npos,
                      e.what());
         }
     }
@@ -152,14 +153,15 @@ private Q_SLOTS:
         QTest::addColumn<QStringList>("words");
         const QByteArray ok = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
         QTest::newRow("empty-file") << QByteArray() << 0 << qint64(-2) << QStringList{"truncated"};
-        QTest::newRow("truncated-data") << ok << 10 << qint64(-1)
-                                        << QStringList{"'w'", "[0, 16]", "outside the data area"};
+        QTest::newRow("truncated-data")
+            << ok << 10 << qint64(-1) << QStringList{"'w'", "[0, 16]", "outside the data area"};
         QTest::newRow("header-length-beyond-file")
-            << ok << 16 << qint64(1 << 20) << QStringList{"header length 1048576", "end of the file"};
-        QTest::newRow("header-not-json") << QByteArray("{\"w\": [") << 0 << qint64(-1)
-                                         << QStringList{"not valid JSON"};
-        QTest::newRow("header-not-object") << QByteArray("[1,2]") << 0 << qint64(-1)
-                                           << QStringList{"not a JSON object"};
+            << ok << 16 << qint64(1 << 20)
+            << QStringList{"header length 1048576", "end of the file"};
+        QTest::newRow("header-not-json")
+            << QByteArray("{\"w\": [") << 0 << qint64(-1) << QStringList{"not valid JSON"};
+        QTest::newRow("header-not-object")
+            << QByteArray("[1,2]") << 0 << qint64(-1) << QStringList{"not a JSON object"};
         QTest::newRow("offsets-outside-data")
             << QByteArray(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[16,32]}})") << 16
             << qint64(-1) << QStringList{"'w'", "[16, 32]", "outside the data area of 16 bytes"};
@@ -177,7 +179,8 @@ private Q_SLOTS:
             << QByteArray(R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})") << 16
             << qint64(-1) << QStringList{"'w'", "[2,3]", "24 bytes", "span 16"};
         QTest::newRow("shape-overflow")
-            << QByteArray(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})")
+            << QByteArray(
+                   R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})")
             << 16 << qint64(-1) << QStringList{"'w'", "more than 2^64"};
         QTest::newRow("negative-dim")
             << QByteArray(R"({"w":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}})") << 16
@@ -189,7 +192,8 @@ private Q_SLOTS:
             << QByteArray(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0]}})") << 16
             << qint64(-1) << QStringList{"'w'", "data_offsets"};
         QTest::newRow("metadata-not-string")
-            << QByteArray(R"({"__metadata__":{"step":5},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})")
+            << QByteArray(
+                   R"({"__metadata__":{"step":5},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})")
             << 16 << qint64(-1) << QStringList{"__metadata__", "'step'", "not a string"};
     }
 

@@ -1,0 +1,128 @@
+#include "app/gui/demomodel.h"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <map>
+#include <mutex>
+
+#include "core/common/error.h"
+#include "core/demo/synthetic.h"
+
+namespace {
+
+class DemoModel : public WorkbenchModel {
+public:
+    DemoModel(const QString& file, const QJsonObject& o)
+    {
+        auto fail = [&](const QString& what) {
+            throw zp::FormatError(QStringLiteral("%1: %2").arg(file, what).toStdString());
+        };
+        source_ = QStringLiteral("demo");
+        name_ = o.value("name").toString();
+        description_ = o.value("description").toString();
+        blocks_ = o.value("blocks").toInt(0);
+        const int hidden = o.value("hidden").toInt(0), ffn = o.value("ffn").toInt(0);
+        seed_ = static_cast<uint64_t>(o.value("weight_seed").toDouble(-1));
+        if (blocks_ < 1 || blocks_ > 64)
+            fail(QStringLiteral("field \"blocks\" must be 1..64, got %1")
+                     .arg(o.value("blocks").toVariant().toString()));
+        if (hidden < 32 || ffn < 32 || hidden % 32 || ffn % 32)
+            fail(QStringLiteral("fields \"hidden\" (%1) and \"ffn\" (%2) must be multiples of 32")
+                     .arg(hidden)
+                     .arg(ffn));
+        if (o.value("weight_seed").toDouble(-1) < 0)
+            fail(QStringLiteral("field \"weight_seed\" must be a non-negative integer"));
+        const QJsonArray layers = o.value("layers").toArray();
+        if (layers.isEmpty())
+            fail(QStringLiteral("field \"layers\" must list the linear layers of a block"));
+        auto dim = [&](const QJsonObject& l, const char* key) -> int64_t {
+            QString v = l.value(key).toString();
+            if (v == "hidden")
+                return hidden;
+            if (v == "ffn")
+                return ffn;
+            fail(QStringLiteral(
+                     "layer \"%1\": field \"%2\" must be \"hidden\" or \"ffn\", got \"%3\"")
+                     .arg(l.value("name").toString(), key, v));
+            return 0;
+        };
+        QStringList inputs;
+        for (const QJsonValue& v : layers) {
+            QJsonObject l = v.toObject();
+            if (l.value("name").toString().isEmpty())
+                fail(QStringLiteral("every layer needs a \"name\""));
+            types_ << l.value("name").toString();
+            QString input = l.value("input").toString(types_.back());
+            if (!inputs.contains(input))
+                inputs << input;
+            inputOf_.push_back(static_cast<int>(inputs.indexOf(input)));
+            rows_.push_back(dim(l, "out"));
+            cols_.push_back(dim(l, "in"));
+        }
+        for (int b = 0; b < blocks_; ++b)
+            for (int t = 0; t < types_.size(); ++t) {
+                LayerInfo info;
+                info.block = b;
+                info.typeIndex = t;
+                info.type = types_[t];
+                info.name = QStringLiteral("block %1 / %2").arg(b).arg(info.type);
+                info.rows = rows_[t];
+                info.cols = cols_[t];
+                layers_.push_back(info);
+            }
+    }
+
+    at::Tensor weight(int layer) const override
+    {
+        const LayerInfo& l = layers_.at(static_cast<size_t>(layer));
+        return zp::demo::synthetic_weight(l.rows, l.cols, seed_ + 1000ull * l.block + l.typeIndex);
+    }
+
+    // Layers that read the same input (q/k/v; gate/up) share one importance, as they share one H.
+    at::Tensor importance(int layer, uint64_t seed) const override
+    {
+        const LayerInfo& l = layers_.at(static_cast<size_t>(layer));
+        const uint64_t key = seed * 7919ull + 1000ull * l.block + inputOf_[l.typeIndex];
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = importance_.find(key);
+        if (it == importance_.end())
+            it = importance_.emplace(key, zp::demo::synthetic_importance(l.cols, key)).first;
+        return it->second;
+    }
+
+    QString importanceNote() const override
+    {
+        return QStringLiteral(
+            "demo: synthetic log-normal importance with boosted outlier columns stands in for "
+            "calibration (drawn from the job seed)");
+    }
+
+private:
+    uint64_t seed_ = 0;
+    std::vector<int> inputOf_;
+    std::vector<int64_t> rows_, cols_;
+    mutable std::mutex mutex_;
+    mutable std::map<uint64_t, at::Tensor> importance_;
+};
+
+}  // namespace
+
+ModelPtr loadDemoModel(const QString& definition)
+{
+    QFile f(definition);
+    if (!f.open(QIODevice::ReadOnly))
+        throw zp::IoError(QStringLiteral("%1: cannot open the demo definition (%2)")
+                              .arg(definition, f.errorString())
+                              .toStdString());
+    QJsonParseError err;
+    QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    if (doc.isNull() || !doc.isObject())
+        throw zp::FormatError(QStringLiteral("%1: not a JSON object (%2 at offset %3)")
+                                  .arg(definition, err.errorString())
+                                  .arg(err.offset)
+                                  .toStdString());
+    return std::make_shared<DemoModel>(definition, doc.object());
+}

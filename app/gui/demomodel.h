@@ -1,0 +1,10 @@
+// The built-in demo model: a small LLaMA-shaped stack of linear layers described by
+// resources/demo/demo_model.json (sizes, seed), with seeded synthetic weights and importance from
+// core/demo/synthetic.h. Needs no download.
+#pragma once
+
+#include "app/gui/workbenchmodel.h"
+
+// Reads the definition (a Qt resource path or a file) and builds the model. Throws zp::FormatError
+// naming the file and the field when the definition is wrong.
+ModelPtr loadDemoModel(const QString& definition = QStringLiteral(":/demo/demo_model.json"));

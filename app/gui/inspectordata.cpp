@@ -1,0 +1,99 @@
+#include "app/gui/inspectordata.h"
+
+#include <ATen/ops/ones.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/common/error.h"
+#include "kernels/quantize_math.h"
+
+namespace {
+
+void check(const std::function<bool()>& stillWanted)
+{
+    if (stillWanted && !stillWanted())
+        throw zp::Cancelled();
+}
+
+std::vector<double> rowMeans(const at::Tensor& t)
+{
+    at::Tensor m = t.to(at::kDouble).mean(1).contiguous();
+    return std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+}
+
+}  // namespace
+
+InspectorData computeInspector(const InspectorRequest& q, const std::function<bool()>& stillWanted)
+{
+    InspectorData d;
+    const LayerInfo& info = q.model->layers().at(static_cast<size_t>(q.layer));
+    const bool job = q.result.valid() && q.result.layer == q.layer;
+    d.settings = job ? q.result.settings : q.settings;
+    d.fromJob = job;
+    d.layer = q.layer;
+    d.layerName = info.name;
+    d.bits = d.settings.bits;
+    d.rows = static_cast<int>(info.rows);
+    d.groupSize = d.settings.groupSize < 0 ? info.cols : d.settings.groupSize;
+    if (d.groupSize <= 0 || info.cols % d.groupSize != 0)
+        throw zp::InvalidArgument(
+            QStringLiteral("%1: group size %2 does not divide the %3 input columns")
+                .arg(info.name)
+                .arg(d.groupSize)
+                .arg(info.cols)
+                .toStdString());
+    d.groups = static_cast<int>(info.cols / d.groupSize);
+    d.row = std::clamp(q.row, 0, d.rows - 1);
+    d.group = std::clamp(q.group, 0, d.groups - 1);
+
+    at::Tensor W = q.model->weight(q.layer).to(at::kDouble);
+    at::Tensor h = job ? q.result.importance : q.model->importance(q.layer, d.settings.seed);
+    if (!h.defined())
+        h = at::ones({info.cols}, at::kDouble);
+    h = h.to(at::kDouble).contiguous();
+    d.importance.assign(h.data_ptr<double>(), h.data_ptr<double>() + h.numel());
+    const int64_t c0 = d.group * d.groupSize;
+    at::Tensor wg = W[d.row].slice(0, c0, c0 + d.groupSize).contiguous();
+    d.w.assign(wg.data_ptr<double>(), wg.data_ptr<double>() + wg.numel());
+    d.h.assign(d.importance.begin() + c0, d.importance.begin() + c0 + d.groupSize);
+    check(stillWanted);
+
+    const int levels = 1 << d.bits;
+    d.landscape = zp::analysis::scale_landscape(d.w, d.h, d.bits);
+    check(stillWanted);
+    auto mm = std::minmax_element(d.w.begin(), d.w.end());
+    zp::kernels::detail::minmax_params<double>(*mm.first, *mm.second, levels, 1.0, &d.minmaxScale,
+                                               &d.minmaxZero);
+    d.minmaxLoss = d.landscape.minmax_loss;
+    const double s = d.landscape.chosen_scale;
+    d.zcurve = zp::analysis::loss_curve_z(d.w, d.h, d.bits, s, std::min(-1.0, d.minmaxZero - 0.5),
+                                          std::max(double(levels), d.minmaxZero + 0.5), 400);
+    d.minmaxZeroLossAtChosen = zp::analysis::group_loss_at(d.w, d.h, d.bits, s, d.minmaxZero);
+    check(stillWanted);
+
+    const double s0 = d.landscape.s0;
+    const double sLo = s0 * std::min(0.25, 0.7 * s / s0), sHi = s0 * 1.1;
+    d.grid = zp::analysis::loss_grid(d.w, d.h, d.bits, sLo, sHi, 110, -1.0, double(levels), 110);
+    check(stillWanted);
+
+    if (job) {
+        d.jobScale = q.result.scale[d.row][d.group].item<double>();
+        d.jobZero = q.result.zero[d.row][d.group].item<double>();
+        d.jobLoss = q.result.groupLoss[d.row][d.group].item<double>();
+        d.rowMinMax = rowMeans(q.result.groupLossMinMax);
+        d.rowMethod = rowMeans(q.result.groupLoss);
+        d.rowMethodName = methodLabel(d.settings.method);
+    } else {
+        // No job yet: compare rows under NeUQI with the panel's settings (same engine call as a
+        // job).
+        zp::quant::QuantConfig c = d.settings.quantConfig();
+        c.method = zp::quant::Method::NeUQI;
+        zp::quant::LayerQuant r = zp::quant::quantize_layer(q.model->weight(q.layer), at::Tensor(),
+                                                            c, info.name.toStdString(), h);
+        d.rowMinMax = rowMeans(r.group_loss_minmax);
+        d.rowMethod = rowMeans(r.group_loss);
+        d.rowMethodName = methodLabel(zp::quant::Method::NeUQI);
+    }
+    return d;
+}

@@ -1,0 +1,44 @@
+// Owns the job thread and its QuantWorker (qtbase's worker-object pattern): start() hands a job to
+// the worker through a queued call, cancel() asks it to stop, and the worker's signals arrive here
+// queued, on the GUI thread. One job at a time.
+#pragma once
+
+#include <QObject>
+#include <QThread>
+
+#include "app/gui/jobtypes.h"
+#include "app/gui/workbenchmodel.h"
+
+class QuantWorker;
+
+class JobController : public QObject {
+    Q_OBJECT
+public:
+    enum class State { Idle, Running, Cancelling };
+    Q_ENUM(State)
+
+    explicit JobController(QObject* parent = nullptr);
+    ~JobController() override;
+
+    State state() const { return state_; }
+    bool isIdle() const { return state_ == State::Idle; }
+    // False (and nothing starts) when a job is already running or there is no model.
+    bool start(ModelPtr model, const JobSettings& settings);
+    void cancel();
+
+Q_SIGNALS:
+    void stateChanged(JobController::State state);
+    void progress(const JobProgress& p);
+    void layerFinished(const LayerResult& r);
+    void message(const QString& line);
+    void finished(const JobSummary& s);
+    void cancelled(const JobSummary& s);
+    void failed(const QString& error, const JobSummary& s);
+
+private:
+    void setState(State s);
+
+    QThread thread_;
+    QuantWorker* worker_ = nullptr;
+    State state_ = State::Idle;
+};

@@ -1,0 +1,140 @@
+#include "app/gui/layertablemodel.h"
+
+#include <QColor>
+
+#include "app/gui/colors.h"
+
+LayerTableModel::LayerTableModel(QObject* parent) : QAbstractTableModel(parent)
+{
+}
+
+void LayerTableModel::setModel(ModelPtr model)
+{
+    beginResetModel();
+    model_ = std::move(model);
+    results_.assign(model_ ? model_->layers().size() : 0, LayerResult());
+    endResetModel();
+}
+
+void LayerTableModel::setResult(const LayerResult& r)
+{
+    if (r.layer < 0 || r.layer >= static_cast<int>(results_.size()))
+        return;
+    results_[r.layer] = r;
+    Q_EMIT dataChanged(index(r.layer, 0), index(r.layer, ColumnCount - 1));
+}
+
+void LayerTableModel::clearResults()
+{
+    if (results_.empty())
+        return;
+    std::fill(results_.begin(), results_.end(), LayerResult());
+    Q_EMIT dataChanged(index(0, 0), index(static_cast<int>(results_.size()) - 1, ColumnCount - 1));
+}
+
+int LayerTableModel::resultCount() const
+{
+    int n = 0;
+    for (const LayerResult& r : results_)
+        n += r.valid();
+    return n;
+}
+
+int LayerTableModel::rowCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : static_cast<int>(results_.size());
+}
+
+int LayerTableModel::columnCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant LayerTableModel::data(const QModelIndex& index, int role) const
+{
+    if (!index.isValid() || !model_ || index.row() >= rowCount() || index.column() >= ColumnCount)
+        return QVariant();
+    const LayerInfo& l = model_->layers()[index.row()];
+    const LayerResult& r = results_[index.row()];
+    const bool done = r.valid();
+    if (role == Qt::DisplayRole || role == SortRole) {
+        const bool sort = role == SortRole;
+        switch (index.column()) {
+            case Name:
+                return l.name;
+            case Block:
+                return l.block;
+            case Type:
+                return l.type;
+            case Shape:
+                return sort ? QVariant(static_cast<qlonglong>(l.rows * l.cols))
+                            : QStringLiteral("%1 x %2").arg(l.rows).arg(l.cols);
+            case Bits:
+                return done ? QVariant(r.settings.bits) : QVariant();
+            case Group:
+                if (!done)
+                    return QVariant();
+                return sort ? QVariant(static_cast<qlonglong>(r.groupSize))
+                            : (r.settings.groupSize < 0 ? tr("row") : QString::number(r.groupSize));
+            case Method:
+                return done ? methodLabel(r.settings.method) : QVariant();
+            case Loss:
+                return done ? (sort ? QVariant(r.diagLoss) : QString::number(r.diagLoss, 'g', 4))
+                            : QVariant();
+            case MinMaxLoss:
+                return done ? (sort ? QVariant(r.diagLossMinMax)
+                                    : QString::number(r.diagLossMinMax, 'g', 4))
+                            : QVariant();
+            case Ratio:
+                return done ? (sort ? QVariant(r.ratio()) : QString::number(r.ratio(), 'f', 3))
+                            : QVariant();
+            case Time:
+                return done ? (sort ? QVariant(r.seconds)
+                                    : QString::number(r.seconds * 1000.0, 'f', 0))
+                            : QVariant();
+        }
+    }
+    if (role == Qt::BackgroundRole && index.column() == Ratio && done)
+        return colors::ratio(r.ratio());
+    if (role == Qt::ForegroundRole && index.column() == Ratio && done)
+        return QColor(20, 20, 20);
+    if (role == Qt::TextAlignmentRole && index.column() >= Bits && index.column() != Method)
+        return int(Qt::AlignRight | Qt::AlignVCenter);
+    if (role == Qt::ToolTipRole) {
+        if (!done)
+            return tr("%1: not quantized yet").arg(l.name);
+        return tr("%1 (%2 x %3), %4: loss %5 vs Min-Max %6, ratio %7. Double-click to inspect.")
+            .arg(l.name)
+            .arg(l.rows)
+            .arg(l.cols)
+            .arg(r.settings.describe())
+            .arg(r.diagLoss, 0, 'g', 5)
+            .arg(r.diagLossMinMax, 0, 'g', 5)
+            .arg(r.ratio(), 0, 'f', 4);
+    }
+    return QVariant();
+}
+
+QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || section < 0 || section >= ColumnCount)
+        return QAbstractTableModel::headerData(section, orientation, role);
+    static const char* names[] = {"Layer",  "Block", "Type",         "Shape", "Bits",     "Group",
+                                  "Method", "Loss",  "Min-Max loss", "Ratio", "Time (ms)"};
+    static const char* tips[] = {"Layer name",
+                                 "Decoder block",
+                                 "Linear layer type",
+                                 "Output x input features",
+                                 "Bits per weight",
+                                 "Columns per group (row = channel-wise)",
+                                 "Quantization method",
+                                 "Importance-weighted squared error, summed over rows (diag loss)",
+                                 "The same for Min-Max on the same weights",
+                                 "Loss / Min-Max loss: below 1 = better than Min-Max",
+                                 "Time spent on the layer"};
+    if (role == Qt::DisplayRole)
+        return tr(names[section]);
+    if (role == Qt::ToolTipRole)
+        return tr(tips[section]);
+    return QVariant();
+}

@@ -1,0 +1,62 @@
+// zeropoint: the ZeroPoint workbench.
+//   zeropoint [MODEL]                       open a model (a path, or "demo")
+//   zeropoint --demo                        open the built-in demo
+//   zeropoint --demo --screenshots DIR      render every main view to DIR/*.png and exit
+//   zeropoint --screenshots DIR MODEL       the same for a model the engine opens (channel-wise
+//   job)
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QStandardPaths>
+
+#include "app/gui/mainwindow.h"
+#include "app/gui/screenshotrunner.h"
+
+int main(int argc, char** argv)
+{
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("ZeroPoint"));
+    QApplication::setApplicationName(QStringLiteral("zeropoint"));
+    QApplication::setApplicationVersion(QStringLiteral(ZP_VERSION));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("ZeroPoint workbench: quantize LLMs and see why NeUQI beats Min-Max"));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    QCommandLineOption demo(QStringLiteral("demo"),
+                            QStringLiteral("Open the built-in demo model."));
+    QCommandLineOption shots(
+        QStringLiteral("screenshots"),
+        QStringLiteral("Run a short demo job, save every main view as PNG in <dir>, and exit."),
+        QStringLiteral("dir"));
+    parser.addOption(demo);
+    parser.addOption(shots);
+    parser.addPositionalArgument(QStringLiteral("model"),
+                                 QStringLiteral("A model to open (path or \"demo\")."),
+                                 QStringLiteral("[model]"));
+    parser.process(app);
+
+    if (parser.isSet(shots)) {
+        // Screenshots must not depend on (or change) the user's saved layout and settings.
+        QStandardPaths::setTestModeEnabled(true);
+        MainWindow window;
+        window.resize(1600, 1000);
+        window.show();
+        const QStringList args = parser.positionalArguments();
+        ScreenshotRunner runner(
+            &window, parser.value(shots),
+            args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first());
+        QObject::connect(&runner, &ScreenshotRunner::done, &app,
+                         [](int code) { QCoreApplication::exit(code); });
+        runner.start();
+        return app.exec();
+    }
+
+    MainWindow window;
+    window.show();
+    if (parser.isSet(demo))
+        window.openDemo();
+    else if (!parser.positionalArguments().isEmpty())
+        window.openModel(parser.positionalArguments().first());
+    return app.exec();
+}

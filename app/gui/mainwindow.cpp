@@ -1,0 +1,476 @@
+#include "app/gui/mainwindow.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDockWidget>
+#include <QFile>
+#include <QFileDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSaveFile>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTextBrowser>
+#include <QTextStream>
+#include <QTimer>
+#include <QVBoxLayout>
+
+#include <unistd.h>
+
+#include "app/gui/demomodel.h"
+#include "app/gui/inspectorview.h"
+#include "app/gui/jobpanel.h"
+#include "app/gui/layertablemodel.h"
+#include "app/gui/modelbrowser.h"
+#include "app/gui/overviewview.h"
+#include "app/gui/playgroundview.h"
+
+namespace {
+
+const char* kDemo = "demo";
+
+double residentMiB()
+{
+    QFile f(QStringLiteral("/proc/self/statm"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    const QList<QByteArray> parts = f.readAll().split(' ');
+    if (parts.size() < 2)
+        return -1;
+    return parts[1].toDouble() * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
+{
+    setWindowTitle(tr("ZeroPoint workbench"));
+    setObjectName(QStringLiteral("mainWindow"));
+    jobs_ = new JobController(this);
+
+    overview_ = new OverviewView(this);
+    inspector_ = new InspectorView(this);
+    playground_ = new PlaygroundView(this);
+    tabs_ = new QTabWidget(this);
+    tabs_->addTab(overview_, tr("Overview"));
+    tabs_->addTab(inspector_, tr("Layer inspector"));
+    tabs_->addTab(playground_, tr("Playground"));
+    tabs_->setTabToolTip(0, tr("Which layers lose most (Ctrl+1)"));
+    tabs_->setTabToolTip(1,
+                         tr("Why NeUQI's parameters beat Min-Max on one row and group (Ctrl+2)"));
+    tabs_->setTabToolTip(2, tr("Quantize a synthetic group by hand (Ctrl+3)"));
+
+    messageBar_ = new QLabel(this);
+    messageBar_->setObjectName(QStringLiteral("messageBar"));
+    messageBar_->setWordWrap(true);
+    messageBar_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    messageBar_->setStyleSheet(
+        QStringLiteral("QLabel { background: #fde2e1; color: #7a1010; border: 1px solid #e3a5a2;"
+                       " padding: 6px; }"));
+    messageBar_->setToolTip(tr("Click to dismiss"));
+    messageBar_->hide();
+    messageBar_->installEventFilter(this);
+    auto* central = new QWidget(this);
+    auto* cl = new QVBoxLayout(central);
+    cl->setContentsMargins(0, 0, 0, 0);
+    cl->addWidget(messageBar_);
+    cl->addWidget(tabs_, 1);
+    setCentralWidget(central);
+
+    browser_ = new ModelBrowser(this);
+    auto* browserDock = new QDockWidget(tr("Model"), this);
+    browserDock->setObjectName(QStringLiteral("modelDock"));
+    browserDock->setWidget(browser_);
+    addDockWidget(Qt::LeftDockWidgetArea, browserDock);
+    jobPanel_ = new JobPanel(this);
+    auto* jobDock = new QDockWidget(tr("Job"), this);
+    jobDock->setObjectName(QStringLiteral("jobDock"));
+    jobDock->setWidget(jobPanel_);
+    addDockWidget(Qt::LeftDockWidgetArea, jobDock);
+    resizeDocks({browserDock, jobDock}, {340, 340},
+                Qt::Horizontal);  // until a saved layout says otherwise
+
+    deviceLabel_ = new QLabel(this);
+    memoryLabel_ = new QLabel(this);
+    stateLabel_ = new QLabel(this);
+    deviceLabel_->setToolTip(tr("The device the job runs on"));
+    memoryLabel_->setToolTip(tr("Memory used by the workbench (resident set)"));
+    statusBar()->addPermanentWidget(stateLabel_);
+    statusBar()->addPermanentWidget(deviceLabel_);
+    statusBar()->addPermanentWidget(memoryLabel_);
+    statusTimer_ = new QTimer(this);
+    connect(statusTimer_, &QTimer::timeout, this, &MainWindow::updateStatus);
+    statusTimer_->start(2000);
+
+    connect(browser_, &ModelBrowser::layerActivated, this, &MainWindow::inspectLayer);
+    connect(overview_, &OverviewView::layerActivated, this, &MainWindow::inspectLayer);
+    connect(jobPanel_, &JobPanel::startRequested, this, &MainWindow::startJob);
+    connect(jobPanel_, &JobPanel::cancelRequested, this, &MainWindow::cancelJob);
+    connect(jobPanel_, &JobPanel::settingsChanged, this, [this] {
+        inspector_->setFallbackSettings(jobPanel_->settings());
+        updateStatus();
+    });
+    connect(jobs_, &JobController::stateChanged, this, [this](JobController::State s) {
+        jobPanel_->setState(s);
+        updateStatus();
+    });
+    connect(jobs_, &JobController::progress, jobPanel_, &JobPanel::setProgress);
+    connect(jobs_, &JobController::message, jobPanel_, &JobPanel::appendLog);
+    connect(jobs_, &JobController::layerFinished, this, [this](const LayerResult& r) {
+        overview_->setResult(r);
+        browser_->setResult(r);
+        inspector_->setResult(r);
+        const LayerInfo& l = model_->layers()[r.layer];
+        jobPanel_->appendLog(tr("%1: loss %2, Min-Max %3, ratio %4 (%5 ms)")
+                                 .arg(l.name)
+                                 .arg(r.diagLoss, 0, 'g', 4)
+                                 .arg(r.diagLossMinMax, 0, 'g', 4)
+                                 .arg(r.ratio(), 0, 'f', 3)
+                                 .arg(r.seconds * 1000.0, 0, 'f', 0));
+    });
+    auto summary = [](const JobSummary& s) {
+        return tr("%1 layers in %2, total loss %3 vs Min-Max %4 (ratio %5)")
+            .arg(s.layersDone)
+            .arg(formatSeconds(s.seconds))
+            .arg(s.diagLoss, 0, 'g', 4)
+            .arg(s.diagLossMinMax, 0, 'g', 4)
+            .arg(s.diagLossMinMax > 0 ? s.diagLoss / s.diagLossMinMax : 1.0, 0, 'f', 3);
+    };
+    connect(jobs_, &JobController::finished, this, [this, summary](const JobSummary& s) {
+        jobPanel_->appendLog(tr("Finished: %1").arg(summary(s)));
+        statusBar()->showMessage(tr("Job finished: %1").arg(summary(s)), 10000);
+    });
+    connect(jobs_, &JobController::cancelled, this, [this, summary](const JobSummary& s) {
+        jobPanel_->appendLog(tr("Cancelled: %1 kept").arg(summary(s)));
+        statusBar()->showMessage(tr("Job cancelled; %1 finished layers are kept").arg(s.layersDone),
+                                 10000);
+    });
+    connect(jobs_, &JobController::failed, this,
+            [this, summary](const QString& e, const JobSummary& s) {
+                jobPanel_->appendLog(tr("Failed: %1 (%2 kept)").arg(e, summary(s)));
+                showError(tr("The job stopped: %1. The %2 layers finished before are kept.")
+                              .arg(e)
+                              .arg(s.layersDone));
+            });
+    connect(inspector_, &InspectorView::failed, this, [this](const QString& m) {
+        statusBar()->showMessage(tr("Inspector: %1").arg(m), 10000);
+    });
+
+    createActions();
+    readSettings();
+    jobPanel_->setModelLoaded(false);
+    inspector_->setFallbackSettings(jobPanel_->settings());
+    updateStatus();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::createActions()
+{
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* demo = file->addAction(tr("Open &demo model"), this, &MainWindow::openDemo);
+    demo->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
+    demo->setStatusTip(tr("The built-in LLaMA-shaped demo with synthetic weights (no download)"));
+    QAction* open = file->addAction(tr("&Open model…"), this, [this] {
+        QString path =
+            QFileDialog::getOpenFileName(this, tr("Open model"), QString(),
+                                         tr("Models (*.safetensors *.json *.bin);;All files (*)"));
+        if (!path.isEmpty())
+            openModel(path);
+    });
+    open->setShortcut(QKeySequence::Open);
+    open->setStatusTip(
+        tr("A Hugging Face model (config.json + safetensors) or a llama2.c checkpoint"));
+    recentMenu_ = file->addMenu(tr("Open &recent"));
+    file->addSeparator();
+    QAction* exportCsv =
+        file->addAction(tr("&Export layer table as CSV…"), this, &MainWindow::exportTable);
+    exportCsv->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    QMenu* job = menuBar()->addMenu(tr("&Job"));
+    QAction* start = job->addAction(tr("&Start"), this, &MainWindow::startJob);
+    start->setShortcut(QKeySequence(Qt::Key_F5));
+    QAction* cancel = job->addAction(tr("&Cancel"), this, &MainWindow::cancelJob);
+    cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    const char* names[] = {"&Overview", "Layer &inspector", "&Playground"};
+    for (int i = 0; i < 3; ++i) {
+        QAction* a = view->addAction(tr(names[i]), this, [this, i] { tabs_->setCurrentIndex(i); });
+        a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)));
+    }
+    view->addSeparator();
+    for (QDockWidget* d : findChildren<QDockWidget*>())
+        view->addAction(d->toggleViewAction());
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* guide = help->addAction(tr("&Guide"), this, &MainWindow::showGuide);
+    guide->setShortcut(QKeySequence::HelpContents);
+    help->addAction(tr("&About ZeroPoint"), this, &MainWindow::showAbout);
+}
+
+bool MainWindow::openDemo()
+{
+    return openModel(QString::fromLatin1(kDemo));
+}
+
+bool MainWindow::openModel(const QString& path)
+{
+    if (!jobs_->isIdle()) {
+        showError(tr("A job is running: cancel it before opening another model."));
+        return false;
+    }
+    try {
+        ModelPtr m = path == QLatin1String(kDemo) ? loadDemoModel() : openEngineModel(path);
+        setModel(m);
+        addRecent(path);
+        messageBar_->hide();
+        jobPanel_->appendLog(tr("Opened %1: %2").arg(m->name(), m->description()));
+        statusBar()->showMessage(
+            tr("Opened %1 (%2 linear layers)").arg(m->name()).arg(m->layers().size()), 5000);
+        return true;
+    } catch (const std::exception& e) {
+        showError(
+            tr("Could not open %1: %2").arg(path, QString::fromUtf8(e.what()).section('\n', 0, 0)));
+        return false;
+    }
+}
+
+void MainWindow::setModel(ModelPtr model)
+{
+    model_ = std::move(model);
+    browser_->setModel(model_);
+    overview_->setModel(model_);
+    inspector_->setModel(model_);
+    jobPanel_->setModelLoaded(model_ != nullptr);
+    setWindowTitle(model_ ? tr("%1 - ZeroPoint workbench").arg(model_->name())
+                          : tr("ZeroPoint workbench"));
+}
+
+bool MainWindow::startJob()
+{
+    if (!model_) {
+        showError(tr("Open a model first (File > Open demo model)."));
+        return false;
+    }
+    if (!jobs_->isIdle())
+        return false;
+    const JobSettings s = jobPanel_->settings();
+    // Check every layer before starting, so a bad group size is reported at once, not after
+    // half of the model.
+    try {
+        for (const LayerInfo& l : model_->layers())
+            zp::quant::validate_config(s.quantConfig(), l.cols, l.name.toStdString());
+    } catch (const std::exception& e) {
+        showError(tr("These settings do not fit the model: %1").arg(QString::fromUtf8(e.what())));
+        return false;
+    }
+    messageBar_->hide();
+    overview_->clearResults();
+    browser_->clearResults();
+    inspector_->clearResults();
+    inspector_->setFallbackSettings(s);
+    return jobs_->start(model_, s);
+}
+
+void MainWindow::cancelJob()
+{
+    jobs_->cancel();
+}
+
+void MainWindow::inspectLayer(int layer)
+{
+    browser_->selectLayer(layer);
+    inspector_->inspect(layer);
+    tabs_->setCurrentWidget(inspector_);
+}
+
+void MainWindow::showError(const QString& message)
+{
+    lastError_ = message;
+    messageBar_->setText(tr("<b>Error:</b> %1").arg(message.toHtmlEscaped()));
+    messageBar_->show();
+    jobPanel_->appendLog(tr("Error: %1").arg(message));
+    statusBar()->showMessage(message, 15000);
+}
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event)
+{
+    if (watched == messageBar_ && event->type() == QEvent::MouseButtonRelease)
+        messageBar_->hide();
+    return QMainWindow::eventFilter(watched, event);
+}
+
+void MainWindow::exportTable()
+{
+    LayerTableModel* t = overview_->tableModel();
+    if (t->rowCount() == 0) {
+        showError(tr("Nothing to export: open a model and run a job first."));
+        return;
+    }
+    QString path = QFileDialog::getSaveFileName(this, tr("Export layer table"),
+                                                QStringLiteral("layers.csv"), tr("CSV (*.csv)"));
+    if (path.isEmpty())
+        return;
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) {
+        showError(tr("Cannot write %1: %2").arg(path, f.errorString()));
+        return;
+    }
+    QTextStream out(&f);
+    for (int c = 0; c < t->columnCount(); ++c)
+        out << (c ? "," : "") << '"' << t->headerData(c, Qt::Horizontal).toString() << '"';
+    out << "\n";
+    for (int r = 0; r < t->rowCount(); ++r) {
+        for (int c = 0; c < t->columnCount(); ++c)
+            out << (c ? "," : "") << '"'
+                << t->data(t->index(r, c), LayerTableModel::SortRole).toString() << '"';
+        out << "\n";
+    }
+    out.flush();
+    if (!f.commit())
+        showError(tr("Cannot write %1: %2").arg(path, f.errorString()));
+    else
+        statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+}
+
+void MainWindow::addRecent(const QString& path)
+{
+    recent_.removeAll(path);
+    recent_.prepend(path);
+    while (recent_.size() > 8)
+        recent_.removeLast();
+    updateRecentMenu();
+}
+
+void MainWindow::updateRecentMenu()
+{
+    recentMenu_->clear();
+    for (const QString& p : recent_) {
+        QString label = p == QLatin1String(kDemo) ? tr("Built-in demo") : p;
+        recentMenu_->addAction(label, this, [this, p] { openModel(p); });
+    }
+    recentMenu_->setEnabled(!recent_.isEmpty());
+}
+
+void MainWindow::updateStatus()
+{
+    const JobSettings s = jobPanel_->settings();
+    deviceLabel_->setText(tr("Device: %1").arg(s.device));
+    const double mib = residentMiB();
+    memoryLabel_->setText(mib < 0 ? QString() : tr("Memory: %1 MiB").arg(mib, 0, 'f', 0));
+    switch (jobs_->state()) {
+        case JobController::State::Idle:
+            stateLabel_->setText(tr("Idle"));
+            break;
+        case JobController::State::Running:
+            stateLabel_->setText(tr("Running"));
+            break;
+        case JobController::State::Cancelling:
+            stateLabel_->setText(tr("Cancelling"));
+            break;
+    }
+}
+
+void MainWindow::showGuide()
+{
+    auto* dlg = new QDialog(this);
+    dlg->setAttribute(Qt::WA_DeleteOnClose);
+    dlg->setWindowTitle(tr("ZeroPoint guide"));
+    auto* text = new QTextBrowser(dlg);
+    text->setHtml(
+        tr("<h3>ZeroPoint in five steps</h3>"
+           "<ol><li><b>Open a model</b>: File &gt; Open demo model (Ctrl+D) needs no download; "
+           "File &gt; Open model "
+           "(Ctrl+O) reads a Hugging Face directory or a llama2.c checkpoint.</li>"
+           "<li><b>Run a job</b> in the Job panel: choose the method, bits, groups, seed and "
+           "device, then Start (F5). The "
+           "window stays responsive; Cancel (Esc) stops after the current layer and keeps what is "
+           "done.</li>"
+           "<li><b>Overview</b> (Ctrl+1): the heatmap colours each layer by its loss relative to "
+           "Min-Max (green: much "
+           "lower, red: no gain); the bars show both losses; the table sorts by any column. Click "
+           "any of them to inspect "
+           "a layer.</li>"
+           "<li><b>Layer inspector</b> (Ctrl+2): choose a row and group (or click a point in plot "
+           "(e)). (a) shows where "
+           "the levels fall, (b) the loss over the zero-point at NeUQI's scale, (c) the loss over "
+           "the scales with the "
+           "candidates the search visited, (d) the importance, (e) every row's error, (f) the "
+           "whole L(s, z) surface."
+           "</li><li><b>Playground</b> (Ctrl+3): build a group, move the bits and, in manual mode, "
+           "the scale and zero "
+           "sliders, and watch the loss against the optimum.</li></ol>"
+           "<p>Every plot zooms with the wheel, pans by dragging, shows values on hover and saves "
+           "as PNG, PDF or CSV "
+           "(Save… or right click). Losses are importance-weighted squared errors: sum h (Q(w) - "
+           "w)^2.</p>"));
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dlg);
+    connect(buttons, &QDialogButtonBox::rejected, dlg, &QDialog::close);
+    auto* l = new QVBoxLayout(dlg);
+    l->addWidget(text);
+    l->addWidget(buttons);
+    dlg->resize(620, 520);
+    dlg->show();
+}
+
+void MainWindow::showAbout()
+{
+    QMessageBox::about(
+        this, tr("About ZeroPoint"),
+        tr("<b>ZeroPoint %1</b><br>A workbench for quantizing LLMs with near-optimal uniform "
+           "quantization parameters (NeUQI) and comparing them with Min-Max.<br><br>"
+           "Every number shown is computed by the ZeroPoint engine; the workbench only displays "
+           "it.")
+            .arg(QStringLiteral(ZP_VERSION)));
+}
+
+void MainWindow::readSettings()
+{
+    QSettings s;
+    restoreGeometry(s.value("window/geometry").toByteArray());
+    restoreState(s.value("window/state").toByteArray());
+    tabs_->setCurrentIndex(s.value("window/tab", 0).toInt());
+    JobSettings j;
+    j.method =
+        static_cast<zp::quant::Method>(s.value("job/method", static_cast<int>(j.method)).toInt());
+    j.bits = s.value("job/bits", j.bits).toInt();
+    j.groupSize = s.value("job/group", static_cast<qlonglong>(j.groupSize)).toLongLong();
+    j.seed = s.value("job/seed", 0).toULongLong();
+    j.device = s.value("job/device", j.device).toString();
+    jobPanel_->setSettings(j);
+    recent_ = s.value("recent").toStringList();
+    updateRecentMenu();
+    playground_->restoreSettings(s);
+}
+
+void MainWindow::writeSettings()
+{
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    s.setValue("window/state", saveState());
+    s.setValue("window/tab", tabs_->currentIndex());
+    const JobSettings j = jobPanel_->settings();
+    s.setValue("job/method", static_cast<int>(j.method));
+    s.setValue("job/bits", j.bits);
+    s.setValue("job/group", static_cast<qlonglong>(j.groupSize));
+    s.setValue("job/seed", static_cast<qulonglong>(j.seed));
+    s.setValue("job/device", j.device);
+    s.setValue("recent", recent_);
+    playground_->saveSettings(s);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e)
+{
+    writeSettings();
+    jobs_->cancel();
+    e->accept();
+}

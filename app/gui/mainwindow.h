@@ -1,0 +1,78 @@
+// The workbench window: model browser and job panel in docks, the overview, the layer inspector
+// and the playground as tabs, a status bar (device, memory, job state) and a message bar for
+// errors. Settings (layout, job settings, recent files, playground) live in one QSettings, read
+// here and written on close.
+#pragma once
+
+#include <QMainWindow>
+
+#include "app/gui/jobcontroller.h"
+#include "app/gui/workbenchmodel.h"
+
+class QLabel;
+class QMenu;
+class QTabWidget;
+class QTimer;
+class ModelBrowser;
+class JobPanel;
+class OverviewView;
+class InspectorView;
+class PlaygroundView;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    ModelPtr model() const { return model_; }
+    JobController* jobController() const { return jobs_; }
+    JobPanel* jobPanel() const { return jobPanel_; }
+    ModelBrowser* modelBrowser() const { return browser_; }
+    OverviewView* overview() const { return overview_; }
+    InspectorView* inspector() const { return inspector_; }
+    PlaygroundView* playground() const { return playground_; }
+    QTabWidget* tabs() const { return tabs_; }
+    QString lastError() const { return lastError_; }
+
+public Q_SLOTS:
+    bool openDemo();
+    bool openModel(const QString& path);  // "demo" opens the built-in demo
+    bool startJob();
+    void cancelJob();
+    void inspectLayer(int layer);
+    void showError(const QString& message);
+    void exportTable();
+
+protected:
+    void closeEvent(QCloseEvent* e) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
+private:
+    void createActions();
+    void setModel(ModelPtr model);
+    void addRecent(const QString& path);
+    void updateRecentMenu();
+    void updateStatus();
+    void showGuide();
+    void showAbout();
+    void readSettings();
+    void writeSettings();
+
+    ModelPtr model_;
+    JobController* jobs_ = nullptr;
+    ModelBrowser* browser_ = nullptr;
+    JobPanel* jobPanel_ = nullptr;
+    OverviewView* overview_ = nullptr;
+    InspectorView* inspector_ = nullptr;
+    PlaygroundView* playground_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
+    QLabel* messageBar_ = nullptr;
+    QLabel* deviceLabel_ = nullptr;
+    QLabel* memoryLabel_ = nullptr;
+    QLabel* stateLabel_ = nullptr;
+    QMenu* recentMenu_ = nullptr;
+    QStringList recent_;
+    QString lastError_;
+    QTimer* statusTimer_ = nullptr;
+};

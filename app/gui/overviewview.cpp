@@ -1,0 +1,139 @@
+#include "app/gui/overviewview.h"
+
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QTableView>
+#include <QTimer>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+#include "app/gui/layertablemodel.h"
+#include "app/gui/plots/layerheatmapplot.h"
+#include "app/gui/plots/layerlossbarplot.h"
+
+OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
+{
+    table_ = new LayerTableModel(this);
+    proxy_ = new QSortFilterProxyModel(this);
+    proxy_->setSourceModel(table_);
+    proxy_->setSortRole(LayerTableModel::SortRole);
+    proxy_->setFilterKeyColumn(LayerTableModel::Name);
+    proxy_->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    view_ = new QTableView(this);
+    view_->setObjectName(QStringLiteral("layerTable"));
+    view_->setModel(proxy_);
+    view_->setSortingEnabled(true);
+    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view_->setSelectionMode(QAbstractItemView::SingleSelection);
+    view_->verticalHeader()->setVisible(false);
+    view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    view_->horizontalHeader()->setStretchLastSection(true);
+    view_->setAlternatingRowColors(true);
+    view_->sortByColumn(-1, Qt::AscendingOrder);
+    auto activate = [this](const QModelIndex& i) {
+        if (i.isValid())
+            Q_EMIT layerActivated(proxy_->mapToSource(i).row());
+    };
+    connect(view_, &QTableView::clicked, this, activate);
+    connect(view_, &QTableView::activated, this, activate);
+    filter_ = new QLineEdit(this);
+    filter_->setPlaceholderText(tr("Filter layers (e.g. down_proj, block 3)"));
+    filter_->setClearButtonEnabled(true);
+    filter_->setToolTip(tr("Show only the layers whose name contains this text"));
+    connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
+
+    heatmap_ = new LayerHeatmapPlot(this);
+    bars_ = new LayerLossBarPlot(this);
+    connect(heatmap_, &LayerHeatmapPlot::cellClicked, this, [this](int block, int type) {
+        if (model_) {
+            int i = model_->layerIndex(block, type);
+            if (i >= 0)
+                Q_EMIT layerActivated(i);
+        }
+    });
+    connect(bars_, &LayerLossBarPlot::layerClicked, this, [this](int i) {
+        if (model_ && i < static_cast<int>(model_->layers().size()))
+            Q_EMIT layerActivated(i);
+    });
+
+    auto* plots = new QSplitter(Qt::Horizontal, this);
+    plots->addWidget(heatmap_);
+    plots->addWidget(bars_);
+    plots->setStretchFactor(0, 2);
+    plots->setStretchFactor(1, 3);
+    auto* tableBox = new QWidget(this);
+    auto* tl = new QVBoxLayout(tableBox);
+    tl->setContentsMargins(0, 0, 0, 0);
+    tl->addWidget(filter_);
+    tl->addWidget(view_);
+    auto* split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(plots);
+    split->addWidget(tableBox);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(split);
+}
+
+QList<PlotView*> OverviewView::plots() const
+{
+    return {heatmap_, bars_};
+}
+
+void OverviewView::setModel(ModelPtr model)
+{
+    model_ = std::move(model);
+    table_->setModel(model_);
+    redraw();
+}
+
+void OverviewView::setResult(const LayerResult& r)
+{
+    table_->setResult(r);
+    // Coalesce redraws: many layers may finish between two paints.
+    if (!redrawPending_) {
+        redrawPending_ = true;
+        QTimer::singleShot(50, this, [this] {
+            redrawPending_ = false;
+            redraw();
+        });
+    }
+}
+
+void OverviewView::clearResults()
+{
+    table_->clearResults();
+    redraw();
+}
+
+void OverviewView::redraw()
+{
+    if (!model_ || table_->resultCount() == 0) {
+        heatmap_->clearPlot(tr("Run a job to see which layers gain most"));
+        bars_->clearPlot(tr("Run a job to see the losses"));
+        return;
+    }
+    const auto& layers = model_->layers();
+    const int types = static_cast<int>(model_->layerTypes().size());
+    std::vector<double> cells(static_cast<size_t>(model_->blockCount()) * types, NAN);
+    std::vector<double> method(layers.size(), NAN), minmax(layers.size(), NAN);
+    QStringList names;
+    QString methodName;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        names << QStringLiteral("%1.%2").arg(layers[i].block).arg(layers[i].type);
+        const LayerResult& r = table_->result(static_cast<int>(i));
+        if (!r.valid())
+            continue;
+        cells[static_cast<size_t>(layers[i].block) * types + layers[i].typeIndex] = r.ratio();
+        method[i] = r.diagLoss;
+        minmax[i] = r.diagLossMinMax;
+        methodName = methodLabel(r.settings.method);
+    }
+    heatmap_->setData(model_->layerTypes(), model_->blockCount(), cells, tr("loss / Min-Max"));
+    bars_->setData(names, method, minmax, methodName);
+}

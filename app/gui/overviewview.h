@@ -1,0 +1,46 @@
+// The overview after a job: a heatmap of blocks x layer types coloured by the loss ratio to
+// Min-Max, a bar chart of both losses per layer, and a sortable, filterable table of every layer.
+#pragma once
+
+#include <QWidget>
+
+#include "app/gui/jobtypes.h"
+#include "app/gui/workbenchmodel.h"
+
+class QLineEdit;
+class QSortFilterProxyModel;
+class QTableView;
+class LayerTableModel;
+class LayerHeatmapPlot;
+class LayerLossBarPlot;
+class PlotView;
+
+class OverviewView : public QWidget {
+    Q_OBJECT
+public:
+    explicit OverviewView(QWidget* parent = nullptr);
+
+    void setModel(ModelPtr model);
+    void setResult(const LayerResult& r);
+    void clearResults();
+
+    LayerTableModel* tableModel() const { return table_; }
+    QSortFilterProxyModel* proxyModel() const { return proxy_; }
+    QTableView* tableView() const { return view_; }
+    QList<PlotView*> plots() const;
+
+Q_SIGNALS:
+    void layerActivated(int layer);
+
+private:
+    void redraw();
+
+    ModelPtr model_;
+    LayerTableModel* table_ = nullptr;
+    QSortFilterProxyModel* proxy_ = nullptr;
+    QTableView* view_ = nullptr;
+    QLineEdit* filter_ = nullptr;
+    LayerHeatmapPlot* heatmap_ = nullptr;
+    LayerLossBarPlot* bars_ = nullptr;
+    bool redrawPending_ = false;
+};

@@ -1,0 +1,35 @@
+// Blocks x layer types, each cell coloured by a ratio (loss of the method / loss of Min-Max) and
+// labelled with its value. NaN cells (not computed yet) stay grey.
+#pragma once
+
+#include <QStringList>
+
+#include <vector>
+
+class QCPColorScale;
+
+#include "app/gui/plots/plotview.h"
+
+class LayerHeatmapPlot : public PlotView {
+    Q_OBJECT
+public:
+    explicit LayerHeatmapPlot(QWidget* parent = nullptr);
+
+    // values[block * types.size() + type]
+    void setData(const QStringList& types, int blocks, const std::vector<double>& values,
+                 const QString& valueName);
+    QString hoverText(const QPoint& pixel) const override;
+    void writeCsv(QTextStream& out) const override;
+
+Q_SIGNALS:
+    void cellClicked(int block, int type);
+
+private:
+    bool cellAt(double x, double y, int* block, int* type) const;
+
+    QStringList types_;
+    int blocks_ = 0;
+    std::vector<double> values_;
+    QString valueName_;
+    QCPColorScale* key_ = nullptr;
+};

@@ -1,0 +1,160 @@
+#include "app/gui/screenshotrunner.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QSlider>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "app/gui/inspectorview.h"
+#include "app/gui/jobpanel.h"
+#include "app/gui/layertablemodel.h"
+#include "app/gui/mainwindow.h"
+#include "app/gui/overviewview.h"
+#include "app/gui/playgroundview.h"
+#include "app/gui/plots/plotview.h"
+
+ScreenshotRunner::ScreenshotRunner(MainWindow* window, const QString& dir, const QString& model,
+                                   QObject* parent)
+    : QObject(parent), window_(window), dir_(dir), model_(model)
+{
+}
+
+void ScreenshotRunner::start()
+{
+    if (!dir_.mkpath(QStringLiteral("."))) {
+        fail(QStringLiteral("cannot create %1").arg(dir_.path()));
+        return;
+    }
+    QTimer::singleShot(10 * 60 * 1000, this, [this] { fail(QStringLiteral("timed out")); });
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("start_window.png"));  // before any model: the empty states
+    if (!window_->openModel(model_)) {
+        fail(window_->lastError());
+        return;
+    }
+    JobSettings s;
+    s.method = zp::quant::Method::NeUQI;
+    s.bits = 2;
+    s.groupSize = model_ == QLatin1String("demo") ? 128 : -1;
+    s.seed = 0;
+    window_->jobPanel()->setSettings(s);
+    connect(window_->jobController(), &JobController::finished, this,
+            &ScreenshotRunner::jobFinished);
+    connect(window_->jobController(), &JobController::failed, this,
+            [this](const QString& e) { fail(e); });
+    if (!window_->startJob())
+        fail(window_->lastError());
+}
+
+void ScreenshotRunner::jobFinished()
+{
+    window_->tabs()->setCurrentWidget(window_->overview());
+    QApplication::processEvents();
+    QTimer::singleShot(200, this, [this] {  // let the coalesced overview redraw happen
+        grabWindow(QStringLiteral("overview_window.png"));
+        const auto plots = window_->overview()->plots();
+        savePlot(plots.value(0), QStringLiteral("overview_heatmap.png"));
+        savePlot(plots.value(1), QStringLiteral("overview_bars.png"));
+        // Inspect the layer where the method gains most over Min-Max.
+        LayerTableModel* t = window_->overview()->tableModel();
+        double best = 2.0;
+        for (int i = 0; i < t->rowCount(); ++i)
+            if (t->result(i).valid() && t->result(i).ratio() < best) {
+                best = t->result(i).ratio();
+                layer_ = i;
+            }
+        connect(window_->inspector(), &InspectorView::updated, this,
+                &ScreenshotRunner::inspectorReady);
+        window_->inspectLayer(layer_ < 0 ? 0 : layer_);
+    });
+}
+
+void ScreenshotRunner::inspectorReady()
+{
+    if (stage_ != 0 || window_->inspector()->data().layer != (layer_ < 0 ? 0 : layer_))
+        return;
+    stage_ = 1;
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("inspector_window.png"));
+    const char* names[] = {"inspector_a_histogram.png",       "inspector_b_loss_z.png",
+                           "inspector_c_scale_landscape.png", "inspector_d_importance.png",
+                           "inspector_e_row_errors.png",      "inspector_f_loss_grid.png"};
+    const auto plots = window_->inspector()->plots();
+    for (int i = 0; i < plots.size(); ++i)
+        savePlot(plots[i], QString::fromLatin1(names[i]));
+    window_->tabs()->setCurrentWidget(window_->playground());
+    connect(window_->playground(), &PlaygroundView::updated, this,
+            &ScreenshotRunner::playgroundReady);
+    if (!window_->playground()->isComputing())
+        QTimer::singleShot(0, this, &ScreenshotRunner::playgroundReady);
+}
+
+void ScreenshotRunner::playgroundReady()
+{
+    if (stage_ != 1 || window_->playground()->isComputing() || finished_)
+        return;
+    stage_ = 2;
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("playground_window.png"));
+    const char* names[] = {"playground_values.png", "playground_loss_z.png",
+                           "playground_loss_s.png"};
+    const auto plots = window_->playground()->plots();
+    for (int i = 0; i < plots.size(); ++i)
+        savePlot(plots[i], QString::fromLatin1(names[i]));
+    // The same group by hand: manual mode with a scale of 0.7 s0.
+    stage_ = 3;
+    auto* mode = window_->playground()->findChild<QComboBox*>(QStringLiteral("playMode"));
+    auto* scale = window_->playground()->findChild<QSlider*>(QStringLiteral("playScale"));
+    if (mode && scale) {
+        mode->setCurrentIndex(3);
+        scale->setValue(700);
+    }
+    QTimer::singleShot(0, this, &ScreenshotRunner::manualReady);
+}
+
+void ScreenshotRunner::manualReady()
+{
+    if (finished_)
+        return;
+    if (window_->playground()->isComputing()) {
+        QTimer::singleShot(50, this, &ScreenshotRunner::manualReady);
+        return;
+    }
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("playground_manual_window.png"));
+    finished_ = true;
+    std::printf("zeropoint: wrote %lld screenshots to %s\n",
+                static_cast<long long>(written_.size()), qPrintable(dir_.absolutePath()));
+    Q_EMIT done(0);
+}
+
+void ScreenshotRunner::grabWindow(const QString& name)
+{
+    const QString path = dir_.filePath(name);
+    if (window_->grab().save(path))
+        written_ << path;
+    else
+        std::fprintf(stderr, "zeropoint: could not write %s\n", qPrintable(path));
+}
+
+void ScreenshotRunner::savePlot(PlotView* plot, const QString& name)
+{
+    const QString path = dir_.filePath(name);
+    if (plot && plot->save(path, 900, 560))
+        written_ << path;
+    else
+        std::fprintf(stderr, "zeropoint: could not write %s\n", qPrintable(path));
+}
+
+void ScreenshotRunner::fail(const QString& why)
+{
+    if (finished_)
+        return;
+    finished_ = true;
+    std::fprintf(stderr, "zeropoint: screenshots failed: %s\n", qPrintable(why));
+    Q_EMIT done(1);
+}

@@ -1,0 +1,43 @@
+// `zeropoint --demo --screenshots DIR`: opens the demo, runs a short job, renders every main view
+// (overview, each inspector plot, the playground) to PNG files in DIR and reports done(exitCode).
+#pragma once
+
+#include <QDir>
+#include <QObject>
+#include <QStringList>
+
+#include "app/gui/jobtypes.h"
+
+class MainWindow;
+class PlotView;
+
+class ScreenshotRunner : public QObject {
+    Q_OBJECT
+public:
+    // model: "demo" or a path the engine opens (then the job is channel-wise, which fits any
+    // width).
+    ScreenshotRunner(MainWindow* window, const QString& dir,
+                     const QString& model = QStringLiteral("demo"), QObject* parent = nullptr);
+    void start();
+    const QStringList& written() const { return written_; }
+
+Q_SIGNALS:
+    void done(int exitCode);
+
+private:
+    void jobFinished();
+    void inspectorReady();
+    void playgroundReady();
+    void manualReady();
+    void grabWindow(const QString& name);
+    void savePlot(PlotView* plot, const QString& name);
+    void fail(const QString& why);
+
+    MainWindow* window_;
+    QDir dir_;
+    QString model_;
+    QStringList written_;
+    int layer_ = -1;
+    int stage_ = 0;
+    bool finished_ = false;
+};

@@ -1,0 +1,55 @@
+// The model the workbench works on: its linear layers (block, type, shape) and, on demand, each
+// layer's weight and importance. Two kinds plug in: the built-in demo (synthetic weights) and a
+// model opened through the engine (core/model). Read-only once built, so one instance is shared
+// by the GUI thread and the job/inspector threads.
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+struct LayerInfo {
+    QString name;  // "block 2 / q_proj"
+    QString type;  // "q_proj"
+    int block = 0;
+    int typeIndex = 0;  // index into WorkbenchModel::layerTypes()
+    int64_t rows = 0;   // output features
+    int64_t cols = 0;   // input features
+};
+
+class WorkbenchModel {
+public:
+    virtual ~WorkbenchModel() = default;
+
+    QString name() const { return name_; }
+    QString source() const { return source_; }  // "demo" or the path opened
+    QString description() const { return description_; }
+    int blockCount() const { return blocks_; }
+    const QStringList& layerTypes() const { return types_; }
+    const std::vector<LayerInfo>& layers() const { return layers_; }
+    int layerIndex(int block, int typeIndex) const;  // -1 if absent
+
+    // [rows, cols] float32 CPU. Thread-safe. Throws zp::Error subclasses.
+    virtual at::Tensor weight(int layer) const = 0;
+    // [cols] float64 >= 0, the calibration importance for `seed`; undefined = none (h = 1).
+    virtual at::Tensor importance(int layer, uint64_t seed) const = 0;
+    // One line for the job log: where the importance comes from.
+    virtual QString importanceNote() const = 0;
+
+protected:
+    QString name_, source_, description_;
+    int blocks_ = 0;
+    QStringList types_;
+    std::vector<LayerInfo> layers_;
+};
+
+using ModelPtr = std::shared_ptr<const WorkbenchModel>;
+
+// Opens a model file or directory through the engine (HF safetensors or llama2.c). Throws
+// zp::IoError / zp::FormatError naming the file.
+ModelPtr openEngineModel(const QString& path);

@@ -39,8 +39,22 @@ build() {
   # ccache keeps rebuilds (and CI runs on the same machine) short.
   export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/zeropoint-ccache}
   export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+  # Paths relative to the checkout, so that every clone (CI's included) hits the same cache.
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$here}
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
   cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+# Python side of the tests: the PyPI `gguf` package (an independent GGUF reader) in a venv.
+python_env() {
+  local venv="$BUILD_DIR/pyenv"
+  if [ ! -x "$venv/bin/python3" ]; then
+    python3 -m venv "$venv" || { echo "setup: no python3 venv; the GGUF reader checks will skip"; return 0; }
+  fi
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf ||
+    echo "setup: pip install gguf failed; the GGUF reader checks will skip"
+  export PATH="$venv/bin:$PATH"
 }
 
 install_packages
@@ -48,6 +62,7 @@ build
 case "$action" in
   build) ;;
   test)
+    python_env
     # Every test; the ones that need ../shared/assets or a GPU say why they skip.
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
     ;;

@@ -10,10 +10,14 @@ namespace zp::cli {
 
 void add_solve_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_bench_forward_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace zp::cli

@@ -13,11 +13,15 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
     zp::cli::add_solve_command(app);
     zp::cli::add_bench_command(app);
+    zp::cli::add_bench_forward_command(app);
     zp::cli::add_demo_command(app);
     zp::cli::add_generate_command(app);
     zp::cli::add_convert_command(app);
     zp::cli::add_eval_command(app);
     zp::cli::add_tokenize_command(app);
+    zp::cli::add_export_command(app);
+    zp::cli::add_inspect_command(app);
+    zp::cli::add_quantize_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,534 @@
+#include "core/io/gguf_export.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "core/common/error.h"
+#include "core/io/gguf_blocks.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace zp::gguf {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+double rel_error(const at::Tensor& a, const at::Tensor& ref)
+{
+    const double den = ref.to(at::kDouble).norm().item<double>();
+    const double num = (a.to(at::kDouble) - ref.to(at::kDouble)).norm().item<double>();
+    return den > 0 ? num / den : num;
+}
+
+const char* gguf_arch(model::Architecture a)
+{
+    switch (a) {
+        case model::Architecture::llama:
+        case model::Architecture::mistral:
+            return "llama";  // llama.cpp loads Mistral as llama
+        case model::Architecture::qwen2:
+            return "qwen2";
+        case model::Architecture::qwen3:
+            return "qwen3";
+    }
+    return "llama";
+}
+
+// HF rotate_half rows -> interleaved pairs, per head: new row 2i = old i, new 2i+1 = old i + hd/2.
+at::Tensor llama_permutation(int64_t n_head, int64_t head_dim)
+{
+    at::Tensor idx = at::empty({n_head * head_dim}, at::kLong);
+    int64_t* p = idx.data_ptr<int64_t>();
+    for (int64_t h = 0; h < n_head; ++h)
+        for (int64_t i = 0; i < head_dim / 2; ++i) {
+            p[h * head_dim + 2 * i] = h * head_dim + i;
+            p[h * head_dim + 2 * i + 1] = h * head_dim + i + head_dim / 2;
+        }
+    return idx;
+}
+
+uint32_t file_type_for(const std::map<TensorType, int64_t>& counts)
+{
+    // llama_ftype of the most common linear type: ALL_F32 0, MOSTLY_F16 1, Q4_1 3, Q8_0 7, Q5_1 9.
+    TensorType best = TensorType::F16;
+    int64_t n = -1;
+    for (const auto& [t, c] : counts)
+        if (c > n) {
+            best = t;
+            n = c;
+        }
+    switch (best) {
+        case TensorType::F32:
+            return 0;
+        case TensorType::Q4_1:
+            return 3;
+        case TensorType::Q8_0:
+            return 7;
+        case TensorType::Q5_1:
+            return 9;
+        case TensorType::BF16:
+            return 32;
+        default:
+            return 1;
+    }
+}
+
+struct Sink {
+    Writer& w;
+    ExportReport& report;
+    void add(const std::string& name, const at::Tensor& t2d, TensorType type,
+             std::vector<uint8_t> data, int64_t codes_changed = 0, double rel = 0.0,
+             const std::string& note = {})
+    {
+        std::vector<uint64_t> ne;
+        for (int64_t d = t2d.dim() - 1; d >= 0; --d)
+            ne.push_back(static_cast<uint64_t>(t2d.size(d)));
+        report.tensors.push_back({name, type, ne, codes_changed, rel, 0.0, note});
+        w.add_tensor(name, ne, type, std::move(data));
+    }
+    void add_f32(const std::string& name, const at::Tensor& t)
+    {
+        if (t.defined())
+            add(name, t, TensorType::F32, encode_float(t, TensorType::F32));
+    }
+};
+
+bool is_byte_piece(const std::string& p)
+{
+    return p.size() == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' &&
+           std::isxdigit(static_cast<unsigned char>(p[3])) &&
+           std::isxdigit(static_cast<unsigned char>(p[4]));
+}
+
+std::string read_text(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw IoError("cannot open '" + path + "'");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<float> read_llama2c_scores(const std::string& path, int32_t n)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw IoError("cannot open llama2.c tokenizer '" + path + "'");
+    int32_t max_len = 0;
+    in.read(reinterpret_cast<char*>(&max_len), 4);
+    std::vector<float> scores;
+    for (int32_t i = 0; i < n; ++i) {
+        float s = 0.0f;
+        int32_t len = 0;
+        in.read(reinterpret_cast<char*>(&s), 4);
+        in.read(reinterpret_cast<char*>(&len), 4);
+        if (!in || len < 0)
+            throw FormatError(path + ": token " + std::to_string(i) + ": truncated score/length");
+        in.seekg(len, std::ios::cur);
+        scores.push_back(s);
+    }
+    return scores;
+}
+
+}  // namespace
+
+std::string linear_tensor_name(int64_t block, const std::string& n)
+{
+    static const std::map<std::string, std::string> names = {
+        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},      {"v_proj", "attn_v"},
+        {"o_proj", "attn_output"}, {"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"},
+        {"down_proj", "ffn_down"}};
+    const auto it = names.find(n);
+    if (it == names.end())
+        throw InvalidArgument("GGUF export: unknown linear layer name '" + n + "'");
+    return "blk." + std::to_string(block) + "." + it->second + ".weight";
+}
+
+LinearEncoding encode_linear(const pipeline::LayerResult& layer)
+{
+    const std::string where = "block " + std::to_string(layer.block) + " " + layer.name;
+    if (layer.skipped || !layer.codes.defined())
+        throw InvalidArgument("GGUF export: " + where + " holds no quantized weights");
+    const at::Tensor base = pipeline::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
+    const int64_t cols = base.size(1);
+    const int64_t g = layer.group_size <= 0 ? cols : layer.group_size;
+    LinearEncoding e;
+    const TensorType want = affine_type_for_bits(layer.bits);
+    if (want == TensorType::Q8_0 ? cols % kBlock != 0 : !blocks_fit(cols, g)) {
+        e.type = TensorType::F16;
+        e.data = encode_float(base, TensorType::F16);
+        e.w_hat = base.to(at::kHalf).to(at::kFloat);
+        e.note = "row length " + std::to_string(cols) + " / group " + std::to_string(g) +
+                 " not a multiple of 32: stored F16";
+    } else if (want == TensorType::Q8_0) {
+        e.type = TensorType::Q8_0;
+        e.data = quantize_q8_0(base, &e.w_hat);
+        e.note = std::to_string(layer.bits) + "-bit zero-point re-quantized to symmetric Q8_0";
+    } else {
+        AffineBlocks a = snap_affine(base, layer.scale, layer.zero, layer.bits, g);
+        e.type = want;
+        e.data = pack_affine(a, want);
+        e.w_hat = a.w_hat;
+        e.codes_changed = (a.codes != layer.codes.to(at::kByte)).sum().item<int64_t>();
+    }
+    e.rel_error = rel_error(e.w_hat, base);
+    const at::Tensor h = layer.hessian_diag.defined()
+                             ? layer.hessian_diag.to(at::kDouble).reshape({1, cols})
+                             : at::ones({1, cols}, at::kDouble);
+    const at::Tensor diff = e.w_hat.to(at::kDouble) - base.to(at::kDouble);
+    e.added_loss = (diff * diff * h).sum().item<double>();
+    return e;
+}
+
+std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& tokenizer_path,
+                                                int64_t model_vocab)
+{
+    std::vector<std::string> warnings;
+    std::string file = tokenizer_path;
+    std::error_code ec;
+    if (fs::is_directory(tokenizer_path, ec)) {
+        file.clear();
+        for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
+            if (fs::is_regular_file(fs::path(tokenizer_path) / n, ec)) {
+                file = (fs::path(tokenizer_path) / n).string();
+                break;
+            }
+        if (file.empty())
+            throw IoError("no tokenizer.json, tokenizer.model or tokenizer.bin in '" +
+                          tokenizer_path + "'");
+    }
+    auto ends = [&](const char* suf) {
+        const size_t n = std::strlen(suf);
+        return file.size() >= n && file.compare(file.size() - n, n, suf) == 0;
+    };
+    std::vector<std::string> tokens;
+    std::vector<float> scores;
+    std::vector<int32_t> types;
+    std::vector<std::string> merges;
+    std::string model_kind = "llama";
+    int64_t bos = -1, eos = -1, unk = -1, pad = -1;
+    bool add_bos = true;
+
+    if (ends(".model")) {
+        const auto vocab = tok::read_sentencepiece_vocab(file);
+        for (size_t i = 0; i < vocab.size(); ++i) {
+            const auto& e = vocab[i];
+            tokens.push_back(e.piece);
+            scores.push_back(e.score);
+            switch (e.kind) {
+                case tok::SentencePieceEntry::Kind::normal:
+                    types.push_back(1);
+                    break;
+                case tok::SentencePieceEntry::Kind::unknown:
+                    types.push_back(2);
+                    unk = unk < 0 ? static_cast<int64_t>(i) : unk;
+                    break;
+                case tok::SentencePieceEntry::Kind::control:
+                    types.push_back(3);
+                    break;
+                case tok::SentencePieceEntry::Kind::unused:
+                    types.push_back(5);
+                    break;
+                case tok::SentencePieceEntry::Kind::byte:
+                    types.push_back(6);
+                    break;
+            }
+        }
+        auto t = tok::load_tokenizer(file);
+        bos = t->bos_id();
+        eos = t->eos_id();
+    } else if (ends(".json")) {
+        auto t = tok::load_hf_tokenizer(file);
+        const nlohmann::json j = nlohmann::json::parse(read_text(file), nullptr, false);
+        if (j.is_discarded() || !j.contains("model"))
+            throw FormatError(file + ": model: not a tokenizer.json");
+        const auto& m = j["model"];
+        const bool byte_fallback = m.value("byte_fallback", false);
+        std::set<int64_t> special, added;
+        if (j.contains("added_tokens") && j["added_tokens"].is_array())
+            for (const auto& a : j["added_tokens"]) {
+                const int64_t id = a.value("id", -1);
+                added.insert(id);
+                if (a.value("special", false))
+                    special.insert(id);
+            }
+        for (int32_t id = 0; id < t->vocab_size(); ++id) {
+            tokens.push_back(t->piece(id));
+            scores.push_back(byte_fallback ? -static_cast<float>(id) : 0.0f);
+            if (special.count(id))
+                types.push_back(3);
+            else if (added.count(id))
+                types.push_back(4);
+            else if (byte_fallback && is_byte_piece(tokens.back()))
+                types.push_back(6);
+            else
+                types.push_back(1);
+            if (tokens.back() == "<unk>")
+                unk = id;
+        }
+        if (byte_fallback) {
+            model_kind = "llama";
+            warnings.push_back("tokenizer " + file +
+                               ": SentencePiece-style BPE from tokenizer.json: scores written as "
+                               "-id (merge rank order)");
+        } else {
+            model_kind = "gpt2";
+            add_bos = false;
+            if (m.contains("merges") && m["merges"].is_array())
+                for (const auto& mg : m["merges"]) {
+                    if (mg.is_string())
+                        merges.push_back(mg.get<std::string>());
+                    else if (mg.is_array() && mg.size() == 2)
+                        merges.push_back(mg[0].get<std::string>() + " " + mg[1].get<std::string>());
+                }
+        }
+        bos = t->bos_id();
+        eos = t->eos_id();
+    } else {
+        auto t = tok::load_tokenizer(file);  // llama2.c tokenizer.bin: validated by the loader
+        scores = read_llama2c_scores(file, t->vocab_size());
+        // tokenizer.bin spells the specials "<unk>", "\n<s>\n", "\n</s>\n"; GGUF (llama.cpp's
+        // llama2.c converter) names them <unk>, <s>, </s>.
+        for (int32_t id = 0; id < t->vocab_size(); ++id) {
+            tokens.push_back(id == 0   ? std::string("<unk>")
+                             : id == 1 ? std::string("<s>")
+                             : id == 2 ? std::string("</s>")
+                                       : t->piece(id));
+            if (id == 0)
+                types.push_back(2);
+            else if (id == 1 || id == 2)
+                types.push_back(3);
+            else if (is_byte_piece(tokens.back()))
+                types.push_back(6);
+            else
+                types.push_back(1);
+        }
+        unk = 0;
+        bos = t->bos_id();
+        eos = t->eos_id();
+    }
+    if (static_cast<int64_t>(tokens.size()) > model_vocab)
+        throw FormatError("tokenizer '" + file + "' has " + std::to_string(tokens.size()) +
+                          " tokens, more than the model's vocabulary of " +
+                          std::to_string(model_vocab));
+    if (static_cast<int64_t>(tokens.size()) < model_vocab) {
+        warnings.push_back("tokenizer " + file + ": " + std::to_string(tokens.size()) +
+                           " tokens padded to the model's " + std::to_string(model_vocab) +
+                           " with [PAD<i>] user-defined tokens");
+        while (static_cast<int64_t>(tokens.size()) < model_vocab) {
+            tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
+            scores.push_back(-1000.0f);
+            types.push_back(4);
+        }
+    }
+    w.set("tokenizer.ggml.model", Value::of_string(model_kind));
+    w.set("tokenizer.ggml.pre", Value::of_string("default"));
+    w.set("tokenizer.ggml.tokens", Value::of_strings(std::move(tokens)));
+    w.set("tokenizer.ggml.scores", Value::of_f32s(scores));
+    w.set("tokenizer.ggml.token_type", Value::of_i32s(types));
+    if (!merges.empty())
+        w.set("tokenizer.ggml.merges", Value::of_strings(std::move(merges)));
+    if (bos >= 0)
+        w.set("tokenizer.ggml.bos_token_id", Value::of_u32(static_cast<uint32_t>(bos)));
+    if (eos >= 0)
+        w.set("tokenizer.ggml.eos_token_id", Value::of_u32(static_cast<uint32_t>(eos)));
+    if (unk >= 0)
+        w.set("tokenizer.ggml.unknown_token_id", Value::of_u32(static_cast<uint32_t>(unk)));
+    if (pad >= 0)
+        w.set("tokenizer.ggml.padding_token_id", Value::of_u32(static_cast<uint32_t>(pad)));
+    w.set("tokenizer.ggml.add_bos_token", Value::of_bool(add_bos));
+    return warnings;
+}
+
+ExportReport export_model(const model::Model& model, const pipeline::QuantizedModel* qm,
+                          const std::string& tokenizer_path, const std::string& out_path,
+                          const ExportOptions& options)
+{
+    const model::ModelConfig& c = model.config();
+    if (options.embedding_type != TensorType::F16 && options.embedding_type != TensorType::Q8_0)
+        throw InvalidArgument("GGUF export: the embedding type must be F16 or Q8_0");
+    ExportReport report;
+    report.path = out_path;
+    Writer w;
+    Sink sink{w, report};
+    const std::string arch = gguf_arch(c.arch);
+    const bool permute = arch == "llama";
+
+    std::string name = options.name;
+    if (name.empty())
+        name = fs::path(model.path()).filename().string() == ""
+                   ? fs::path(model.path()).parent_path().filename().string()
+                   : fs::path(model.path()).stem().string();
+    w.set("general.architecture", Value::of_string(arch));
+    w.set("general.name", Value::of_string(name));
+    w.set("general.quantization_version", Value::of_u32(2));
+    w.set("general.file_type", Value::of_u32(1));  // replaced below once the types are known
+    w.set(arch + ".context_length", Value::of_u32(static_cast<uint32_t>(c.max_position)));
+    w.set(arch + ".embedding_length", Value::of_u32(static_cast<uint32_t>(c.hidden_size)));
+    w.set(arch + ".block_count", Value::of_u32(static_cast<uint32_t>(c.num_layers)));
+    w.set(arch + ".feed_forward_length", Value::of_u32(static_cast<uint32_t>(c.intermediate_size)));
+    w.set(arch + ".attention.head_count", Value::of_u32(static_cast<uint32_t>(c.num_heads)));
+    w.set(arch + ".attention.head_count_kv", Value::of_u32(static_cast<uint32_t>(c.num_kv_heads)));
+    w.set(arch + ".rope.freq_base", Value::of_f32(static_cast<float>(c.rope_theta)));
+    w.set(arch + ".attention.layer_norm_rms_epsilon",
+          Value::of_f32(static_cast<float>(c.rms_norm_eps)));
+    w.set(arch + ".rope.dimension_count", Value::of_u32(static_cast<uint32_t>(c.head_dim)));
+    w.set(arch + ".vocab_size", Value::of_u32(static_cast<uint32_t>(c.vocab_size)));
+    if (c.head_dim * c.num_heads != c.hidden_size) {
+        w.set(arch + ".attention.key_length", Value::of_u32(static_cast<uint32_t>(c.head_dim)));
+        w.set(arch + ".attention.value_length", Value::of_u32(static_cast<uint32_t>(c.head_dim)));
+    }
+    if (c.rope_scaling.type == "linear") {
+        w.set(arch + ".rope.scaling.type", Value::of_string("linear"));
+        w.set(arch + ".rope.scaling.factor",
+              Value::of_f32(static_cast<float>(c.rope_scaling.factor)));
+    } else if (c.rope_scaling.type != "none") {
+        report.warnings.push_back("rope_scaling '" + c.rope_scaling.type +
+                                  "' is not written (llama.cpp needs a rope_freqs tensor for it)");
+    }
+    for (auto& msg : add_tokenizer_metadata(w, tokenizer_path, c.vocab_size))
+        report.warnings.push_back(msg);
+
+    const double total = static_cast<double>(c.num_layers + 2);
+    report_progress(options.progress, 0, total, "token_embd");
+    auto add_embedding = [&](const std::string& tname, const at::Tensor& t) {
+        TensorType type = options.embedding_type;
+        if (type == TensorType::Q8_0 && t.size(1) % kBlock != 0) {
+            report.warnings.push_back(tname + ": row length " + std::to_string(t.size(1)) +
+                                      " is not a multiple of 32: stored F16 instead of Q8_0");
+            type = TensorType::F16;
+        }
+        if (type == TensorType::Q8_0) {
+            at::Tensor deq;
+            auto data = quantize_q8_0(t, &deq);
+            sink.add(tname, t, type, std::move(data), 0, rel_error(deq, t));
+        } else {
+            sink.add(tname, t, type, encode_float(t, type), 0,
+                     rel_error(t.to(at::kHalf).to(at::kFloat), t));
+        }
+    };
+    add_embedding("token_embd.weight", model.embed_tokens());
+
+    std::map<TensorType, int64_t> linear_types;
+    const at::Tensor q_perm = llama_permutation(c.num_heads, c.head_dim);
+    const at::Tensor k_perm = llama_permutation(c.num_kv_heads, c.head_dim);
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        report_progress(options.progress, static_cast<double>(i + 1), total,
+                        "block " + std::to_string(i + 1) + "/" + std::to_string(c.num_layers));
+        const model::BlockWeights b = model.block(i);
+        const std::string blk = "blk." + std::to_string(i) + ".";
+        sink.add_f32(blk + "attn_norm.weight", b.input_norm);
+        for (const std::string& lname : model::linear_names()) {
+            const std::string tname = linear_tensor_name(i, lname);
+            const at::Tensor* perm = nullptr;
+            if (permute && lname == "q_proj")
+                perm = &q_perm;
+            else if (permute && lname == "k_proj")
+                perm = &k_perm;
+            const pipeline::LayerResult* lr = qm ? qm->find(i, lname) : nullptr;
+            if (lr && !lr->skipped && lr->codes.defined()) {
+                if (lr->codes.sizes() != b.linear(lname).sizes())
+                    throw FormatError(
+                        "GGUF export: block " + std::to_string(i) + " " + lname +
+                        ": the quantized layer is [" + std::to_string(lr->codes.size(0)) + ", " +
+                        std::to_string(lr->codes.size(1)) + "] but the model's weight is [" +
+                        std::to_string(b.linear(lname).size(0)) + ", " +
+                        std::to_string(b.linear(lname).size(1)) +
+                        "]: the result belongs to another model");
+                LinearEncoding e = encode_linear(*lr);
+                if (e.type == TensorType::F16)
+                    report.warnings.push_back(tname + ": " + e.note);
+                if (perm) {
+                    // Rows are whole blocks: permuting rows of the packed bytes is the same as
+                    // packing the permuted rows.
+                    const int64_t rows = e.w_hat.size(0);
+                    const size_t rb = e.data.size() / static_cast<size_t>(rows);
+                    std::vector<uint8_t> out(e.data.size());
+                    const int64_t* p = perm->data_ptr<int64_t>();
+                    for (int64_t r = 0; r < rows; ++r)
+                        std::memcpy(out.data() + r * rb, e.data.data() + p[r] * rb, rb);
+                    e.data = std::move(out);
+                }
+                ++linear_types[e.type];
+                sink.add(tname, e.w_hat, e.type, std::move(e.data), e.codes_changed, e.rel_error,
+                         e.note);
+                report.tensors.back().added_loss = e.added_loss;
+            } else {
+                at::Tensor t = b.linear(lname);
+                if (perm)
+                    t = t.index_select(0, *perm);
+                ++linear_types[TensorType::F16];
+                sink.add(tname, t, TensorType::F16, encode_float(t, TensorType::F16), 0,
+                         rel_error(t.to(at::kHalf).to(at::kFloat), t), "not quantized: F16");
+            }
+        }
+        sink.add_f32(blk + "attn_q.bias",
+                     permute && b.q_bias.defined() ? b.q_bias.index_select(0, q_perm) : b.q_bias);
+        sink.add_f32(blk + "attn_k.bias",
+                     permute && b.k_bias.defined() ? b.k_bias.index_select(0, k_perm) : b.k_bias);
+        sink.add_f32(blk + "attn_v.bias", b.v_bias);
+        sink.add_f32(blk + "attn_output.bias", b.o_bias);
+        sink.add_f32(blk + "attn_q_norm.weight", b.q_norm);
+        sink.add_f32(blk + "attn_k_norm.weight", b.k_norm);
+        sink.add_f32(blk + "ffn_norm.weight", b.post_norm);
+    }
+    report_progress(options.progress, total - 1, total, "output");
+    sink.add_f32("output_norm.weight", model.final_norm());
+    if (!c.tie_word_embeddings)
+        add_embedding("output.weight", model.lm_head());
+    report.file_type = file_type_for(linear_types);
+    w.set("general.file_type", Value::of_u32(report.file_type));
+    report.file_bytes = w.write(out_path);
+    report_progress(options.progress, total, total, "written");
+    return report;
+}
+
+ExportReport export_imatrix(const pipeline::QuantizedModel& qm, const std::string& out_path)
+{
+    ExportReport report;
+    report.path = out_path;
+    Writer w;
+    Sink sink{w, report};
+    const double count =
+        qm.config.calibration_samples > 0 && qm.config.calibration_seqlen > 0
+            ? static_cast<double>(qm.config.calibration_samples * qm.config.calibration_seqlen)
+            : 1.0;
+    w.set("general.type", Value::of_string("imatrix"));
+    w.set("imatrix.datasets",
+          Value::of_strings({qm.config.calibration_source.empty() ? std::string("data-free")
+                                                                  : qm.config.calibration_source}));
+    w.set(
+        "imatrix.chunk_count",
+        Value::of_u32(static_cast<uint32_t>(std::max<int64_t>(qm.config.calibration_samples, 1))));
+    w.set("imatrix.chunk_size",
+          Value::of_u32(static_cast<uint32_t>(std::max<int64_t>(qm.config.calibration_seqlen, 1))));
+    std::set<std::string> seen;
+    for (const pipeline::LayerResult& l : qm.layers) {
+        if (!l.hessian_diag.defined())
+            continue;
+        const std::string wname = linear_tensor_name(l.block, l.name);
+        if (!seen.insert(wname).second)
+            throw InvalidArgument("GGUF imatrix: layer " + wname + " appears twice in the result");
+        const at::Tensor h = l.hessian_diag.to(at::kDouble).reshape({1, -1});
+        if (!at::isfinite(h).all().item<bool>() || (h < 0).any().item<bool>())
+            throw NumericError("GGUF imatrix: " + wname +
+                               ": Hessian diagonal holds NaN/Inf or negative values");
+        const at::Tensor sum2 = (h * count).to(at::kFloat);
+        sink.add(wname + ".in_sum2", sum2, TensorType::F32, encode_float(sum2, TensorType::F32));
+        const at::Tensor cnt = at::full({1, 1}, count, at::kFloat);
+        sink.add(wname + ".counts", cnt, TensorType::F32, encode_float(cnt, TensorType::F32));
+    }
+    if (w.tensor_count() == 0)
+        throw InvalidArgument("GGUF imatrix: no layer of the result carries a Hessian diagonal");
+    report.file_bytes = w.write(out_path);
+    return report;
+}
+
+}  // namespace zp::gguf

@@ -1,0 +1,89 @@
+// Whole models to GGUF (llama.cpp): a Model (its float weights), the QuantizedModel the pipeline
+// made of it, and its tokenizer -> one .gguf with architecture and tokenizer metadata; and the
+// QuantizedModel's Hessian diagonals -> a llama.cpp importance-matrix GGUF. docs/FORMATS.md.
+//
+// Linear layers: the workbench's real zero-point quantizer maps exactly onto Q4_1 (2-4 bits) and
+// Q5_1 (5 bits) with fp16 (d, m) (core/io/gguf_blocks.h); 6-8 bits become Q8_0, a symmetric
+// re-quantization whose added error is reported. A layer whose row length or group size is not a
+// multiple of 32 is written F16, with a warning naming it. Layers the QuantizedModel does not
+// hold (or holds as skipped) are written F16 from the model's weights. Norms and biases stay F32;
+// the embedding and output matrix are F16 or Q8_0. For arch "llama" q/k rows are permuted from HF
+// halves to interleaved pairs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/common/progress.h"
+#include "core/io/gguf.h"
+#include "core/model/model.h"
+#include "core/pipeline/result.h"
+
+namespace zp::gguf {
+
+// "blk.3.attn_q.weight" for (3, "q_proj"); InvalidArgument for an unknown linear name.
+std::string linear_tensor_name(int64_t block, const std::string& hf_linear_name);
+
+// How one quantized layer is stored in a GGUF: its block type and the float32 [out, in] weights
+// the file dequantizes to (HF orientation, before any llama q/k permutation), exactly.
+struct LinearEncoding {
+    TensorType type = TensorType::F16;
+    at::Tensor w_hat;           // what llama.cpp / gguf-py dequantize the tensor to
+    std::vector<uint8_t> data;  // the tensor's bytes (HF row order; the exporter permutes)
+    int64_t codes_changed = 0;  // Q4_1/Q5_1: codes that differ from layer.codes after the fp16 snap
+    double rel_error = 0.0;     // ||w_hat - W_hat_workbench||_F / ||W_hat_workbench||_F
+    double added_loss = 0.0;    // sum_rows sum_i h_i (w_hat - W_hat_workbench)^2, h = hessian_diag
+                                // un-normalised (ones if absent): comparable to layer.diag_loss
+    std::string note;           // why F16, or "re-quantized to Q8_0"; empty when exact mapping
+};
+// The encoding the exporter uses for a layer (channel-wise and grouped alike). Use w_hat with
+// Model::set_linear to evaluate exactly what the file holds.
+LinearEncoding encode_linear(const pipeline::LayerResult& layer);
+
+struct ExportOptions {
+    TensorType embedding_type = TensorType::F16;  // token_embd and output: F16 or Q8_0
+    std::string name;                             // general.name ("" = the model file's stem)
+    ProgressFn progress;
+};
+
+struct TensorSummary {
+    std::string name;
+    TensorType type = TensorType::F32;
+    std::vector<uint64_t> ne;
+    int64_t codes_changed = 0;
+    double rel_error = 0.0;
+    double added_loss = 0.0;  // see LinearEncoding::added_loss
+    std::string note;
+};
+
+struct ExportReport {
+    std::string path;
+    uint64_t file_bytes = 0;
+    uint32_t file_type = 0;              // general.file_type written
+    std::vector<TensorSummary> tensors;  // in file order
+    std::vector<std::string> warnings;   // one line each, naming the tensor
+};
+
+// Adds the tokenizer.ggml.* metadata of a tokenizer file (llama2.c tokenizer.bin, SentencePiece
+// .model, HF tokenizer.json, or a directory holding one) for a model of model_vocab ids (fewer
+// tokenizer ids are padded with [PAD<i>] user-defined tokens; more is a FormatError). Returns
+// warnings (e.g. approximations).
+std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& tokenizer_path,
+                                                int64_t model_vocab);
+
+// Writes model + qm + tokenizer to out_path atomically. qm may be null (an F16 model).
+// Throws IoError / FormatError / InvalidArgument; Cancelled through options.progress.
+ExportReport export_model(const model::Model& model, const pipeline::QuantizedModel* qm,
+                          const std::string& tokenizer_path, const std::string& out_path,
+                          const ExportOptions& options = {});
+
+// The importance matrix: for every layer with a Hessian diagonal, F32 tensors
+// "<weight>.in_sum2" (ne [in, 1]: diag * count) and "<weight>.counts" (ne [1, 1]: count, the
+// calibration tokens or 1 when data-free); general.type "imatrix", imatrix.datasets,
+// imatrix.chunk_count, imatrix.chunk_size. Atomic. Throws InvalidArgument if no layer has one.
+ExportReport export_imatrix(const pipeline::QuantizedModel& qm, const std::string& out_path);
+
+}  // namespace zp::gguf

@@ -1,0 +1,307 @@
+#include "core/io/session.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include <ATen/ATen.h>
+
+#include "core/common/error.h"
+#include "core/io/hdf5.h"
+
+namespace zp::session {
+
+namespace {
+
+const char* algorithm_name(pipeline::Algorithm a)
+{
+    return a == pipeline::Algorithm::GPTQ ? "GPTQ" : "RTN";
+}
+
+}  // namespace
+
+std::string summarize(const pipeline::QuantizedModel& qm)
+{
+    std::ostringstream o;
+    const auto& c = qm.config;
+    o << "model:        " << c.model_path << " (config hash " << c.model_config_hash << ")\n"
+      << "method:       " << c.method << ", " << c.bits << " bits, group "
+      << (c.group_size < 0 ? std::string("channel-wise") : std::to_string(c.group_size)) << "\n"
+      << "calibration:  "
+      << (c.calibration_source.empty() ? std::string("data-free") : c.calibration_source);
+    if (!c.calibration_source.empty())
+        o << " (" << c.calibration_samples << " x " << c.calibration_seqlen << " tokens)";
+    o << ", seed " << c.seed << "\n"
+      << "software:     " << c.software_version << "\n";
+    for (const auto& [k, v] : c.extra)
+        o << "extra:        " << k << " = " << v << "\n";
+    for (const auto& [k, v] : qm.perplexity) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4f", v);
+        o << "perplexity:   " << k << " = " << buf << "\n";
+    }
+    o << "layers:       " << qm.layers.size() << "\n";
+    for (const auto& l : qm.layers) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "  block %3lld %-9s %-4s %-10s %d-bit g%-5lld [%lld x %lld]%s  rel.err %.4g  "
+                      "diag %.4g\n",
+                      static_cast<long long>(l.block), l.name.c_str(), algorithm_name(l.algorithm),
+                      l.param_method.c_str(), l.bits, static_cast<long long>(l.group_size),
+                      static_cast<long long>(l.out_features), static_cast<long long>(l.in_features),
+                      l.skipped ? " skipped" : "", l.relative_weight_error, l.diag_loss);
+        o << buf;
+    }
+    return o.str();
+}
+
+#if !defined(ZP_HAVE_HDF5)
+
+bool available()
+{
+    return false;
+}
+
+void write_session(const pipeline::QuantizedModel&, const std::string& path)
+{
+    throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
+}
+
+pipeline::QuantizedModel read_session(const std::string& path)
+{
+    throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
+}
+
+#else
+
+bool available()
+{
+    return true;
+}
+
+namespace {
+
+std::string layer_group_name(size_t i)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%06zu", i);
+    return buf;
+}
+
+void write_contents(h5::File& f, const pipeline::QuantizedModel& qm)
+{
+    f.set_string("schema", kSchema);
+    f.set_i64("schema_version", kSchemaVersion);
+    f.set_string("software_version", qm.config.software_version);
+    {
+        h5::Location c = f.create_group("config");
+        const auto& rc = qm.config;
+        c.set_string("model_path", rc.model_path);
+        c.set_string("model_config_hash", rc.model_config_hash);
+        c.set_string("calibration_source", rc.calibration_source);
+        c.set_string("method", rc.method);
+        c.set_string("software_version", rc.software_version);
+        c.set_i64("calibration_samples", rc.calibration_samples);
+        c.set_i64("calibration_seqlen", rc.calibration_seqlen);
+        c.set_i64("bits", rc.bits);
+        c.set_i64("group_size", rc.group_size);
+        c.set_u64("seed", rc.seed);
+        std::vector<std::string> keys, values;
+        for (const auto& [k, v] : rc.extra) {
+            keys.push_back(k);
+            values.push_back(v);
+        }
+        c.write_strings("extra_keys", keys);
+        c.write_strings("extra_values", values);
+    }
+    {
+        h5::Location p = f.create_group("perplexity");
+        std::vector<std::string> names;
+        std::vector<double> values;
+        for (const auto& [k, v] : qm.perplexity) {
+            names.push_back(k);
+            values.push_back(v);
+        }
+        p.write_strings("names", names);
+        p.write_tensor(
+            "values",
+            at::tensor(values, at::kDouble).reshape({static_cast<int64_t>(values.size())}));
+    }
+    h5::Location layers = f.create_group("layers");
+    layers.set_i64("count", static_cast<int64_t>(qm.layers.size()));
+    for (size_t i = 0; i < qm.layers.size(); ++i) {
+        const pipeline::LayerResult& l = qm.layers[i];
+        h5::Location g = layers.create_group(layer_group_name(i));
+        g.set_i64("block", l.block);
+        g.set_i64("bits", l.bits);
+        g.set_i64("group_size", l.group_size);
+        g.set_i64("out_features", l.out_features);
+        g.set_i64("in_features", l.in_features);
+        g.set_i64("skipped", l.skipped ? 1 : 0);
+        g.set_string("name", l.name);
+        g.set_string("algorithm", algorithm_name(l.algorithm));
+        g.set_string("param_method", l.param_method);
+        g.set_f64("diag_loss", l.diag_loss);
+        g.set_f64("diag_loss_minmax", l.diag_loss_minmax);
+        g.set_f64("proxy_loss", l.proxy_loss);
+        g.set_f64("proxy_loss_rtn_minmax", l.proxy_loss_rtn_minmax);
+        g.set_f64("relative_weight_error", l.relative_weight_error);
+        g.set_f64("seconds", l.seconds);
+        if (l.scale.defined())
+            g.write_tensor("scale", l.scale);
+        if (l.zero.defined())
+            g.write_tensor("zero", l.zero);
+        if (l.codes.defined())
+            g.write_tensor("codes", l.codes);
+        if (l.hessian_diag.defined())
+            g.write_tensor("hessian_diag", l.hessian_diag);
+    }
+}
+
+void check_shape(const h5::Location& g, const char* name, const at::Tensor& t,
+                 std::vector<int64_t> want)
+{
+    if (!t.defined())
+        return;
+    if (t.sizes().vec() != want) {
+        std::string s = "[";
+        for (size_t i = 0; i < want.size(); ++i)
+            s += (i ? ", " : "") + std::to_string(want[i]);
+        g.fail(g.path() + "/" + name, "shape " + std::string(c10::str(t.sizes())) +
+                                          " contradicts the layer's sizes " + s + "]");
+    }
+}
+
+}  // namespace
+
+void write_session(const pipeline::QuantizedModel& qm, const std::string& path)
+{
+    std::string tmp = path + ".tmp-XXXXXX";
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0)
+        throw IoError(path +
+                      ": cannot create a temporary file next to it: " + std::strerror(errno));
+    ::close(fd);
+    try {
+        h5::File f = h5::File::create(tmp);
+        write_contents(f, qm);
+        f.close();
+        const int sfd = ::open(tmp.c_str(), O_RDONLY);
+        if (sfd < 0 || ::fsync(sfd) != 0) {
+            if (sfd >= 0)
+                ::close(sfd);
+            throw IoError(path +
+                          ": cannot flush the session file to disk: " + std::strerror(errno));
+        }
+        ::close(sfd);
+        if (std::rename(tmp.c_str(), path.c_str()) != 0)
+            throw IoError(path +
+                          ": cannot rename the temporary into place: " + std::strerror(errno));
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+}
+
+pipeline::QuantizedModel read_session(const std::string& path)
+{
+    h5::File f = h5::File::open(path);
+    if (!f.has_attr("schema"))
+        throw FormatError(
+            path +
+            ": /@schema: missing: an HDF5 file, but not a ZeroPoint session (no schema attribute)");
+    const std::string schema = f.get_string("schema");
+    if (schema != kSchema)
+        throw FormatError(path + ": /@schema: '" + schema + "' is not '" + kSchema + "'");
+    const int64_t version = f.get_i64("schema_version");
+    if (version < 1 || version > kSchemaVersion)
+        throw FormatError(path + ": /@schema_version: " + std::to_string(version) +
+                          " (this build reads 1.." + std::to_string(kSchemaVersion) +
+                          "; a newer ZeroPoint wrote it)");
+    pipeline::QuantizedModel qm;
+    {
+        const h5::Location c = f.open_group("config");
+        auto& rc = qm.config;
+        rc.model_path = c.get_string("model_path");
+        rc.model_config_hash = c.get_string("model_config_hash");
+        rc.calibration_source = c.get_string("calibration_source");
+        rc.method = c.get_string("method");
+        rc.software_version = c.get_string("software_version");
+        rc.calibration_samples = c.get_i64("calibration_samples");
+        rc.calibration_seqlen = c.get_i64("calibration_seqlen");
+        rc.bits = static_cast<int>(c.get_i64("bits"));
+        rc.group_size = c.get_i64("group_size");
+        rc.seed = c.get_u64("seed");
+        const auto keys = c.read_strings("extra_keys");
+        const auto values = c.read_strings("extra_values");
+        if (keys.size() != values.size())
+            c.fail("/config/extra_values", std::to_string(values.size()) + " values for " +
+                                               std::to_string(keys.size()) + " keys");
+        for (size_t i = 0; i < keys.size(); ++i)
+            rc.extra[keys[i]] = values[i];
+    }
+    {
+        const h5::Location p = f.open_group("perplexity");
+        const auto names = p.read_strings("names");
+        const at::Tensor values = p.read_tensor("values");
+        if (values.scalar_type() != at::kDouble || values.dim() != 1 ||
+            values.size(0) != static_cast<int64_t>(names.size()))
+            p.fail("/perplexity/values", "expected float64 [" + std::to_string(names.size()) + "]");
+        for (size_t i = 0; i < names.size(); ++i)
+            qm.perplexity[names[i]] = values[static_cast<int64_t>(i)].item<double>();
+    }
+    const h5::Location layers = f.open_group("layers");
+    const int64_t count = layers.get_i64("count");
+    if (count < 0 || static_cast<size_t>(count) != layers.children().size())
+        layers.fail("/layers@count", std::to_string(count) + ", but the group holds " +
+                                         std::to_string(layers.children().size()) + " layers");
+    for (int64_t i = 0; i < count; ++i) {
+        const h5::Location g = layers.open_group(layer_group_name(static_cast<size_t>(i)));
+        pipeline::LayerResult l;
+        l.block = g.get_i64("block");
+        l.bits = static_cast<int>(g.get_i64("bits"));
+        l.group_size = g.get_i64("group_size");
+        l.out_features = g.get_i64("out_features");
+        l.in_features = g.get_i64("in_features");
+        l.skipped = g.get_i64("skipped") != 0;
+        l.name = g.get_string("name");
+        const std::string alg = g.get_string("algorithm");
+        if (alg == "RTN")
+            l.algorithm = pipeline::Algorithm::RTN;
+        else if (alg == "GPTQ")
+            l.algorithm = pipeline::Algorithm::GPTQ;
+        else
+            g.fail(g.path() + "@algorithm", "'" + alg + "' is neither RTN nor GPTQ");
+        l.param_method = g.get_string("param_method");
+        l.diag_loss = g.get_f64("diag_loss");
+        l.diag_loss_minmax = g.get_f64("diag_loss_minmax");
+        l.proxy_loss = g.get_f64("proxy_loss");
+        l.proxy_loss_rtn_minmax = g.get_f64("proxy_loss_rtn_minmax");
+        l.relative_weight_error = g.get_f64("relative_weight_error");
+        l.seconds = g.get_f64("seconds");
+        if (g.has("scale"))
+            l.scale = g.read_tensor("scale");
+        if (g.has("zero"))
+            l.zero = g.read_tensor("zero");
+        if (g.has("codes"))
+            l.codes = g.read_tensor("codes");
+        if (g.has("hessian_diag"))
+            l.hessian_diag = g.read_tensor("hessian_diag");
+        if (l.group_size > 0 && l.in_features % l.group_size == 0) {
+            const int64_t groups = l.in_features / l.group_size;
+            check_shape(g, "scale", l.scale, {l.out_features, groups});
+            check_shape(g, "zero", l.zero, {l.out_features, groups});
+        }
+        check_shape(g, "codes", l.codes, {l.out_features, l.in_features});
+        check_shape(g, "hessian_diag", l.hessian_diag, {l.in_features});
+        qm.layers.push_back(std::move(l));
+    }
+    return qm;
+}
+
+#endif  // ZP_HAVE_HDF5
+
+}  // namespace zp::session

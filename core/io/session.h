@@ -1,0 +1,55 @@
+// Session files: a QuantizedModel (run configuration, every layer's parameters, codes, Hessian
+// diagonal and figures, the measured perplexities) saved to HDF5 and read back identically.
+// Needs a build with HDF5 (ZP_HAVE_HDF5); without it every function throws InvalidArgument.
+//
+// Schema "zeropoint.session", version 1 (h5dump shows it as written):
+//   /                          attributes: schema = "zeropoint.session" (string),
+//                              schema_version = 1 (int64), software_version (string)
+//   /config                    attributes: model_path, model_config_hash, calibration_source,
+//                              method, software_version (string); calibration_samples,
+//                              calibration_seqlen, bits, group_size (int64); seed (uint64)
+//     extra_keys, extra_values datasets: fixed-length strings [n] (RunConfig::extra, key order)
+//   /perplexity
+//     names                    dataset: fixed-length strings [n] ("wikitext2/quantized", ...)
+//     values                   dataset: float64 [n]
+//   /layers                    attribute: count (int64); one group per layer, in pipeline order,
+//     000000, 000001, ...      named by its index (6 digits):
+//                              attributes: block, bits, group_size, out_features, in_features,
+//                              skipped (0/1) (int64); name, algorithm ("RTN" | "GPTQ"),
+//                              param_method (string); diag_loss, diag_loss_minmax, proxy_loss,
+//                              proxy_loss_rtn_minmax, relative_weight_error, seconds (float64)
+//                              datasets, each only when the tensor is defined, in the tensor's
+//                              own element type and shape: scale, zero ([out, groups], float32),
+//                              codes ([out, in], uint8), hessian_diag ([in], float64)
+// Strings are fixed-length, NUL-padded. Tensor datasets are chunked (~1 MiB), deflated where
+// HDF5 has zlib, and Fletcher-32 checksummed; the file format is HDF5 1.8+ (checksummed metadata),
+// so a damaged file is refused rather than read as wrong numbers.
+// A file is written to a temporary next to the target and renamed into place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/pipeline/result.h"
+
+namespace zp::session {
+
+constexpr const char* kSchema = "zeropoint.session";
+constexpr int64_t kSchemaVersion = 1;
+
+// True when this build can read and write session files.
+bool available();
+
+// Writes qm to path atomically. Throws IoError (cannot write), InvalidArgument (no HDF5 in this
+// build; a tensor of a dtype the schema does not hold).
+void write_session(const pipeline::QuantizedModel& qm, const std::string& path);
+
+// Reads a session file. Throws IoError (cannot open), FormatError naming the file and the object
+// (not HDF5, damaged or truncated, not a ZeroPoint session, newer schema version, missing or
+// mistyped field, tensor shapes that contradict the layer's sizes).
+pipeline::QuantizedModel read_session(const std::string& path);
+
+// A human-readable summary (configuration, perplexities, one line per layer) for `inspect`.
+std::string summarize(const pipeline::QuantizedModel& qm);
+
+}  // namespace zp::session

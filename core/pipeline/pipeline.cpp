@@ -1,0 +1,401 @@
+#include "core/pipeline/pipeline.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "core/common/error.h"
+#include "core/model/forward.h"
+#include "core/quant/gptq.h"
+
+#ifndef ZP_VERSION
+#define ZP_VERSION "unknown"
+#endif
+
+namespace zp::pipeline {
+
+const std::vector<PipelineMethod>& pipeline_methods()
+{
+    static const std::vector<PipelineMethod> table = {
+        {"rtn-minmax", Algorithm::RTN, quant::Method::MinMax, "RTN + Min-Max"},
+        {"rtn-neuqi", Algorithm::RTN, quant::Method::NeUQI, "RTN + NeUQI"},
+        {"gptq-minmax", Algorithm::GPTQ, quant::Method::MinMax, "GPTQ + Min-Max"},
+        {"gptq-neuqi", Algorithm::GPTQ, quant::Method::NeUQI, "GPTQ + NeUQI"},
+        {"gptq-neuqi-int", Algorithm::GPTQ, quant::Method::NeUQIInt, "GPTQ + NeUQI (integer z)"},
+    };
+    return table;
+}
+
+const PipelineMethod& parse_pipeline_method(const std::string& name)
+{
+    std::string names;
+    for (const PipelineMethod& m : pipeline_methods()) {
+        if (name == m.name)
+            return m;
+        names += (names.empty() ? "" : ", ") + std::string(m.name);
+    }
+    throw InvalidArgument("unknown pipeline method '" + name + "' (choose one of: " + names + ")");
+}
+
+std::string config_hash(const model::ModelConfig& config)
+{
+    const std::string text = model::to_hf_config_json(config);
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char ch : text) {
+        h ^= ch;
+        h *= 1099511628211ULL;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+namespace {
+
+int64_t in_features(const model::ModelConfig& c, const std::string& name)
+{
+    if (name == "o_proj")
+        return c.q_dim();
+    if (name == "down_proj")
+        return c.intermediate_size;
+    return c.hidden_size;
+}
+
+bool is_linear_name(const std::string& n)
+{
+    for (const std::string& l : model::linear_names())
+        if (l == n)
+            return true;
+    return false;
+}
+
+// Checks every override key: "<block>.<name>", "*.<name>", "<block>.*".
+void check_override_keys(const model::ModelConfig& c, const PipelineOptions& o)
+{
+    for (const auto& [key, ov] : o.overrides) {
+        const size_t dot = key.find('.');
+        bool ok = dot != std::string::npos && dot > 0 && dot + 1 < key.size();
+        if (ok) {
+            const std::string b = key.substr(0, dot), n = key.substr(dot + 1);
+            if (b != "*") {
+                ok = b.find_first_not_of("0123456789") == std::string::npos && b.size() < 10 &&
+                     std::stoll(b) < c.num_layers;
+            }
+            ok = ok && (n == "*" || is_linear_name(n)) && !(b == "*" && n == "*");
+        }
+        if (!ok)
+            throw InvalidArgument("per-layer override '" + key + "': expected <block>.<layer>, *.<layer> or "
+                                  "<block>.* with block in 0.." + std::to_string(c.num_layers - 1) +
+                                  " and layer one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+        if (!ov.method.empty())
+            parse_pipeline_method(ov.method);
+    }
+}
+
+const LayerOverride* find_override(const PipelineOptions& o, int64_t block, const std::string& name)
+{
+    for (const std::string& key : {std::to_string(block) + "." + name, std::to_string(block) + ".*", "*." + name}) {
+        auto it = o.overrides.find(key);
+        if (it != o.overrides.end())
+            return &it->second;
+    }
+    return nullptr;
+}
+
+// Thrown by the observer once it has the input it needs: the rest of the block is not computed.
+struct StopForward {};
+
+struct SubGroup {
+    const char* input;  // the observer name whose input feeds these layers
+    std::vector<std::string> layers;
+};
+
+const std::vector<SubGroup>& sub_groups()
+{
+    static const std::vector<SubGroup> g = {{"q_proj", {"q_proj", "k_proj", "v_proj"}},
+                                            {"o_proj", {"o_proj"}},
+                                            {"gate_proj", {"gate_proj", "up_proj"}},
+                                            {"down_proj", {"down_proj"}}};
+    return g;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string eta_text(double elapsed, double done, double total)
+{
+    if (done <= 0.0)
+        return "";
+    const double eta = elapsed / done * (total - done);
+    char buf[48];
+    if (eta >= 90.0)
+        std::snprintf(buf, sizeof buf, " (ETA %.1f min)", eta / 60.0);
+    else
+        std::snprintf(buf, sizeof buf, " (ETA %.0f s)", eta);
+    return buf;
+}
+
+}  // namespace
+
+std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOptions& o)
+{
+    const PipelineMethod& run_method = parse_pipeline_method(o.method);
+    check_override_keys(c, o);
+    const bool have_data = o.calibration.defined();
+    std::vector<LayerPlan> plan;
+    for (int64_t b = 0; b < c.num_layers; ++b) {
+        for (const std::string& name : model::linear_names()) {
+            LayerPlan p;
+            p.block = b;
+            p.name = name;
+            p.method = &run_method;
+            p.config = o.search;
+            p.config.bits = o.bits;
+            p.config.group_size = o.group_size;
+            if (const LayerOverride* ov = find_override(o, b, name)) {
+                p.skip = ov->skip;
+                if (ov->bits != 0)
+                    p.config.bits = ov->bits;
+                if (ov->group_size != 0)
+                    p.config.group_size = ov->group_size;
+                if (!ov->method.empty())
+                    p.method = &parse_pipeline_method(ov->method);
+            }
+            p.config.method = p.method->params;
+            const std::string what = "block " + std::to_string(b) + " " + name;
+            if (!p.skip) {
+                if (p.method->algorithm == Algorithm::GPTQ && !have_data)
+                    throw InvalidArgument(what + ": method " + p.method->name +
+                                          " needs calibration data (only rtn-* methods run data-free)");
+                quant::validate_config(p.config, in_features(c, name), what);
+            }
+            plan.push_back(std::move(p));
+        }
+    }
+    return plan;
+}
+
+QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
+{
+    const auto t_start = std::chrono::steady_clock::now();
+    const model::ModelConfig& c = model.config();
+    if (o.calibration.defined()) {
+        if (o.calibration.dim() != 2 || o.calibration.size(0) < 1 || o.calibration.size(1) < 1)
+            throw InvalidArgument("calibration ids must be [N, L] with N, L >= 1");
+        const int64_t mx = o.calibration.max().item<int64_t>(), mn = o.calibration.min().item<int64_t>();
+        if (mn < 0 || mx >= c.vocab_size)
+            throw InvalidArgument("calibration token id " + std::to_string(mn < 0 ? mn : mx) +
+                                  " is outside the model's vocabulary of " + std::to_string(c.vocab_size));
+    }
+    if (o.batch < 1)
+        throw InvalidArgument("calibration batch must be >= 1, got " + std::to_string(o.batch));
+    const std::vector<LayerPlan> plan = plan_layers(c, o);  // every check before any work
+    const at::Device dev = model::compute_device(o.device).first;
+    const at::Device store = o.activations_on_cpu ? at::Device(at::kCPU) : dev;
+    const bool have_data = o.calibration.defined();
+
+    QuantizedModel result;
+    RunConfig& rc = result.config;
+    rc.model_path = model.path();
+    rc.model_config_hash = config_hash(c);
+    rc.calibration_source = have_data ? o.calibration_source : "";
+    rc.calibration_samples = have_data ? o.calibration.size(0) : 0;
+    rc.calibration_seqlen = have_data ? o.calibration.size(1) : 0;
+    rc.seed = o.seed;
+    rc.method = o.method;
+    rc.bits = o.bits;
+    rc.group_size = o.group_size;
+    rc.software_version = ZP_VERSION;
+    rc.extra["damp"] = std::to_string(o.damp);
+    rc.extra["gptq_block"] = std::to_string(o.gptq_block);
+    rc.extra["act_order"] = o.act_order ? "true" : "false";
+    rc.extra["device"] = o.device;
+    for (const auto& [key, ov] : o.overrides)
+        rc.extra["override." + key] = "bits=" + std::to_string(ov.bits) + " group=" + std::to_string(ov.group_size) +
+                                      " method=" + ov.method + (ov.skip ? " skip" : "");
+
+    const double total = static_cast<double>(plan.size());
+    double done = 0.0;
+    auto report = [&](int64_t b, const std::string& what) {
+        report_progress(o.progress, done, total,
+                        "block " + std::to_string(b + 1) + "/" + std::to_string(c.num_layers) + " " + what +
+                            eta_text(seconds_since(t_start), done, total));
+    };
+
+    // Blocks replaced so far, with what to restore on failure (the earlier replacement, if any).
+    std::vector<std::pair<int64_t, std::optional<model::BlockWeights>>> touched;
+    auto restore = [&]() {
+        for (auto& [b, prev] : touched) {
+            if (prev)
+                model.set_block(b, *prev);
+            else
+                model.reset_block(b);
+        }
+    };
+
+    try {
+        const int64_t N = have_data ? o.calibration.size(0) : 0;
+        at::Tensor X;  // [N, L, hidden] inputs of the current block
+        if (have_data) {
+            report_progress(o.progress, 0.0, total, "embedding the calibration tokens");
+            X = model::embed_tokens(model, o.calibration, store, at::kFloat);
+        }
+        auto forward_chunks = [&](const model::BlockWeights& w, const model::LinearObserver& observe,
+                                  bool keep_output) {
+            at::Tensor Y;
+            if (keep_output)
+                Y = at::empty_like(X);
+            for (int64_t s = 0; s < N; s += o.batch) {
+                const int64_t n = std::min(o.batch, N - s);
+                at::Tensor h = X.narrow(0, s, n).to(dev);
+                try {
+                    at::Tensor y = model::block_forward(c, w, h, 0, nullptr, observe);
+                    if (keep_output)
+                        Y.narrow(0, s, n).copy_(y);
+                } catch (const StopForward&) {
+                }
+            }
+            return Y;
+        };
+
+        size_t pi = 0;
+        for (int64_t b = 0; b < c.num_layers; ++b) {
+            model::BlockWeights w = model.block(b).to(dev, at::kFloat, /*copy=*/true);
+            bool any = false;
+            for (const SubGroup& sg : sub_groups()) {
+                std::vector<const LayerPlan*> todo;
+                for (const std::string& name : sg.layers) {
+                    const LayerPlan& p = plan[pi++];
+                    if (p.block != b || p.name != name)
+                        throw Error("internal: pipeline plan out of order at " + name);
+                    if (p.skip) {
+                        LayerResult r;
+                        r.block = b;
+                        r.name = name;
+                        r.skipped = true;
+                        r.out_features = w.linear(name).size(0);
+                        r.in_features = w.linear(name).size(1);
+                        result.layers.push_back(std::move(r));
+                        done += 1.0;
+                    } else {
+                        todo.push_back(&p);
+                    }
+                }
+                if (todo.empty())
+                    continue;
+                any = true;
+                // The proxy Hessian of this sub-group's input, with the earlier sub-groups quantized.
+                at::Tensor H;
+                if (have_data) {
+                    report(b, std::string(sg.input) + ": collecting H");
+                    const int64_t in = in_features(c, sg.input);
+                    H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
+                    int64_t tokens = 0;
+                    const std::string key = sg.input;
+                    forward_chunks(
+                        w,
+                        [&](const std::string& name, const at::Tensor& input) {
+                            if (name != key)
+                                return;
+                            at::Tensor x = input.reshape({-1, in}).to(at::kDouble);
+                            H.addmm_(x.t(), x);
+                            tokens += x.size(0);
+                            throw StopForward{};
+                        },
+                        false);
+                    H.div_(static_cast<double>(tokens));
+                }
+                for (const LayerPlan* p : todo) {
+                    report(b, p->name + ": " + p->method->name);
+                    auto t0 = std::chrono::steady_clock::now();
+                    const std::string what = "block " + std::to_string(b) + " " + p->name;
+                    at::Tensor W = w.linear(p->name);
+                    LayerResult r;
+                    r.block = b;
+                    r.name = p->name;
+                    r.algorithm = p->method->algorithm;
+                    r.param_method = quant::method_info(p->method->params).name;
+                    r.bits = p->config.bits;
+                    r.out_features = W.size(0);
+                    r.in_features = W.size(1);
+                    at::Tensor What, h;
+                    if (p->method->algorithm == Algorithm::GPTQ) {
+                        quant::GptqConfig gc;
+                        gc.quant = p->config;
+                        gc.damp = o.damp;
+                        gc.block_size = o.gptq_block;
+                        gc.act_order = o.act_order;
+                        gc.double_precision = o.double_precision;
+                        quant::GptqResult g = quant::gptq_quantize(W, H, gc, what);
+                        r.group_size = g.rtn.group_size;
+                        r.scale = g.scale;
+                        r.zero = g.zero;
+                        r.codes = g.codes;
+                        What = g.dequantized.to(at::kFloat);
+                        h = g.importance;
+                        r.diag_loss_minmax = g.rtn.diagnostics.diag_loss_minmax;
+                        r.proxy_loss_rtn_minmax = g.rtn.diagnostics.proxy_loss_minmax;
+                        at::Tensor dW = What.to(at::kDouble) - W.to(at::kDouble);
+                        r.diag_loss = (dW * dW * h).sum().item<double>();
+                        r.proxy_loss = quant::proxy_loss(dW, H);
+                    } else {
+                        at::Tensor imp = H.defined() ? quant::damped_hessian_diagonal(H, o.damp) : at::Tensor();
+                        quant::LayerQuant q = quant::quantize_layer(W, H, p->config, what, imp);
+                        r.group_size = q.group_size;
+                        r.scale = q.scale;
+                        r.zero = q.zero;
+                        r.codes = q.codes;
+                        What = q.dequantized.to(at::kFloat);
+                        h = q.importance;
+                        r.diag_loss = q.diagnostics.diag_loss;
+                        r.diag_loss_minmax = q.diagnostics.diag_loss_minmax;
+                        r.proxy_loss = q.diagnostics.proxy_loss;
+                        r.proxy_loss_rtn_minmax = q.diagnostics.proxy_loss_minmax;
+                    }
+                    const double wn = W.to(at::kDouble).norm().item<double>();
+                    r.relative_weight_error =
+                        wn > 0.0 ? (What.to(at::kDouble) - W.to(at::kDouble)).norm().item<double>() / wn : 0.0;
+                    r.scale = r.scale.to(at::kCPU).to(at::kFloat);
+                    r.zero = r.zero.to(at::kCPU).to(at::kFloat);
+                    r.codes = r.codes.to(at::kCPU);
+                    r.hessian_diag = h.to(at::kCPU).to(at::kDouble);
+                    w.linear(p->name) = What.to(dev);
+                    r.seconds = seconds_since(t0);
+                    result.layers.push_back(std::move(r));
+                    done += 1.0;
+                }
+            }
+            // The next block's inputs come from this block with its quantized weights.
+            if (have_data && b + 1 < c.num_layers) {
+                report(b, "propagating the activations");
+                X = forward_chunks(w, {}, true);
+            }
+            if (o.write_back && any) {
+                std::optional<model::BlockWeights> prev;
+                if (model.is_replaced(b))
+                    prev = model.block(b);
+                touched.emplace_back(b, std::move(prev));
+                // w is the block as read with its quantized linears replaced by W_hat (skipped ones
+                // and the norms untouched): one set_block instead of seven set_linear copies.
+                model.set_block(b, w);
+            }
+        }
+        report_progress(o.progress, total, total, "done");
+    } catch (...) {
+        restore();
+        throw;
+    }
+    rc.extra["seconds"] = std::to_string(seconds_since(t_start));
+    return result;
+}
+
+}  // namespace zp::pipeline

@@ -1,0 +1,87 @@
+// The sequential quantization pipeline (ALGORITHMS.md section 5): one decoder block at a time,
+// sub-groups [q, k, v] -> [o] -> [gate, up] -> [down], each with its proxy Hessian collected from
+// the calibration activations as they are with the earlier sub-groups (and blocks) already
+// quantized; then the block is rerun with its quantized weights to give the next block's inputs.
+// Every linear of the decoder blocks is quantized; embeddings and the classifier stay full
+// precision. Memory: one block + one Hessian + the calibration activations (twice).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/common/progress.h"
+#include "core/model/model.h"
+#include "core/pipeline/result.h"
+#include "core/quant/quantizer.h"
+
+namespace zp::pipeline {
+
+// The one table of pipeline methods: the GUI lists it, the command line accepts its names, the
+// session file stores them. The (s, z) part comes from quant::methods().
+struct PipelineMethod {
+    const char* name;        // "rtn-minmax", "rtn-neuqi", "gptq-minmax", "gptq-neuqi", "gptq-neuqi-int"
+    Algorithm algorithm;
+    quant::Method params;
+    const char* label;       // "GPTQ + NeUQI"
+};
+const std::vector<PipelineMethod>& pipeline_methods();
+// InvalidArgument naming the accepted names.
+const PipelineMethod& parse_pipeline_method(const std::string& name);
+
+// A per-layer override, keyed "<block>.<name>" ("3.down_proj"), "*.<name>" (every block) or
+// "<block>.*" (every layer of a block); the most specific key wins (block.name > block.* > *.name).
+struct LayerOverride {
+    int bits = 0;                // 0: the run's
+    int64_t group_size = 0;      // 0: the run's; -1 channel-wise
+    std::string method;          // "": the run's; else a pipeline method name
+    bool skip = false;           // leave the layer in full precision
+};
+
+struct PipelineOptions {
+    std::string method = "gptq-neuqi";
+    int bits = 2;
+    int64_t group_size = -1;          // -1: channel-wise
+    quant::QuantConfig search;        // clip, grid, coarse, full_grid (method/bits/group set per layer)
+    double damp = 0.01;
+    int64_t gptq_block = 128;
+    bool act_order = true;
+    bool double_precision = false;    // GPTQ updates in float64
+    at::Tensor calibration;           // [N, L] int64 token ids; undefined: data-free (RTN only)
+    std::string calibration_source;   // recorded in the result
+    uint64_t seed = 0;                // recorded in the result
+    std::string device = "cpu";       // "cpu" or "cuda[:N]"; computation in float32
+    bool activations_on_cpu = false;  // keep the calibration activations in host memory
+    int64_t batch = 8;                // calibration sequences per forward pass
+    std::map<std::string, LayerOverride> overrides;
+    bool write_back = true;           // W_hat into the model (Model::set_block) as each block finishes
+    // (done layers, total layers, "block 2/5 down_proj: gptq (ETA 12 s)"); false cancels: the
+    // pipeline throws zp::Cancelled and restores the model's blocks it had replaced.
+    ProgressFn progress;
+};
+
+// What one layer will get (after overrides); exposed for the GUI's plan view and the tests.
+struct LayerPlan {
+    int64_t block = 0;
+    std::string name;
+    bool skip = false;
+    const PipelineMethod* method = nullptr;
+    quant::QuantConfig config;
+};
+// Resolves and checks every layer of the model before any work: InvalidArgument naming the layer
+// (e.g. "block 0 down_proj: group size 32 does not divide the row length 172 ..."), an unknown
+// method or override key, GPTQ / NeUQI-with-data without calibration is allowed only for RTN.
+std::vector<LayerPlan> plan_layers(const model::ModelConfig& config, const PipelineOptions& options);
+
+// Runs the pipeline. With write_back the model ends up holding W_hat for every quantized layer
+// (perplexity and generation then run on the quantized model). Throws InvalidArgument (plan),
+// Cancelled, NumericError.
+QuantizedModel quantize_model(model::Model& model, const PipelineOptions& options);
+
+// FNV-1a 64 of the model's HF config JSON, as 16 hex digits.
+std::string config_hash(const model::ModelConfig& config);
+
+}  // namespace zp::pipeline

@@ -1,0 +1,145 @@
+#include "core/quant/gptq.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/argsort.h>
+#include <ATen/ops/cholesky_inverse.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/floor_divide.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/linalg_cholesky_ex.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <tuple>
+
+#include "core/common/error.h"
+#include "kernels/quantize.h"
+
+namespace zp::quant {
+
+double proxy_loss(const at::Tensor& dW, const at::Tensor& H)
+{
+    at::Tensor d = dW.to(at::kDouble);
+    return (d.matmul(H.to(at::kDouble)) * d).sum().item<double>();
+}
+
+namespace {
+
+// Upper Cholesky factor U of (H + extra)^-1 (so H^-1 = U^T U), as GPTQ uses it; false on failure.
+bool inverse_cholesky_upper(const at::Tensor& H, at::Tensor* U)
+{
+    at::Tensor L, info;
+    std::tie(L, info) = at::linalg_cholesky_ex(H);
+    if (info.item<int64_t>() != 0)
+        return false;
+    at::Tensor Hinv = at::cholesky_inverse(L);
+    std::tie(L, info) = at::linalg_cholesky_ex(Hinv, /*upper=*/true);
+    if (info.item<int64_t>() != 0)
+        return false;
+    if (!L.isfinite().all().item<bool>())
+        return false;
+    *U = L;
+    return true;
+}
+
+}  // namespace
+
+GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const GptqConfig& c, const std::string& what)
+{
+    auto t0 = std::chrono::steady_clock::now();
+    if (!W_in.defined() || W_in.dim() != 2)
+        throw InvalidArgument(what + ": expected a 2-D weight [out, in]");
+    const int64_t rows = W_in.size(0), cols = W_in.size(1);
+    validate_config(c.quant, cols, what);
+    if (!H_in.defined() || H_in.dim() != 2 || H_in.size(0) != cols || H_in.size(1) != cols)
+        throw InvalidArgument(what + ": GPTQ needs a Hessian [" + std::to_string(cols) + ", " + std::to_string(cols) +
+                              "] from calibration data");
+    if (c.block_size < 1)
+        throw InvalidArgument(what + ": GPTQ block size must be >= 1, got " + std::to_string(c.block_size));
+    if (!(c.damp >= 0.0))
+        throw InvalidArgument(what + ": damping must be >= 0, got " + std::to_string(c.damp));
+    const at::ScalarType wdt = c.double_precision ? at::kDouble : at::kFloat;
+    at::Tensor W0 = W_in.to(wdt);
+    validate_weights(W0, what);
+    at::Tensor H = H_in.to(W0.device()).to(at::kDouble);
+    validate_weights(H, what + " Hessian");
+
+    GptqResult out;
+    // Static groups: the (s, z) of every (row, group) from the original weights, by the chosen rule.
+    out.importance = damped_hessian_diagonal(H, c.damp);
+    out.rtn = quantize_layer(W0, H, c.quant, what, out.importance);
+    out.scale = out.rtn.scale;
+    out.zero = out.rtn.zero;
+    const int64_t g = out.rtn.group_size;
+    const int bits = c.quant.bits;
+
+    // Damping, then dead inputs (zero diagonal: never seen a non-zero value) decoupled.
+    at::Tensor Hd = H.clone();
+    const double mean_diag = Hd.diagonal().mean().item<double>();
+    const double base = mean_diag > 0.0 ? mean_diag : 1.0;
+    at::Tensor dead = H.diagonal() == 0;
+    Hd.diagonal().masked_fill_(dead, 1.0);
+    Hd.diagonal().add_(c.damp * base);
+    out.damp_used = c.damp;
+
+    out.perm = c.act_order ? at::argsort(out.importance, /*dim=*/0, /*descending=*/true)
+                           : at::arange(cols, at::TensorOptions().dtype(at::kLong).device(W0.device()));
+    at::Tensor Hp = Hd.index_select(0, out.perm).index_select(1, out.perm);
+    at::Tensor U;
+    double extra = 0.0;
+    while (!inverse_cholesky_upper(Hp, &U)) {
+        if (out.retries >= c.max_retries)
+            throw NumericError(what + ": the Hessian is not positive definite even after adding " +
+                               std::to_string(out.damp_used) + " x mean(diag H) damping (" +
+                               std::to_string(out.retries) + " retries)");
+        const double add = std::max(c.damp, 0.01) * std::pow(10.0, out.retries) * base;
+        Hp.diagonal().add_(add);
+        extra += add;
+        out.damp_used = c.damp + extra / base;
+        ++out.retries;
+    }
+    U = U.to(wdt);
+
+    at::Tensor W = W0.index_select(1, out.perm).contiguous();
+    // The (s, z) column of every permuted input column (its original group).
+    at::Tensor group_of = at::floor_divide(out.perm, g);
+    at::Tensor S = out.scale.to(wdt).index_select(1, group_of);
+    at::Tensor Z = out.zero.to(wdt).index_select(1, group_of);
+    at::Tensor Q = at::empty_like(W);
+    at::Tensor codes = at::empty({rows, cols}, W.options().dtype(at::kByte));
+
+    for (int64_t i1 = 0; i1 < cols; i1 += c.block_size) {
+        const int64_t i2 = std::min(i1 + c.block_size, cols);
+        const int64_t n = i2 - i1;
+        at::Tensor W1 = W.narrow(1, i1, n).clone();
+        at::Tensor Err1 = at::zeros({rows, n}, W.options());
+        at::Tensor U1 = U.narrow(0, i1, n).narrow(1, i1, n);
+        for (int64_t i = 0; i < n; ++i) {
+            at::Tensor w = W1.narrow(1, i, 1).contiguous();
+            at::Tensor s = S.narrow(1, i1 + i, 1).contiguous();
+            at::Tensor z = Z.narrow(1, i1 + i, 1).contiguous();
+            // The same kernel as RTN, one column as a group of 1: identical codes for identical input.
+            at::Tensor code = kernels::quantize(w, s, z, bits, 1);
+            at::Tensor q = kernels::dequantize(code, s, z, 1);
+            codes.narrow(1, i1 + i, 1).copy_(code);
+            Q.narrow(1, i1 + i, 1).copy_(q);
+            at::Tensor err = (w - q) / U1[i][i];
+            if (i + 1 < n)
+                W1.narrow(1, i + 1, n - i - 1).sub_(err.matmul(U1.narrow(0, i, 1).narrow(1, i + 1, n - i - 1)));
+            Err1.narrow(1, i, 1).copy_(err);
+        }
+        if (i2 < cols)
+            W.narrow(1, i2, cols - i2).sub_(Err1.matmul(U.narrow(0, i1, n).narrow(1, i2, cols - i2)));
+    }
+    at::Tensor inv = at::argsort(out.perm);
+    out.codes = codes.index_select(1, inv).contiguous();
+    out.dequantized = Q.index_select(1, inv).contiguous();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+}  // namespace zp::quant

@@ -1,0 +1,151 @@
+// zeropoint-cli export / inspect end to end: stories260K quantized by RTN (Min-Max, 4-bit, g32),
+// saved as a session, exported to GGUF and to an imatrix, both inspected; bad inputs fail with a
+// message and leave no output. Skips without HDF5, the assets or the CLI.
+// The precompiled header may already hold Qt, whose `slots` macro breaks ATen's headers.
+#undef slots
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "core/io/gguf.h"
+#include "core/io/gguf_blocks.h"
+#include "core/io/session.h"
+#include "core/model/model.h"
+#include "core/pipeline/result.h"
+#include "kernels/quantize.h"
+#include "tests/common/test_util.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+using namespace zp;
+
+class TestExportCli : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir tmp_;
+    QString model_, tok_, session_;
+    QString path(const QString& name) const { return tmp_.path() + "/" + name; }
+
+    int run(const QStringList& args, QString* out)
+    {
+        QProcess p;
+        p.start(test::cli_path(), args);
+        if (!p.waitForStarted(10000))
+            return -1;
+        p.waitForFinished(300000);
+        *out = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
+        return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(tmp_.isValid());
+        if (!session::available())
+            QSKIP("built without HDF5: no session files to export from");
+        if (test::cli_path().isEmpty())
+            QSKIP("ZP_CLI is not set (run through ctest)");
+        ZP_REQUIRE_ASSET(m, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(t, "tokenizers/tok512.bin");
+        model_ = m;
+        tok_ = t;
+        auto model = model::Model::open(m.toStdString());
+        pipeline::QuantizedModel qm;
+        qm.config.model_path = m.toStdString();
+        qm.config.method = "rtn-minmax";
+        qm.config.bits = 4;
+        qm.config.group_size = 32;
+        qm.config.calibration_source = "data-free";
+        qm.config.calibration_samples = 1;
+        qm.config.calibration_seqlen = 1;
+        qm.perplexity["tinystories/quantized"] = 12.25;
+        for (int64_t i = 0; i < model->config().num_layers; ++i) {
+            const model::BlockWeights b = model->block(i);
+            for (const std::string& name : model::linear_names()) {
+                const at::Tensor w = b.linear(name);
+                pipeline::LayerResult l;
+                l.block = i;
+                l.name = name;
+                l.bits = 4;
+                l.param_method = "minmax";
+                l.out_features = w.size(0);
+                l.in_features = w.size(1);
+                l.group_size = w.size(1) % 32 == 0 ? 32 : w.size(1);
+                kernels::minmax_params(w, 4, l.group_size, 1.0, &l.scale, &l.zero);
+                l.codes = kernels::quantize(w, l.scale, l.zero, 4, l.group_size).to(at::kByte);
+                l.hessian_diag = (w.to(at::kDouble) * w.to(at::kDouble)).sum(0);
+                qm.layers.push_back(l);
+            }
+        }
+        session_ = path("run.h5");
+        session::write_session(qm, session_.toStdString());
+        qInfo("session of stories260K (35 layers, 4-bit g32): %lld bytes",
+              QFileInfo(session_).size());
+    }
+
+    void export_gguf_and_inspect()
+    {
+        QString out;
+        const QString gguf_path = path("model.gguf");
+        QCOMPARE(run({"export", "--session", session_, "--model", model_, "--tokenizer", tok_,
+                      "--format", "gguf", "--embedding", "q8_0", "--out", gguf_path},
+                     &out),
+                 0);
+        qInfo().noquote() << out.trimmed();
+        QVERIFY2(out.contains("Q4_1") && out.contains("warning: blk.0.ffn_down.weight"),
+                 qPrintable(out));
+        const gguf::File f = gguf::read(gguf_path.toStdString());
+        QCOMPARE(f.tensors.size(), size_t(47));
+        QCOMPARE(f.tensor("blk.0.attn_q.weight")->type, gguf::TensorType::Q4_1);
+        QCOMPARE(f.tensor("token_embd.weight")->type, gguf::TensorType::Q8_0);
+        QCOMPARE(run({"inspect", gguf_path}, &out), 0);
+        QVERIFY2(out.contains("GGUF v3") && out.contains("blk.4.ffn_up.weight") &&
+                     out.contains("llama.block_count"),
+                 qPrintable(out));
+    }
+
+    void export_imatrix()
+    {
+        QString out;
+        const QString im = path("imatrix.gguf");
+        QCOMPARE(run({"export", "--session", session_, "--format", "imatrix", "--out", im}, &out),
+                 0);
+        const gguf::File f = gguf::read(im.toStdString());
+        QCOMPARE(f.find("general.type")->s, std::string("imatrix"));
+        QCOMPARE(f.tensors.size(), size_t(5 * 7 * 2));
+    }
+
+    void inspect_session()
+    {
+        QString out;
+        QCOMPARE(run({"inspect", session_}, &out), 0);
+        QVERIFY2(out.contains("ZeroPoint session") && out.contains("rtn-minmax") &&
+                     out.contains("tinystories/quantized = 12.2500") && out.contains("down_proj"),
+                 qPrintable(out));
+    }
+
+    void bad_inputs_fail_cleanly()
+    {
+        QString out;
+        // Not a session.
+        QCOMPARE(run({"export", "--session", model_, "--model", model_, "--tokenizer", tok_,
+                      "--out", path("x.gguf")},
+                     &out),
+                 1);
+        QVERIFY2(out.contains("not an HDF5 file"), qPrintable(out));
+        QVERIFY(!QFileInfo::exists(path("x.gguf")));
+        // gguf without a model.
+        QCOMPARE(run({"export", "--session", session_, "--out", path("y.gguf")}, &out), 1);
+        QVERIFY2(out.contains("--model"), qPrintable(out));
+        QVERIFY(!QFileInfo::exists(path("y.gguf")));
+        // inspect of a missing file.
+        QCOMPARE(run({"inspect", path("missing.h5")}, &out), 1);
+        QVERIFY2(out.contains("missing.h5"), qPrintable(out));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestExportCli)
+#include "tst_export_cli.moc"

@@ -1,0 +1,266 @@
+// core/pipeline: the sequential pipeline on the real stories260K model - plan errors before any
+// work, NeUQI's diag loss never above Min-Max's, cancel, write-back, and the perplexity ordering
+// across bits and methods on TinyStories text.
+#undef slots
+#include <ATen/Functions.h>
+#include <ATen/TensorOperators.h>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+
+#include "core/common/error.h"
+#include "core/eval/perplexity.h"
+#include "core/model/forward.h"
+#include "core/model/model.h"
+#include "core/pipeline/calibration.h"
+#include "core/pipeline/pipeline.h"
+#include "core/tokenizer/tokenizer.h"
+#include "tests/common/test_util.h"
+
+#include <QDir>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+using namespace zp;
+
+class TestPipeline : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<model::Model> model_;
+    std::unique_ptr<tok::Tokenizer> tok_;
+    at::Tensor calib_;
+    at::Tensor eval_windows_;
+    std::map<std::string, double> ppl_;  // "method/bits" -> perplexity
+
+    void reset_model()
+    {
+        for (int64_t b = 0; b < model_->config().num_layers; ++b)
+            model_->reset_block(b);
+    }
+
+    pipeline::PipelineOptions options(const std::string& method, int bits) const
+    {
+        pipeline::PipelineOptions o;
+        o.method = method;
+        o.bits = bits;
+        o.group_size = -1;
+        o.calibration = calib_;
+        o.calibration_source = "tinystories_val.txt";
+        o.gptq_block = 32;
+        return o;
+    }
+
+    double perplexity() const
+    {
+        eval::PerplexityOptions po;
+        po.batch = 4;
+        return eval::perplexity_of_windows(*model_, eval_windows_, po).perplexity;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        const QString bin = zp::test::asset("models/stories260K.bin");
+        const QString tokp = zp::test::asset("tokenizers/tok512.bin");
+        const QString text = zp::test::asset("text/tinystories_val.txt");
+        if (bin.isEmpty() || tokp.isEmpty() || text.isEmpty())
+            return;  // the tests skip with the reason
+        model_ = model::Model::open(bin.toStdString());
+        model_->set_keep_blocks(true);  // many runs over the same blocks
+        tok_ = tok::load_llama2c_tokenizer(tokp.toStdString(), 512);
+        pipeline::CalibrationOptions co;
+        co.path = text.toStdString();
+        co.nsamples = 16;
+        co.seqlen = 256;
+        co.seed = 0;
+        calib_ = pipeline::load_calibration(co, tok_.get(), 512).ids;
+        // Evaluation: the first windows of the same text, in order (calibration draws are random).
+        std::ifstream in(co.path, std::ios::binary);
+        const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        eval_windows_ = eval::contiguous_windows(tok_->encode(all, false), 256, 8);
+    }
+
+    void group_size_error_before_any_work()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        pipeline::PipelineOptions o = options("gptq-neuqi", 2);
+        o.group_size = 32;
+        int calls = 0;
+        o.progress = [&](double, double, const std::string&) { ++calls; return true; };
+        try {
+            pipeline::quantize_model(*model_, o);
+            QFAIL("expected InvalidArgument");
+        } catch (const InvalidArgument& e) {
+            const QString m = e.what();
+            QVERIFY2(m.contains("block 0 down_proj") && m.contains("32") && m.contains("172"), e.what());
+        }
+        QCOMPARE(calls, 0);
+        for (int64_t b = 0; b < model_->config().num_layers; ++b)
+            QVERIFY(!model_->is_replaced(b));
+        // g64 divides 64 but not 172 either; a per-layer override to channel-wise makes it valid.
+        o.group_size = 32;
+        o.overrides["*.down_proj"].group_size = -1;
+        QCOMPARE(pipeline::plan_layers(model_->config(), o).size(), size_t(5 * 7));
+    }
+
+    void plan_errors()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        pipeline::PipelineOptions o = options("gptq-neuqi", 2);
+        o.calibration = at::Tensor();
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::plan_layers(model_->config(), o));
+        o.method = "rtn-neuqi";  // data-free RTN is fine
+        QCOMPARE(pipeline::plan_layers(model_->config(), o).size(), size_t(35));
+        o.method = "awq";
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::plan_layers(model_->config(), o));
+        o.method = "rtn-minmax";
+        o.bits = 9;
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::plan_layers(model_->config(), o));
+        o.bits = 2;
+        o.overrides["7.q_proj"].bits = 4;  // block 7 does not exist
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::plan_layers(model_->config(), o));
+        o.overrides.clear();
+        o.overrides["1.qproj"].bits = 4;
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::plan_layers(model_->config(), o));
+        o.overrides.clear();
+        o.overrides["1.q_proj"].bits = 4;
+        o.overrides["1.*"].bits = 3;
+        o.overrides["*.q_proj"].skip = true;
+        const auto plan = pipeline::plan_layers(model_->config(), o);
+        QCOMPARE(plan[7].config.bits, 4);  // block 1 q_proj: most specific key
+        QVERIFY(!plan[7].skip);
+        QCOMPARE(plan[8].config.bits, 3);  // block 1 k_proj
+        QVERIFY(plan[0].skip);             // block 0 q_proj
+    }
+
+    void neuqi_diag_loss_never_above_minmax()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        for (int bits : {2, 3, 4}) {
+            reset_model();
+            const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, options("rtn-neuqi", bits));
+            QCOMPARE(q.layers.size(), size_t(35));
+            for (const pipeline::LayerResult& l : q.layers) {
+                QVERIFY2(l.diag_loss <= l.diag_loss_minmax * (1.0 + 1e-9) + 1e-15,
+                         qPrintable(QString("%1-bit block %2 %3: NeUQI %4 > Min-Max %5")
+                                        .arg(bits).arg(l.block).arg(l.name.c_str()).arg(l.diag_loss)
+                                        .arg(l.diag_loss_minmax)));
+                QVERIFY(l.proxy_loss >= 0.0 && l.proxy_loss_rtn_minmax >= 0.0);
+                QCOMPARE(l.hessian_diag.size(0), l.in_features);
+                QCOMPARE(l.group_size, l.in_features);
+                // The stored codes and parameters reproduce what was written into the model.
+                QVERIFY(at::allclose(pipeline::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name),
+                                     1e-6, 1e-7));
+            }
+        }
+        reset_model();
+    }
+
+    void gptq_fills_results_and_writes_back()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        reset_model();
+        pipeline::PipelineOptions o = options("gptq-neuqi", 3);
+        o.overrides["2.down_proj"].skip = true;
+        o.overrides["0.*"].method = "rtn-minmax";
+        const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, o);
+        QCOMPARE(q.layers.size(), size_t(35));
+        QCOMPARE(q.config.method, std::string("gptq-neuqi"));
+        QCOMPARE(q.config.calibration_samples, int64_t(16));
+        QCOMPARE(q.config.model_config_hash.size(), size_t(16));
+        const pipeline::LayerResult* skipped = q.find(2, "down_proj");
+        QVERIFY(skipped && skipped->skipped);
+        QVERIFY(q.find(0, "q_proj")->algorithm == pipeline::Algorithm::RTN);
+        const pipeline::LayerResult* l = q.find(3, "o_proj");
+        QVERIFY(l && l->algorithm == pipeline::Algorithm::GPTQ && l->param_method == "neuqi");
+        QVERIFY(l->relative_weight_error > 0.0 && l->relative_weight_error < 1.0);
+        QCOMPARE(l->codes.scalar_type(), at::kByte);
+        QVERIFY(at::equal(pipeline::QuantizedModel::dequantize(*l), model_->block(3).linear("o_proj")));
+        std::unique_ptr<model::Model> fresh = model::Model::open(model_->path());
+        QVERIFY(at::equal(fresh->block(2).down, model_->block(2).down));
+        reset_model();
+    }
+
+    void data_free_rtn()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        reset_model();
+        pipeline::PipelineOptions o = options("rtn-neuqi", 4);
+        o.calibration = at::Tensor();
+        const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, o);
+        QCOMPARE(q.layers.size(), size_t(35));
+        QCOMPARE(q.config.calibration_samples, int64_t(0));
+        for (const pipeline::LayerResult& l : q.layers) {
+            QVERIFY(at::equal(l.hessian_diag, at::ones({l.in_features}, at::kDouble)));
+            QCOMPARE(l.proxy_loss, -1.0);
+            QVERIFY(l.diag_loss <= l.diag_loss_minmax * (1.0 + 1e-9));
+        }
+        for (int64_t b = 0; b < 5; ++b)
+            QVERIFY(model_->is_replaced(b));
+        reset_model();
+    }
+
+    void cancel_throws_and_leaves_nothing()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        reset_model();
+        QTemporaryDir dir;
+        pipeline::PipelineOptions o = options("gptq-minmax", 2);
+        int calls = 0;
+        o.progress = [&](double, double, const std::string&) { return ++calls < 20; };
+        QVERIFY_THROWS_EXCEPTION(Cancelled, pipeline::quantize_model(*model_, o));
+        QCOMPARE(calls, 20);
+        for (int64_t b = 0; b < model_->config().num_layers; ++b)
+            QVERIFY2(!model_->is_replaced(b), "a cancelled run must restore the model");
+        QVERIFY(QDir(dir.path()).isEmpty());
+    }
+
+    // One row per method (each row its own watchdog period); the ordering is checked afterwards.
+    void perplexity_per_method_data()
+    {
+        QTest::addColumn<QString>("method");
+        for (const auto& m : pipeline::pipeline_methods())
+            QTest::newRow(m.name) << QString(m.name);
+    }
+
+    void perplexity_per_method()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        QFETCH(QString, method);
+        if (ppl_.count("full") == 0) {
+            reset_model();
+            ppl_["full"] = perplexity();
+            qInfo("stories260K TinyStories perplexity, full precision: %.3f", ppl_["full"]);
+        }
+        for (int bits : {2, 3, 4}) {
+            reset_model();
+            pipeline::quantize_model(*model_, options(method.toStdString(), bits));
+            const double p = perplexity();
+            ppl_[method.toStdString() + "/" + std::to_string(bits)] = p;
+            qInfo("%-15s %d-bit channel-wise: perplexity %.3f", qPrintable(method), bits, p);
+            QVERIFY(std::isfinite(p) && p > ppl_["full"] * 0.99);
+        }
+        reset_model();
+    }
+
+    void perplexity_orders_bits_and_methods()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        for (const auto& m : pipeline::pipeline_methods()) {
+            const std::string n = m.name;
+            QVERIFY2(ppl_.count(n + "/2") && ppl_.count(n + "/3") && ppl_.count(n + "/4"), "runs missing");
+            QVERIFY2(ppl_[n + "/4"] < ppl_[n + "/3"] && ppl_[n + "/3"] < ppl_[n + "/2"],
+                     qPrintable(QString::fromStdString(n) + ": expected 4 < 3 < 2 bits"));
+            if (n != "rtn-minmax")
+                QVERIFY2(ppl_["rtn-minmax/2"] > ppl_[n + "/2"],
+                         qPrintable(QString::fromStdString(n) + ": RTN Min-Max must be worst at 2 bits"));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestPipeline)
+#include "tst_pipeline.moc"

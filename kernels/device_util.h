@@ -28,6 +28,15 @@ inline void check_params(const at::Tensor& p, int64_t rows, int64_t groups, cons
                 " must have shape [", rows, ", ", groups, "], got ", p.sizes());
 }
 
+// Finishing step shared by the tensor-op search paths (CUDA, baseline): the chosen scale and offset
+// (float64, one per group) stored in w's dtype, their loss evaluated exactly, and Min-Max kept
+// where it is strictly better. index: chosen grid index per group (any integer dtype).
+}  // namespace zp::kernels::detail
+#include "kernels/zero_point.h"
+namespace zp::kernels::detail {
+SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, const at::Tensor& scale_d,
+                             const at::Tensor& offset_d, const at::Tensor& index);
+
 // The stream handle for CUDA launches (nullptr = default stream).
 void* current_cuda_stream(const at::Tensor& t);
 

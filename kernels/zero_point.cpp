@@ -63,8 +63,14 @@ SortedGroups sort_groups(const at::Tensor& w, const at::Tensor& h, int64_t g)
     return out;
 }
 
-SearchResult finalize_on_device(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g,
-                                const at::Tensor& scale_d, const at::Tensor& offset_d, const at::Tensor& index)
+#endif
+
+}  // namespace
+
+namespace detail {
+
+SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, const at::Tensor& scale_d,
+                              const at::Tensor& offset_d, const at::Tensor& index)
 {
     const int64_t rows = w.size(0), groups = w.size(1) / g;
     SearchResult r;
@@ -79,12 +85,11 @@ SearchResult finalize_on_device(const at::Tensor& w, const at::Tensor& h, int bi
     r.zero = at::where(keep_mm, z_mm, z);
     r.loss = at::where(keep_mm, mm, loss);
     r.minmax_loss = mm;
-    r.index = at::where(keep_mm, at::zeros_like(index), index.view({rows, groups}));
+    at::Tensor idx = index.view({rows, groups});
+    r.index = at::where(keep_mm, at::zeros_like(idx), idx);
     return r;
 }
-#endif
-
-}  // namespace
+}  // namespace detail
 
 bool cuda_kernels_available()
 {
@@ -164,7 +169,7 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in, const 
                                   rows * groups, static_cast<int>(g), config.bits, config.grid, config.coarse,
                                   config.full_grid, scale.data_ptr<double>(), offset.data_ptr<double>(),
                                   loss.data_ptr<double>(), index.data_ptr<int>(), detail::current_cuda_stream(w_in));
-        return finalize_on_device(w_in, h_in, config.bits, g, scale, offset, index);
+        return detail::finalize_search(w_in, h_in, config.bits, g, scale, offset, index);
 #else
         TORCH_CHECK(false, "neuqi_search: tensor is on CUDA but this build has no CUDA kernels");
 #endif

@@ -22,6 +22,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/device_util.h"
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
 
@@ -154,21 +155,7 @@ SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, c
         i_best.narrow(0, c0, mc).copy_(bi);
     }
     // Same finishing as neuqi_search: store in w's dtype, evaluate exactly, keep Min-Max if better.
-    SearchResult r;
-    at::Tensor s = s_best.view({rows, groups}).to(w.scalar_type());
-    at::Tensor z = (-o_best).view({rows, groups}).to(w.scalar_type());
-    at::Tensor loss = group_loss(w, h, s, z, cfg.bits, g, true);
-    at::Tensor s_mm, z_mm;
-    minmax_params(w, cfg.bits, g, 1.0, &s_mm, &z_mm);
-    at::Tensor mm = group_loss(w, h, s_mm, z_mm, cfg.bits, g, true);
-    at::Tensor keep_mm = mm < loss;
-    r.scale = at::where(keep_mm, s_mm, s);
-    r.zero = at::where(keep_mm, z_mm, z);
-    r.loss = at::where(keep_mm, mm, loss);
-    r.minmax_loss = mm;
-    r.index = at::where(keep_mm, at::zeros_like(i_best.view({rows, groups})), i_best.view({rows, groups}))
-                  .to(at::kInt);
-    return r;
+    return detail::finalize_search(w, h, cfg.bits, g, s_best, o_best, i_best.to(at::kInt));
 }
 
 }  // namespace zp::kernels

@@ -2,10 +2,16 @@
 // contiguous, on the CPU).
 #pragma once
 
+#include <vector>
+
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
 
 namespace zp::kernels::cpu {
+
+// h [cols] float64 normalised to sum 1 within each group of g columns (uniform where a group's
+// sum is 0): the importance every loss of the search uses.
+std::vector<double> normalized_importance(const at::Tensor& h, int64_t g);
 
 void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
               at::Tensor& codes);

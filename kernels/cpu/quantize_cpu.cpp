@@ -83,17 +83,8 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
     const int levels = 1 << bits;
     const double* hp = h.data_ptr<double>();
     double* op = out.data_ptr<double>();
-    // Normalised importance per group, shared by all rows.
-    std::vector<double> hn(hp, hp + cols);
-    if (normalize) {
-        for (int64_t j = 0; j < groups; ++j) {
-            double sum = 0.0;
-            for (int64_t c = 0; c < g; ++c)
-                sum += hp[j * g + c];
-            for (int64_t c = 0; c < g; ++c)
-                hn[j * g + c] = sum > 0.0 ? hp[j * g + c] / sum : 1.0 / static_cast<double>(g);
-        }
-    }
+    // Importance per group, shared by all rows.
+    std::vector<double> hn = normalize ? normalized_importance(h, g) : std::vector<double>(hp, hp + cols);
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_group_loss_cpu", [&] {
         const scalar_t* wp = w.data_ptr<scalar_t>();
         const scalar_t* sp = scale.data_ptr<scalar_t>();

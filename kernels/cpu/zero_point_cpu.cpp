@@ -39,22 +39,6 @@ ScaleSolve solve_small(const SortedGroup& g, double s, int levels)
 
 namespace {
 
-// Importance normalised to sum 1 within each group (uniform where a group's sum is 0).
-std::vector<double> normalized_importance(const at::Tensor& h, int64_t g)
-{
-    const double* hp = h.data_ptr<double>();
-    const int64_t cols = h.size(0);
-    std::vector<double> hn(hp, hp + cols);
-    for (int64_t j = 0; j < cols / g; ++j) {
-        double sum = 0.0;
-        for (int64_t c = 0; c < g; ++c)
-            sum += hp[j * g + c];
-        for (int64_t c = 0; c < g; ++c)
-            hn[j * g + c] = sum > 0.0 ? hp[j * g + c] / sum : 1.0 / static_cast<double>(g);
-    }
-    return hn;
-}
-
 // Per-thread buffers: one sorted group plus the stage-2 workspace.
 struct GroupBuffers {
     std::vector<double> w, h, p0, p1, p2;
@@ -218,6 +202,21 @@ SearchResult make_result(const at::Tensor& w, int64_t groups)
 }
 
 }  // namespace
+
+std::vector<double> normalized_importance(const at::Tensor& h, int64_t g)
+{
+    const double* hp = h.data_ptr<double>();
+    const int64_t cols = h.size(0);
+    std::vector<double> hn(hp, hp + cols);
+    for (int64_t j = 0; j < cols / g; ++j) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < g; ++c)
+            sum += hp[j * g + c];
+        for (int64_t c = 0; c < g; ++c)
+            hn[j * g + c] = sum > 0.0 ? hp[j * g + c] / sum : 1.0 / static_cast<double>(g);
+    }
+    return hn;
+}
 
 ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales, int bits,
                                 int64_t g)

@@ -1,16 +1,17 @@
-// zeropoint-cli export: a saved session (HDF5) + its model + tokenizer -> a llama.cpp GGUF, or the
-// session's Hessian diagonals -> a llama.cpp importance matrix (GGUF).
+// zeropoint-cli export: a saved session (HDF5) [+ its model + tokenizer] -> a llama.cpp GGUF or
+// importance matrix, a dequantized HF safetensors model, ZeroPoint's packed checkpoint or a GPTQ
+// checkpoint (core/io/exporter.h: one table of formats, shared with the GUI's export dialog).
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
-#include "core/io/gguf_export.h"
+#include "core/io/exporter.h"
+#include "core/io/safetensors_export.h"
 #include "core/io/session.h"
 #include "core/model/model.h"
 
@@ -18,95 +19,122 @@ namespace zp::cli {
 
 namespace {
 
-struct ExportOptions {
+struct ExportCliOptions {
     std::string session;
     std::string model;
     std::string tokenizer;
     std::string format = "gguf";
     std::string out;
     std::string embedding = "f16";
+    std::string dtype = "f16";
     std::string name;
+    bool layers = false;
+    bool gptq_refit = false;
 };
 
-void print_report(const gguf::ExportReport& r)
+void print_layers(const exporter::Report& r, bool gptq)
 {
-    std::map<std::string, int> by_type;
-    int64_t changed = 0;
-    double q8_err = -1.0, q8_loss = 0.0, snap_loss = 0.0;
-    for (const auto& t : r.tensors) {
-        ++by_type[gguf::tensor_type_traits(static_cast<uint32_t>(t.type)).name];
-        changed += t.codes_changed;
-        if (t.type == gguf::TensorType::Q8_0 && t.note.find("re-quantized") != std::string::npos) {
-            q8_err = std::max(q8_err, t.rel_error);
-            q8_loss += t.added_loss;
-        } else {
-            snap_loss += t.added_loss;
-        }
-    }
-    std::printf("%s: %llu bytes, %zu tensors (", r.path.c_str(),
-                static_cast<unsigned long long>(r.file_bytes), r.tensors.size());
-    bool first = true;
-    for (const auto& [type, n] : by_type) {
-        std::printf("%s%d %s", first ? "" : ", ", n, type.c_str());
-        first = false;
-    }
-    std::printf(")\n");
-    std::printf(
-        "fp16 rounding (Q4_1/Q5_1 d, m; F16 fallbacks): %lld codes moved, added loss sum h dW^2 = "
-        "%.4g\n",
-        static_cast<long long>(changed), snap_loss);
-    if (q8_err >= 0)
+    if (r.layers.empty())
+        return;
+    if (gptq)
         std::printf(
-            "Q8_0 re-quantization of 6-8-bit layers (symmetric): added loss sum h dW^2 = %.4g, "
-            "worst "
-            "relative weight error %.3g\n",
-            q8_loss, q8_err);
-    for (const auto& w : r.warnings)
-        std::printf("warning: %s\n", w.c_str());
+            "zero-point rounding per layer (added loss sum h dW^2 vs the workbench's "
+            "W_hat; ratio to the layer's diag loss):\n");
+    std::printf("  %-40s %-6s %12s %12s %9s %10s  %s\n", "tensor", "type", "added_loss",
+                "diag_loss", "ratio", "rel_err", "note");
+    for (const auto& l : r.layers) {
+        const double ratio = l.diag_loss > 0 ? l.added_loss / l.diag_loss : 0.0;
+        std::printf("  %-40s %-6s %12.4g %12.4g %8.2f%% %10.3g  %s\n", l.tensor.c_str(),
+                    l.type.c_str(), l.added_loss, l.diag_loss, 100.0 * ratio, l.rel_error,
+                    l.note.c_str());
+    }
 }
 
-void run_export(const ExportOptions& o)
+void run_export(const ExportCliOptions& o)
 {
-    const pipeline::QuantizedModel qm = session::read_session(o.session);
-    if (o.format == "imatrix") {
-        print_report(gguf::export_imatrix(qm, o.out));
-        return;
+    const exporter::FormatInfo& info = exporter::format_info(o.format);
+    if (info.needs_model && o.model.empty() && !io::is_packed_checkpoint(o.session))
+        throw InvalidArgument("export --format " + o.format +
+                              " needs --model (the model the "
+                              "session quantized)");
+    if (info.needs_tokenizer && o.tokenizer.empty())
+        throw InvalidArgument("export --format " + o.format + " needs --tokenizer");
+    // A packed checkpoint holds both the quantized layers and every other tensor exactly: it can
+    // stand for the session and (without --model) for the model.
+    pipeline::QuantizedModel qm;
+    std::unique_ptr<model::Model> model;
+    if (io::is_packed_checkpoint(o.session)) {
+        io::PackedCheckpoint pc = io::load_packed(o.session);
+        qm = std::move(pc.qm);
+        model = std::move(pc.model);
+    } else {
+        qm = session::read_session(o.session);
     }
-    if (o.model.empty() || o.tokenizer.empty())
-        throw InvalidArgument("export --format gguf needs --model and --tokenizer");
-    auto model = model::Model::open(o.model);
-    gguf::ExportOptions opt;
-    opt.embedding_type = o.embedding == "q8_0" ? gguf::TensorType::Q8_0 : gguf::TensorType::F16;
+    if (!o.model.empty())
+        model = model::Model::open(o.model);
+    exporter::Options opt;
+    opt.format = info.format;
+    opt.out = o.out;
+    opt.tokenizer = o.tokenizer;
+    opt.gguf_embedding = o.embedding;
+    opt.dtype = o.dtype;
     opt.name = o.name;
+    opt.gptq_refit_scale = o.gptq_refit;
     ProgressBar bar("export");
     opt.progress = bar.callback();
-    const gguf::ExportReport r = gguf::export_model(*model, &qm, o.tokenizer, o.out, opt);
+    const exporter::Report r = exporter::export_quantized(model.get(), qm, opt);
     bar.finish();
-    print_report(r);
+    std::printf("%s", r.summary.c_str());
+    const bool gptq = info.format == exporter::Format::Gptq;
+    if (gptq || o.layers)
+        print_layers(r, gptq);
+    for (const auto& w : r.warnings)
+        std::printf("warning: %s\n", w.c_str());
 }
 
 }  // namespace
 
 void add_export_command(CLI::App& app)
 {
-    auto opts = std::make_shared<ExportOptions>();
+    auto opts = std::make_shared<ExportCliOptions>();
+    std::vector<std::string> names;
+    std::string help;
+    for (const auto& f : exporter::formats()) {
+        names.push_back(f.name);
+        help += std::string(help.empty() ? "" : "; ") + f.name + ": " + f.description;
+    }
     CLI::App* cmd = app.add_subcommand(
-        "export", "Export a saved session to a llama.cpp GGUF model or importance matrix");
-    cmd->add_option("--session", opts->session, "session file (.h5) written by the workbench")
+        "export",
+        "Export a saved session: llama.cpp GGUF / imatrix, HF safetensors (dequantized), "
+        "ZeroPoint packed, GPTQ");
+    cmd->add_option("--session", opts->session,
+                    "session file (.h5) written by the workbench, or a packed checkpoint "
+                    "directory (then --model is optional)")
         ->required();
     cmd->add_option("--model", opts->model,
                     "the model the session quantized (llama2.c .bin or HF directory)");
     cmd->add_option("--tokenizer", opts->tokenizer,
-                    "tokenizer.bin, tokenizer.model, tokenizer.json or a directory");
-    cmd->add_option("--format", opts->format,
-                    "gguf: the quantized model; imatrix: the Hessian diagonals")
-        ->check(CLI::IsMember({"gguf", "imatrix"}))
+                    "tokenizer.bin, tokenizer.model, tokenizer.json or a directory (gguf: "
+                    "required; directory formats: copied into the output)");
+    cmd->add_option("--format", opts->format, help)
+        ->check(CLI::IsMember(names))
         ->capture_default_str();
-    cmd->add_option("--embedding", opts->embedding, "type of token_embd/output in the GGUF")
+    cmd->add_option("--embedding", opts->embedding, "gguf: type of token_embd/output")
         ->check(CLI::IsMember({"f16", "q8_0"}))
         ->capture_default_str();
-    cmd->add_option("--name", opts->name, "general.name (default: the model file's name)");
-    cmd->add_option("--out", opts->out, "output file (written atomically)")->required();
+    cmd->add_option("--dtype", opts->dtype,
+                    "safetensors: tensor dtype; gptq: dtype of the non-quantized tensors")
+        ->check(CLI::IsMember({"f16", "bf16", "f32"}))
+        ->capture_default_str();
+    cmd->add_option("--name", opts->name, "gguf: general.name (default: the model file's name)");
+    cmd->add_flag("--layers", opts->layers, "print the per-layer table for every format");
+    cmd->add_flag("--gptq-refit", opts->gptq_refit,
+                  "gptq: per group, also try floor/ceil of the zero-point with a least-squares "
+                  "fp16 scale; keeps the lower loss");
+    cmd->add_option("--out", opts->out,
+                    "output file (gguf, imatrix) or directory (safetensors, packed, gptq); "
+                    "written atomically")
+        ->required();
     cmd->callback([opts]() { run_export(*opts); });
 }
 

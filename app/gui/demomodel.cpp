@@ -10,6 +10,9 @@
 
 #include "core/common/error.h"
 #include "core/demo/synthetic.h"
+#include "core/model/model.h"
+#include "core/pipeline/demo_model.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace {
 
@@ -62,6 +65,24 @@ public:
             rows_.push_back(dim(l, "out"));
             cols_.push_back(dim(l, "in"));
         }
+        // The layers are those of a LLaMA block, so that the engine runs the demo as a model.
+        QStringList engineNames;
+        for (const std::string& n : zp::model::linear_names())
+            engineNames << QString::fromStdString(n);
+        if (types_ != engineNames)
+            fail(QStringLiteral("field \"layers\" must name %1 in this order")
+                     .arg(engineNames.join(QStringLiteral(", "))));
+        spec_.blocks = blocks_;
+        spec_.hidden = hidden;
+        spec_.ffn = ffn;
+        spec_.heads = o.value("heads").toInt(std::max(1, hidden / 64));
+        spec_.vocab = o.value("vocab").toInt(256);
+        spec_.weight_seed = seed_;
+        if (spec_.heads < 1 || hidden % spec_.heads != 0)
+            fail(QStringLiteral("field \"heads\" (%1) must divide \"hidden\" (%2)")
+                     .arg(spec_.heads)
+                     .arg(hidden));
+        engine_ = zp::pipeline::make_demo_model(spec_);
         for (int b = 0; b < blocks_; ++b)
             for (int t = 0; t < types_.size(); ++t) {
                 LayerInfo info;
@@ -73,12 +94,21 @@ public:
                 info.cols = cols_[t];
                 layers_.push_back(info);
             }
+        const zp::model::ModelConfig& c = engine_->config();
+        description_ += QStringLiteral(
+                            " Engine model: %1 blocks, hidden %2, FFN %3, %4 heads, "
+                            "vocabulary %5 (syllables).")
+                            .arg(c.num_layers)
+                            .arg(c.hidden_size)
+                            .arg(c.intermediate_size)
+                            .arg(c.num_heads)
+                            .arg(c.vocab_size);
     }
 
     at::Tensor weight(int layer) const override
     {
         const LayerInfo& l = layers_.at(static_cast<size_t>(layer));
-        return zp::demo::synthetic_weight(l.rows, l.cols, seed_ + 1000ull * l.block + l.typeIndex);
+        return engine_->block(l.block).linear(l.type.toStdString()).contiguous();
     }
 
     // Layers that read the same input (q/k/v; gate/up) share one importance, as they share one H.
@@ -96,11 +126,23 @@ public:
     QString importanceNote() const override
     {
         return QStringLiteral(
-            "demo: synthetic log-normal importance with boosted outlier columns stands in for "
-            "calibration (drawn from the job seed)");
+            "demo: calibration windows sampled from the demo model itself (seeded); importance "
+            "is the damped Hessian diagonal of their activations");
     }
 
+    std::unique_ptr<zp::model::Model> openEngine() const override
+    {
+        return zp::pipeline::make_demo_model(spec_);
+    }
+    std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const override
+    {
+        return zp::pipeline::make_demo_tokenizer(spec_.vocab);
+    }
+    bool isDemo() const override { return true; }
+
 private:
+    zp::pipeline::DemoModelSpec spec_;
+    std::unique_ptr<zp::model::Model> engine_;
     uint64_t seed_ = 0;
     std::vector<int> inputOf_;
     std::vector<int64_t> rows_, cols_;

@@ -28,7 +28,13 @@ InspectorData computeInspector(const InspectorRequest& q, const std::function<bo
 {
     InspectorData d;
     const LayerInfo& info = q.model->layers().at(static_cast<size_t>(q.layer));
-    const bool job = q.result.valid() && q.result.layer == q.layer;
+    if (!q.model->hasWeights())
+        throw zp::IoError(QStringLiteral("%1: the model of this session is not available, so its "
+                                         "weights cannot be inspected (the table shows the "
+                                         "session's figures)")
+                              .arg(info.name)
+                              .toStdString());
+    const bool job = q.result.valid() && q.result.layer == q.layer && q.result.groupLoss.defined();
     d.settings = job ? q.result.settings : q.settings;
     d.fromJob = job;
     d.layer = q.layer;
@@ -83,12 +89,13 @@ InspectorData computeInspector(const InspectorRequest& q, const std::function<bo
         d.jobLoss = q.result.groupLoss[d.row][d.group].item<double>();
         d.rowMinMax = rowMeans(q.result.groupLossMinMax);
         d.rowMethod = rowMeans(q.result.groupLoss);
-        d.rowMethodName = methodLabel(d.settings.method);
+        d.rowMethodName = d.settings.label();
     } else {
         // No job yet: compare rows under NeUQI with the panel's settings (same engine call as a
         // job).
         zp::quant::QuantConfig c = d.settings.quantConfig();
         c.method = zp::quant::Method::NeUQI;
+        c.group_size = d.groupSize == info.cols ? -1 : d.groupSize;
         zp::quant::LayerQuant r = zp::quant::quantize_layer(q.model->weight(q.layer), at::Tensor(),
                                                             c, info.name.toStdString(), h);
         d.rowMinMax = rowMeans(r.group_loss_minmax);

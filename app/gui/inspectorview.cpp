@@ -172,7 +172,7 @@ void InspectorView::show(const InspectorData& d)
 {
     data_ = d;
     const auto& L = d.landscape;
-    const QString method = methodLabel(d.settings.method);
+    const QString method = d.settings.label();
     std::vector<LevelSet> levels;
     const int n = 1 << d.bits;
     LevelSet mm{tr("Min-Max levels"), colors::minMax(), {}},
@@ -183,8 +183,9 @@ void InspectorView::show(const InspectorData& d)
     }
     levels.push_back(mm);
     levels.push_back(nq);
-    if (d.jobLoss >= 0 && d.settings.method == zp::quant::Method::NeUQIInt) {
-        LevelSet ji{tr("NeUQI-int levels (job)"), colors::neuqiInt(), {}};
+    if (d.jobLoss >= 0 &&
+        (d.settings.method == zp::quant::Method::NeUQIInt || d.settings.isGptq())) {
+        LevelSet ji{tr("%1 levels (job)").arg(method), colors::neuqiInt(), {}};
         for (int j = 0; j < n; ++j)
             ji.levels.push_back(d.jobScale * (j - d.jobZero));
         levels.push_back(ji);

@@ -8,6 +8,7 @@ JobController::JobController(QObject* parent) : QObject(parent)
     qRegisterMetaType<LayerResult>();
     qRegisterMetaType<JobProgress>();
     qRegisterMetaType<JobSummary>();
+    qRegisterMetaType<QuantizedModelPtr>();
     thread_.setObjectName(QStringLiteral("zeropoint-job"));
     worker_ = new QuantWorker;
     worker_->moveToThread(&thread_);
@@ -15,6 +16,7 @@ JobController::JobController(QObject* parent) : QObject(parent)
     connect(worker_, &QuantWorker::progress, this, &JobController::progress);
     connect(worker_, &QuantWorker::layerFinished, this, &JobController::layerFinished);
     connect(worker_, &QuantWorker::message, this, &JobController::message);
+    connect(worker_, &QuantWorker::quantized, this, &JobController::quantized);
     connect(worker_, &QuantWorker::finished, this, [this](const JobSummary& s) {
         setState(State::Idle);
         Q_EMIT finished(s);

@@ -31,6 +31,7 @@ Q_SIGNALS:
     void progress(const JobProgress& p);
     void layerFinished(const LayerResult& r);
     void message(const QString& line);
+    void quantized(const QuantizedModelPtr& qm);  // the whole result, just before finished
     void finished(const JobSummary& s);
     void cancelled(const JobSummary& s);
     void failed(const QString& error, const JobSummary& s);

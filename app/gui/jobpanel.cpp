@@ -2,9 +2,11 @@
 
 #include <QComboBox>
 #include <QDateTime>
+#include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -13,27 +15,46 @@
 
 #include <ATen/Context.h>
 
-#include "kernels/zero_point.h"
+#include "core/pipeline/pipeline.h"
 
 QStringList availableDevices()
 {
     QStringList d{QStringLiteral("cpu")};
-    if (zp::kernels::cuda_kernels_available())
-        for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
+    if (at::hasCUDA())
+        for (size_t i = 0; i < at::getNumGPUs(); ++i)
             d << QStringLiteral("cuda:%1").arg(i);
     return d;
 }
+
+namespace {
+
+QWidget* withButton(QWidget* parent, QWidget* field, QPushButton* button)
+{
+    auto* w = new QWidget(parent);
+    auto* l = new QHBoxLayout(w);
+    l->setContentsMargins(0, 0, 0, 0);
+    l->addWidget(field, 1);
+    l->addWidget(button);
+    return w;
+}
+
+}  // namespace
 
 JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
 {
     method_ = new QComboBox(this);
     method_->setObjectName(QStringLiteral("jobMethod"));
-    for (const zp::quant::MethodInfo& m : zp::quant::methods()) {
-        method_->addItem(QString::fromUtf8(m.label), static_cast<int>(m.method));
-        method_->setItemData(method_->count() - 1, QString::fromUtf8(m.description),
+    for (const zp::pipeline::PipelineMethod& m : zp::pipeline::pipeline_methods()) {
+        method_->addItem(QString::fromUtf8(m.label), QString::fromUtf8(m.name));
+        method_->setItemData(method_->count() - 1,
+                             QStringLiteral("%1: %2").arg(
+                                 QString::fromUtf8(m.name),
+                                 QString::fromUtf8(zp::quant::method_info(m.params).description)),
                              Qt::ToolTipRole);
     }
-    method_->setToolTip(tr("How the scale and zero-point of every group are chosen"));
+    method_->setToolTip(
+        tr("The algorithm (RTN or GPTQ) and how the scale and zero-point of every "
+           "group are chosen"));
     bits_ = new QSpinBox(this);
     bits_->setObjectName(QStringLiteral("jobBits"));
     bits_->setRange(2, 8);
@@ -45,35 +66,99 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
         group_->addItem(tr("groups of %1 columns").arg(g), g);
     group_->setToolTip(
         tr("Parameters per output row (channel-wise) or per group of consecutive input columns"));
+
+    calib_ = new QLineEdit(this);
+    calib_->setObjectName(QStringLiteral("jobCalibration"));
+    calib_->setClearButtonEnabled(true);
+    calib_->setToolTip(
+        tr("Calibration text (.txt), C4-style JSON lines (.jsonl) or token ids "
+           "(.ids); empty: the demo's text sampled from the model"));
+    calibBrowse_ = new QPushButton(tr("…"), this);
+    calibBrowse_->setToolTip(tr("Choose a calibration file"));
+    calibBrowse_->setMaximumWidth(32);
+    connect(calibBrowse_, &QPushButton::clicked, this, [this] {
+        QString p = QFileDialog::getOpenFileName(
+            this, tr("Calibration data"), calib_->text(),
+            tr("Calibration data (*.txt *.raw *.jsonl *.json *.ids *.tokens);;All files (*)"));
+        if (!p.isEmpty())
+            calib_->setText(p);
+    });
+    calibFormat_ = new QComboBox(this);
+    calibFormat_->setObjectName(QStringLiteral("jobCalibFormat"));
+    calibFormat_->addItem(tr("by file name"), QStringLiteral("auto"));
+    calibFormat_->addItem(tr("plain text"), QStringLiteral("text"));
+    calibFormat_->addItem(tr("JSON lines (C4)"), QStringLiteral("jsonl"));
+    calibFormat_->addItem(tr("token ids"), QStringLiteral("ids"));
+    calibFormat_->setToolTip(tr("How the calibration file is read"));
+    nsamples_ = new QSpinBox(this);
+    nsamples_->setObjectName(QStringLiteral("jobSamples"));
+    nsamples_->setRange(1, 4096);
+    nsamples_->setToolTip(tr("N: calibration sequences"));
+    seqlen_ = new QSpinBox(this);
+    seqlen_->setObjectName(QStringLiteral("jobSeqlen"));
+    seqlen_->setRange(8, 32768);
+    seqlen_->setToolTip(tr("L: tokens per calibration sequence"));
     seed_ = new QSpinBox(this);
     seed_->setObjectName(QStringLiteral("jobSeed"));
     seed_->setRange(0, 1 << 30);
-    seed_->setToolTip(tr("Calibration seed (the demo draws its synthetic importance from it)"));
+    seed_->setToolTip(tr("Seed of the calibration draw (windows, and the demo's sampled text)"));
+    tokenizer_ = new QLineEdit(this);
+    tokenizer_->setObjectName(QStringLiteral("jobTokenizer"));
+    tokenizer_->setClearButtonEnabled(true);
+    tokenizer_->setPlaceholderText(tr("the model's own"));
+    tokenizer_->setToolTip(
+        tr("tokenizer.json, a SentencePiece .model or a llama2.c tokenizer.bin; "
+           "empty: the one beside the model (or the demo's)"));
+    tokBrowse_ = new QPushButton(tr("…"), this);
+    tokBrowse_->setMaximumWidth(32);
+    tokBrowse_->setToolTip(tr("Choose a tokenizer"));
+    connect(tokBrowse_, &QPushButton::clicked, this, [this] {
+        QString p =
+            QFileDialog::getOpenFileName(this, tr("Tokenizer"), tokenizer_->text(),
+                                         tr("Tokenizers (*.json *.model *.bin);;All files (*)"));
+        if (!p.isEmpty())
+            tokenizer_->setText(p);
+    });
     device_ = new QComboBox(this);
     device_->setObjectName(QStringLiteral("jobDevice"));
     device_->addItems(availableDevices());
-    device_->setToolTip(tr(
-        "Where the search runs: the CPU, or a CUDA device where this build has the CUDA kernels"));
-    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_})
+    device_->setToolTip(
+        tr("Where the pipeline runs: the CPU, or a CUDA device this libtorch sees"));
+    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_,
+                                                      nsamples_, seqlen_, calibFormat_})
         w->setMinimumWidth(60);
     connect(method_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
     connect(bits_, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
     connect(group_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
     connect(seed_, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    connect(device_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
+    connect(calib_, &QLineEdit::textChanged, this, [this] {
+        updateCalibrationHint();
+        Q_EMIT settingsChanged();
+    });
+    connect(method_, &QComboBox::currentIndexChanged, this, &JobPanel::updateCalibrationHint);
+    connect(tokenizer_, &QLineEdit::textChanged, this, &JobPanel::settingsChanged);
+    connect(calibFormat_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
+    connect(nsamples_, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    connect(seqlen_, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
 
     start_ = new QPushButton(tr("Start"), this);
     start_->setObjectName(QStringLiteral("jobStart"));
     start_->setToolTip(tr("Quantize every layer of the model (F5)"));
     cancel_ = new QPushButton(tr("Cancel"), this);
     cancel_->setObjectName(QStringLiteral("jobCancel"));
-    cancel_->setToolTip(tr("Stop after the current layer; finished layers are kept (Esc)"));
+    cancel_->setToolTip(tr("Stop the run: nothing is written, the previous results stay (Esc)"));
     connect(start_, &QPushButton::clicked, this, &JobPanel::startRequested);
     connect(cancel_, &QPushButton::clicked, this, &JobPanel::cancelRequested);
     bar_ = new QProgressBar(this);
+    bar_->setObjectName(QStringLiteral("jobProgress"));
     bar_->setRange(0, 1);
     bar_->setValue(0);
     where_ = new QLabel(tr("Idle"), this);
     where_->setWordWrap(true);
+    stage_ = new QLabel(this);
+    stage_->setObjectName(QStringLiteral("jobStage"));
+    stage_->setWordWrap(true);
     eta_ = new QLabel(this);
     log_ = new QPlainTextEdit(this);
     log_->setObjectName(QStringLiteral("jobLog"));
@@ -82,10 +167,21 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     log_->setPlaceholderText(tr("The job log"));
 
     auto* form = new QFormLayout;
+    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
     form->addRow(tr("Method"), method_);
     form->addRow(tr("Bits"), bits_);
     form->addRow(tr("Groups"), group_);
+    form->addRow(tr("Calibration"), withButton(this, calib_, calibBrowse_));
+    form->addRow(tr("Format"), calibFormat_);
+    auto* nl = new QWidget(this);
+    auto* nll = new QHBoxLayout(nl);
+    nll->setContentsMargins(0, 0, 0, 0);
+    nll->addWidget(nsamples_, 1);
+    nll->addWidget(new QLabel(QStringLiteral("×"), nl));
+    nll->addWidget(seqlen_, 1);
+    form->addRow(tr("N × L"), nl);
     form->addRow(tr("Seed"), seed_);
+    form->addRow(tr("Tokenizer"), withButton(this, tokenizer_, tokBrowse_));
     form->addRow(tr("Device"), device_);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(start_);
@@ -95,26 +191,40 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     layout->addLayout(buttons);
     layout->addWidget(bar_);
     layout->addWidget(where_);
+    layout->addWidget(stage_);
     layout->addWidget(eta_);
     layout->addWidget(log_, 1);
     setSettings(JobSettings());
     setState(JobController::State::Idle);
 }
 
+void JobPanel::updateCalibrationHint()
+{
+    const bool gptq = method_->currentData().toString().startsWith(QLatin1String("gptq"));
+    calib_->setPlaceholderText(
+        demo_ ? tr("demo: sampled text")
+              : (gptq ? tr("required for GPTQ") : tr("none: data-free RTN (h = 1)")));
+}
+
 JobSettings JobPanel::settings() const
 {
     JobSettings s;
-    s.method = static_cast<zp::quant::Method>(method_->currentData().toInt());
+    s.setPipeline(method_->currentData().toString());
     s.bits = bits_->value();
     s.groupSize = group_->currentData().toInt();
     s.seed = static_cast<uint64_t>(seed_->value());
     s.device = device_->currentText();
+    s.calibPath = calib_->text().trimmed();
+    s.calibFormat = calibFormat_->currentData().toString();
+    s.nsamples = nsamples_->value();
+    s.seqlen = seqlen_->value();
+    s.tokenizer = tokenizer_->text().trimmed();
     return s;
 }
 
 void JobPanel::setSettings(const JobSettings& s)
 {
-    int m = method_->findData(static_cast<int>(s.method));
+    int m = method_->findData(s.pipeline);
     method_->setCurrentIndex(m < 0 ? 0 : m);
     bits_->setValue(s.bits);
     int g = group_->findData(static_cast<int>(s.groupSize));
@@ -122,11 +232,20 @@ void JobPanel::setSettings(const JobSettings& s)
     seed_->setValue(static_cast<int>(s.seed));
     int d = device_->findText(s.device);
     device_->setCurrentIndex(d < 0 ? 0 : d);
+    calib_->setText(s.calibPath);
+    int f = calibFormat_->findData(s.calibFormat);
+    calibFormat_->setCurrentIndex(f < 0 ? 0 : f);
+    nsamples_->setValue(s.nsamples);
+    seqlen_->setValue(s.seqlen);
+    tokenizer_->setText(s.tokenizer);
+    updateCalibrationHint();
 }
 
-void JobPanel::setModelLoaded(bool loaded)
+void JobPanel::setModelLoaded(bool loaded, bool demo)
 {
     modelLoaded_ = loaded;
+    demo_ = demo;
+    updateCalibrationHint();
     setState(state_);
 }
 
@@ -136,10 +255,12 @@ void JobPanel::setState(JobController::State state)
     const bool idle = state == JobController::State::Idle;
     start_->setEnabled(idle && modelLoaded_);
     cancel_->setEnabled(state == JobController::State::Running);
-    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_})
+    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_,
+                                                      calib_, calibBrowse_, calibFormat_, nsamples_,
+                                                      seqlen_, tokenizer_, tokBrowse_})
         w->setEnabled(idle);
     if (state == JobController::State::Cancelling)
-        where_->setText(tr("Cancelling after the current layer…"));
+        where_->setText(tr("Cancelling…"));
     else if (idle && !modelLoaded_)
         where_->setText(tr("Open a model (File > Open demo model) to start"));
 }
@@ -149,7 +270,9 @@ void JobPanel::setProgress(const JobProgress& p)
     bar_->setRange(0, std::max(1, p.layerCount));
     bar_->setValue(p.layersDone);
     if (p.layerName.isEmpty())
-        where_->setText(tr("Done: %1 layers").arg(p.layersDone));
+        where_->setText(p.layersDone >= p.layerCount && p.layerCount > 0
+                            ? tr("Done: %1 layers").arg(p.layersDone)
+                            : tr("Preparing…"));
     else
         where_->setText(tr("Block %1/%2, layer %3/%4: %5")
                             .arg(p.block + 1)
@@ -157,6 +280,7 @@ void JobPanel::setProgress(const JobProgress& p)
                             .arg(p.layersDone + 1)
                             .arg(p.layerCount)
                             .arg(p.layerName));
+    stage_->setText(p.stage.isEmpty() ? QString() : tr("Stage: %1").arg(p.stage));
     eta_->setText(
         tr("Elapsed %1, ETA %2")
             .arg(formatSeconds(p.elapsed), p.eta < 0 ? tr("estimating…") : formatSeconds(p.eta)));
@@ -171,4 +295,9 @@ void JobPanel::appendLog(const QString& line)
 QString JobPanel::logText() const
 {
     return log_->toPlainText();
+}
+
+QString JobPanel::stageText() const
+{
+    return stage_->text();
 }

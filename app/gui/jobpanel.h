@@ -1,5 +1,6 @@
-// The job panel: method (from the engine's one method table), bits, group size, seed and device;
-// start and cancel; progress with block, layer and ETA; and the job log.
+// The job panel: pipeline method (from the engine's one method table), bits, group size,
+// calibration (file and format, or the demo's sampled text; N x L and seed), tokenizer and device;
+// start and cancel; progress with block, layer, stage and ETA; and the job log.
 #pragma once
 
 #include <QWidget>
@@ -9,6 +10,7 @@
 
 class QComboBox;
 class QLabel;
+class QLineEdit;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
@@ -21,11 +23,12 @@ public:
 
     JobSettings settings() const;
     void setSettings(const JobSettings& s);
-    void setModelLoaded(bool loaded);
+    void setModelLoaded(bool loaded, bool demo = false);
     void setState(JobController::State state);
     void setProgress(const JobProgress& p);
     void appendLog(const QString& line);
     QString logText() const;
+    QString stageText() const;
 
 Q_SIGNALS:
     void startRequested();
@@ -33,20 +36,31 @@ Q_SIGNALS:
     void settingsChanged();
 
 private:
+    void updateCalibrationHint();
+
     QComboBox* method_ = nullptr;
     QSpinBox* bits_ = nullptr;
     QComboBox* group_ = nullptr;
+    QLineEdit* calib_ = nullptr;
+    QPushButton* calibBrowse_ = nullptr;
+    QComboBox* calibFormat_ = nullptr;
+    QSpinBox* nsamples_ = nullptr;
+    QSpinBox* seqlen_ = nullptr;
     QSpinBox* seed_ = nullptr;
+    QLineEdit* tokenizer_ = nullptr;
+    QPushButton* tokBrowse_ = nullptr;
     QComboBox* device_ = nullptr;
     QPushButton* start_ = nullptr;
     QPushButton* cancel_ = nullptr;
     QProgressBar* bar_ = nullptr;
     QLabel* where_ = nullptr;
+    QLabel* stage_ = nullptr;
     QLabel* eta_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
-    bool modelLoaded_ = false;
+    bool modelLoaded_ = false, demo_ = false;
     JobController::State state_ = JobController::State::Idle;
 };
 
-// "cpu", then "cuda:0", "cuda:1"... where this build has the CUDA kernels and devices are visible.
+// "cpu", then "cuda:0", "cuda:1"... for every CUDA device this libtorch sees (none with a
+// CPU-only libtorch).
 QStringList availableDevices();

@@ -1,5 +1,24 @@
 #include "app/gui/jobtypes.h"
 
+#include "core/pipeline/layer_figures.h"
+#include "core/pipeline/pipeline.h"
+
+bool JobSettings::setPipeline(const QString& name)
+{
+    for (const zp::pipeline::PipelineMethod& m : zp::pipeline::pipeline_methods())
+        if (name == QLatin1String(m.name)) {
+            pipeline = name;
+            method = m.params;
+            return true;
+        }
+    return false;
+}
+
+bool JobSettings::isGptq() const
+{
+    return pipeline.startsWith(QLatin1String("gptq"));
+}
+
 zp::quant::QuantConfig JobSettings::quantConfig() const
 {
     zp::quant::QuantConfig c;
@@ -9,13 +28,29 @@ zp::quant::QuantConfig JobSettings::quantConfig() const
     return c;
 }
 
+QString JobSettings::label() const
+{
+    for (const zp::pipeline::PipelineMethod& m : zp::pipeline::pipeline_methods())
+        if (pipeline == QLatin1String(m.name))
+            return QString::fromUtf8(m.label);
+    return methodLabel(method);
+}
+
 QString JobSettings::describe() const
 {
-    return QStringLiteral("%1, %2 bits, %3, seed %4, %5")
-        .arg(methodLabel(method))
+    QString calib =
+        calibPath.isEmpty()
+            ? QStringLiteral("calibration %1 x %2 (seed %3)").arg(nsamples).arg(seqlen).arg(seed)
+            : QStringLiteral("calibration %1 x %2 of %3 (seed %4)")
+                  .arg(nsamples)
+                  .arg(seqlen)
+                  .arg(calibPath.section('/', -1))
+                  .arg(seed);
+    return QStringLiteral("%1, %2 bits, %3, %4, %5")
+        .arg(label())
         .arg(bits)
         .arg(groupSize < 0 ? QStringLiteral("channel-wise") : QStringLiteral("g%1").arg(groupSize))
-        .arg(seed)
+        .arg(calib)
         .arg(device);
 }
 
@@ -32,4 +67,48 @@ QString formatSeconds(double s)
         return QStringLiteral("%1 s").arg(s, 0, 'f', s < 10 ? 1 : 0);
     int t = static_cast<int>(s + 0.5);
     return QStringLiteral("%1 min %2 s").arg(t / 60).arg(t % 60, 2, 10, QLatin1Char('0'));
+}
+
+JobSettings settingsOf(const zp::pipeline::QuantizedModel& qm)
+{
+    JobSettings s;
+    s.setPipeline(QString::fromStdString(qm.config.method));
+    s.bits = qm.config.bits;
+    s.groupSize = qm.config.group_size;
+    s.seed = qm.config.seed;
+    s.calibPath = QString::fromStdString(qm.config.calibration_source);
+    s.nsamples = static_cast<int>(qm.config.calibration_samples);
+    s.seqlen = static_cast<int>(qm.config.calibration_seqlen);
+    auto d = qm.config.extra.find("device");
+    if (d != qm.config.extra.end())
+        s.device = QString::fromStdString(d->second);
+    return s;
+}
+
+LayerResult toViewResult(int layer, const zp::pipeline::LayerResult& r, const JobSettings& run,
+                         const at::Tensor& W)
+{
+    LayerResult v;
+    v.layer = layer;
+    v.settings = run;
+    // Per-layer overrides: the layer's own bits and rule.
+    v.settings.bits = r.bits;
+    v.settings.groupSize =
+        r.group_size <= 0 || r.group_size == r.in_features ? -1 : r.group_size;
+    if (!r.param_method.empty())
+        v.settings.method = zp::quant::parse_method(r.param_method);
+    v.groupSize = r.group_size;
+    v.diagLoss = r.diag_loss;
+    v.diagLossMinMax = r.diag_loss_minmax;
+    v.seconds = r.seconds;
+    v.scale = r.scale;
+    v.zero = r.zero;
+    v.importance = r.hessian_diag.defined() ? r.hessian_diag.to(at::kDouble) : at::Tensor();
+    if (W.defined() && !r.skipped) {
+        zp::pipeline::LayerFigures f = zp::pipeline::layer_figures(W, r);
+        v.groupLoss = f.group_loss;
+        v.groupLossMinMax = f.group_loss_minmax;
+        v.importance = f.importance;
+    }
+    return v;
 }

@@ -7,20 +7,34 @@
 #include <QString>
 
 #include <cstdint>
+#include <memory>
 
 #include <ATen/core/Tensor.h>
 
+#include "core/pipeline/result.h"
 #include "core/quant/quantizer.h"
 
 struct JobSettings {
-    zp::quant::Method method = zp::quant::Method::NeUQI;
+    QString pipeline = QStringLiteral("rtn-neuqi");  // a name of zp::pipeline::pipeline_methods()
+    zp::quant::Method method = zp::quant::Method::NeUQI;  // its (s, z) rule (kept in sync)
     int bits = 2;
-    int64_t groupSize = 128;  // -1: channel-wise
-    uint64_t seed = 0;        // calibration seed (the demo draws its importance from it)
+    int64_t groupSize = 128;                 // -1: channel-wise
+    uint64_t seed = 0;                       // calibration seed
     QString device = QStringLiteral("cpu");  // "cpu" or "cuda:N"
+    // Calibration: a text / jsonl / ids file, or empty for the demo's sampled text (data-free RTN
+    // for other models).
+    QString calibPath;
+    QString calibFormat = QStringLiteral("auto");  // "auto", "text", "jsonl", "ids"
+    int nsamples = 16;                             // N
+    int seqlen = 128;                              // L
+    QString tokenizer;  // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
 
+    // Sets pipeline and method together; false for an unknown name.
+    bool setPipeline(const QString& name);
+    bool isGptq() const;
     zp::quant::QuantConfig quantConfig() const;
-    QString describe() const;  // "NeUQI, 2 bits, g128, seed 0, cpu"
+    QString label() const;     // "GPTQ + NeUQI"
+    QString describe() const;  // "GPTQ + NeUQI, 2 bits, g128, calibration 16 x 128 (seed 0), cpu"
 };
 
 struct LayerResult {
@@ -30,7 +44,7 @@ struct LayerResult {
     double diagLoss = 0.0, diagLossMinMax = 0.0;
     double seconds = 0.0;
     at::Tensor scale, zero;                 // [rows, groups], CPU
-    at::Tensor groupLoss, groupLossMinMax;  // [rows, groups] float64, CPU
+    at::Tensor groupLoss, groupLossMinMax;  // [rows, groups] float64, CPU (undefined: no weights)
     at::Tensor importance;                  // [cols] float64, CPU: the h used
     bool valid() const { return layer >= 0; }
     double ratio() const { return diagLossMinMax > 0.0 ? diagLoss / diagLossMinMax : 1.0; }
@@ -40,6 +54,7 @@ struct JobProgress {
     int layersDone = 0, layerCount = 0;
     int block = 0, blockCount = 0;
     QString layerName;     // the layer being worked on
+    QString stage;         // the engine's stage ("block 2/4 q_proj: collecting H")
     double elapsed = 0.0;  // seconds
     double eta = -1.0;     // seconds left, -1 unknown
 };
@@ -50,10 +65,19 @@ struct JobSummary {
     double diagLoss = 0.0, diagLossMinMax = 0.0;  // summed over the layers done
 };
 
+using QuantizedModelPtr = std::shared_ptr<const zp::pipeline::QuantizedModel>;
+
 Q_DECLARE_METATYPE(JobSettings)
 Q_DECLARE_METATYPE(LayerResult)
 Q_DECLARE_METATYPE(JobProgress)
 Q_DECLARE_METATYPE(JobSummary)
+Q_DECLARE_METATYPE(QuantizedModelPtr)
 
 QString methodLabel(zp::quant::Method m);
 QString formatSeconds(double s);  // "0.4 s", "2 min 05 s"
+// The settings a pipeline result was made with (for the table and the inspector).
+JobSettings settingsOf(const zp::pipeline::QuantizedModel& qm);
+// One engine layer result as the views show it. W: the layer's original weights (undefined: the
+// model is not available, so no per-group figures).
+LayerResult toViewResult(int layer, const zp::pipeline::LayerResult& r, const JobSettings& s,
+                         const at::Tensor& W);

@@ -77,7 +77,7 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
                 return sort ? QVariant(static_cast<qlonglong>(r.groupSize))
                             : (r.settings.groupSize < 0 ? tr("row") : QString::number(r.groupSize));
             case Method:
-                return done ? methodLabel(r.settings.method) : QVariant();
+                return done ? r.settings.label() : QVariant();
             case Loss:
                 return done ? (sort ? QVariant(r.diagLoss) : QString::number(r.diagLoss, 'g', 4))
                             : QVariant();

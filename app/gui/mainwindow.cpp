@@ -20,15 +20,31 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <QFileInfo>
+#include <QGuiApplication>
+
 #include <unistd.h>
 
+#include <map>
+
+#if defined(ZP_TORCH_HAS_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+#include <ATen/Context.h>
+
 #include "app/gui/demomodel.h"
+#include "app/gui/evalview.h"
+#include "app/gui/exportdialog.h"
 #include "app/gui/inspectorview.h"
 #include "app/gui/jobpanel.h"
 #include "app/gui/layertablemodel.h"
 #include "app/gui/modelbrowser.h"
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
+#include "core/common/error.h"
+#include "core/io/session.h"
+#include "core/model/model.h"
+#include "core/pipeline/demo_model.h"
 
 namespace {
 
@@ -45,6 +61,36 @@ double residentMiB()
     return parts[1].toDouble() * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
+// Memory the CUDA caching allocator holds on a device (MiB), -1 where this build has no CUDA.
+double gpuAllocatedMiB(int device)
+{
+#if defined(ZP_TORCH_HAS_CUDA)
+    try {
+        if (!at::hasCUDA() || device < 0 || static_cast<size_t>(device) >= at::getNumGPUs())
+            return -1;
+        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+        // Index 0 is the aggregate over pool types in every libtorch 2.x.
+        return static_cast<double>(stats.reserved_bytes[0].current) / (1024.0 * 1024.0);
+    } catch (const std::exception&) {
+        return -1;
+    }
+#else
+    (void)device;
+    return -1;
+#endif
+}
+
+bool isSessionPath(const QString& path)
+{
+    return path.endsWith(QLatin1String(".h5"), Qt::CaseInsensitive) ||
+           path.endsWith(QLatin1String(".hdf5"), Qt::CaseInsensitive);
+}
+
+QString firstLine(const std::exception& e)
+{
+    return QString::fromUtf8(e.what()).section('\n', 0, 0);
+}
+
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
@@ -56,10 +102,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     overview_ = new OverviewView(this);
     inspector_ = new InspectorView(this);
     playground_ = new PlaygroundView(this);
+    eval_ = new EvalView(this);
     tabs_ = new QTabWidget(this);
     tabs_->addTab(overview_, tr("Overview"));
     tabs_->addTab(inspector_, tr("Layer inspector"));
     tabs_->addTab(playground_, tr("Playground"));
+    tabs_->addTab(eval_, tr("Evaluation"));
+    tabs_->setTabToolTip(3, tr("Perplexity and greedy text: original vs quantized (Ctrl+4)"));
     tabs_->setTabToolTip(0, tr("Which layers lose most (Ctrl+1)"));
     tabs_->setTabToolTip(1,
                          tr("Why NeUQI's parameters beat Min-Max on one row and group (Ctrl+2)"));
@@ -99,7 +148,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     memoryLabel_ = new QLabel(this);
     stateLabel_ = new QLabel(this);
     deviceLabel_->setToolTip(tr("The device the job runs on"));
-    memoryLabel_->setToolTip(tr("Memory used by the workbench (resident set)"));
+    memoryLabel_->setToolTip(
+        tr("Memory used by the workbench (resident set; GPU: the CUDA caching allocator)"));
     statusBar()->addPermanentWidget(stateLabel_);
     statusBar()->addPermanentWidget(deviceLabel_);
     statusBar()->addPermanentWidget(memoryLabel_);
@@ -113,7 +163,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(jobPanel_, &JobPanel::cancelRequested, this, &MainWindow::cancelJob);
     connect(jobPanel_, &JobPanel::settingsChanged, this, [this] {
         inspector_->setFallbackSettings(jobPanel_->settings());
+        eval_->setTokenizer(jobPanel_->settings().tokenizer);
+        eval_->setDevice(jobPanel_->settings().device);
         updateStatus();
+    });
+    connect(eval_, &EvalView::failed, this, &MainWindow::showError);
+    connect(eval_, &EvalView::finished, this, [this] {
+        const EvalResult& r = eval_->result();
+        jobPanel_->appendLog(tr("Evaluation on %1: perplexity original %2, quantized %3")
+                                 .arg(r.what)
+                                 .arg(r.pplOriginal, 0, 'f', 3)
+                                 .arg(r.pplQuantized, 0, 'f', 3));
+    });
+    connect(jobs_, &JobController::quantized, this, [this](const QuantizedModelPtr& qm) {
+        sessionPath_.clear();
+        setQuantized(qm);
     });
     connect(jobs_, &JobController::stateChanged, this, [this](JobController::State s) {
         jobPanel_->setState(s);
@@ -126,7 +190,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         browser_->setResult(r);
         inspector_->setResult(r);
         const LayerInfo& l = model_->layers()[r.layer];
-        jobPanel_->appendLog(tr("%1: loss %2, Min-Max %3, ratio %4 (%5 ms)")
+        jobPanel_->appendLog(tr("%1: diag loss %2, RTN Min-Max %3, ratio %4 (%5 ms)")
                                  .arg(l.name)
                                  .arg(r.diagLoss, 0, 'g', 4)
                                  .arg(r.diagLossMinMax, 0, 'g', 4)
@@ -145,18 +209,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         jobPanel_->appendLog(tr("Finished: %1").arg(summary(s)));
         statusBar()->showMessage(tr("Job finished: %1").arg(summary(s)), 10000);
     });
-    connect(jobs_, &JobController::cancelled, this, [this, summary](const JobSummary& s) {
-        jobPanel_->appendLog(tr("Cancelled: %1 kept").arg(summary(s)));
-        statusBar()->showMessage(tr("Job cancelled; %1 finished layers are kept").arg(s.layersDone),
-                                 10000);
+    connect(jobs_, &JobController::cancelled, this, [this](const JobSummary&) {
+        restorePreviousResults();
+        jobPanel_->appendLog(
+            tr("Cancelled: nothing written; the previous results are shown again"));
+        statusBar()->showMessage(tr("Job cancelled; the previous results are kept"), 10000);
     });
-    connect(jobs_, &JobController::failed, this,
-            [this, summary](const QString& e, const JobSummary& s) {
-                jobPanel_->appendLog(tr("Failed: %1 (%2 kept)").arg(e, summary(s)));
-                showError(tr("The job stopped: %1. The %2 layers finished before are kept.")
-                              .arg(e)
-                              .arg(s.layersDone));
-            });
+    connect(jobs_, &JobController::failed, this, [this](const QString& e, const JobSummary&) {
+        restorePreviousResults();
+        jobPanel_->appendLog(tr("Failed: %1").arg(e));
+        showError(
+            tr("The job stopped: %1. Nothing was written; the previous results are kept.").arg(e));
+    });
     connect(inspector_, &InspectorView::failed, this, [this](const QString& m) {
         statusBar()->showMessage(tr("Inspector: %1").arg(m), 10000);
     });
@@ -165,6 +229,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     readSettings();
     jobPanel_->setModelLoaded(false);
     inspector_->setFallbackSettings(jobPanel_->settings());
+    eval_->setTokenizer(jobPanel_->settings().tokenizer);
+    eval_->setDevice(jobPanel_->settings().device);
     updateStatus();
 }
 
@@ -186,8 +252,36 @@ void MainWindow::createActions()
     open->setShortcut(QKeySequence::Open);
     open->setStatusTip(
         tr("A Hugging Face model (config.json + safetensors) or a llama2.c checkpoint"));
+    QAction* openSession = file->addAction(tr("Open &session…"), this, [this] {
+        QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(),
+                                                    tr("Sessions (*.h5 *.hdf5);;All files (*)"));
+        if (!path.isEmpty())
+            this->openSession(path);
+    });
+    openSession->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    openSession->setStatusTip(
+        tr("A session file saved by the workbench or zeropoint-cli quantize"));
+    QAction* save = file->addAction(tr("&Save session…"), this, [this] {
+        if (!quantized_) {
+            showError(tr("Nothing to save: run a job first."));
+            return;
+        }
+        QString path = QFileDialog::getSaveFileName(
+            this, tr("Save session"),
+            sessionPath_.isEmpty() ? QStringLiteral("session.h5") : sessionPath_,
+            tr("Sessions (*.h5)"));
+        if (!path.isEmpty())
+            saveSession(path);
+    });
+    save->setShortcut(QKeySequence::Save);
+    save->setStatusTip(
+        tr("The run's configuration, every layer's parameters, codes and figures "
+           "(HDF5, written atomically)"));
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addSeparator();
+    QAction* exportModel = file->addAction(tr("E&xport…"), this, &MainWindow::showExportDialog);
+    exportModel->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
+    exportModel->setStatusTip(tr("GGUF, imatrix, safetensors, packed or GPTQ"));
     QAction* exportCsv =
         file->addAction(tr("&Export layer table as CSV…"), this, &MainWindow::exportTable);
     exportCsv->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
@@ -202,8 +296,8 @@ void MainWindow::createActions()
     cancel->setShortcut(QKeySequence(Qt::Key_Escape));
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
-    const char* names[] = {"&Overview", "Layer &inspector", "&Playground"};
-    for (int i = 0; i < 3; ++i) {
+    const char* names[] = {"&Overview", "Layer &inspector", "&Playground", "&Evaluation"};
+    for (int i = 0; i < 4; ++i) {
         QAction* a = view->addAction(tr(names[i]), this, [this, i] { tabs_->setCurrentIndex(i); });
         a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)));
     }
@@ -229,8 +323,12 @@ bool MainWindow::openModel(const QString& path)
         return false;
     }
     try {
+        if (isSessionPath(path))
+            return openSession(path);
         ModelPtr m = path == QLatin1String(kDemo) ? loadDemoModel() : openEngineModel(path);
         setModel(m);
+        setQuantized(nullptr);
+        sessionPath_.clear();
         addRecent(path);
         messageBar_->hide();
         jobPanel_->appendLog(tr("Opened %1: %2").arg(m->name(), m->description()));
@@ -250,7 +348,9 @@ void MainWindow::setModel(ModelPtr model)
     browser_->setModel(model_);
     overview_->setModel(model_);
     inspector_->setModel(model_);
-    jobPanel_->setModelLoaded(model_ != nullptr);
+    jobPanel_->setModelLoaded(model_ != nullptr && model_->hasWeights(),
+                              model_ && model_->isDemo());
+    eval_->setInputs(model_, quantized_);
     setWindowTitle(model_ ? tr("%1 - ZeroPoint workbench").arg(model_->name())
                           : tr("ZeroPoint workbench"));
 }
@@ -267,13 +367,28 @@ bool MainWindow::startJob()
     // Check every layer before starting, so a bad group size is reported at once, not after
     // half of the model.
     try {
+        if (!model_->hasWeights())
+            throw zp::InvalidArgument(
+                "the session's model is not available: open the model to run a job");
         for (const LayerInfo& l : model_->layers())
             zp::quant::validate_config(s.quantConfig(), l.cols, l.name.toStdString());
+        if (s.isGptq() && s.calibPath.isEmpty() && !model_->isDemo())
+            throw zp::InvalidArgument(
+                "GPTQ needs calibration data: choose a text, jsonl or ids file in the job panel");
+        if (!s.calibPath.isEmpty() && !QFileInfo(s.calibPath).isFile())
+            throw zp::IoError(QStringLiteral("calibration file %1 does not exist")
+                                  .arg(s.calibPath)
+                                  .toStdString());
     } catch (const std::exception& e) {
-        showError(tr("These settings do not fit the model: %1").arg(QString::fromUtf8(e.what())));
+        showError(tr("These settings do not fit the model: %1").arg(firstLine(e)));
         return false;
     }
     messageBar_->hide();
+    // Kept until the new run has finished: a cancelled or failed run puts them back.
+    previousResults_.clear();
+    for (int i = 0; i < overview_->tableModel()->rowCount(); ++i)
+        previousResults_.push_back(overview_->tableModel()->result(i));
+    previousQuantized_ = quantized_;
     overview_->clearResults();
     browser_->clearResults();
     inspector_->clearResults();
@@ -284,6 +399,190 @@ bool MainWindow::startJob()
 void MainWindow::cancelJob()
 {
     jobs_->cancel();
+}
+
+void MainWindow::setQuantized(QuantizedModelPtr qm)
+{
+    quantized_ = std::move(qm);
+    previousQuantized_.reset();
+    previousResults_.clear();
+    eval_->setInputs(model_, quantized_);
+}
+
+void MainWindow::restorePreviousResults()
+{
+    overview_->clearResults();
+    browser_->clearResults();
+    inspector_->clearResults();
+    for (const LayerResult& r : previousResults_)
+        if (r.valid()) {
+            overview_->setResult(r);
+            browser_->setResult(r);
+            inspector_->setResult(r);
+        }
+    quantized_ = previousQuantized_;
+    previousResults_.clear();
+    previousQuantized_.reset();
+    eval_->setInputs(model_, quantized_);
+}
+
+void MainWindow::showQuantizedModel(const zp::pipeline::QuantizedModel& qm)
+{
+    overview_->clearResults();
+    browser_->clearResults();
+    inspector_->clearResults();
+    const JobSettings run = settingsOf(qm);
+    inspector_->setFallbackSettings(run);
+    std::map<int64_t, zp::model::BlockWeights> blocks;
+    std::unique_ptr<zp::model::Model> engine;
+    if (model_->hasWeights())
+        engine = model_->openEngine();
+    for (const zp::pipeline::LayerResult& r : qm.layers) {
+        const int index = layerIndexOf(*model_, r.block, r.name);
+        if (index < 0 || r.skipped)
+            continue;
+        at::Tensor W;
+        if (engine) {
+            if (!blocks.count(r.block)) {
+                blocks.clear();
+                blocks.emplace(r.block, engine->block(r.block));
+            }
+            W = blocks.at(r.block).linear(r.name);
+        }
+        const LayerResult v = toViewResult(index, r, run, W);
+        overview_->setResult(v);
+        browser_->setResult(v);
+        inspector_->setResult(v);
+    }
+}
+
+bool MainWindow::openSession(const QString& path)
+{
+    if (!jobs_->isIdle()) {
+        showError(tr("A job is running: cancel it before opening a session."));
+        return false;
+    }
+    try {
+        auto qm = std::make_shared<zp::pipeline::QuantizedModel>(
+            zp::session::read_session(path.toStdString()));
+        const QString modelPath = QString::fromStdString(qm->config.model_path);
+        ModelPtr m;
+        QString note;
+        if (modelPath == QLatin1String(zp::pipeline::kDemoModelPath)) {
+            m = loadDemoModel();
+        } else if (!modelPath.isEmpty() && QFileInfo::exists(modelPath)) {
+            try {
+                m = openEngineModel(modelPath);
+            } catch (const std::exception& e) {
+                note = tr("The session's model %1 could not be opened (%2): only the session's "
+                          "per-layer figures are shown.")
+                           .arg(modelPath, firstLine(e));
+            }
+        } else {
+            note = tr("The session's model %1 does not exist here: only the session's per-layer "
+                      "figures are shown (the inspector, evaluation and jobs need the model).")
+                       .arg(modelPath.isEmpty() ? tr("(none recorded)") : modelPath);
+        }
+        // A model whose layers do not match the session is not this session's model.
+        if (m) {
+            for (const zp::pipeline::LayerResult& r : qm->layers) {
+                const int i = layerIndexOf(*m, r.block, r.name);
+                if (i < 0 || m->layers()[i].rows != r.out_features ||
+                    m->layers()[i].cols != r.in_features) {
+                    note = tr("The model %1 does not match the session (block %2 %3): only the "
+                              "session's per-layer figures are shown.")
+                               .arg(modelPath)
+                               .arg(r.block)
+                               .arg(QString::fromStdString(r.name));
+                    m.reset();
+                    break;
+                }
+            }
+        }
+        if (!m)
+            m = sessionOnlyModel(*qm);
+        setModel(m);
+        quantized_.reset();
+        showQuantizedModel(*qm);
+        setQuantized(qm);
+        sessionPath_ = path;
+        addRecent(path);
+        messageBar_->hide();
+        jobPanel_->appendLog(tr("Opened session %1: %2, %3 layers")
+                                 .arg(path, settingsOf(*qm).describe())
+                                 .arg(qm->layers.size()));
+        for (const auto& [name, value] : qm->perplexity)
+            jobPanel_->appendLog(
+                tr("  perplexity %1: %2").arg(QString::fromStdString(name)).arg(value, 0, 'f', 3));
+        if (!note.isEmpty())
+            showInfo(note);
+        statusBar()->showMessage(tr("Opened session %1").arg(path), 5000);
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Could not open the session %1: %2").arg(path, firstLine(e)));
+        return false;
+    }
+}
+
+bool MainWindow::saveSession(const QString& path)
+{
+    if (!quantized_) {
+        showError(tr("Nothing to save: run a job or open a session first."));
+        return false;
+    }
+    QGuiApplication::setOverrideCursor(Qt::WaitCursor);
+    try {
+        zp::session::write_session(*quantized_, path.toStdString());
+        QGuiApplication::restoreOverrideCursor();
+    } catch (const std::exception& e) {
+        QGuiApplication::restoreOverrideCursor();
+        showError(tr("Could not save the session to %1: %2").arg(path, firstLine(e)));
+        return false;
+    }
+    sessionPath_ = path;
+    addRecent(path);
+    jobPanel_->appendLog(tr("Saved session %1").arg(path));
+    statusBar()->showMessage(tr("Saved %1").arg(path), 5000);
+    return true;
+}
+
+ExportDialog* MainWindow::showExportDialog()
+{
+    if (!quantized_) {
+        showError(tr("Nothing to export: run a job or open a session first."));
+        return nullptr;
+    }
+    if (exportDialog_ && exportDialog_->isRunning()) {
+        exportDialog_->raise();
+        return exportDialog_;
+    }
+    delete exportDialog_;
+    exportDialog_ = new ExportDialog(model_, quantized_, this);
+    exportDialog_->setTokenizer(jobPanel_->settings().tokenizer);
+    connect(exportDialog_, &ExportDialog::exported, this, [this](const QString& p) {
+        jobPanel_->appendLog(tr("Exported %1").arg(p));
+        statusBar()->showMessage(tr("Exported %1").arg(p), 10000);
+    });
+    connect(exportDialog_, &ExportDialog::failed, this,
+            [this](const QString& e) { jobPanel_->appendLog(tr("Export failed: %1").arg(e)); });
+    exportDialog_->show();
+    return exportDialog_;
+}
+
+void MainWindow::showInfo(const QString& message)
+{
+    lastError_ = message;
+    messageBar_->setText(tr("<b>Note:</b> %1").arg(message.toHtmlEscaped()));
+    messageBar_->show();
+    jobPanel_->appendLog(tr("Note: %1").arg(message));
+}
+
+void MainWindow::openRecent(const QString& path)
+{
+    if (isSessionPath(path))
+        openSession(path);
+    else
+        openModel(path);
 }
 
 void MainWindow::inspectLayer(int layer)
@@ -356,9 +655,14 @@ void MainWindow::updateRecentMenu()
     recentMenu_->clear();
     for (const QString& p : recent_) {
         QString label = p == QLatin1String(kDemo) ? tr("Built-in demo") : p;
-        recentMenu_->addAction(label, this, [this, p] { openModel(p); });
+        recentMenu_->addAction(label, this, [this, p] { openRecent(p); });
     }
     recentMenu_->setEnabled(!recent_.isEmpty());
+}
+
+QString MainWindow::statusText() const
+{
+    return deviceLabel_->text() + QStringLiteral(" | ") + memoryLabel_->text();
 }
 
 void MainWindow::updateStatus()
@@ -366,7 +670,13 @@ void MainWindow::updateStatus()
     const JobSettings s = jobPanel_->settings();
     deviceLabel_->setText(tr("Device: %1").arg(s.device));
     const double mib = residentMiB();
-    memoryLabel_->setText(mib < 0 ? QString() : tr("Memory: %1 MiB").arg(mib, 0, 'f', 0));
+    QString mem = mib < 0 ? QString() : tr("Memory: %1 MiB").arg(mib, 0, 'f', 0);
+    if (s.device.startsWith(QLatin1String("cuda"))) {
+        const double gpu = gpuAllocatedMiB(s.device.section(':', 1).toInt());
+        if (gpu >= 0)
+            mem += tr(", GPU %1 MiB").arg(gpu, 0, 'f', 0);
+    }
+    memoryLabel_->setText(mem);
     switch (jobs_->state()) {
         case JobController::State::Idle:
             stateLabel_->setText(tr("Idle"));
@@ -391,10 +701,11 @@ void MainWindow::showGuide()
            "<ol><li><b>Open a model</b>: File &gt; Open demo model (Ctrl+D) needs no download; "
            "File &gt; Open model "
            "(Ctrl+O) reads a Hugging Face directory or a llama2.c checkpoint.</li>"
-           "<li><b>Run a job</b> in the Job panel: choose the method, bits, groups, seed and "
-           "device, then Start (F5). The "
-           "window stays responsive; Cancel (Esc) stops after the current layer and keeps what is "
-           "done.</li>"
+           "<li><b>Run a job</b> in the Job panel: choose the method (RTN or GPTQ with Min-Max, "
+           "NeUQI or NeUQI-int), bits, groups, the calibration file with N x L and seed (the "
+           "demo samples its own text), the tokenizer and the device, then Start (F5). The "
+           "window stays responsive; Cancel (Esc) stops the run, writes nothing and keeps the "
+           "previous results.</li>"
            "<li><b>Overview</b> (Ctrl+1): the heatmap colours each layer by its loss relative to "
            "Min-Max (green: much "
            "lower, red: no gain); the bars show both losses; the table sorts by any column. Click "
@@ -408,7 +719,11 @@ void MainWindow::showGuide()
            "whole L(s, z) surface."
            "</li><li><b>Playground</b> (Ctrl+3): build a group, move the bits and, in manual mode, "
            "the scale and zero "
-           "sliders, and watch the loss against the optimum.</li></ol>"
+           "sliders, and watch the loss against the optimum.</li>"
+           "<li><b>Evaluation</b> (Ctrl+4): perplexity of the original and the quantized model "
+           "on a text file, and greedy text from both. File &gt; Save session (Ctrl+S) keeps a "
+           "run; File &gt; Open session reopens it; File &gt; Export (Ctrl+Shift+E) writes GGUF, "
+           "imatrix, safetensors, packed or GPTQ files.</li></ol>"
            "<p>Every plot zooms with the wheel, pans by dragging, shows values on hover and saves "
            "as PNG, PDF or CSV "
            "(Save… or right click). Losses are importance-weighted squared errors: sum h (Q(w) - "
@@ -440,8 +755,12 @@ void MainWindow::readSettings()
     restoreState(s.value("window/state").toByteArray());
     tabs_->setCurrentIndex(s.value("window/tab", 0).toInt());
     JobSettings j;
-    j.method =
-        static_cast<zp::quant::Method>(s.value("job/method", static_cast<int>(j.method)).toInt());
+    j.setPipeline(s.value("job/pipeline", j.pipeline).toString());
+    j.calibPath = s.value("job/calibration", j.calibPath).toString();
+    j.calibFormat = s.value("job/calibrationFormat", j.calibFormat).toString();
+    j.nsamples = s.value("job/nsamples", j.nsamples).toInt();
+    j.seqlen = s.value("job/seqlen", j.seqlen).toInt();
+    j.tokenizer = s.value("job/tokenizer", j.tokenizer).toString();
     j.bits = s.value("job/bits", j.bits).toInt();
     j.groupSize = s.value("job/group", static_cast<qlonglong>(j.groupSize)).toLongLong();
     j.seed = s.value("job/seed", 0).toULongLong();
@@ -459,7 +778,12 @@ void MainWindow::writeSettings()
     s.setValue("window/state", saveState());
     s.setValue("window/tab", tabs_->currentIndex());
     const JobSettings j = jobPanel_->settings();
-    s.setValue("job/method", static_cast<int>(j.method));
+    s.setValue("job/pipeline", j.pipeline);
+    s.setValue("job/calibration", j.calibPath);
+    s.setValue("job/calibrationFormat", j.calibFormat);
+    s.setValue("job/nsamples", j.nsamples);
+    s.setValue("job/seqlen", j.seqlen);
+    s.setValue("job/tokenizer", j.tokenizer);
     s.setValue("job/bits", j.bits);
     s.setValue("job/group", static_cast<qlonglong>(j.groupSize));
     s.setValue("job/seed", static_cast<qulonglong>(j.seed));
@@ -472,5 +796,6 @@ void MainWindow::closeEvent(QCloseEvent* e)
 {
     writeSettings();
     jobs_->cancel();
+    eval_->cancel();
     e->accept();
 }

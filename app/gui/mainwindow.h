@@ -6,7 +6,10 @@
 
 #include <QMainWindow>
 
+#include <vector>
+
 #include "app/gui/jobcontroller.h"
+#include "app/gui/jobtypes.h"
 #include "app/gui/workbenchmodel.h"
 
 class QLabel;
@@ -18,6 +21,8 @@ class JobPanel;
 class OverviewView;
 class InspectorView;
 class PlaygroundView;
+class EvalView;
+class ExportDialog;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -32,6 +37,10 @@ public:
     OverviewView* overview() const { return overview_; }
     InspectorView* inspector() const { return inspector_; }
     PlaygroundView* playground() const { return playground_; }
+    EvalView* evaluation() const { return eval_; }
+    ExportDialog* exportDialog() const { return exportDialog_; }
+    QuantizedModelPtr quantized() const { return quantized_; }
+    QString statusText() const;  // the status bar's device and memory labels
     QTabWidget* tabs() const { return tabs_; }
     QString lastError() const { return lastError_; }
 
@@ -43,6 +52,14 @@ public Q_SLOTS:
     void inspectLayer(int layer);
     void showError(const QString& message);
     void exportTable();
+    // A session file (.h5): the per-layer figures of a saved run; its model is reopened when the
+    // path it names exists. False (message in the window) on any error; nothing is lost.
+    bool openSession(const QString& path);
+    // Writes the current run (atomically, through core/io/session). False on error.
+    bool saveSession(const QString& path);
+    // The export dialog for the current run (non-modal; nullptr when there is nothing to export).
+    ExportDialog* showExportDialog();
+    void showInfo(const QString& message);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -51,6 +68,10 @@ protected:
 private:
     void createActions();
     void setModel(ModelPtr model);
+    void setQuantized(QuantizedModelPtr qm);
+    void showQuantizedModel(const zp::pipeline::QuantizedModel& qm);
+    void restorePreviousResults();
+    void openRecent(const QString& path);
     void addRecent(const QString& path);
     void updateRecentMenu();
     void updateStatus();
@@ -66,6 +87,11 @@ private:
     OverviewView* overview_ = nullptr;
     InspectorView* inspector_ = nullptr;
     PlaygroundView* playground_ = nullptr;
+    EvalView* eval_ = nullptr;
+    ExportDialog* exportDialog_ = nullptr;
+    QuantizedModelPtr quantized_, previousQuantized_;
+    std::vector<LayerResult> previousResults_;
+    QString sessionPath_;
     QTabWidget* tabs_ = nullptr;
     QLabel* messageBar_ = nullptr;
     QLabel* deviceLabel_ = nullptr;

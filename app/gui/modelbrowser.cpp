@@ -86,7 +86,7 @@ void ModelBrowser::setResult(const LayerResult& r)
     if (!item)
         return;
     item->setText(Bits, QString::number(r.settings.bits));
-    item->setText(Method, methodLabel(r.settings.method));
+    item->setText(Method, r.settings.label());
     item->setText(Ratio, QString::number(r.ratio(), 'f', 3));
     item->setBackground(Ratio, colors::ratio(r.ratio()));
     item->setForeground(Ratio, QColor(20, 20, 20));

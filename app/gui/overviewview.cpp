@@ -132,7 +132,7 @@ void OverviewView::redraw()
         cells[static_cast<size_t>(layers[i].block) * types + layers[i].typeIndex] = r.ratio();
         method[i] = r.diagLoss;
         minmax[i] = r.diagLossMinMax;
-        methodName = methodLabel(r.settings.method);
+        methodName = r.settings.label();
     }
     heatmap_->setData(model_->layerTypes(), model_->blockCount(), cells, tr("loss / Min-Max"));
     bars_->setData(names, method, minmax, methodName);

@@ -1,11 +1,48 @@
 #include "app/gui/quantworker.h"
 
 #include <QElapsedTimer>
+#include <QFileInfo>
 
-#include <c10/core/Device.h>
+#include <ATen/ops/zeros.h>
+
+#include <map>
+#include <mutex>
+#include <type_traits>
+#include <utility>
 
 #include "core/common/error.h"
 #include "core/common/progress.h"
+#include "core/model/model.h"
+#include "core/pipeline/calibration.h"
+#include "core/pipeline/demo_model.h"
+#include "core/pipeline/pipeline.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace {
+
+// Engines whose PipelineOptions has a per-layer callback (`on_layer`) report each layer as it
+// finishes; without one the layers arrive when the run ends.
+template <typename T, typename = void>
+struct HasOnLayer : std::false_type {
+};
+template <typename T>
+struct HasOnLayer<T, std::void_t<decltype(std::declval<T&>().on_layer)>> : std::true_type {
+};
+
+template <typename Options, typename Fn>
+bool setOnLayer(Options& o, Fn fn)
+{
+    if constexpr (HasOnLayer<Options>::value) {
+        o.on_layer = std::move(fn);
+        return true;
+    } else {
+        (void)o;
+        (void)fn;
+        return false;
+    }
+}
+
+}  // namespace
 
 void QuantWorker::run(ModelPtr model, JobSettings s)
 {
@@ -16,57 +53,123 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
     JobProgress p;
     p.layerCount = static_cast<int>(layers.size());
     p.blockCount = model->blockCount();
-    // The engine's progress convention: a callback that returns false cancels (zp::Cancelled).
-    zp::ProgressFn keepGoing = [this](double, double, const std::string&) {
-        return !cancel_.load();
-    };
+    const int types = std::max(1, static_cast<int>(model->layerTypes().size()));
     QString current;
     try {
-        const at::Device device(s.device.toStdString());
-        Q_EMIT message(QStringLiteral("Job: %1 on %2 (%3 layers). Importance: %4")
+        std::unique_ptr<zp::model::Model> engine = model->openEngine();
+        zp::pipeline::PipelineOptions o;
+        o.method = s.pipeline.toStdString();
+        o.bits = s.bits;
+        o.group_size = s.groupSize;
+        o.seed = s.seed;
+        o.device = s.device.toStdString();
+        o.write_back = false;
+        Q_EMIT message(QStringLiteral("Job: %1 on %2 (%3 layers)")
                            .arg(s.describe(), model->name())
-                           .arg(layers.size())
-                           .arg(model->importanceNote()));
-        for (size_t i = 0; i < layers.size(); ++i) {
-            const LayerInfo& l = layers[i];
-            current = l.name;
-            p.layersDone = static_cast<int>(i);
-            p.block = l.block;
-            p.layerName = l.name;
-            p.elapsed = clock.elapsed() / 1000.0;
-            p.eta = i > 0 ? p.elapsed / i * (layers.size() - i) : -1.0;
+                           .arg(layers.size()));
+        // Every check (method, groups against every layer) before the calibration work.
+        zp::pipeline::PipelineOptions check = o;
+        if (s.isGptq())
+            check.calibration = at::zeros({1, 1}, at::kLong);
+        zp::pipeline::plan_layers(engine->config(), check);
+
+        const bool wantData = s.isGptq() || !s.calibPath.isEmpty() || model->isDemo();
+        if (wantData) {
+            p.stage = QStringLiteral("drawing the calibration set");
             Q_EMIT progress(p);
-            zp::report_progress(keepGoing, static_cast<double>(i),
-                                static_cast<double>(layers.size()), l.name.toStdString());
-            at::Tensor w = model->weight(static_cast<int>(i)).to(device);
-            at::Tensor h = model->importance(static_cast<int>(i), s.seed);
-            if (h.defined())
-                h = h.to(device);
-            zp::quant::LayerQuant q = zp::quant::quantize_layer(w, at::Tensor(), s.quantConfig(),
-                                                                l.name.toStdString(), h);
-            LayerResult r;
-            r.layer = static_cast<int>(i);
-            r.settings = s;
-            r.groupSize = q.group_size;
-            r.diagLoss = q.diagnostics.diag_loss;
-            r.diagLossMinMax = q.diagnostics.diag_loss_minmax;
-            r.seconds = q.seconds;
-            r.scale = q.scale.cpu();
-            r.zero = q.zero.cpu();
-            r.groupLoss = q.group_loss.cpu();
-            r.groupLossMinMax = q.group_loss_minmax.cpu();
-            r.importance = q.importance.cpu();
-            summary.layersDone += 1;
-            summary.diagLoss += r.diagLoss;
-            summary.diagLossMinMax += r.diagLossMinMax;
-            Q_EMIT layerFinished(r);
+            if (s.calibPath.isEmpty()) {
+                if (!model->isDemo())
+                    throw zp::InvalidArgument(
+                        "GPTQ needs calibration data: choose a text, jsonl or ids file");
+                o.calibration =
+                    zp::pipeline::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
+                o.calibration_source = "demo (sampled from the model)";
+                Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
+                                              "model (seed %3)")
+                                   .arg(s.nsamples)
+                                   .arg(s.seqlen)
+                                   .arg(s.seed));
+            } else {
+                zp::pipeline::CalibrationOptions co;
+                co.path = s.calibPath.toStdString();
+                co.format = zp::pipeline::parse_calibration_format(s.calibFormat.toStdString());
+                co.nsamples = s.nsamples;
+                co.seqlen = s.seqlen;
+                co.seed = s.seed;
+                std::unique_ptr<zp::tok::Tokenizer> tok;
+                const auto fmt = co.format == zp::pipeline::CalibrationFormat::Auto
+                                     ? zp::pipeline::guess_calibration_format(co.path)
+                                     : co.format;
+                if (fmt != zp::pipeline::CalibrationFormat::TokenIds)
+                    tok = openTokenizer(*model, s.tokenizer);
+                zp::pipeline::CalibrationSet cs =
+                    zp::pipeline::load_calibration(co, tok.get(), engine->config().vocab_size);
+                o.calibration = cs.ids;
+                o.calibration_source = cs.source;
+                Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens from %3 (%4 tokens "
+                                              "available, seed %5)")
+                                   .arg(s.nsamples)
+                                   .arg(s.seqlen)
+                                   .arg(QString::fromStdString(cs.source))
+                                   .arg(cs.tokens_available)
+                                   .arg(s.seed));
+            }
         }
+        Q_EMIT message(model->importanceNote());
+
+        // The original weights of the block being reported (the engine instance is never written
+        // back, so block() gives the originals).
+        std::map<int64_t, zp::model::BlockWeights> blocks;
+        auto originalOf = [&](int64_t b, const std::string& name) -> at::Tensor {
+            auto it = blocks.find(b);
+            if (it == blocks.end()) {
+                blocks.clear();
+                it = blocks.emplace(b, engine->block(b)).first;
+            }
+            return it->second.linear(name);
+        };
+        int reported = 0;
+        auto emitLayer = [&](const zp::pipeline::LayerResult& r) {
+            const int index = layerIndexOf(*model, r.block, r.name);
+            ++reported;
+            if (index < 0 || r.skipped)
+                return;
+            LayerResult v = toViewResult(index, r, s, originalOf(r.block, r.name));
+            summary.layersDone += 1;
+            summary.diagLoss += v.diagLoss;
+            summary.diagLossMinMax += v.diagLossMinMax;
+            Q_EMIT layerFinished(v);
+        };
+        const bool live = setOnLayer(o, [&](const zp::pipeline::LayerResult& r) { emitLayer(r); });
+        o.progress = [&](double done, double total, const std::string& stage) {
+            p.layersDone = static_cast<int>(done);
+            p.layerCount = static_cast<int>(total);
+            p.block = std::min(p.blockCount - 1, p.layersDone / types);
+            const int li = std::min(p.layersDone, static_cast<int>(layers.size()) - 1);
+            p.layerName = done < total && li >= 0 ? layers[li].name : QString();
+            current = p.layerName;
+            QString st = QString::fromStdString(stage);
+            const int eta = st.indexOf(QLatin1String(" (ETA"));
+            p.stage = eta >= 0 ? st.left(eta) : st;
+            p.elapsed = clock.elapsed() / 1000.0;
+            p.eta = done > 0 ? p.elapsed / done * (total - done) : -1.0;
+            Q_EMIT progress(p);
+            return !cancel_.load();
+        };
+        zp::pipeline::QuantizedModel qm = zp::pipeline::quantize_model(*engine, o);
+        if (!live)
+            for (const zp::pipeline::LayerResult& r : qm.layers)
+                emitLayer(r);
+        if (model->isDemo())
+            qm.config.model_path = zp::pipeline::kDemoModelPath;
         p.layersDone = p.layerCount;
         p.elapsed = clock.elapsed() / 1000.0;
         p.eta = 0.0;
         p.layerName.clear();
+        p.stage = QStringLiteral("done");
         Q_EMIT progress(p);
         summary.seconds = clock.elapsed() / 1000.0;
+        Q_EMIT quantized(std::make_shared<const zp::pipeline::QuantizedModel>(std::move(qm)));
         Q_EMIT finished(summary);
     } catch (const zp::Cancelled&) {
         summary.seconds = clock.elapsed() / 1000.0;

@@ -1,6 +1,9 @@
-// Runs a quantization job layer by layer on the thread it has been moved to. Each finished layer
-// is handed back at once as a LayerResult value; cancel() may be called from any thread and takes
-// effect between layers.
+// Runs the engine's quantization pipeline (core/pipeline/pipeline.h) on the thread it has been
+// moved to: calibration set, then RTN or GPTQ block by block. Finished layers are handed back as
+// LayerResult values (live where the engine reports layers as they finish, else when the run
+// ends); cancel() may be called from any thread and takes effect at the engine's next progress
+// report. A cancelled or failed run writes nothing and leaves the shared model untouched (the
+// pipeline runs on a private engine instance and does not write back).
 #pragma once
 
 #include <QObject>
@@ -25,6 +28,7 @@ Q_SIGNALS:
     void progress(const JobProgress& p);
     void layerFinished(const LayerResult& r);
     void message(const QString& line);
+    void quantized(const QuantizedModelPtr& qm);  // just before finished
     void finished(const JobSummary& s);
     void cancelled(const JobSummary& s);
     void failed(const QString& error, const JobSummary& s);

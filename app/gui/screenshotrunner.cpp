@@ -9,6 +9,8 @@
 
 #include <cstdio>
 
+#include "app/gui/evalview.h"
+#include "app/gui/exportdialog.h"
 #include "app/gui/inspectorview.h"
 #include "app/gui/jobpanel.h"
 #include "app/gui/layertablemodel.h"
@@ -37,10 +39,13 @@ void ScreenshotRunner::start()
         return;
     }
     JobSettings s;
-    s.method = zp::quant::Method::NeUQI;
+    const bool demo = model_ == QLatin1String("demo");
+    s.setPipeline(demo ? QStringLiteral("gptq-neuqi") : QStringLiteral("rtn-neuqi"));
     s.bits = 2;
-    s.groupSize = model_ == QLatin1String("demo") ? 128 : -1;
+    s.groupSize = demo ? 128 : -1;
     s.seed = 0;
+    s.nsamples = 16;
+    s.seqlen = 128;
     window_->jobPanel()->setSettings(s);
     connect(window_->jobController(), &JobController::finished, this,
             &ScreenshotRunner::jobFinished);
@@ -118,7 +123,7 @@ void ScreenshotRunner::playgroundReady()
 
 void ScreenshotRunner::manualReady()
 {
-    if (finished_)
+    if (finished_ || stage_ != 3)
         return;
     if (window_->playground()->isComputing()) {
         QTimer::singleShot(50, this, &ScreenshotRunner::manualReady);
@@ -126,6 +131,53 @@ void ScreenshotRunner::manualReady()
     }
     QApplication::processEvents();
     grabWindow(QStringLiteral("playground_manual_window.png"));
+    // The evaluation tab: perplexity and greedy text of the original and the quantized model.
+    stage_ = 4;
+    window_->tabs()->setCurrentWidget(window_->evaluation());
+    connect(window_->evaluation(), &EvalView::finished, this, &ScreenshotRunner::evaluationReady);
+    connect(window_->evaluation(), &EvalView::failed, this, [this](const QString& e) { fail(e); });
+    if (!window_->evaluation()->start())
+        fail(QStringLiteral("the evaluation did not start"));
+}
+
+void ScreenshotRunner::evaluationReady()
+{
+    if (finished_ || stage_ != 4)
+        return;
+    stage_ = 5;
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("evaluation_window.png"));
+    savePlot(window_->evaluation()->plots().value(0), QStringLiteral("evaluation_perplexity.png"));
+    const QString panel = dir_.filePath(QStringLiteral("job_panel.png"));
+    if (window_->jobPanel()->grab().save(panel))
+        written_ << panel;
+    ExportDialog* dlg = window_->showExportDialog();
+    if (!dlg) {
+        fail(window_->lastError());
+        return;
+    }
+    dlg->setFormat(QStringLiteral("packed"));
+    dlg->setOutput(exportDir_.filePath(QStringLiteral("demo-2bit-packed")));
+    connect(dlg, &ExportDialog::ended, this, &ScreenshotRunner::exportReady);
+    if (!dlg->startExport())
+        QTimer::singleShot(0, this, &ScreenshotRunner::exportReady);
+}
+
+void ScreenshotRunner::exportReady()
+{
+    if (finished_ || stage_ != 5)
+        return;
+    stage_ = 6;
+    ExportDialog* dlg = window_->exportDialog();
+    QApplication::processEvents();
+    const QString path = dir_.filePath(QStringLiteral("export_dialog.png"));
+    if (dlg && dlg->grab().save(path))
+        written_ << path;
+    if (dlg && !dlg->succeeded())
+        std::fprintf(stderr, "zeropoint: the export did not succeed: %s\n",
+                     qPrintable(dlg->reportText()));
+    if (dlg)
+        dlg->close();
     finished_ = true;
     std::printf("zeropoint: wrote %lld screenshots to %s\n",
                 static_cast<long long>(written_.size()), qPrintable(dir_.absolutePath()));

@@ -1,10 +1,12 @@
-// `zeropoint --demo --screenshots DIR`: opens the demo, runs a short job, renders every main view
-// (overview, each inspector plot, the playground) to PNG files in DIR and reports done(exitCode).
+// `zeropoint --demo --screenshots DIR`: opens the demo, runs a short calibrated GPTQ job, renders
+// every main view (overview, each inspector plot, the playground, the evaluation tab, the job
+// panel, the export dialog) to PNG files in DIR and reports done(exitCode).
 #pragma once
 
 #include <QDir>
 #include <QObject>
 #include <QStringList>
+#include <QTemporaryDir>
 
 #include "app/gui/jobtypes.h"
 
@@ -29,6 +31,8 @@ private:
     void inspectorReady();
     void playgroundReady();
     void manualReady();
+    void evaluationReady();
+    void exportReady();
     void grabWindow(const QString& name);
     void savePlot(PlotView* plot, const QString& name);
     void fail(const QString& why);
@@ -40,4 +44,5 @@ private:
     int layer_ = -1;
     int stage_ = 0;
     bool finished_ = false;
+    QTemporaryDir exportDir_;
 };

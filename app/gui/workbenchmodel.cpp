@@ -1,6 +1,12 @@
 #include "app/gui/workbenchmodel.h"
 
+#include <QDir>
+#include <QFileInfo>
+
+#include "core/common/error.h"
 #include "core/model/model.h"
+#include "core/pipeline/result.h"
+#include "core/tokenizer/tokenizer.h"
 
 int WorkbenchModel::layerIndex(int block, int typeIndex) const
 {
@@ -10,10 +16,57 @@ int WorkbenchModel::layerIndex(int block, int typeIndex) const
     return -1;
 }
 
+int layerIndexOf(const WorkbenchModel& m, int64_t block, const std::string& type)
+{
+    const int t = static_cast<int>(m.layerTypes().indexOf(QString::fromStdString(type)));
+    return t < 0 ? -1 : m.layerIndex(static_cast<int>(block), t);
+}
+
+std::unique_ptr<zp::tok::Tokenizer> openTokenizer(const WorkbenchModel& m, const QString& path)
+{
+    if (path.isEmpty())
+        return m.defaultTokenizer();
+    return zp::tok::load_tokenizer(path.toStdString());
+}
+
 namespace {
 
-// A model read by the engine: weights come from disk one block at a time. There is no calibration
-// yet (it arrives with the pipeline), so the importance is h = 1: plain weight MSE.
+void fillLinearLayers(const zp::model::ModelConfig& c, int& blocks, QStringList& types,
+                      std::vector<LayerInfo>& layers)
+{
+    blocks = static_cast<int>(c.num_layers);
+    for (const std::string& n : zp::model::linear_names())
+        types << QString::fromStdString(n);
+    for (int b = 0; b < blocks; ++b)
+        for (int t = 0; t < types.size(); ++t) {
+            LayerInfo l;
+            l.block = b;
+            l.typeIndex = t;
+            l.type = types[t];
+            l.name = QStringLiteral("block %1 / %2").arg(b).arg(l.type);
+            const QString& n = l.type;
+            if (n == "q_proj") {
+                l.rows = c.q_dim();
+                l.cols = c.hidden_size;
+            } else if (n == "k_proj" || n == "v_proj") {
+                l.rows = c.kv_dim();
+                l.cols = c.hidden_size;
+            } else if (n == "o_proj") {
+                l.rows = c.hidden_size;
+                l.cols = c.q_dim();
+            } else if (n == "down_proj") {
+                l.rows = c.hidden_size;
+                l.cols = c.intermediate_size;
+            } else {
+                l.rows = c.intermediate_size;
+                l.cols = c.hidden_size;
+            }
+            layers.push_back(l);
+        }
+}
+
+// A model read by the engine: weights come from disk one block at a time. The importance of a
+// layer comes from the calibrated job (its damped Hessian diagonal); before a job it is h = 1.
 class EngineModel : public WorkbenchModel {
 public:
     explicit EngineModel(const QString& path) : model_(zp::model::Model::open(path.toStdString()))
@@ -27,35 +80,7 @@ public:
                            .arg(c.hidden_size)
                            .arg(c.intermediate_size)
                            .arg(c.num_heads);
-        blocks_ = static_cast<int>(c.num_layers);
-        for (const std::string& n : zp::model::linear_names())
-            types_ << QString::fromStdString(n);
-        for (int b = 0; b < blocks_; ++b)
-            for (int t = 0; t < types_.size(); ++t) {
-                LayerInfo l;
-                l.block = b;
-                l.typeIndex = t;
-                l.type = types_[t];
-                l.name = QStringLiteral("block %1 / %2").arg(b).arg(l.type);
-                const QString& n = l.type;
-                if (n == "q_proj") {
-                    l.rows = c.q_dim();
-                    l.cols = c.hidden_size;
-                } else if (n == "k_proj" || n == "v_proj") {
-                    l.rows = c.kv_dim();
-                    l.cols = c.hidden_size;
-                } else if (n == "o_proj") {
-                    l.rows = c.hidden_size;
-                    l.cols = c.q_dim();
-                } else if (n == "down_proj") {
-                    l.rows = c.hidden_size;
-                    l.cols = c.intermediate_size;
-                } else {
-                    l.rows = c.intermediate_size;
-                    l.cols = c.hidden_size;
-                }
-                layers_.push_back(l);
-            }
+        fillLinearLayers(c, blocks_, types_, layers_);
     }
 
     at::Tensor weight(int layer) const override
@@ -67,12 +92,81 @@ public:
     QString importanceNote() const override
     {
         return QStringLiteral(
-            "no calibration data yet (it arrives with the pipeline): importance h = 1, "
-            "losses are plain weight MSE");
+            "importance: the damped Hessian diagonal of the calibration activations (h = 1 for "
+            "data-free RTN)");
+    }
+    std::unique_ptr<zp::model::Model> openEngine() const override
+    {
+        return zp::model::Model::open(source_.toStdString());
+    }
+    std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const override
+    {
+        const QFileInfo fi(source_);
+        const QDir dir = fi.isDir() ? QDir(source_) : fi.dir();
+        for (const char* n : {"tokenizer.json", "tokenizer.model"})
+            if (dir.exists(QLatin1String(n)))
+                return zp::tok::load_tokenizer(dir.filePath(QLatin1String(n)).toStdString());
+        throw zp::IoError(QStringLiteral("no tokenizer.json or tokenizer.model beside %1: choose a "
+                                         "tokenizer file")
+                              .arg(source_)
+                              .toStdString());
     }
 
 private:
     std::unique_ptr<zp::model::Model> model_;
+};
+
+class SessionOnlyModel : public WorkbenchModel {
+public:
+    explicit SessionOnlyModel(const zp::pipeline::QuantizedModel& qm)
+    {
+        source_ = QString::fromStdString(qm.config.model_path);
+        name_ = QStringLiteral("session of %1").arg(source_.section('/', -1));
+        description_ =
+            QStringLiteral("per-layer figures of a session; the model %1 is not available")
+                .arg(source_);
+        for (const std::string& n : zp::model::linear_names())
+            types_ << QString::fromStdString(n);
+        for (const zp::pipeline::LayerResult& r : qm.layers) {
+            blocks_ = std::max(blocks_, static_cast<int>(r.block) + 1);
+            QString type = QString::fromStdString(r.name);
+            if (!types_.contains(type))
+                types_ << type;
+        }
+        for (int b = 0; b < blocks_; ++b)
+            for (int t = 0; t < types_.size(); ++t)
+                for (const zp::pipeline::LayerResult& r : qm.layers)
+                    if (r.block == b && QString::fromStdString(r.name) == types_[t]) {
+                        LayerInfo l;
+                        l.block = b;
+                        l.typeIndex = t;
+                        l.type = types_[t];
+                        l.name = QStringLiteral("block %1 / %2").arg(b).arg(l.type);
+                        l.rows = r.out_features;
+                        l.cols = r.in_features;
+                        layers_.push_back(l);
+                        break;
+                    }
+    }
+    at::Tensor weight(int) const override { throw zp::IoError(missing()); }
+    at::Tensor importance(int, uint64_t) const override { return at::Tensor(); }
+    QString importanceNote() const override { return QString(); }
+    std::unique_ptr<zp::model::Model> openEngine() const override { throw zp::IoError(missing()); }
+    std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const override
+    {
+        throw zp::IoError(missing());
+    }
+    bool hasWeights() const override { return false; }
+
+private:
+    std::string missing() const
+    {
+        return QStringLiteral(
+                   "the session's model %1 is not available (only its per-layer "
+                   "figures are shown)")
+            .arg(source_)
+            .toStdString();
+    }
 };
 
 }  // namespace
@@ -80,4 +174,9 @@ private:
 ModelPtr openEngineModel(const QString& path)
 {
     return std::make_shared<EngineModel>(path);
+}
+
+ModelPtr sessionOnlyModel(const zp::pipeline::QuantizedModel& qm)
+{
+    return std::make_shared<SessionOnlyModel>(qm);
 }

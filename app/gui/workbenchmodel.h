@@ -13,6 +13,16 @@
 
 #include <ATen/core/Tensor.h>
 
+namespace zp::model {
+class Model;
+}
+namespace zp::tok {
+class Tokenizer;
+}
+namespace zp::pipeline {
+struct QuantizedModel;
+}
+
 struct LayerInfo {
     QString name;  // "block 2 / q_proj"
     QString type;  // "q_proj"
@@ -40,6 +50,17 @@ public:
     virtual at::Tensor importance(int layer, uint64_t seed) const = 0;
     // One line for the job log: where the importance comes from.
     virtual QString importanceNote() const = 0;
+    // A private engine instance for one job, evaluation or export (the caller may replace its
+    // blocks). Throws zp::Error subclasses (e.g. a session whose model is not available).
+    virtual std::unique_ptr<zp::model::Model> openEngine() const = 0;
+    // The tokenizer that goes with the model: the demo's, or one found beside the model (a
+    // tokenizer.json / tokenizer.model in its directory). Throws zp::IoError naming what is
+    // missing.
+    virtual std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const = 0;
+    // The built-in demo (synthetic calibration and evaluation text).
+    virtual bool isDemo() const { return false; }
+    // False when only a session's per-layer figures are known (no weights to inspect).
+    virtual bool hasWeights() const { return true; }
 
 protected:
     QString name_, source_, description_;
@@ -53,3 +74,10 @@ using ModelPtr = std::shared_ptr<const WorkbenchModel>;
 // Opens a model file or directory through the engine (HF safetensors or llama2.c). Throws
 // zp::IoError / zp::FormatError naming the file.
 ModelPtr openEngineModel(const QString& path);
+// Layer list of a session whose model cannot be opened: per-layer figures only, no weights
+// (weight() and openEngine() throw zp::IoError naming the missing model).
+ModelPtr sessionOnlyModel(const zp::pipeline::QuantizedModel& qm);
+// The layer index of (block, type name) in m, -1 if absent.
+int layerIndexOf(const WorkbenchModel& m, int64_t block, const std::string& type);
+// Opens a tokenizer by path (empty: the model's default). Throws zp::Error.
+std::unique_ptr<zp::tok::Tokenizer> openTokenizer(const WorkbenchModel& m, const QString& path);

@@ -463,8 +463,8 @@ void Writer::set(const std::string& key, Value v)
     kv_.emplace_back(key, std::move(v));
 }
 
-void Writer::add_tensor(const std::string& name, std::vector<uint64_t> ne, TensorType type,
-                        std::vector<uint8_t> data)
+TensorInfo Writer::make_info(const std::string& name, std::vector<uint64_t> ne,
+                             TensorType type) const
 {
     if (name.empty() || name.size() > kMaxNameBytes)
         throw InvalidArgument("GGUF: tensor name '" + name + "' must have 1.." +
@@ -483,14 +483,33 @@ void Writer::add_tensor(const std::string& name, std::vector<uint64_t> ne, Tenso
     for (size_t d = 1; d < info.ne.size(); ++d)
         rows *= info.ne[d];
     info.bytes = row_bytes(type, info.ne[0]) * rows;
+    return info;
+}
+
+void Writer::add_tensor(const std::string& name, std::vector<uint64_t> ne, TensorType type,
+                        std::vector<uint8_t> data)
+{
+    TensorInfo info = make_info(name, std::move(ne), type);
     if (info.bytes != data.size())
         throw InvalidArgument("GGUF: tensor " + name + ": " + std::to_string(data.size()) +
                               " bytes of data, the shape needs " + std::to_string(info.bytes));
     tensors_.push_back(std::move(info));
     data_.push_back(std::move(data));
+    producers_.emplace_back();
 }
 
-uint64_t Writer::write(const std::string& path) const
+void Writer::add_tensor(const std::string& name, std::vector<uint64_t> ne, TensorType type,
+                        TensorProducer produce)
+{
+    if (!produce)
+        throw InvalidArgument("GGUF: tensor " + name + ": no data producer");
+    TensorInfo info = make_info(name, std::move(ne), type);
+    tensors_.push_back(std::move(info));
+    data_.emplace_back();
+    producers_.push_back(std::move(produce));
+}
+
+uint64_t Writer::write(const std::string& path, const ProgressFn& progress) const
 {
     uint64_t alignment = kDefaultAlignment;
     for (const auto& kv : kv_)
@@ -526,20 +545,35 @@ uint64_t Writer::write(const std::string& path) const
         offset += pad_to(t.bytes, alignment);
     }
     h.buf.resize(pad_to(h.buf.size(), alignment), 0);
-    AtomicFile out(path);
+    const double n_tensors = static_cast<double>(tensors_.size());
+    AtomicFile out(path);  // removes the temporary if anything below throws
     out.write(h.buf.data(), h.buf.size());
     uint64_t total = h.buf.size();
+    h.buf.clear();
+    h.buf.shrink_to_fit();
     static const std::vector<uint8_t> zeros(4096, 0);
     for (size_t i = 0; i < tensors_.size(); ++i) {
-        out.write(data_[i].data(), data_[i].size());
-        uint64_t pad = pad_to(data_[i].size(), alignment) - data_[i].size();
-        total += data_[i].size() + pad;
+        const TensorInfo& t = tensors_[i];
+        report_progress(progress, static_cast<double>(i), n_tensors, t.name);
+        std::vector<uint8_t> produced;
+        if (producers_[i]) {
+            produced = producers_[i]();
+            if (produced.size() != t.bytes)
+                throw InvalidArgument("GGUF: tensor " + t.name + ": the producer gave " +
+                                      std::to_string(produced.size()) +
+                                      " bytes, the shape needs " + std::to_string(t.bytes));
+        }
+        const std::vector<uint8_t>& data = producers_[i] ? produced : data_[i];
+        out.write(data.data(), data.size());
+        uint64_t pad = pad_to(data.size(), alignment) - data.size();
+        total += data.size() + pad;
         while (pad > 0) {
             const uint64_t n = std::min<uint64_t>(pad, zeros.size());
             out.write(zeros.data(), n);
             pad -= n;
         }
     }
+    report_progress(progress, n_tensors, n_tensors, "written");
     out.commit();
     return total;
 }

@@ -1,12 +1,16 @@
 // GGUF version 3 (llama.cpp's model container, docs/FORMATS.md): a writer (atomic: temporary file +
-// rename) and a reader that validates the file the way llama.cpp's gguf.cpp does before trusting a
+// rename; tensor data in memory or produced one tensor at a time while the file streams out) and a
+// reader that validates the file the way llama.cpp's gguf.cpp does before trusting a
 // byte of it. Every refusal is a FormatError naming the file and the field.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/common/progress.h"
 
 namespace zp::gguf {
 
@@ -98,8 +102,16 @@ struct TensorInfo {
     uint64_t elements() const;
 };
 
-// A GGUF file to write: metadata in insertion order, tensors in insertion order (their data held
-// in memory until write()).
+// Produces the bytes of one tensor when the file is written (streaming: the writer holds one
+// tensor's data at a time). Must return exactly the size the tensor's shape and type imply; may
+// throw, which aborts the write and leaves no file.
+using TensorProducer = std::function<std::vector<uint8_t>()>;
+
+// A GGUF file to write: metadata in insertion order, tensors in insertion order. A tensor's data
+// is either held in memory from add_tensor on, or produced lazily, one tensor at a time, while
+// write() streams the file out: the header (metadata and tensor infos, whose sizes are known from
+// the shapes) goes first, then each tensor's data as it is produced. Peak memory of a streamed
+// write is the header plus the largest single tensor.
 class Writer {
 public:
     // Adds or replaces a key. "general.alignment" (u32, power of two) sets the data alignment.
@@ -108,14 +120,25 @@ public:
     // names must be unique and <= 63 bytes; 1..4 dims.
     void add_tensor(const std::string& name, std::vector<uint64_t> ne, TensorType type,
                     std::vector<uint8_t> data);
+    // Adds a tensor whose data `produce` returns when write() reaches it (same checks on name,
+    // dims and shape; a producer returning the wrong size makes write() throw InvalidArgument).
+    void add_tensor(const std::string& name, std::vector<uint64_t> ne, TensorType type,
+                    TensorProducer produce);
     size_t tensor_count() const { return tensors_.size(); }
-    // Writes the file atomically (temporary + rename); returns its size in bytes. Throws IoError.
-    uint64_t write(const std::string& path) const;
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+    // Writes the file atomically (temporary + rename); returns its size in bytes. progress is
+    // called before each tensor's data (done = tensors written, total = tensor count, stage = the
+    // tensor's name) and once at the end; false cancels (Cancelled, no file). Producer exceptions
+    // propagate, leaving no file. Throws IoError.
+    uint64_t write(const std::string& path, const ProgressFn& progress = {}) const;
 
 private:
+    TensorInfo make_info(const std::string& name, std::vector<uint64_t> ne,
+                         TensorType type) const;
     std::vector<std::pair<std::string, Value>> kv_;
     std::vector<TensorInfo> tensors_;
-    std::vector<std::vector<uint8_t>> data_;
+    std::vector<std::vector<uint8_t>> data_;  // in-memory tensors (empty for produced ones)
+    std::vector<TensorProducer> producers_;   // lazily produced tensors (empty for in-memory)
 };
 
 // A GGUF file read and validated (header, metadata, tensor infos; tensor data on demand).

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -81,6 +83,29 @@ uint32_t file_type_for(const std::map<TensorType, int64_t>& counts)
     }
 }
 
+// The block type encode_linear stores a layer of `bits` with rows of `cols` and this group size
+// (<= 0: channel-wise) as; note receives why when that is the F16 fallback (else is cleared).
+TensorType planned_linear_type(int bits, int64_t cols, int64_t group_size, std::string* note)
+{
+    const int64_t g = group_size <= 0 ? cols : group_size;
+    const TensorType want = affine_type_for_bits(bits);
+    note->clear();
+    if (want == TensorType::Q8_0 ? cols % kBlock != 0 : !blocks_fit(cols, g)) {
+        *note = "row length " + std::to_string(cols) + " / group " + std::to_string(g) +
+                " not a multiple of 32: stored F16";
+        return TensorType::F16;
+    }
+    return want;
+}
+
+std::vector<uint64_t> ne_of(const at::Tensor& t)
+{
+    std::vector<uint64_t> ne;
+    for (int64_t d = t.dim() - 1; d >= 0; --d)
+        ne.push_back(static_cast<uint64_t>(t.size(d)));
+    return ne;
+}
+
 struct Sink {
     Writer& w;
     ExportReport& report;
@@ -98,6 +123,20 @@ struct Sink {
     {
         if (t.defined())
             add(name, t, TensorType::F32, encode_float(t, TensorType::F32));
+    }
+    // A tensor encoded while the file is written: produce(summary) returns the bytes and fills in
+    // the summary's figures (codes_changed, rel_error, added_loss).
+    void add_lazy(const std::string& name, std::vector<uint64_t> ne, TensorType type,
+                  std::function<std::vector<uint8_t>(TensorSummary&)> produce,
+                  const std::string& note = {})
+    {
+        const size_t index = report.tensors.size();
+        report.tensors.push_back({name, type, ne, 0, 0.0, 0.0, note});
+        ExportReport* r = &report;
+        w.add_tensor(name, std::move(ne), type,
+                     TensorProducer([r, index, produce = std::move(produce)]() {
+                         return produce(r->tensors[index]);
+                     }));
     }
 };
 
@@ -161,19 +200,15 @@ LinearEncoding encode_linear(const pipeline::LayerResult& layer)
     const int64_t g = layer.group_size <= 0 ? cols : layer.group_size;
     LinearEncoding e;
     const TensorType want = affine_type_for_bits(layer.bits);
-    if (want == TensorType::Q8_0 ? cols % kBlock != 0 : !blocks_fit(cols, g)) {
-        e.type = TensorType::F16;
+    e.type = planned_linear_type(layer.bits, cols, layer.group_size, &e.note);
+    if (e.type == TensorType::F16) {
         e.data = encode_float(base, TensorType::F16);
         e.w_hat = base.to(at::kHalf).to(at::kFloat);
-        e.note = "row length " + std::to_string(cols) + " / group " + std::to_string(g) +
-                 " not a multiple of 32: stored F16";
     } else if (want == TensorType::Q8_0) {
-        e.type = TensorType::Q8_0;
         e.data = quantize_q8_0(base, &e.w_hat);
         e.note = std::to_string(layer.bits) + "-bit zero-point re-quantized to symmetric Q8_0";
     } else {
         AffineBlocks a = snap_affine(base, layer.scale, layer.zero, layer.bits, g);
-        e.type = want;
         e.data = pack_affine(a, want);
         e.w_hat = a.w_hat;
         e.codes_changed = (a.codes != layer.codes.to(at::kByte)).sum().item<int64_t>();
@@ -294,21 +329,27 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
     } else {
         auto t = tok::load_tokenizer(file);  // llama2.c tokenizer.bin: validated by the loader
         scores = read_llama2c_scores(file, t->vocab_size());
-        // tokenizer.bin spells the specials "<unk>", "\n<s>\n", "\n</s>\n"; GGUF (llama.cpp's
-        // llama2.c converter) names them <unk>, <s>, </s>.
+        // tokenizer.bin spells the specials "<unk>", "\n<s>\n", "\n</s>\n" and its pieces with
+        // plain spaces; GGUF (llama.cpp's llama2.c converter, convert-llama2c-to-ggml) names the
+        // specials <unk>, <s>, </s> and escapes spaces as U+2581 like SentencePiece, which is what
+        // llama.cpp's tokenizer of a "llama" vocabulary looks up.
         for (int32_t id = 0; id < t->vocab_size(); ++id) {
-            tokens.push_back(id == 0   ? std::string("<unk>")
-                             : id == 1 ? std::string("<s>")
-                             : id == 2 ? std::string("</s>")
-                                       : t->piece(id));
+            std::string piece = id == 0   ? std::string("<unk>")
+                                : id == 1 ? std::string("<s>")
+                                : id == 2 ? std::string("</s>")
+                                          : t->piece(id);
             if (id == 0)
                 types.push_back(2);
-            else if (id == 1 || id == 2)
+            else if (id == 1 || id == 2 || piece.empty())
                 types.push_back(3);
-            else if (is_byte_piece(tokens.back()))
+            else if (is_byte_piece(piece))
                 types.push_back(6);
             else
                 types.push_back(1);
+            std::string escaped;
+            for (char ch : piece)
+                escaped += ch == ' ' ? std::string("\xe2\x96\x81") : std::string(1, ch);
+            tokens.push_back(std::move(escaped));
         }
         unk = 0;
         bos = t->bos_id();
@@ -396,97 +437,156 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
     for (auto& msg : add_tokenizer_metadata(w, tokenizer_path, c.vocab_size))
         report.warnings.push_back(msg);
 
-    const double total = static_cast<double>(c.num_layers + 2);
-    report_progress(options.progress, 0, total, "token_embd");
-    auto add_embedding = [&](const std::string& tname, const at::Tensor& t) {
+    // Streaming: the tensors are planned here (names, shapes, types, warnings, general.file_type
+    // all follow from the config, the quantized layers' bit widths and group sizes, and block 0's
+    // layout) and encoded one at a time while Writer::write streams the file out, so memory holds
+    // one block of float weights plus one encoded tensor, not the whole encoded model.
+    auto add_embedding = [&](const std::string& tname, bool head) {
+        const at::Tensor& t = head ? model.lm_head() : model.embed_tokens();
         TensorType type = options.embedding_type;
         if (type == TensorType::Q8_0 && t.size(1) % kBlock != 0) {
             report.warnings.push_back(tname + ": row length " + std::to_string(t.size(1)) +
                                       " is not a multiple of 32: stored F16 instead of Q8_0");
             type = TensorType::F16;
         }
-        if (type == TensorType::Q8_0) {
-            at::Tensor deq;
-            auto data = quantize_q8_0(t, &deq);
-            sink.add(tname, t, type, std::move(data), 0, rel_error(deq, t));
-        } else {
-            sink.add(tname, t, type, encode_float(t, type), 0,
-                     rel_error(t.to(at::kHalf).to(at::kFloat), t));
-        }
+        const model::Model* m = &model;
+        sink.add_lazy(tname, ne_of(t), type, [m, head, type](TensorSummary& s) {
+            const at::Tensor& e = head ? m->lm_head() : m->embed_tokens();
+            if (type == TensorType::Q8_0) {
+                at::Tensor deq;
+                auto data = quantize_q8_0(e, &deq);
+                s.rel_error = rel_error(deq, e);
+                return data;
+            }
+            s.rel_error = rel_error(e.to(at::kHalf).to(at::kFloat), e);
+            return encode_float(e, type);
+        });
     };
-    add_embedding("token_embd.weight", model.embed_tokens());
+    add_embedding("token_embd.weight", false);
+
+    // The block being written, read once for all of its tensors (they are written in order).
+    struct BlockCache {
+        int64_t index = -1;
+        model::BlockWeights w;
+    };
+    auto cache = std::make_shared<BlockCache>();
+    const model::Model* m = &model;
+    auto block_of = [m, cache](int64_t i) -> const model::BlockWeights& {
+        if (cache->index != i) {
+            cache->w = model::BlockWeights{};  // free the previous block first
+            cache->index = -1;
+            cache->w = m->block(i);
+            cache->index = i;
+        }
+        return cache->w;
+    };
+    // Every block has block 0's layout (Model::open checks the shapes the config implies).
+    model::BlockWeights layout = c.num_layers > 0 ? model.block(0) : model::BlockWeights{};
 
     std::map<TensorType, int64_t> linear_types;
-    const at::Tensor q_perm = llama_permutation(c.num_heads, c.head_dim);
-    const at::Tensor k_perm = llama_permutation(c.num_kv_heads, c.head_dim);
+    const auto q_perm = std::make_shared<at::Tensor>(llama_permutation(c.num_heads, c.head_dim));
+    const auto k_perm =
+        std::make_shared<at::Tensor>(llama_permutation(c.num_kv_heads, c.head_dim));
+    auto add_f32 = [&](const std::string& tname, const at::Tensor& shape_of, int64_t i,
+                       at::Tensor model::BlockWeights::*field,
+                       std::shared_ptr<at::Tensor> perm) {
+        if (!shape_of.defined())
+            return;
+        sink.add_lazy(tname, ne_of(shape_of), TensorType::F32,
+                      [block_of, i, field, perm](TensorSummary&) {
+                          at::Tensor t = block_of(i).*field;
+                          if (perm)
+                              t = t.index_select(0, *perm);
+                          return encode_float(t, TensorType::F32);
+                      });
+    };
     for (int64_t i = 0; i < c.num_layers; ++i) {
-        report_progress(options.progress, static_cast<double>(i + 1), total,
-                        "block " + std::to_string(i + 1) + "/" + std::to_string(c.num_layers));
-        const model::BlockWeights b = model.block(i);
         const std::string blk = "blk." + std::to_string(i) + ".";
-        sink.add_f32(blk + "attn_norm.weight", b.input_norm);
+        add_f32(blk + "attn_norm.weight", layout.input_norm, i, &model::BlockWeights::input_norm,
+                nullptr);
         for (const std::string& lname : model::linear_names()) {
             const std::string tname = linear_tensor_name(i, lname);
-            const at::Tensor* perm = nullptr;
+            std::shared_ptr<at::Tensor> perm;
             if (permute && lname == "q_proj")
-                perm = &q_perm;
+                perm = q_perm;
             else if (permute && lname == "k_proj")
-                perm = &k_perm;
+                perm = k_perm;
+            const at::Tensor& shape = layout.linear(lname);
             const pipeline::LayerResult* lr = qm ? qm->find(i, lname) : nullptr;
             if (lr && !lr->skipped && lr->codes.defined()) {
-                if (lr->codes.sizes() != b.linear(lname).sizes())
+                if (lr->codes.sizes() != shape.sizes())
                     throw FormatError(
                         "GGUF export: block " + std::to_string(i) + " " + lname +
                         ": the quantized layer is [" + std::to_string(lr->codes.size(0)) + ", " +
                         std::to_string(lr->codes.size(1)) + "] but the model's weight is [" +
-                        std::to_string(b.linear(lname).size(0)) + ", " +
-                        std::to_string(b.linear(lname).size(1)) +
+                        std::to_string(shape.size(0)) + ", " + std::to_string(shape.size(1)) +
                         "]: the result belongs to another model");
-                LinearEncoding e = encode_linear(*lr);
-                if (e.type == TensorType::F16)
-                    report.warnings.push_back(tname + ": " + e.note);
-                if (perm) {
-                    // Rows are whole blocks: permuting rows of the packed bytes is the same as
-                    // packing the permuted rows.
-                    const int64_t rows = e.w_hat.size(0);
-                    const size_t rb = e.data.size() / static_cast<size_t>(rows);
-                    std::vector<uint8_t> out(e.data.size());
-                    const int64_t* p = perm->data_ptr<int64_t>();
-                    for (int64_t r = 0; r < rows; ++r)
-                        std::memcpy(out.data() + r * rb, e.data.data() + p[r] * rb, rb);
-                    e.data = std::move(out);
-                }
-                ++linear_types[e.type];
-                sink.add(tname, e.w_hat, e.type, std::move(e.data), e.codes_changed, e.rel_error,
-                         e.note);
-                report.tensors.back().added_loss = e.added_loss;
+                std::string note;
+                const TensorType type =
+                    planned_linear_type(lr->bits, shape.size(1), lr->group_size, &note);
+                if (type == TensorType::F16)
+                    report.warnings.push_back(tname + ": " + note);
+                else if (type == TensorType::Q8_0)
+                    note = std::to_string(lr->bits) +
+                           "-bit zero-point re-quantized to symmetric Q8_0";
+                ++linear_types[type];
+                sink.add_lazy(
+                    tname, ne_of(shape), type,
+                    [lr, perm, type](TensorSummary& s) {
+                        LinearEncoding e = encode_linear(*lr);
+                        if (e.type != type)  // planned_linear_type is encode_linear's rule
+                            throw InvalidArgument("GGUF export: " + s.name + ": planned " +
+                                                  tensor_type_traits(uint32_t(type)).name +
+                                                  ", encoded " +
+                                                  tensor_type_traits(uint32_t(e.type)).name);
+                        if (perm) {
+                            // Rows are whole blocks: permuting rows of the packed bytes is the
+                            // same as packing the permuted rows.
+                            const int64_t rows = e.w_hat.size(0);
+                            const size_t rb = e.data.size() / static_cast<size_t>(rows);
+                            std::vector<uint8_t> out(e.data.size());
+                            const int64_t* p = perm->data_ptr<int64_t>();
+                            for (int64_t r = 0; r < rows; ++r)
+                                std::memcpy(out.data() + r * rb, e.data.data() + p[r] * rb, rb);
+                            e.data = std::move(out);
+                        }
+                        s.codes_changed = e.codes_changed;
+                        s.rel_error = e.rel_error;
+                        s.added_loss = e.added_loss;
+                        return std::move(e.data);
+                    },
+                    note);
             } else {
-                at::Tensor t = b.linear(lname);
-                if (perm)
-                    t = t.index_select(0, *perm);
                 ++linear_types[TensorType::F16];
-                sink.add(tname, t, TensorType::F16, encode_float(t, TensorType::F16), 0,
-                         rel_error(t.to(at::kHalf).to(at::kFloat), t), "not quantized: F16");
+                sink.add_lazy(
+                    tname, ne_of(shape), TensorType::F16,
+                    [block_of, i, lname, perm](TensorSummary& s) {
+                        at::Tensor t = block_of(i).linear(lname);
+                        if (perm)
+                            t = t.index_select(0, *perm);
+                        s.rel_error = rel_error(t.to(at::kHalf).to(at::kFloat), t);
+                        return encode_float(t, TensorType::F16);
+                    },
+                    "not quantized: F16");
             }
         }
-        sink.add_f32(blk + "attn_q.bias",
-                     permute && b.q_bias.defined() ? b.q_bias.index_select(0, q_perm) : b.q_bias);
-        sink.add_f32(blk + "attn_k.bias",
-                     permute && b.k_bias.defined() ? b.k_bias.index_select(0, k_perm) : b.k_bias);
-        sink.add_f32(blk + "attn_v.bias", b.v_bias);
-        sink.add_f32(blk + "attn_output.bias", b.o_bias);
-        sink.add_f32(blk + "attn_q_norm.weight", b.q_norm);
-        sink.add_f32(blk + "attn_k_norm.weight", b.k_norm);
-        sink.add_f32(blk + "ffn_norm.weight", b.post_norm);
+        using BW = model::BlockWeights;
+        add_f32(blk + "attn_q.bias", layout.q_bias, i, &BW::q_bias, permute ? q_perm : nullptr);
+        add_f32(blk + "attn_k.bias", layout.k_bias, i, &BW::k_bias, permute ? k_perm : nullptr);
+        add_f32(blk + "attn_v.bias", layout.v_bias, i, &BW::v_bias, nullptr);
+        add_f32(blk + "attn_output.bias", layout.o_bias, i, &BW::o_bias, nullptr);
+        add_f32(blk + "attn_q_norm.weight", layout.q_norm, i, &BW::q_norm, nullptr);
+        add_f32(blk + "attn_k_norm.weight", layout.k_norm, i, &BW::k_norm, nullptr);
+        add_f32(blk + "ffn_norm.weight", layout.post_norm, i, &BW::post_norm, nullptr);
     }
-    report_progress(options.progress, total - 1, total, "output");
     sink.add_f32("output_norm.weight", model.final_norm());
     if (!c.tie_word_embeddings)
-        add_embedding("output.weight", model.lm_head());
+        add_embedding("output.weight", true);
     report.file_type = file_type_for(linear_types);
     w.set("general.file_type", Value::of_u32(report.file_type));
-    report.file_bytes = w.write(out_path);
-    report_progress(options.progress, total, total, "written");
+    layout = model::BlockWeights{};
+    // Progress in tensors written; the stage names the tensor being encoded.
+    report.file_bytes = w.write(out_path, options.progress);
     return report;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
+#include "core/io/safetensors_export.h"
 #include "core/model/weight_source.h"
 
 namespace zp::model {
@@ -192,14 +193,17 @@ std::unique_ptr<Model> Model::open(const std::string& path)
         throw IoError(path + ": no such file or directory");
     std::unique_ptr<WeightSource> src;
     if (fs::is_directory(p, ec)) {
-        src = open_hf_source(path);
+        // A ZeroPoint packed checkpoint (core/io/safetensors_export.h) reads as its W_hat.
+        src = io::is_packed_checkpoint(path) ? io::open_packed_source(path) : open_hf_source(path);
     } else {
         // A file of an HF directory (config.json, the index, a .safetensors shard) stands for the
         // directory; anything else is taken for a llama2.c checkpoint.
         const std::string ext = p.extension().string();
         const bool hf = ext == ".json" || ext == ".safetensors";
-        src = hf ? open_hf_source(p.parent_path().empty() ? "." : p.parent_path().string())
-                 : open_llama2c_source(path);
+        const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
+        src = !hf                             ? open_llama2c_source(path)
+              : io::is_packed_checkpoint(dir) ? io::open_packed_source(dir)
+                                              : open_hf_source(dir);
     }
     auto m = std::make_unique<Model>(std::move(src));
     m->impl_->opened_as = path;

@@ -47,10 +47,11 @@ class WeightSource;  // internal: where the bytes come from (core/model/weight_s
 class Model {
 public:
     // Opens a model: a directory with config.json + model.safetensors or
-    // model.safetensors.index.json (shards), a .json or .safetensors file inside such a
-    // directory, or a llama2.c checkpoint (any other file). Reads headers only and checks that
-    // every tensor exists with the shape the config implies. Throws IoError / FormatError naming
-    // the file.
+    // model.safetensors.index.json (shards), a ZeroPoint packed checkpoint (its quantized
+    // linears read as W_hat; core/io/safetensors_export.h), a .json or .safetensors file inside
+    // such a directory, or a llama2.c checkpoint (any other file). Reads headers only and checks
+    // that every tensor exists with the shape the config implies. Throws IoError / FormatError
+    // naming the file.
     static std::unique_ptr<Model> open(const std::string& path);
     explicit Model(std::unique_ptr<WeightSource> source);
     ~Model();

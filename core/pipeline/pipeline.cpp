@@ -285,6 +285,8 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                         r.out_features = w.linear(name).size(0);
                         r.in_features = w.linear(name).size(1);
                         result.layers.push_back(std::move(r));
+                        if (o.on_layer)
+                            o.on_layer(result.layers.back());
                         done += 1.0;
                     } else {
                         todo.push_back(&p);
@@ -371,6 +373,8 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                     w.linear(p->name) = What.to(dev);
                     r.seconds = seconds_since(t0);
                     result.layers.push_back(std::move(r));
+                    if (o.on_layer)
+                        o.on_layer(result.layers.back());
                     done += 1.0;
                 }
             }

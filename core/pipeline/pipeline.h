@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -61,6 +62,9 @@ struct PipelineOptions {
     // (done layers, total layers, "block 2/5 down_proj: gptq (ETA 12 s)"); false cancels: the
     // pipeline throws zp::Cancelled and restores the model's blocks it had replaced.
     ProgressFn progress;
+    // Called (on the pipeline's thread) with each layer's result as soon as it is final, so that a
+    // GUI can show it while the run goes on. Optional.
+    std::function<void(const LayerResult&)> on_layer;
 };
 
 // What one layer will get (after overrides); exposed for the GUI's plan view and the tests.

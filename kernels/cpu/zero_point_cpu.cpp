@@ -48,6 +48,7 @@ struct GroupBuffers {
     std::vector<int> bin_order, bin_offset;
     std::vector<DropEvent> events, raw_events;
     std::vector<int> raw_bins;
+    std::vector<DropEvent> buckets;
     std::vector<double> int_scratch;
     Stage2Workspace ws;
     SortedGroup sg{};
@@ -82,6 +83,12 @@ struct GroupBuffers {
         ws.raw_events = raw_events.data();
         ws.raw_bins = raw_bins.data();
         ws.raw_cap = static_cast<int>(raw_events.size());
+        // Small groups: buckets that stay in L1 (bins * cap * 16 bytes <= 32 KiB).
+        if (bins <= 64) {
+            ws.bucket_cap = 32;
+            buckets.resize(static_cast<size_t>(bins) * ws.bucket_cap);
+            ws.buckets = buckets.data();
+        }
     }
 
     template <typename T>
@@ -133,15 +140,20 @@ struct Best {
 // lower bound (clipping alone) or whose window bins cannot beat the best so far.
 void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid, const std::vector<int>& list,
                          const std::vector<int>& seq, Best& best, std::vector<double>& o_s, std::vector<double>& ub,
-                         std::vector<int>& order)
+                         std::vector<double>& lb, std::vector<int>& order)
 {
     const size_t m = list.size();
     o_s.resize(m);
     ub.resize(m);
+    lb.resize(m);
     order.resize(m);
+    // The lists run in increasing s, so each search starts from its neighbour's answer.
+    int hints1[2] = {-1, -1}, hints0[2] = {-1, -1};
+    const bool small = b.sg.n <= kExactSweepMaxGroup;
     for (size_t t = 0; t < m; ++t) {
         double s = candidate_scale(s0, list[t], grid);
-        o_s[t] = stage1_offset(b.sg, s, levels, &ub[t]);
+        o_s[t] = stage1_offset(b.sg, s, levels, &ub[t], hints1);
+        lb[t] = small ? 0.0 : clipping_lower_bound(b.sg, s, levels, hints0);
         order[t] = static_cast<int>(t);
     }
     std::sort(order.begin(), order.end(), [&](int a, int c) { return ub[a] < ub[c] || (ub[a] == ub[c] && a < c); });
@@ -152,7 +164,7 @@ void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid, const
             best.offer(r.loss, seq[t], list[t], r.o);
             continue;
         }
-        if (best.loss < inf_value() && clipping_lower_bound(b.sg, s, levels) > best.loss * (1.0 + 1e-12))
+        if (best.loss < inf_value() && lb[t] > best.loss * (1.0 + 1e-12))
             continue;
         ScaleSolve r = solve_scale_window(b.sg, s, levels, o_s[t], best.loss, b.ws);
         if (!r.pruned)
@@ -276,7 +288,7 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
         scalar_t* zp_ = res.zero.data_ptr<scalar_t>();
         at::parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
             GroupBuffers b(static_cast<int>(g));
-            std::vector<double> o_s, ub;
+            std::vector<double> o_s, ub, lb;
             std::vector<int> order, fine_list, fine_seq;
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;
@@ -284,7 +296,7 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
                 b.load(wrow, hn.data() + j * g, static_cast<int>(g));
                 const double s0 = b.minmax_scale(levels);
                 Best best;
-                evaluate_candidates(b, s0, levels, grid, first_list, first_seq, best, o_s, ub, order);
+                evaluate_candidates(b, s0, levels, grid, first_list, first_seq, best, o_s, ub, lb, order);
                 if (!cfg.full_grid && half > 0) {
                     fine_list.clear();
                     fine_seq.clear();
@@ -295,7 +307,7 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
                         fine_list.push_back(i);
                         fine_seq.push_back(cfg.coarse + 1 + d + half);
                     }
-                    evaluate_candidates(b, s0, levels, grid, fine_list, fine_seq, best, o_s, ub, order);
+                    evaluate_candidates(b, s0, levels, grid, fine_list, fine_seq, best, o_s, ub, lb, order);
                 }
                 finalize_group(wrow, hn.data() + j * g, static_cast<int>(g), levels,
                                candidate_scale(s0, best.index, grid), -best.o, best.index, sp + k, zp_ + k,
@@ -329,9 +341,11 @@ SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits
                 Best best;
                 // Large scales first: they hold the optimum of the integer search in practice, and
                 // then the clipping bound prunes most small ones.
+                int hints[2] = {-1, -1};
                 for (int i = grid; i >= 1; --i) {
                     double s = candidate_scale(s0, i, grid);
-                    if (best.loss < inf_value() && clipping_lower_bound(b.sg, s, levels) > best.loss * (1.0 + 1e-12))
+                    if (best.loss < inf_value() &&
+                        clipping_lower_bound(b.sg, s, levels, hints) > best.loss * (1.0 + 1e-12))
                         continue;
                     double o, l;
                     solve_scale_int(b.sg, s, levels, b.int_scratch.data(), &o, &l);

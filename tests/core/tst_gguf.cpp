@@ -438,6 +438,115 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(IoError, w.write(file("no/such/dir/x.gguf")));
     }
 
+    // Streaming: tensors given as producers (encoded while write() runs) give the same bytes as
+    // tensors held in memory; a producer that throws, returns the wrong size, or a cancel through
+    // the progress callback leaves no file (and no temporary) behind.
+    void streamed_write_matches_in_memory()
+    {
+        const at::Tensor a = test::make_weights("gaussian", 8, 64, 5).to(at::kFloat);
+        const at::Tensor b = test::make_weights("outlier", 3, 96, 6).to(at::kFloat);
+        struct T {
+            std::string name;
+            std::vector<uint64_t> ne;
+            TensorType type;
+            std::vector<uint8_t> data;
+        };
+        const std::vector<T> ts = {
+            {"q8", {64, 8}, TensorType::Q8_0, gguf::quantize_q8_0(a)},
+            {"f32", {7}, TensorType::F32,
+             gguf::encode_float(at::arange(7, at::kFloat), TensorType::F32)},
+            {"f16", {96, 3}, TensorType::F16, gguf::encode_float(b, TensorType::F16)},
+            {"bf16", {64, 8}, TensorType::BF16, gguf::encode_float(a, TensorType::BF16)},
+        };
+        auto meta = [](gguf::Writer& w) {
+            w.set("general.architecture", gguf::Value::of_string("llama"));
+            w.set("t.strings", gguf::Value::of_strings({"a", "bc", ""}));
+            w.set("general.alignment", gguf::Value::of_u32(64));
+        };
+        auto read_all = [](const std::string& path) {
+            std::ifstream in(path, std::ios::binary);
+            return std::string(std::istreambuf_iterator<char>(in), {});
+        };
+        gguf::Writer mem;
+        meta(mem);
+        for (const T& t : ts)
+            mem.add_tensor(t.name, t.ne, t.type, t.data);
+        const uint64_t mem_size = mem.write(file("mem.gguf"));
+
+        // All streamed, then mixed (in-memory and streamed tensors in one file).
+        for (int mixed = 0; mixed < 2; ++mixed) {
+            gguf::Writer st;
+            meta(st);
+            int produced = 0;
+            std::vector<std::string> stages;
+            for (size_t k = 0; k < ts.size(); ++k) {
+                if (mixed && k % 2 == 0) {
+                    st.add_tensor(ts[k].name, ts[k].ne, ts[k].type, ts[k].data);
+                    continue;
+                }
+                const T* t = &ts[k];
+                st.add_tensor(t->name, t->ne, t->type, gguf::TensorProducer([t, &produced] {
+                                  ++produced;
+                                  return t->data;
+                              }));
+            }
+            QCOMPARE(produced, 0);  // nothing is encoded before write()
+            const std::string out = file("stream" + std::to_string(mixed) + ".gguf");
+            const uint64_t size = st.write(out, [&](double done, double total, const std::string& s) {
+                stages.push_back(s);
+                return done <= total;
+            });
+            QCOMPARE(produced, mixed ? 2 : 4);
+            QCOMPARE(size, mem_size);
+            QVERIFY(read_all(out) == read_all(file("mem.gguf")));
+            QCOMPARE(stages, (std::vector<std::string>{"q8", "f32", "f16", "bf16", "written"}));
+        }
+
+        auto no_file_left = [this](const std::string& name) {
+            const QDir dir(tmp_.path());
+            for (const QString& e : dir.entryList(QDir::Files))
+                if (e.startsWith(QString::fromStdString(name)))
+                    return false;
+            return true;
+        };
+        {
+            // A producer that throws after some data is already on disk: no file, no temporary.
+            gguf::Writer w;
+            meta(w);
+            w.add_tensor("ok", ts[0].ne, ts[0].type, ts[0].data);
+            w.add_tensor("bad", {7}, TensorType::F32, gguf::TensorProducer([]() -> std::vector<uint8_t> {
+                             throw NumericError("producer failed");
+                         }));
+            QVERIFY_THROWS_EXCEPTION(NumericError, w.write(file("throws.gguf")));
+            QVERIFY(no_file_left("throws.gguf"));
+        }
+        {
+            gguf::Writer w;
+            w.add_tensor("short", {7}, TensorType::F32,
+                         gguf::TensorProducer([] { return std::vector<uint8_t>(27); }));
+            QVERIFY_THROWS_EXCEPTION(InvalidArgument, w.write(file("short.gguf")));
+            QVERIFY(no_file_left("short.gguf"));
+            QVERIFY_THROWS_EXCEPTION(InvalidArgument,
+                                     w.add_tensor("null", {7}, TensorType::F32, gguf::TensorProducer{}));
+        }
+        {
+            // Cancel through progress, at the second tensor: Cancelled, the producer not called.
+            gguf::Writer w;
+            meta(w);
+            int produced = 0;
+            for (const T& t : ts)
+                w.add_tensor(t.name, t.ne, t.type, gguf::TensorProducer([&t, &produced] {
+                                 ++produced;
+                                 return t.data;
+                             }));
+            QVERIFY_THROWS_EXCEPTION(
+                Cancelled, w.write(file("cancel.gguf"),
+                                   [](double done, double, const std::string&) { return done < 1; }));
+            QCOMPARE(produced, 1);
+            QVERIFY(no_file_left("cancel.gguf"));
+        }
+    }
+
     void valid_raw_file_reads()
     {
         write_bytes(file("raw.gguf"), build(valid_raw()));
@@ -776,6 +885,14 @@ private Q_SLOTS:
         // C++ side: our reader and dequantizer give back exactly the model's weights.
         const gguf::File f = gguf::read(out);
         QCOMPARE(f.find("general.architecture")->s, std::string("llama"));
+        // tokenizer.bin pieces carry plain spaces; GGUF escapes them as U+2581 (llama.cpp's
+        // llama2.c converter does the same, and its tokenizer looks pieces up that way).
+        int escaped = 0;
+        for (const std::string& tk : f.find("tokenizer.ggml.tokens")->as) {
+            QVERIFY2(tk.find(' ') == std::string::npos, tk.c_str());
+            escaped += tk.rfind("\xe2\x96\x81", 0) == 0;
+        }
+        QVERIFY(escaped > 50);  // tok512: 91 pieces start with a space
         nlohmann::json m;
         m["file"] = out;
         m["tensor_count"] = 2 + c.num_layers * 9;  // token_embd, output_norm (tied: no output)
@@ -860,6 +977,37 @@ private Q_SLOTS:
 
     // The exporter's llama q/k permutation (HF halves -> interleaved pairs) undoes the loader's:
     // attn_q/attn_k of an unquantized export equal the wq/wk rows stored in the llama2.c file.
+    // export_model streams: progress once per tensor (named) plus "written", the report's
+    // figures are filled in as the tensors are encoded, and a cancel mid-way leaves no file.
+    void export_streams_and_cancels()
+    {
+        ZP_REQUIRE_ASSET(model_path, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(tok_path, "tokenizers/tok512.bin");
+        auto model = model::Model::open(model_path.toStdString());
+        std::vector<std::string> stages;
+        gguf::ExportOptions opt;
+        opt.progress = [&](double, double, const std::string& s) {
+            stages.push_back(s);
+            return true;
+        };
+        const gguf::ExportReport rep =
+            gguf::export_model(*model, nullptr, tok_path.toStdString(), file("stream.gguf"), opt);
+        QCOMPARE(stages.size(), rep.tensors.size() + 1);
+        QCOMPARE(stages.front(), std::string("token_embd.weight"));
+        QCOMPARE(stages.back(), std::string("written"));
+        for (const auto& t : rep.tensors)
+            if (t.type == TensorType::F16)
+                QVERIFY2(t.rel_error > 0 && t.rel_error < 1e-3, t.name.c_str());
+        QCOMPARE(gguf::read(file("stream.gguf")).tensors.size(), rep.tensors.size());
+
+        opt.progress = [](double done, double, const std::string&) { return done < 10; };
+        QVERIFY_THROWS_EXCEPTION(Cancelled, gguf::export_model(*model, nullptr,
+                                                               tok_path.toStdString(),
+                                                               file("cancelled.gguf"), opt));
+        for (const QString& e : QDir(tmp_.path()).entryList(QDir::Files))
+            QVERIFY2(!e.startsWith("cancelled.gguf"), qPrintable(e));
+    }
+
     void llama_permutation_restores_llama2c_rows()
     {
         ZP_REQUIRE_ASSET(model_path, "models/stories260K.bin");

@@ -11,12 +11,20 @@ RowErrorPlot::RowErrorPlot(QWidget* parent)
     : PlotView(tr("(e) Per-row error: Min-Max vs method"), parent)
 {
     connect(plot(), &QCustomPlot::plottableClick, this,
-            [this](QCPAbstractPlottable* p, int index, QMouseEvent*) {
-                if (p->name() != tr("row") || index < 0)
+            [this](QCPAbstractPlottable*, int, QMouseEvent* e) {
+                // The row points lie under the y = x line and the chosen-row ring: whatever was
+                // hit, take the row point nearest to the click.
+                if (plot()->graphCount() == 0 || plot()->graph(0)->name() != tr("row"))
+                    return;
+                QCPGraph* rows = plot()->graph(0);
+                QVariant details;
+                const double d = rows->selectTest(e->position(), false, &details);
+                const QCPDataSelection sel = details.value<QCPDataSelection>();
+                if (d < 0 || d > 12.0 || sel.isEmpty())
                     return;
                 // Points are stored sorted by Min-Max error; the graph's "rows" property maps back
                 // to rows.
-                QVariant row = p->property("rows").toList().value(index);
+                QVariant row = rows->property("rows").toList().value(sel.dataRange().begin());
                 if (row.isValid())
                     Q_EMIT rowClicked(row.toInt());
             });
@@ -85,7 +93,22 @@ QString RowErrorPlot::hoverText(const QPoint& pixel) const
     QString name;
     double x, y;
     int index;
-    if (!nearestPoint(pixel, &name, &x, &y, &index))
+    // A row's point wins over the y = x line drawn through it.
+    if (plot()->graphCount() > 0) {
+        QCPGraph* rows = plot()->graph(0);
+        QVariant details;
+        const double d = rows->selectTest(pixel, false, &details);
+        const QCPDataSelection sel = details.value<QCPDataSelection>();
+        if (d >= 0 && d <= 12.0 && !sel.isEmpty()) {
+            index = sel.dataRange().begin();
+            if (index >= 0 && index < rows->dataCount()) {
+                name = rows->name();
+                x = rows->dataMainKey(index);
+                y = rows->dataMainValue(index);
+            }
+        }
+    }
+    if (name.isEmpty() && !nearestPoint(pixel, &name, &x, &y, &index))
         return QString();
     if (name == tr("row") && plot()->graphCount() > 0) {
         QVariant row = plot()->graph(0)->property("rows").toList().value(index);

@@ -1,0 +1,362 @@
+#include "core/io/exporter.h"
+
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "core/common/error.h"
+#include "core/io/gguf_export.h"
+#include "core/io/safetensors_export.h"
+
+namespace zp::exporter {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fmt(const char* f, double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+// A sibling directory that becomes `target` on install(), and is removed otherwise (exception,
+// cancellation): a directory export is all there or not there at all.
+class TempDir {
+public:
+    explicit TempDir(const fs::path& target) : target_(target)
+    {
+        const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+        std::error_code ec;
+        if (!fs::is_directory(parent, ec))
+            throw IoError(target.string() + ": the parent directory " + parent.string() +
+                          " does not exist");
+        std::string templ = (parent / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+        if (!::mkdtemp(templ.data()))
+            throw IoError(target.string() + ": cannot create a temporary directory next to it: " +
+                          std::strerror(errno));
+        path_ = templ;
+    }
+    ~TempDir()
+    {
+        if (!installed_) {
+            std::error_code ec;
+            fs::remove_all(path_, ec);
+        }
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const fs::path& path() const { return path_; }
+
+    // Renames the directory onto the target; an existing target (checked by check_target) is moved
+    // aside first and removed once the new one is in place.
+    void install()
+    {
+        std::error_code ec;
+        fs::path old;
+        if (fs::exists(target_, ec)) {
+            std::string templ = target_.string() + ".old-XXXXXX";
+            if (!::mkdtemp(templ.data()))
+                throw IoError(target_.string() +
+                              ": cannot move the previous export aside: " + std::strerror(errno));
+            old = templ;
+            fs::remove(old, ec);
+            fs::rename(target_, old, ec);
+            if (ec)
+                throw IoError(target_.string() +
+                              ": cannot move the previous export aside: " + ec.message());
+        }
+        fs::rename(path_, target_, ec);
+        if (ec) {
+            std::error_code ec2;
+            if (!old.empty())
+                fs::rename(old, target_, ec2);
+            throw IoError(target_.string() +
+                          ": cannot rename the finished export into place: " + ec.message());
+        }
+        installed_ = true;
+        if (!old.empty())
+            fs::remove_all(old, ec);
+    }
+
+private:
+    fs::path target_, path_;
+    bool installed_ = false;
+};
+
+// A directory output may replace a previous export (a directory holding config.json), or an empty
+// directory; never a file or an unrelated non-empty directory.
+fs::path check_directory_target(const std::string& out)
+{
+    fs::path p = fs::path(out).lexically_normal();
+    if (p.filename().empty())
+        p = p.parent_path();
+    if (p.empty() || p == "." || p == "..")
+        throw InvalidArgument("export: --out '" + out + "' must name a new directory");
+    std::error_code ec;
+    if (fs::exists(p, ec)) {
+        if (!fs::is_directory(p, ec))
+            throw InvalidArgument("export: " + p.string() +
+                                  " exists and is not a directory; this format writes a directory");
+        const bool empty = fs::is_empty(p, ec);
+        if (!empty && !fs::exists(p / "config.json", ec))
+            throw InvalidArgument("export: " + p.string() +
+                                  " is a non-empty directory that holds no config.json (not a "
+                                  "previous export): refusing to replace it");
+    }
+    return p;
+}
+
+uint64_t file_size_or_zero(const std::string& path)
+{
+    std::error_code ec;
+    const auto n = fs::file_size(path, ec);
+    return ec ? 0 : static_cast<uint64_t>(n);
+}
+
+std::string human_bytes(uint64_t b)
+{
+    if (b >= (uint64_t{1} << 30))
+        return fmt("%.2f GiB", static_cast<double>(b) / (1 << 30));
+    if (b >= (uint64_t{1} << 20))
+        return fmt("%.2f MiB", static_cast<double>(b) / (1 << 20));
+    if (b >= 1024)
+        return fmt("%.1f KiB", static_cast<double>(b) / 1024);
+    return std::to_string(b) + " bytes";
+}
+
+Report from_gguf(const gguf::ExportReport& r, bool imatrix)
+{
+    Report out;
+    out.path = r.path;
+    out.bytes = r.file_bytes;
+    out.files = {r.path};
+    out.warnings = r.warnings;
+    std::map<std::string, int> by_type;
+    int64_t changed = 0;
+    double q8_err = -1.0, q8_loss = 0.0, snap_loss = 0.0;
+    for (const auto& t : r.tensors) {
+        const std::string type = gguf::tensor_type_traits(static_cast<uint32_t>(t.type)).name;
+        ++by_type[type];
+        changed += t.codes_changed;
+        const bool q8 =
+            t.type == gguf::TensorType::Q8_0 && t.note.find("re-quantized") != std::string::npos;
+        if (q8) {
+            q8_err = std::max(q8_err, t.rel_error);
+            q8_loss += t.added_loss;
+        } else {
+            snap_loss += t.added_loss;
+        }
+        if (!imatrix && (t.name.find(".attn_") != std::string::npos ||
+                         t.name.find(".ffn_") != std::string::npos)) {
+            LayerLine l;
+            l.tensor = t.name;
+            l.type = type;
+            l.rel_error = t.rel_error;
+            l.added_loss = t.added_loss;
+            l.note = t.note;
+            if (t.codes_changed)
+                l.note += (l.note.empty() ? "" : "; ") + std::to_string(t.codes_changed) +
+                          " codes moved by the fp16 snap";
+            out.layers.push_back(l);
+        }
+    }
+    std::string s = r.path + ": " + std::to_string(r.file_bytes) + " bytes (" +
+                    human_bytes(r.file_bytes) + "), " + std::to_string(r.tensors.size()) +
+                    " tensors (";
+    bool first = true;
+    for (const auto& [type, n] : by_type) {
+        s += (first ? "" : ", ") + std::to_string(n) + " " + type;
+        first = false;
+    }
+    s += ")\n";
+    if (!imatrix) {
+        s += "fp16 rounding (Q4_1/Q5_1 d, m; F16 fallbacks): " + std::to_string(changed) +
+             " codes moved, added loss sum h dW^2 = " + fmt("%.4g", snap_loss) + "\n";
+        if (q8_err >= 0)
+            s += "Q8_0 re-quantization of 6-8-bit layers (symmetric): added loss sum h dW^2 = " +
+                 fmt("%.4g", q8_loss) + ", worst relative weight error " + fmt("%.3g", q8_err) +
+                 "\n";
+    }
+    out.summary = s;
+    return out;
+}
+
+}  // namespace
+
+const std::vector<FormatInfo>& formats()
+{
+    static const std::vector<FormatInfo> table = {
+        {Format::Gguf, "gguf", "llama.cpp model (Q4_1/Q5_1/Q8_0 linears, F16 elsewhere)", true,
+         true, false},
+        {Format::Imatrix, "imatrix", "llama.cpp importance matrix from the Hessian diagonals",
+         false, false, false},
+        {Format::Safetensors, "safetensors",
+         "dequantized model in HF layout (F16 or BF16), loadable by any framework", true, false,
+         true},
+        {Format::Packed, "packed",
+         "ZeroPoint packed: codes + F32 scales + real zero-points, reloads exactly", true, false,
+         true},
+        {Format::Gptq, "gptq",
+         "GPTQ checkpoint (gptq_v2, integer zero-points) for transformers / vLLM", true, false,
+         true},
+    };
+    return table;
+}
+
+const FormatInfo& format_info(const std::string& name)
+{
+    std::string known;
+    for (const FormatInfo& f : formats()) {
+        if (name == f.name)
+            return f;
+        known += (known.empty() ? "" : ", ") + std::string(f.name);
+    }
+    throw InvalidArgument("unknown export format '" + name + "' (expected one of " + known + ")");
+}
+
+namespace {
+
+const FormatInfo& info_of(Format f)
+{
+    for (const FormatInfo& i : formats())
+        if (i.format == f)
+            return i;
+    throw InvalidArgument("unknown export format id " + std::to_string(static_cast<int>(f)));
+}
+
+}  // namespace
+
+Report export_quantized(const model::Model* model, const pipeline::QuantizedModel& qm,
+                        const Options& options)
+{
+    const FormatInfo& info = info_of(options.format);
+    const std::string fname = info.name;
+    if (options.out.empty())
+        throw InvalidArgument("export --format " + fname + ": no output path given");
+    if (info.needs_model && !model)
+        throw InvalidArgument("export --format " + fname +
+                              " needs the original model (--model): its embedding, norms and any "
+                              "layer the session did not quantize come from there");
+    if (info.needs_tokenizer && options.tokenizer.empty())
+        throw InvalidArgument("export --format " + fname + " needs a tokenizer (--tokenizer)");
+    if (qm.layers.empty())
+        throw InvalidArgument("export: the quantized model holds no layers");
+
+    if (options.format == Format::Gguf) {
+        gguf::ExportOptions eo;
+        if (options.gguf_embedding == "q8_0")
+            eo.embedding_type = gguf::TensorType::Q8_0;
+        else if (options.gguf_embedding != "f16")
+            throw InvalidArgument("export: GGUF embedding type '" + options.gguf_embedding +
+                                  "' is not f16 or q8_0");
+        eo.name = options.name;
+        eo.progress = options.progress;
+        Report r =
+            from_gguf(gguf::export_model(*model, &qm, options.tokenizer, options.out, eo), false);
+        for (LayerLine& l : r.layers)
+            for (const auto& q : qm.layers)
+                if (!q.skipped && gguf::linear_tensor_name(q.block, q.name) == l.tensor)
+                    l.diag_loss = q.diag_loss;
+        return r;
+    }
+    if (options.format == Format::Imatrix) {
+        report_progress(options.progress, 0, 1, "imatrix");
+        Report r = from_gguf(gguf::export_imatrix(qm, options.out), true);
+        return r;
+    }
+
+    const at::ScalarType dtype = io::parse_export_dtype(options.dtype);
+    if (options.format == Format::Gptq && dtype == at::kFloat)
+        throw InvalidArgument("export --format gptq: dtype must be f16 or bf16");
+    const fs::path target = check_directory_target(options.out);
+    TempDir tmp(target);
+    io::SafetensorsExportResult res;
+    switch (options.format) {
+        case Format::Safetensors:
+            res = io::export_dequantized(*model, qm, tmp.path().string(), dtype, options.tokenizer,
+                                         options.progress);
+            break;
+        case Format::Packed:
+            res = io::export_packed(*model, qm, tmp.path().string(), options.tokenizer,
+                                    options.progress);
+            break;
+        case Format::Gptq:
+            res = io::export_gptq(*model, qm, tmp.path().string(), dtype, options.tokenizer,
+                                  options.progress, options.gptq_refit_scale);
+            break;
+        default:
+            throw InvalidArgument("export: format " + fname + " is not a directory format");
+    }
+    report_progress(options.progress, 1, 1, "installing " + target.string());
+    tmp.install();
+
+    Report r;
+    r.path = target.string();
+    for (const std::string& f : res.files) {
+        const std::string p = (target / fs::path(f).filename()).string();
+        r.files.push_back(p);
+        r.bytes += file_size_or_zero(p);
+    }
+    r.warnings = res.warnings;
+    int packed = 0, fallback = 0;
+    double added = 0.0, diag = 0.0, worst_rel = 0.0;
+    double added_packed = 0.0, diag_packed = 0.0, added_fallback = 0.0;
+    int64_t moved = 0;
+    for (const io::ExportedLayer& e : res.layers) {
+        LayerLine l;
+        l.tensor = e.tensor;
+        l.type = e.type;
+        l.rel_error = e.rel_error;
+        l.added_loss = e.added_loss;
+        l.diag_loss = e.diag_loss;
+        l.note = e.note;
+        r.layers.push_back(l);
+        if (e.type == "F16" || e.type == "BF16" || e.type == "F32") {
+            ++fallback;
+            added_fallback += e.added_loss;
+        } else {
+            ++packed;
+            added_packed += e.added_loss;
+            diag_packed += e.diag_loss;
+        }
+        added += e.added_loss;
+        diag += e.diag_loss;
+        worst_rel = std::max(worst_rel, e.rel_error);
+        moved += e.codes_changed;
+    }
+    std::string s = r.path + "/: " + std::to_string(r.files.size()) + " files, " +
+                    std::to_string(r.bytes) + " bytes (" + human_bytes(r.bytes) + ")\n";
+    if (options.format == Format::Safetensors) {
+        s += std::to_string(res.layers.size()) + " quantized linears stored dequantized as " +
+             options.dtype + ": rounding adds loss sum h dW^2 = " + fmt("%.4g", added) + " (" +
+             fmt("%.3g", diag > 0 ? 100.0 * added / diag : 0.0) +
+             "% of the layers' diag loss), worst relative weight error " + fmt("%.3g", worst_rel) +
+             "\n";
+    } else if (options.format == Format::Packed) {
+        s += std::to_string(res.layers.size()) +
+             " quantized linears stored exactly (bit-packed codes, F32 scales and real "
+             "zero-points)\n";
+    } else {
+        s += std::to_string(packed) + " linears GPTQ-packed, " + std::to_string(fallback) +
+             " stored unquantized (see warnings)\n";
+        s += "integer zero-points + fp16 scales on the packed layers: " + std::to_string(moved) +
+             " codes moved, added loss sum h dW^2 = " + fmt("%.4g", added_packed) + " = " +
+             fmt("%.3g", diag_packed > 0 ? 100.0 * added_packed / diag_packed : 0.0) +
+             "% of their diag loss " + fmt("%.4g", diag_packed) + ", worst relative weight error " +
+             fmt("%.3g", worst_rel) + "\n";
+        if (fallback)
+            s += "unquantized fallbacks (W_hat in 16 bits): added loss " +
+                 fmt("%.4g", added_fallback) + "\n";
+    }
+    r.summary = s;
+    return r;
+}
+
+}  // namespace zp::exporter

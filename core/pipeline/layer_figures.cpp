@@ -1,0 +1,41 @@
+#include "core/pipeline/layer_figures.h"
+
+#include <ATen/ATen.h>
+
+#include "core/common/error.h"
+#include "core/quant/quantizer.h"
+
+namespace zp::pipeline {
+
+LayerFigures layer_figures(const at::Tensor& W, const LayerResult& r)
+{
+    const std::string what = "block " + std::to_string(r.block) + " " + r.name;
+    if (r.skipped || !r.codes.defined())
+        throw InvalidArgument(what + ": the layer was not quantized");
+    if (W.dim() != 2 || W.size(0) != r.out_features || W.size(1) != r.in_features)
+        throw InvalidArgument(what + ": weights do not match the layer's shape");
+    const int64_t out = r.out_features, in = r.in_features;
+    const int64_t gs = r.group_size > 0 ? r.group_size : in;
+    const int64_t groups = in / gs;
+    LayerFigures f;
+    at::Tensor h = r.hessian_diag.defined() && r.hessian_diag.numel() == in
+                       ? r.hessian_diag.to(at::kDouble).clamp_min(0.0)
+                       : at::ones({in}, at::kDouble);
+    f.importance = h;
+    at::Tensor hg = h.reshape({groups, gs});
+    at::Tensor sum = hg.sum(1, true);
+    // A group whose importance sums to 0 counts uniformly (as the kernels do).
+    at::Tensor hn = at::where(sum > 0, hg / sum.clamp_min(1e-300), at::full_like(hg, 1.0 / gs));
+    at::Tensor W64 = W.to(at::kDouble);
+    at::Tensor dW = QuantizedModel::dequantize(r).to(at::kDouble) - W64;
+    f.group_loss = (dW * dW).reshape({out, groups, gs}).mul(hn.unsqueeze(0)).sum(2);
+    quant::QuantConfig c;
+    c.method = quant::Method::MinMax;
+    c.bits = r.bits;
+    c.group_size = gs == in ? -1 : gs;
+    f.group_loss_minmax = quant::quantize_layer(W.to(at::kFloat), at::Tensor(), c, what, h)
+                              .group_loss.to(at::kDouble);
+    return f;
+}
+
+}  // namespace zp::pipeline

@@ -1,0 +1,23 @@
+// Per-(row, group) figures of one pipeline layer for the workbench's views: the loss of the
+// layer's W_hat and of round-to-nearest Min-Max on the same groups, with the importance the layer
+// was quantized with (its damped Hessian diagonal; ones when data-free).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "core/pipeline/result.h"
+
+namespace zp::pipeline {
+
+struct LayerFigures {
+    at::Tensor group_loss;         // [out, groups] float64: sum_i h_i (W_hat - W)^2, h summing to 1
+                                   // in each group (kernels/zero_point.h's convention)
+    at::Tensor group_loss_minmax;  // the same for RTN Min-Max at the layer's bits and group size
+    at::Tensor importance;         // [in] float64, the h used
+};
+
+// W: the layer's original weights [out, in] (any float dtype, CPU). InvalidArgument when W does
+// not match the layer's shape or the layer was skipped.
+LayerFigures layer_figures(const at::Tensor& W, const LayerResult& layer);
+
+}  // namespace zp::pipeline

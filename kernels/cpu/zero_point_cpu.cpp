@@ -135,9 +135,9 @@ struct Best {
     }
 };
 
-// Evaluates candidate grid indices (with their tie-break sequence numbers) into best: stage 1 for
-// all first, then the exact stage 2 in order of the stage-1 upper bound, skipping every scale whose
-// lower bound (clipping alone) or whose window bins cannot beat the best so far.
+// Evaluates candidate grid indices (with their tie-break sequence numbers) into best: stage 1 and
+// the clipping bound for all first, then the exact stage 2 in order of estimated loss, skipping
+// every scale whose lower bound (clipping alone) or whose window bins cannot beat the best so far.
 void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid, const std::vector<int>& list,
                          const std::vector<int>& seq, Best& best, std::vector<double>& o_s, std::vector<double>& ub,
                          std::vector<double>& lb, std::vector<int>& order)
@@ -156,7 +156,14 @@ void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid, const
         lb[t] = small ? 0.0 : clipping_lower_bound(b.sg, s, levels, hints0);
         order[t] = static_cast<int>(t);
     }
-    std::sort(order.begin(), order.end(), [&](int a, int c) { return ub[a] < ub[c] || (ub[a] == ub[c] && a < c); });
+    // Most promising first, so that the threshold is tight early: the exact loss lies in [lb, ub],
+    // and the surrogate charges every unclipped element 1/4 where rounding costs about 1/12 on
+    // average, so lb + (ub - lb) / 3 estimates it. (Order only affects speed: ties go by seq.)
+    auto estimate = [&](int t) { return lb[t] + (ub[t] - lb[t]) / 3.0; };
+    std::sort(order.begin(), order.end(), [&](int a, int c) {
+        const double ea = estimate(a), ec = estimate(c);
+        return ea < ec || (ea == ec && a < c);
+    });
     for (int t : order) {
         double s = candidate_scale(s0, list[t], grid);
         if (b.sg.n <= kExactSweepMaxGroup) {

@@ -6,6 +6,7 @@
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDockWidget>
+#include <QEventLoop>
 #include <QFile>
 #include <QFileDialog>
 #include <QLabel>
@@ -26,6 +27,8 @@
 #include <unistd.h>
 
 #include <map>
+#include <string>
+#include <thread>
 
 #if defined(ZP_TORCH_HAS_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -530,13 +533,27 @@ bool MainWindow::saveSession(const QString& path)
         showError(tr("Nothing to save: run a job or open a session first."));
         return false;
     }
+    // The HDF5 write runs on a thread of its own (a 7B session is gigabytes); the window keeps
+    // painting meanwhile, with user input held back until the file is in place.
     QGuiApplication::setOverrideCursor(Qt::WaitCursor);
-    try {
-        zp::session::write_session(*quantized_, path.toStdString());
-        QGuiApplication::restoreOverrideCursor();
-    } catch (const std::exception& e) {
-        QGuiApplication::restoreOverrideCursor();
-        showError(tr("Could not save the session to %1: %2").arg(path, firstLine(e)));
+    statusBar()->showMessage(tr("Saving %1…").arg(path));
+    const QuantizedModelPtr qm = quantized_;
+    std::string error;
+    QEventLoop loop;
+    std::thread writer([qm, target = path.toStdString(), &error, &loop] {
+        try {
+            zp::session::write_session(*qm, target);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        QMetaObject::invokeMethod(&loop, "quit", Qt::QueuedConnection);
+    });
+    loop.exec(QEventLoop::ExcludeUserInputEvents);
+    writer.join();
+    QGuiApplication::restoreOverrideCursor();
+    if (!error.empty()) {
+        const std::string line = error.substr(0, error.find('\n'));
+        showError(tr("Could not save the session to %1: %2").arg(path, QString::fromStdString(line)));
         return false;
     }
     sessionPath_ = path;

@@ -12,6 +12,7 @@
 #include "core/common/error.h"
 #include "core/io/safetensors_export.h"
 #include "core/model/weight_source.h"
+#include "kernels/quantize.h"
 
 namespace zp::model {
 
@@ -58,6 +59,16 @@ const Part kParts[] = {
 std::optional<std::vector<int64_t>> shape(std::vector<int64_t> s)
 {
     return s;
+}
+
+// "q_proj" -> "self_attn.q_proj.weight", "gate_proj" -> "mlp.gate_proj.weight"; "" if unknown.
+std::string linear_part_name(const std::string& name)
+{
+    if (name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj")
+        return "self_attn." + name + ".weight";
+    if (name == "gate_proj" || name == "up_proj" || name == "down_proj")
+        return "mlp." + name + ".weight";
+    return "";
 }
 
 // The shape the config implies for a part; nullopt when the config says the part is absent.
@@ -137,6 +148,11 @@ struct Model::Impl {
     std::string opened_as;
     mutable std::mutex mu;
     std::map<int64_t, BlockWeights> replaced;
+    struct QuantizedLinear {
+        at::Tensor codes, scale, zero;
+        int64_t group_size = 0;
+    };
+    std::map<int64_t, std::map<std::string, QuantizedLinear>> quantized;  // overlays on a block
     mutable std::map<int64_t, BlockWeights> kept;
     bool keep = false;
     mutable at::Tensor embed, norm, head;
@@ -228,23 +244,62 @@ const std::string& Model::format() const
 BlockWeights Model::block(int64_t i) const
 {
     impl_->check_index(i);
+    std::map<std::string, Impl::QuantizedLinear> overlays;
+    BlockWeights w;
+    bool have = false;
     {
         std::lock_guard<std::mutex> lock(impl_->mu);
+        if (auto it = impl_->quantized.find(i); it != impl_->quantized.end())
+            overlays = it->second;
         // Copies, so that a caller editing its block in place cannot change the model's.
-        if (auto it = impl_->replaced.find(i); it != impl_->replaced.end())
-            return it->second.to(at::kCPU, at::kFloat, /*copy=*/true);
-        if (auto it = impl_->kept.find(i); it != impl_->kept.end())
-            return it->second.to(at::kCPU, at::kFloat, /*copy=*/true);
+        if (auto it = impl_->replaced.find(i); it != impl_->replaced.end()) {
+            w = it->second.to(at::kCPU, at::kFloat, /*copy=*/true);
+            have = true;
+        } else if (auto it = impl_->kept.find(i); it != impl_->kept.end()) {
+            w = it->second.to(at::kCPU, at::kFloat, /*copy=*/true);
+            have = true;
+        }
     }
-    const ModelConfig& c = config();
-    BlockWeights w;
-    for (const Part& p : kParts)
-        if (expected_shape(c, p.name))
-            w.*p.member = impl_->src->load(block_tensor_name(i, p.name));
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->keep)
-        impl_->kept[i] = w.to(at::kCPU, at::kFloat, /*copy=*/true);
+    if (!have) {
+        const ModelConfig& c = config();
+        for (const Part& p : kParts)
+            if (expected_shape(c, p.name))
+                w.*p.member = impl_->src->load(block_tensor_name(i, p.name));
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        if (impl_->keep)
+            impl_->kept[i] = w.to(at::kCPU, at::kFloat, /*copy=*/true);
+    }
+    for (const auto& [name, q] : overlays)
+        w.linear(name) = kernels::dequantize(q.codes, q.scale, q.zero, q.group_size);
     return w;
+}
+
+void Model::set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
+                                 const at::Tensor& scale, const at::Tensor& zero, int64_t group_size)
+{
+    impl_->check_index(i);
+    const std::string where = "block " + std::to_string(i) + " " + name + ": ";
+    auto want = expected_shape(config(), linear_part_name(name));
+    if (!want)
+        throw InvalidArgument(where + "the model has no such linear layer");
+    const int64_t out = (*want)[0], in = (*want)[1];
+    if (!codes.defined() || codes.scalar_type() != at::kByte || codes.sizes().vec() != *want)
+        throw InvalidArgument(where + "codes must be uint8 " + shape_str(*want) + ", got " +
+                              (codes.defined() ? shape_str(codes.sizes()) : std::string("(undefined)")));
+    if (group_size <= 0 || in % group_size != 0)
+        throw InvalidArgument(where + "group size " + std::to_string(group_size) + " does not divide " +
+                              std::to_string(in));
+    const std::vector<int64_t> pshape{out, in / group_size};
+    for (const at::Tensor* t : {&scale, &zero})
+        if (!t->defined() || t->sizes().vec() != pshape)
+            throw InvalidArgument(where + "scale and zero must be " + shape_str(pshape));
+    Impl::QuantizedLinear q;
+    q.codes = codes.device().is_cpu() ? codes.contiguous() : codes.to(at::kCPU).contiguous();
+    q.scale = scale.to(at::kCPU, at::kFloat).contiguous();
+    q.zero = zero.to(at::kCPU, at::kFloat).contiguous();
+    q.group_size = group_size;
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->quantized[i][name] = std::move(q);
 }
 
 void Model::set_block(int64_t i, const BlockWeights& w)
@@ -271,6 +326,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
     }
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->replaced[i] = std::move(stored);
+    impl_->quantized.erase(i);
 }
 
 void Model::set_linear(int64_t i, const std::string& name, const at::Tensor& weight)
@@ -283,13 +339,14 @@ void Model::set_linear(int64_t i, const std::string& name, const at::Tensor& wei
 bool Model::is_replaced(int64_t i) const
 {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    return impl_->replaced.count(i) != 0;
+    return impl_->replaced.count(i) != 0 || impl_->quantized.count(i) != 0;
 }
 
 void Model::reset_block(int64_t i)
 {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->replaced.erase(i);
+    impl_->quantized.erase(i);
 }
 
 void Model::set_keep_blocks(bool keep)

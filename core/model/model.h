@@ -70,6 +70,13 @@ public:
     void set_block(int64_t i, const BlockWeights& w);
     // Replaces one linear weight ("q_proj"...) of block i; shape checked.
     void set_linear(int64_t i, const std::string& name, const at::Tensor& weight);
+    // Replaces one linear weight of block i by its quantized form: codes [out, in] uint8 and
+    // scale, zero [out, in / group_size] (float32), W_hat = scale * (code - zero) per group.
+    // Kept as given (the tensors are shared, not copied: one byte per weight instead of four for
+    // a float32 W_hat) and dequantized whenever block(i) is read. Shapes checked (InvalidArgument).
+    // A later set_block(i) replaces it.
+    void set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
+                              const at::Tensor& scale, const at::Tensor& zero, int64_t group_size);
     bool is_replaced(int64_t i) const;
     void reset_block(int64_t i);  // back to the weights on disk
 

@@ -388,9 +388,13 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                 if (model.is_replaced(b))
                     prev = model.block(b);
                 touched.emplace_back(b, std::move(prev));
-                // w is the block as read with its quantized linears replaced by W_hat (skipped ones
-                // and the norms untouched): one set_block instead of seven set_linear copies.
-                model.set_block(b, w);
+                // Each quantized linear is kept by the model as its codes, scales and zeros (shared
+                // with the result, no copy) and dequantized when the block is read: a quantized
+                // model costs one byte per weight, not a float32 W_hat per block. Skipped linears
+                // and the norms stay as they are.
+                for (const LayerResult& r : result.layers)
+                    if (r.block == b && !r.skipped)
+                        model.set_quantized_linear(b, r.name, r.codes, r.scale, r.zero, r.group_size);
             }
         }
         report_progress(o.progress, total, total, "done");

@@ -18,6 +18,7 @@
 #include "core/pipeline/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
+#include "kernels/quantize.h"
 #include "tests/common/test_util.h"
 
 #include <QDir>
@@ -153,8 +154,7 @@ private Q_SLOTS:
                 QCOMPARE(l.hessian_diag.size(0), l.in_features);
                 QCOMPARE(l.group_size, l.in_features);
                 // The stored codes and parameters reproduce what was written into the model.
-                QVERIFY(at::allclose(pipeline::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name),
-                                     1e-6, 1e-7));
+                QVERIFY(at::equal(pipeline::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name)));
             }
         }
         reset_model();
@@ -183,6 +183,47 @@ private Q_SLOTS:
         std::unique_ptr<model::Model> fresh = model::Model::open(model_->path());
         QVERIFY(at::equal(fresh->block(2).down, model_->block(2).down));
         reset_model();
+    }
+
+    // The model keeps a quantized linear as codes/scale/zero (shared with the result) and
+    // dequantizes it on every read; bad shapes are refused naming the layer; set_block and
+    // reset_block drop it.
+    void quantized_linear_overlay()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        reset_model();
+        const at::Tensor w = model_->block(1).linear("up_proj");  // [172, 64]
+        const at::Tensor codes = at::randint(0, 16, {172, 64}, at::kLong).to(at::kByte);
+        const at::Tensor scale = at::rand({172, 2}, at::kFloat) + 0.1;
+        const at::Tensor zero = at::rand({172, 2}, at::kFloat) * 15.0;
+        model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 32);
+        QVERIFY(model_->is_replaced(1));
+        const at::Tensor expect = kernels::dequantize(codes, scale, zero, 32);
+        QVERIFY(at::equal(model_->block(1).linear("up_proj"), expect));
+        QVERIFY(at::equal(model_->block(1).linear("gate_proj"), model::Model::open(model_->path())->block(1).gate));
+        auto refused = [&](auto&& call, const char* needle) {
+            try {
+                call();
+            } catch (const InvalidArgument& e) {
+                QVERIFY2(QString(e.what()).contains("block 1 up_proj") && QString(e.what()).contains(needle),
+                         e.what());
+                return;
+            }
+            QFAIL("expected InvalidArgument");
+        };
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes.t().contiguous(), scale, zero, 32); },
+                "codes must be uint8");
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 48); }, "does not divide");
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale.narrow(1, 0, 1), zero, 32); },
+                "scale and zero");
+        model::BlockWeights b = model_->block(1);
+        b.up = w;
+        model_->set_block(1, b);
+        QVERIFY(at::equal(model_->block(1).linear("up_proj"), w));
+        model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 32);
+        model_->reset_block(1);
+        QVERIFY(!model_->is_replaced(1));
+        QVERIFY(at::equal(model_->block(1).linear("up_proj"), w));
     }
 
     void data_free_rtn()

@@ -152,10 +152,21 @@ private Q_SLOTS:
         QSignalSpy progress(jobs, &JobController::progress);
         QSignalSpy layers(jobs, &JobController::layerFinished);
         QSignalSpy finished(jobs, &JobController::finished);
+        // Live results: layers arrive while the job still reports progress on later ones, not in
+        // one batch at the end.
+        int layersSeen = 0, progressAfterFirstLayer = 0;
+        QObject::connect(jobs, &JobController::layerFinished, &w, [&] { ++layersSeen; });
+        QObject::connect(jobs, &JobController::progress, &w, [&] {
+            if (layersSeen > 0)
+                ++progressAfterFirstLayer;
+        });
         QVERIFY(w.startJob());
         QVERIFY(!jobs->isIdle());
         QVERIFY(!w.startJob());  // one job at a time
         QVERIFY(finished.wait(600000));
+        QVERIFY2(progressAfterFirstLayer > 10,
+                 qPrintable(QString("only %1 progress reports after the first layer arrived")
+                                .arg(progressAfterFirstLayer)));
         QCOMPARE(jobs->state(), JobController::State::Idle);
         const int n = static_cast<int>(w.model()->layers().size());
         QCOMPARE(layers.count(), n);

@@ -435,6 +435,42 @@ ZP_HD void sweep_by_selection(Stage2Context& c, int level, int bins, double a, d
     }
 }
 
+// Level 0's binning pass over the active elements: adds their share of (B1, B2) at the window's
+// start to *b1, *b2 and every drop to its bin's sums; kKeepBuckets also stores the drop in its
+// bin's bucket (small groups), kKeepRecord in the record of every drop with its bin (large ones).
+enum BinningMode { kSumsOnly, kKeepBuckets, kKeepRecord };
+
+template <int Mode>
+ZP_HD void bin_active_drops(const Stage2Context& c, Stage2Workspace& ws, double a, double inv_width,
+                            BinAcc* acc, double* b1, double* b2, int* recorded)
+{
+    const int K = ws.bins, cap = ws.bucket_cap;
+    double ab1 = 0.0, ab2 = 0.0;
+    for (int i = c.ia; i < c.ib; ++i) {
+        double tau[2], rho;
+        int cnt = element_drops(c, i, tau, &rho);
+        const double hi = c.g->h[i];
+        ab1 += hi * rho;
+        ab2 += hi * rho * rho;
+        for (int d = 0; d < cnt; ++d) {
+            const int k = bin_of(tau[d], a, inv_width, K);
+            BinAcc& bk = acc[k];
+            if (Mode == kKeepBuckets) {
+                const int slot = bk.count < cap ? bk.count : cap - 1;  // overflow: gathered later
+                ws.buckets[k * cap + slot] = DropEvent{tau[d], hi};
+            } else if (Mode == kKeepRecord) {
+                ws.raw_events[*recorded] = DropEvent{tau[d], hi};
+                ws.raw_bins[(*recorded)++] = k;
+            }
+            bk.h += hi;
+            bk.ht += hi * tau[d];
+            bk.count += 1;
+        }
+    }
+    *b1 += ab1;
+    *b2 += ab2;
+}
+
 // Minimises f over the drops of the current path (the whole window at level 0, one bin of the
 // level above otherwise), spanning [a, b), given (b1, b2) at a. At level 0 the active elements'
 // share of (b1, b2) is added here, in the binning pass, and the caller passes the clipped rest.
@@ -459,51 +495,14 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
     const bool bucketed = level == 0 && ws.buckets;
     const bool record = level == 0 && !bucketed && ws.raw_events && ws.raw_cap >= 2 * (c.ib - c.ia);
     int recorded = 0;
-    if (bucketed) {
-        const int cap = ws.bucket_cap;
-        double ab1 = 0.0, ab2 = 0.0;
-        for (int i = c.ia; i < c.ib; ++i) {
-            double tau[2], rho;
-            int cnt = element_drops(c, i, tau, &rho);
-            const double hi = c.g->h[i];
-            ab1 += hi * rho;
-            ab2 += hi * rho * rho;
-            for (int d = 0; d < cnt; ++d) {
-                // bin_of without branches: tau >= a up to rounding, so truncation gives >= 0.
-                int k = static_cast<int>((tau[d] - a) * inv_width);
-                k = k < 0 ? 0 : (k >= K ? K - 1 : k);
-                BinAcc& bk = acc[k];
-                const int slot = bk.count < cap ? bk.count : cap - 1;  // overflow: the bin is gathered
-                ws.buckets[k * cap + slot] = DropEvent{tau[d], hi};
-                bk.h += hi;
-                bk.ht += hi * tau[d];
-                bk.count += 1;
-            }
-        }
-        b1 += ab1;
-        b2 += ab2;
-    } else if (level == 0) {
-        double ab1 = 0.0, ab2 = 0.0;
-        for (int i = c.ia; i < c.ib; ++i) {
-            double tau[2], rho;
-            int cnt = element_drops(c, i, tau, &rho);
-            const double hi = c.g->h[i];
-            ab1 += hi * rho;
-            ab2 += hi * rho * rho;
-            for (int d = 0; d < cnt; ++d) {
-                int k = bin_of(tau[d], a, inv_width, K);
-                BinAcc& bk = acc[k];
-                bk.h += hi;
-                bk.ht += hi * tau[d];
-                bk.count += 1;
-                if (record) {
-                    ws.raw_events[recorded] = DropEvent{tau[d], hi};
-                    ws.raw_bins[recorded++] = k;
-                }
-            }
-        }
-        b1 += ab1;
-        b2 += ab2;
+    if (level == 0) {
+        // Mode as a template argument: the per-drop choice costs nothing inside the loop.
+        if (bucketed)
+            bin_active_drops<kKeepBuckets>(c, ws, a, inv_width, acc, &b1, &b2, &recorded);
+        else if (record)
+            bin_active_drops<kKeepRecord>(c, ws, a, inv_width, acc, &b1, &b2, &recorded);
+        else
+            bin_active_drops<kSumsOnly>(c, ws, a, inv_width, acc, &b1, &b2, &recorded);
     } else {
         for (int i = c.ia; i < c.ib; ++i) {
             double tau[2];

@@ -1,3 +1,4 @@
+#include "app/gui/formrow.h"
 #include "app/gui/exportdialog.h"
 
 #include <QComboBox>
@@ -18,16 +19,6 @@
 #include "core/model/model.h"
 
 namespace {
-
-QWidget* withButton(QWidget* parent, QWidget* field, QPushButton* button)
-{
-    auto* w = new QWidget(parent);
-    auto* l = new QHBoxLayout(w);
-    l->setContentsMargins(0, 0, 0, 0);
-    l->addWidget(field, 1);
-    l->addWidget(button);
-    return w;
-}
 
 const zp::exporter::FormatInfo* infoOf(const QString& name)
 {

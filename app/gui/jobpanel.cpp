@@ -1,3 +1,4 @@
+#include "app/gui/formrow.h"
 #include "app/gui/jobpanel.h"
 
 #include <QComboBox>
@@ -25,20 +26,6 @@ QStringList availableDevices()
             d << QStringLiteral("cuda:%1").arg(i);
     return d;
 }
-
-namespace {
-
-QWidget* withButton(QWidget* parent, QWidget* field, QPushButton* button)
-{
-    auto* w = new QWidget(parent);
-    auto* l = new QHBoxLayout(w);
-    l->setContentsMargins(0, 0, 0, 0);
-    l->addWidget(field, 1);
-    l->addWidget(button);
-    return w;
-}
-
-}  // namespace
 
 JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
 {

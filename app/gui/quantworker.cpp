@@ -7,7 +7,6 @@
 
 #include <map>
 #include <mutex>
-#include <type_traits>
 #include <utility>
 
 #include "core/common/error.h"
@@ -17,32 +16,6 @@
 #include "core/pipeline/demo_model.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
-
-namespace {
-
-// Engines whose PipelineOptions has a per-layer callback (`on_layer`) report each layer as it
-// finishes; without one the layers arrive when the run ends.
-template <typename T, typename = void>
-struct HasOnLayer : std::false_type {
-};
-template <typename T>
-struct HasOnLayer<T, std::void_t<decltype(std::declval<T&>().on_layer)>> : std::true_type {
-};
-
-template <typename Options, typename Fn>
-bool setOnLayer(Options& o, Fn fn)
-{
-    if constexpr (HasOnLayer<Options>::value) {
-        o.on_layer = std::move(fn);
-        return true;
-    } else {
-        (void)o;
-        (void)fn;
-        return false;
-    }
-}
-
-}  // namespace
 
 void QuantWorker::run(ModelPtr model, JobSettings s)
 {
@@ -140,7 +113,7 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             summary.diagLossMinMax += v.diagLossMinMax;
             Q_EMIT layerFinished(v);
         };
-        const bool live = setOnLayer(o, [&](const zp::pipeline::LayerResult& r) { emitLayer(r); });
+        o.on_layer = [&](const zp::pipeline::LayerResult& r) { emitLayer(r); };  // live, layer by layer
         o.progress = [&](double done, double total, const std::string& stage) {
             p.layersDone = static_cast<int>(done);
             p.layerCount = static_cast<int>(total);
@@ -157,9 +130,6 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             return !cancel_.load();
         };
         zp::pipeline::QuantizedModel qm = zp::pipeline::quantize_model(*engine, o);
-        if (!live)
-            for (const zp::pipeline::LayerResult& r : qm.layers)
-                emitLayer(r);
         if (model->isDemo())
             qm.config.model_path = zp::pipeline::kDemoModelPath;
         p.layersDone = p.layerCount;

@@ -23,13 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double rel_error(const at::Tensor& a, const at::Tensor& ref)
-{
-    const double den = ref.to(at::kDouble).norm().item<double>();
-    const double num = (a.to(at::kDouble) - ref.to(at::kDouble)).norm().item<double>();
-    return den > 0 ? num / den : num;
-}
-
 const char* gguf_arch(model::Architecture a)
 {
     switch (a) {
@@ -213,12 +206,8 @@ LinearEncoding encode_linear(const pipeline::LayerResult& layer)
         e.w_hat = a.w_hat;
         e.codes_changed = (a.codes != layer.codes.to(at::kByte)).sum().item<int64_t>();
     }
-    e.rel_error = rel_error(e.w_hat, base);
-    const at::Tensor h = layer.hessian_diag.defined()
-                             ? layer.hessian_diag.to(at::kDouble).reshape({1, cols})
-                             : at::ones({1, cols}, at::kDouble);
-    const at::Tensor diff = e.w_hat.to(at::kDouble) - base.to(at::kDouble);
-    e.added_loss = (diff * diff * h).sum().item<double>();
+    e.rel_error = pipeline::relative_error(e.w_hat, base);
+    e.added_loss = pipeline::weighted_loss(e.w_hat, base, layer);
     return e;
 }
 
@@ -455,10 +444,10 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
             if (type == TensorType::Q8_0) {
                 at::Tensor deq;
                 auto data = quantize_q8_0(e, &deq);
-                s.rel_error = rel_error(deq, e);
+                s.rel_error = pipeline::relative_error(deq, e);
                 return data;
             }
-            s.rel_error = rel_error(e.to(at::kHalf).to(at::kFloat), e);
+            s.rel_error = pipeline::relative_error(e.to(at::kHalf).to(at::kFloat), e);
             return encode_float(e, type);
         });
     };
@@ -564,7 +553,7 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
                         at::Tensor t = block_of(i).linear(lname);
                         if (perm)
                             t = t.index_select(0, *perm);
-                        s.rel_error = rel_error(t.to(at::kHalf).to(at::kFloat), t);
+                        s.rel_error = pipeline::relative_error(t.to(at::kHalf).to(at::kFloat), t);
                         return encode_float(t, TensorType::F16);
                     },
                     "not quantized: F16");

@@ -49,6 +49,14 @@ const DtypeEntry* find_dtype(at::ScalarType t)
     return nullptr;
 }
 
+std::string shape_text(at::IntArrayRef s)
+{
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
 // Keeps an error message readable when the bad value is a large JSON blob.
 std::string shorten(const std::string& s)
 {
@@ -253,35 +261,66 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const
     return t;
 }
 
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata)
+struct SafetensorsWriter::Impl {
+    struct Entry {
+        std::string name;
+        at::ScalarType type;
+        std::vector<int64_t> shape;
+    };
+    std::string path;
+    std::vector<Entry> entries;
+    std::map<std::string, size_t> index;
+    size_t next = 0;
+    std::unique_ptr<AtomicFile> file;
+};
+
+SafetensorsWriter::SafetensorsWriter(std::string path) : impl_(std::make_unique<Impl>())
+{
+    impl_->path = std::move(path);
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+const char* SafetensorsWriter::dtype_name(at::ScalarType t)
+{
+    const DtypeEntry* dt = find_dtype(t);
+    if (!dt)
+        throw InvalidArgument("dtype " + std::string(c10::toString(t)) +
+                              " cannot be stored in safetensors");
+    return dt->name;
+}
+
+void SafetensorsWriter::plan(const std::string& name, at::ScalarType type, std::vector<int64_t> shape)
+{
+    const std::string& path = impl_->path;
+    if (impl_->file)
+        throw InvalidArgument(path + ": tensor '" + name + "' planned after the header was written");
+    if (name.empty() || name == "__metadata__")
+        throw InvalidArgument(path + ": invalid tensor name '" + name + "'");
+    if (impl_->index.count(name))
+        throw InvalidArgument(path + ": tensor '" + name + "' given twice");
+    if (!find_dtype(type))
+        throw InvalidArgument(path + ": tensor '" + name + "' has dtype " +
+                              std::string(c10::toString(type)) +
+                              ", which safetensors export does not support");
+    impl_->index[name] = impl_->entries.size();
+    impl_->entries.push_back({name, type, std::move(shape)});
+}
+
+void SafetensorsWriter::open(const std::map<std::string, std::string>& metadata)
 {
     nlohmann::json header = nlohmann::json::object();
     if (!metadata.empty())
         header["__metadata__"] = metadata;
-    std::vector<at::Tensor> data;
-    data.reserve(tensors.size());
     uint64_t offset = 0;
-    for (const auto& [name, t] : tensors) {
-        if (name.empty() || name == "__metadata__")
-            throw InvalidArgument(path + ": invalid tensor name '" + name + "'");
-        if (header.contains(name))
-            throw InvalidArgument(path + ": tensor '" + name + "' given twice");
-        if (!t.defined())
-            throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
-        const DtypeEntry* dt = find_dtype(t.scalar_type());
-        if (!dt)
-            throw InvalidArgument(path + ": tensor '" + name + "' has dtype " +
-                                  std::string(c10::toString(t.scalar_type())) +
-                                  ", which safetensors export does not support");
-        at::Tensor c = t.detach().to(at::kCPU).contiguous();
-        const uint64_t bytes = static_cast<uint64_t>(c.numel()) * dt->itemsize;
-        header[name] = {{"dtype", dt->name},
-                        {"shape", c.sizes().vec()},
-                        {"data_offsets", {offset, offset + bytes}}};
+    for (const Impl::Entry& e : impl_->entries) {
+        uint64_t bytes = find_dtype(e.type)->itemsize;
+        for (int64_t d : e.shape)
+            bytes *= static_cast<uint64_t>(d);
+        header[e.name] = {{"dtype", find_dtype(e.type)->name},
+                          {"shape", e.shape},
+                          {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
-        data.push_back(std::move(c));
     }
     std::string text = header.dump();
     // Readers that mmap like to find the data area 8-byte aligned; the format allows space padding.
@@ -289,12 +328,49 @@ void save_safetensors(const std::string& path,
     unsigned char len[8];
     for (int i = 0; i < 8; ++i)
         len[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
+    impl_->file = std::make_unique<AtomicFile>(impl_->path);
+    impl_->file->write(len, sizeof len);
+    impl_->file->write(text.data(), text.size());
+}
 
-    AtomicFile out(path);
-    out.write(len, sizeof len);
-    out.write(text.data(), text.size());
-    for (const auto& c : data)
-        out.write(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
+void SafetensorsWriter::put(const std::string& name, const at::Tensor& t)
+{
+    const std::string& path = impl_->path;
+    if (!impl_->file)
+        throw InvalidArgument(path + ": tensor '" + name + "' written before the header");
+    if (impl_->next >= impl_->entries.size() || impl_->entries[impl_->next].name != name)
+        throw InvalidArgument(path + ": tensor '" + name + "' written out of the planned order");
+    const Impl::Entry& e = impl_->entries[impl_->next++];
+    if (!t.defined())
+        throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
+    if (t.sizes().vec() != e.shape)
+        throw InvalidArgument(path + ": tensor '" + name + "' has shape " + shape_text(t.sizes()) +
+                              ", expected " + shape_text(e.shape));
+    const at::Tensor c = t.detach().to(at::kCPU).to(e.type).contiguous();
+    impl_->file->write(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
+}
+
+void SafetensorsWriter::commit()
+{
+    if (!impl_->file || impl_->next != impl_->entries.size())
+        throw InvalidArgument(impl_->path + ": " + std::to_string(impl_->entries.size() - impl_->next) +
+                              " planned tensors not written");
+    impl_->file->commit();
+}
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata)
+{
+    SafetensorsWriter out(path);
+    for (const auto& [name, t] : tensors) {
+        if (!t.defined() && !name.empty() && name != "__metadata__")
+            throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
+        out.plan(name, t.defined() ? t.scalar_type() : at::kFloat, t.defined() ? t.sizes().vec() : std::vector<int64_t>{});
+    }
+    out.open(metadata);
+    for (const auto& [name, t] : tensors)
+        out.put(name, t);
     out.commit();
 }
 

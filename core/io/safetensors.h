@@ -46,6 +46,31 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// A safetensors file written as a stream, for outputs too large to hold: every tensor's name,
+// dtype and shape is planned first (the header holds all offsets), then open() writes the header
+// and put() the values one by one in plan order, each converted to its planned dtype (memory: one
+// tensor). Atomic: a temporary file renamed into place by commit(); destroyed without commit,
+// nothing is left. Throws InvalidArgument (bad plan, wrong name/order/shape) / IoError.
+class SafetensorsWriter {
+public:
+    explicit SafetensorsWriter(std::string path);
+    ~SafetensorsWriter();
+    SafetensorsWriter(const SafetensorsWriter&) = delete;
+    SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+
+    void plan(const std::string& name, at::ScalarType type, std::vector<int64_t> shape);
+    void open(const std::map<std::string, std::string>& metadata = {});
+    void put(const std::string& name, const at::Tensor& t);
+    void commit();
+
+    // "F32", "BF16", ... for a dtype safetensors holds; InvalidArgument otherwise.
+    static const char* dtype_name(at::ScalarType t);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 // Writes tensors (any device, contiguous or not; F64/F32/F16/BF16/I64/I32/I16/I8/U8/BOOL) and
 // string metadata atomically (temporary file + rename). Throws IoError / InvalidArgument.
 void save_safetensors(const std::string& path,

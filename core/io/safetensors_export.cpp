@@ -90,103 +90,10 @@ std::string shape_str(at::IntArrayRef s)
     return out + "]";
 }
 
-const char* st_dtype(at::ScalarType t)
-{
-    switch (t) {
-        case at::kFloat:
-            return "F32";
-        case at::kHalf:
-            return "F16";
-        case at::kBFloat16:
-            return "BF16";
-        case at::kDouble:
-            return "F64";
-        case at::kInt:
-            return "I32";
-        case at::kLong:
-            return "I64";
-        case at::kByte:
-            return "U8";
-        default:
-            throw InvalidArgument("safetensors export: unsupported dtype");
-    }
-}
-
 const char* hf_dtype_name(at::ScalarType t)
 {
     return t == at::kFloat ? "float32" : t == at::kHalf ? "float16" : "bfloat16";
 }
-
-// A safetensors file written as a stream: the header is planned from names, dtypes and shapes
-// first, then the tensors are handed over one by one in that order (memory: one block).
-class StreamedFile {
-public:
-    struct Entry {
-        std::string name;
-        at::ScalarType type;
-        std::vector<int64_t> shape;
-    };
-
-    void plan(const std::string& name, at::ScalarType type, std::vector<int64_t> shape)
-    {
-        if (!names_.insert(name).second)
-            throw InvalidArgument("safetensors export: tensor '" + name + "' planned twice");
-        entries_.push_back({name, type, std::move(shape)});
-    }
-
-    void open(const std::string& path, const std::map<std::string, std::string>& metadata)
-    {
-        json header = json::object();
-        header["__metadata__"] = metadata;
-        uint64_t offset = 0;
-        for (const Entry& e : entries_) {
-            uint64_t bytes = static_cast<uint64_t>(c10::elementSize(e.type));
-            for (int64_t d : e.shape)
-                bytes *= static_cast<uint64_t>(d);
-            header[e.name] = {{"dtype", st_dtype(e.type)},
-                              {"shape", e.shape},
-                              {"data_offsets", {offset, offset + bytes}}};
-            offset += bytes;
-        }
-        std::string text = header.dump();
-        text.append((8 - text.size() % 8) % 8, ' ');
-        unsigned char len[8];
-        for (int i = 0; i < 8; ++i)
-            len[i] =
-                static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
-        file_ = std::make_unique<AtomicFile>(path);
-        file_->write(len, sizeof len);
-        file_->write(text.data(), text.size());
-    }
-
-    void put(const std::string& name, const at::Tensor& t)
-    {
-        if (next_ >= entries_.size() || entries_[next_].name != name)
-            throw Error("safetensors export: internal order error at tensor '" + name + "'");
-        const Entry& e = entries_[next_++];
-        if (!t.defined() || t.sizes().vec() != e.shape)
-            throw InvalidArgument(
-                "safetensors export: tensor '" + name + "' has shape " +
-                (t.defined() ? shape_str(t.sizes()) : std::string("(undefined)")) + ", expected " +
-                shape_str(e.shape));
-        at::Tensor x = t.detach().to(at::kCPU).to(e.type).contiguous();
-        file_->write(x.data_ptr(), static_cast<size_t>(x.numel()) * x.element_size());
-    }
-
-    void commit()
-    {
-        if (next_ != entries_.size())
-            throw Error("safetensors export: internal error: " +
-                        std::to_string(entries_.size() - next_) + " tensors not written");
-        file_->commit();
-    }
-
-private:
-    std::vector<Entry> entries_;
-    std::set<std::string> names_;
-    size_t next_ = 0;
-    std::unique_ptr<AtomicFile> file_;
-};
 
 // One tensor of the output: planned from (name, type, shape) and, when writing, given a value.
 struct Item {
@@ -275,7 +182,8 @@ void write_model_file(const model::Model& m, const pipeline::QuantizedModel& qm,
         return items;
     };
 
-    StreamedFile out;
+    const std::string path = (fs::path(dir) / "model.safetensors").string();
+    SafetensorsWriter out(path);
     out.plan("model.embed_tokens.weight", layout.dense, {c.vocab_size, c.hidden_size});
     for (int64_t l = 0; l < c.num_layers; ++l)
         for (const Item& it : block_items(l, tmpl, false))
@@ -284,9 +192,8 @@ void write_model_file(const model::Model& m, const pipeline::QuantizedModel& qm,
     if (!c.tie_word_embeddings)
         out.plan("lm_head.weight", layout.dense, {c.vocab_size, c.hidden_size});
 
-    const std::string path = (fs::path(dir) / "model.safetensors").string();
     report_progress(progress, 0, static_cast<double>(c.num_layers + 1), "embedding");
-    out.open(path, layout.metadata);
+    out.open(layout.metadata);
     out.put("model.embed_tokens.weight", m.embed_tokens());
     for (int64_t l = 0; l < c.num_layers; ++l) {
         report_progress(progress, static_cast<double>(l), static_cast<double>(c.num_layers + 1),
@@ -360,23 +267,6 @@ void copy_tokenizer(const std::string& tokenizer, const std::string& dir,
         throw InvalidArgument(tokenizer +
                               ": the directory holds no tokenizer.json, tokenizer.model or "
                               "tokenizer.bin");
-}
-
-double rel_error(const at::Tensor& a, const at::Tensor& ref)
-{
-    const double den = ref.to(at::kDouble).norm().item<double>();
-    const double num = (a.to(at::kDouble) - ref.to(at::kDouble)).norm().item<double>();
-    return den > 0 ? num / den : num;
-}
-
-double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const pipeline::LayerResult& l)
-{
-    const int64_t cols = ref.size(1);
-    const at::Tensor h = l.hessian_diag.defined() && l.hessian_diag.numel() == cols
-                             ? l.hessian_diag.to(at::kDouble).reshape({1, cols})
-                             : at::ones({1, cols}, at::TensorOptions().dtype(at::kDouble));
-    const at::Tensor d = w.to(at::kDouble) - ref.to(at::kDouble);
-    return (d * d * h).sum().item<double>();
 }
 
 json run_json(const pipeline::QuantizedModel& qm)
@@ -655,8 +545,8 @@ GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale)
             e.line.note += buf;
         }
     }
-    e.line.rel_error = rel_error(e.w, w_hat);
-    e.line.added_loss = weighted_loss(e.w, w_hat, layer);
+    e.line.rel_error = pipeline::relative_error(e.w, w_hat);
+    e.line.added_loss = pipeline::weighted_loss(e.w, w_hat, layer);
     if (!e.packed)
         e.nearest_added_loss = e.line.added_loss;
     return e;
@@ -685,8 +575,8 @@ SafetensorsExportResult export_dequantized(const model::Model& model,
             line.tensor = prefix;
             line.type = tname;
             line.diag_loss = l.diag_loss;
-            line.rel_error = rel_error(w, w_hat);
-            line.added_loss = weighted_loss(w.to(at::kFloat), w_hat, l);
+            line.rel_error = pipeline::relative_error(w, w_hat);
+            line.added_loss = pipeline::weighted_loss(w.to(at::kFloat), w_hat, l);
             line.note = "dequantized W_hat";
             res.layers.push_back(line);
         }
@@ -1012,7 +902,7 @@ void read_layer_tensors(const SafetensorsFile& f, pipeline::LayerResult& l)
         const SafetensorInfo& info = f.info(name);  // FormatError naming file + tensor if absent
         if (info.scalar_type != type || info.shape != shape)
             throw FormatError(f.path() + ": tensor '" + name + "' is " + info.dtype + " " +
-                              shape_str(info.shape) + ", expected " + st_dtype(type) + " " +
+                              shape_str(info.shape) + ", expected " + SafetensorsWriter::dtype_name(type) + " " +
                               shape_str(shape));
         return f.tensor(name);
     };

@@ -1,5 +1,8 @@
 #include "core/pipeline/result.h"
 
+#include <ATen/Functions.h>
+#include <ATen/TensorOperators.h>
+
 #include "kernels/quantize.h"
 
 namespace zp::pipeline {
@@ -15,6 +18,23 @@ const LayerResult* QuantizedModel::find(int64_t block, const std::string& name) 
         if (l.block == block && l.name == name)
             return &l;
     return nullptr;
+}
+
+double relative_error(const at::Tensor& w, const at::Tensor& ref)
+{
+    const double den = ref.to(at::kDouble).norm().item<double>();
+    const double num = (w.to(at::kDouble) - ref.to(at::kDouble)).norm().item<double>();
+    return den > 0 ? num / den : num;
+}
+
+double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResult& layer)
+{
+    const int64_t cols = ref.size(1);
+    const at::Tensor h = layer.hessian_diag.defined() && layer.hessian_diag.numel() == cols
+                             ? layer.hessian_diag.to(at::kDouble).reshape({1, cols})
+                             : at::ones({1, cols}, at::TensorOptions().dtype(at::kDouble));
+    const at::Tensor d = w.to(at::kDouble) - ref.to(at::kDouble);
+    return (d * d * h).sum().item<double>();
 }
 
 }  // namespace zp::pipeline

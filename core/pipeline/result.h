@@ -56,4 +56,11 @@ struct QuantizedModel {
     const LayerResult* find(int64_t block, const std::string& name) const;
 };
 
+// How far a re-encoding w of a layer's weights (e.g. an export's) is from ref, in float64:
+// ||w - ref||_F / ||ref||_F (the plain norm when ref is 0), and
+// sum_rows sum_i h_i (w - ref)^2 with h = layer.hessian_diag un-normalised (ones when absent),
+// comparable to layer.diag_loss.
+double relative_error(const at::Tensor& w, const at::Tensor& ref);
+double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResult& layer);
+
 }  // namespace zp::pipeline

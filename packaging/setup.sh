@@ -46,38 +46,83 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
-# Python side of the tests: the PyPI `gguf` package (an independent GGUF reader) in a venv.
+# Python side of the tests: the independent readers (PyPI `gguf`, `safetensors`, numpy) and
+# llama.cpp (llama-cpp-python and llama-quantize) in a venv. Under CI (CI=true) a failed install or
+# build is an error; elsewhere the tests that need it skip, saying why.
 python_env() {
-  local venv="$BUILD_DIR/pyenv"
+  local venv strict=0
+  venv="$(cd "$BUILD_DIR" && pwd)/pyenv"  # absolute: the tests run in their own folders
+  [ "${CI:-}" = true ] && strict=1
+  fail_or_skip() {  # $1: what failed
+    if [ $strict = 1 ]; then echo "setup: $1 (CI=true: this is a failure)" >&2; exit 1; fi
+    echo "setup: $1; the tests that need it will skip"
+  }
   if [ ! -x "$venv/bin/python3" ]; then
-    python3 -m venv "$venv" || { echo "setup: no python3 venv; the GGUF reader checks will skip"; return 0; }
+    python3 -m venv "$venv" || { fail_or_skip "python3 -m venv failed"; return 0; }
   fi
   "$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf safetensors numpy ||
-    echo "setup: pip install gguf failed; the GGUF reader checks will skip"
+    fail_or_skip "pip install gguf safetensors numpy failed"
   if llamacpp_env "$venv/bin/python3"; then rm -f "$venv/llamacpp-unavailable.txt"; else
-    echo "setup: llama-cpp-python could not be built/installed (log in ~/.cache/zeropoint-llamacpp); the llamacpp test will skip" |
-      tee "$venv/llamacpp-unavailable.txt"; fi
+    echo "setup: llama-cpp-python could not be built/installed (log in ~/.cache/zeropoint-llamacpp)" \
+      >"$venv/llamacpp-unavailable.txt"
+    fail_or_skip "$(cat "$venv/llamacpp-unavailable.txt")"
+  fi
   llamacpp_quantize "$venv" ||
-    echo "setup: llama-quantize could not be built (log in ~/.cache/zeropoint-llamacpp); the imatrix test will skip"
+    fail_or_skip "llama-quantize could not be built (log in ~/.cache/zeropoint-llamacpp)"
+  [ $strict = 1 ] && export ZP_REQUIRE_LLAMACPP=1 ZP_REQUIRE_PYREADERS=1
   export PATH="$venv/bin:$PATH"
 }
 
-# llama-cpp-python (it compiles its vendored llama.cpp; CPU only) for the "llamacpp" test, which
-# runs the exported GGUF files in llama.cpp itself. The wheel is built once (measured: 24.5 min on
-# the shared, busy 2-core machine) and kept in ~/.cache/zeropoint-llamacpp/wheels, so later runs
-# only install it (3 s); the fixed source and build folders let ccache hit when it has to be
-# rebuilt (15 s from a warm ccache). GGML_NATIVE: the wheel is for this machine's CPU. Returns
-# non-zero on failure (the test then skips, printing pyenv/llamacpp-unavailable.txt).
+# llama.cpp's CPU backend is built for this machine's instruction set, listed feature by feature
+# from /proc/cpuinfo (GGML_NATIVE=OFF), with AMX always off. With GGML_NATIVE=ON, -march=native
+# compiles ggml's AMX path on AMX CPUs (Sapphire Rapids and later), and that path segfaults in
+# llama_decode on our stories260K Q4_1 file (matrices of 64 columns); without AMX, Q4_0/Q4_1/Q8_0
+# matrix products run in ggml's AVX2/AVX-512 kernels, which are the ones every other CPU uses.
+# The tests check the built library reports no AMX (python/llamacpp_build) and run the crash case
+# on AMX CPUs (python/llamacpp_amx). Prints the CMake arguments; the cache folders are keyed on them.
+llamacpp_cpu_args() {
+  local arch flags args=()
+  arch=$(uname -m)
+  if [ "$arch" != x86_64 ]; then echo "-DGGML_NATIVE=ON"; return; fi
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  has() { for f in "$@"; do case "$flags" in *" $f "*) ;; *) return 1 ;; esac; done; }
+  args+=(-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+  has sse4_2 && args+=(-DGGML_SSE42=ON) || args+=(-DGGML_SSE42=OFF)
+  has avx && args+=(-DGGML_AVX=ON) || args+=(-DGGML_AVX=OFF)
+  has avx2 && args+=(-DGGML_AVX2=ON) || args+=(-DGGML_AVX2=OFF)
+  has fma && args+=(-DGGML_FMA=ON) || args+=(-DGGML_FMA=OFF)
+  has f16c && args+=(-DGGML_F16C=ON) || args+=(-DGGML_F16C=OFF)
+  has bmi2 && args+=(-DGGML_BMI2=ON) || args+=(-DGGML_BMI2=OFF)
+  has avx_vnni && args+=(-DGGML_AVX_VNNI=ON) || args+=(-DGGML_AVX_VNNI=OFF)
+  has avx512f avx512cd avx512vl avx512dq avx512bw && args+=(-DGGML_AVX512=ON) || args+=(-DGGML_AVX512=OFF)
+  has avx512vbmi && args+=(-DGGML_AVX512_VBMI=ON) || args+=(-DGGML_AVX512_VBMI=OFF)
+  has avx512_vnni && args+=(-DGGML_AVX512_VNNI=ON) || args+=(-DGGML_AVX512_VNNI=OFF)
+  has avx512_bf16 && args+=(-DGGML_AVX512_BF16=ON) || args+=(-DGGML_AVX512_BF16=OFF)
+  echo "${args[*]}"
+}
+
+# A short tag for the cache folders: llama.cpp built for another instruction set (or, before,
+# with -march=native) is never reused.
+llamacpp_tag() { llamacpp_cpu_args | md5sum | cut -c1-10; }
+
+# llama-cpp-python (it compiles its vendored llama.cpp; CPU only) for the "llamacpp" tests, which
+# run the exported GGUF files in llama.cpp itself. The wheel is built once (about 5 min on 2 cores)
+# and kept in ~/.cache/zeropoint-llamacpp/wheels-TAG, so later runs only install it (3 s); the
+# fixed source and build folders let ccache hit when it has to be rebuilt. The wheel is for this
+# machine's CPU without AMX (llamacpp_cpu_args). Returns non-zero on failure.
 llamacpp_env() {
-  local py=$1 ver=0.3.36
+  local py=$1 ver=0.3.36 tag cpu_args
+  tag=$(llamacpp_tag) cpu_args=$(llamacpp_cpu_args)
   local cache=${ZP_LLAMACPP_CACHE:-$HOME/.cache/zeropoint-llamacpp}
-  local log="$cache/build-$ver.log"
-  "$py" -c "import llama_cpp" 2>/dev/null && return 0
-  mkdir -p "$cache/wheels" || return 1
+  local log="$cache/build-$ver-$tag.log" wheels="$cache/wheels-$tag"
+  # An installed wheel counts only if it is the one built for this tag.
+  if "$py" -c "import llama_cpp" 2>/dev/null && [ -f "$(dirname "$py")/../llamacpp-tag" ] &&
+    [ "$(cat "$(dirname "$py")/../llamacpp-tag")" = "$tag" ]; then return 0; fi
+  mkdir -p "$wheels" || return 1
   local wheel
-  wheel=$(ls "$cache/wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
+  wheel=$(ls "$wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
   if [ -z "$wheel" ]; then
-    echo "setup: building llama-cpp-python $ver (CPU, $JOBS jobs; several minutes the first time, log $log)"
+    echo "setup: building llama-cpp-python $ver (CPU: $cpu_args; $JOBS jobs; several minutes the first time, log $log)"
     local sdist="$cache/llama_cpp_python-$ver.tar.gz" src="$cache/src-$ver"
     if [ ! -f "$sdist" ]; then
       "$py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
@@ -89,26 +134,31 @@ llamacpp_env() {
       rm -rf "$src.tmp" && mkdir -p "$src.tmp" && tar xzf "$sdist" -C "$src.tmp" --strip-components=1 &&
         mv "$src.tmp" "$src" || return 1
     fi
-    CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_CCACHE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    CMAKE_ARGS="$cpu_args -DGGML_CCACHE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
-      CMAKE_BUILD_PARALLEL_LEVEL=$JOBS SKBUILD_BUILD_DIR="$cache/build-$ver" \
-      "$py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$cache/wheels" "$src" >>"$log" 2>&1 ||
+      CMAKE_BUILD_PARALLEL_LEVEL=$JOBS SKBUILD_BUILD_DIR="$cache/build-$ver-$tag" \
+      "$py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$wheels" "$src" >>"$log" 2>&1 ||
       { tail -n 20 "$log"; return 1; }
-    wheel=$(ls "$cache/wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
+    wheel=$(ls "$wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
     [ -n "$wheel" ] || return 1
   fi
+  # Its dependencies, then the wheel itself again: a wheel of the same version built for another
+  # tag may already be installed, and pip would keep it.
   "$py" -m pip install -q --disable-pip-version-check "$wheel" >>"$log" 2>&1 || { tail -n 20 "$log"; return 1; }
-  "$py" -c "import llama_cpp" 2>/dev/null
+  "$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel" >>"$log" 2>&1 ||
+    { tail -n 20 "$log"; return 1; }
+  "$py" -c "import llama_cpp" 2>/dev/null && echo "$tag" >"$(dirname "$py")/../llamacpp-tag"
 }
 
 # llama.cpp's llama-quantize, built from the same sources as the wheel (vendor/llama.cpp of the
-# llama-cpp-python sdist), for the test that feeds it ZeroPoint's importance matrix. Kept in
-# ~/.cache/zeropoint-llamacpp/tools-VER and linked into the venv's bin/. Measured on this 2-core
-# machine: 3.8 min from a cold ccache, 26 s from a warm one.
+# llama-cpp-python sdist) with the same CPU arguments, for the test that feeds it ZeroPoint's
+# importance matrix. Kept in ~/.cache/zeropoint-llamacpp/tools-VER-TAG and linked into the venv's
+# bin/. About 4 min from a cold ccache on 2 cores, under 30 s from a warm one.
 llamacpp_quantize() {
-  local venv=$1 ver=0.3.36
+  local venv=$1 ver=0.3.36 tag cpu_args
+  tag=$(llamacpp_tag) cpu_args=$(llamacpp_cpu_args)
   local cache=${ZP_LLAMACPP_CACHE:-$HOME/.cache/zeropoint-llamacpp}
-  local tools="$cache/tools-$ver" src="$cache/src-$ver" log="$cache/tools-$ver.log"
+  local tools="$cache/tools-$ver-$tag" src="$cache/src-$ver" log="$cache/tools-$ver-$tag.log"
   if [ ! -x "$tools/bin/llama-quantize" ]; then
     if [ ! -d "$src" ]; then
       [ -f "$cache/llama_cpp_python-$ver.tar.gz" ] || return 1
@@ -117,8 +167,9 @@ llamacpp_quantize() {
         mv "$src.tmp" "$src" || return 1
     fi
     echo "setup: building llama.cpp's llama-quantize ($JOBS jobs, log $log)"
+    # shellcheck disable=SC2086
     cmake -S "$src/vendor/llama.cpp" -B "$tools" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DGGML_NATIVE=ON -DGGML_CCACHE=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
+      $cpu_args -DGGML_CCACHE=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF >"$log" 2>&1 &&
       cmake --build "$tools" --target llama-quantize -j "$JOBS" >>"$log" 2>&1 ||
       { tail -n 20 "$log"; return 1; }
@@ -132,8 +183,14 @@ case "$action" in
   build) ;;
   test)
     python_env
-    # Every test; the ones that need ../shared/assets or a GPU say why they skip.
-    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    # Every test; the ones that need ../shared/assets or a GPU say why they skip. Then every
+    # skipped test and test function with its reason, and the totals.
+    ctest_out="$BUILD_DIR/ctest-output.txt"
+    rc=0
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" 2>&1 | tee "$ctest_out" ||
+      rc=${PIPESTATUS[0]}
+    bash tests/tools/skip_report.sh "$BUILD_DIR" "$ctest_out"
+    exit "$rc"
     ;;
   demo)
     if [ -x "$BUILD_DIR/app/gui/zeropoint" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then

@@ -10,6 +10,27 @@
 
 namespace zp {
 
+namespace {
+mode_t current_umask()
+{
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    return mask;
+}
+}  // namespace
+
+void apply_umask_mode(int fd, const std::string& what)
+{
+    if (::fchmod(fd, 0666 & ~current_umask()) != 0)
+        throw IoError(what + ": cannot set the file's permissions: " + std::strerror(errno));
+}
+
+void apply_umask_dir_mode(const std::string& dir)
+{
+    if (::chmod(dir.c_str(), 0777 & ~current_umask()) != 0)
+        throw IoError(dir + ": cannot set the folder's permissions: " + std::strerror(errno));
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path))
 {
     std::string templ = path_ + ".tmp-XXXXXX";
@@ -18,9 +39,13 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path))
         throw IoError(path_ + ": cannot create a temporary file next to it: " + std::strerror(errno));
     tmp_path_ = templ;
     // mkstemp creates the file 0600; a written file gets the usual 0666 minus the umask.
-    mode_t mask = ::umask(0);
-    ::umask(mask);
-    ::fchmod(fd, 0666 & ~mask);
+    try {
+        apply_umask_mode(fd, path_);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp_path_.c_str());
+        throw;
+    }
     file_ = ::fdopen(fd, "wb");
     if (!file_) {
         ::close(fd);

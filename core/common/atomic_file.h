@@ -7,6 +7,12 @@
 
 namespace zp {
 
+// The mode a plain open(2)/mkdir(2) would give under the current umask (0666 / 0777 minus it):
+// mkstemp and mkdtemp create their files 0600 and folders 0700, which would make every output
+// private by accident. Throws IoError naming `what` when chmod fails.
+void apply_umask_mode(int fd, const std::string& what);
+void apply_umask_dir_mode(const std::string& dir);
+
 class AtomicFile {
 public:
     explicit AtomicFile(std::string path);  // opens "<path>.tmp-XXXXXX" for writing; throws IoError

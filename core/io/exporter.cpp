@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/common/atomic_file.h"
 #include "core/common/error.h"
 #include "core/io/gguf_export.h"
 #include "core/io/safetensors_export.h"
@@ -41,6 +42,14 @@ public:
             throw IoError(target.string() + ": cannot create a temporary directory next to it: " +
                           std::strerror(errno));
         path_ = templ;
+        // mkdtemp made it 0700: the installed folder gets what mkdir(2) would give.
+        try {
+            apply_umask_dir_mode(path_.string());
+        } catch (...) {
+            std::error_code ec2;
+            fs::remove_all(path_, ec2);
+            throw;
+        }
     }
     ~TempDir()
     {

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/common/atomic_file.h"
 #include "core/common/error.h"
 #include "core/io/hdf5.h"
 
@@ -184,6 +185,14 @@ void write_session(const pipeline::QuantizedModel& qm, const std::string& path)
     if (fd < 0)
         throw IoError(path +
                       ": cannot create a temporary file next to it: " + std::strerror(errno));
+    try {
+        // mkstemp made it 0600; HDF5 truncates it in place and keeps that mode.
+        apply_umask_mode(fd, path);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
     ::close(fd);
     try {
         h5::File f = h5::File::create(tmp);

@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFileInfo>
+#include <QProcess>
 #include <random>
 
 #include <ATen/ops/empty.h>
@@ -28,6 +29,36 @@ QString asset(const QString& relative)
 QString cli_path()
 {
     return qEnvironmentVariable("ZP_CLI");
+}
+
+QString run_python_reader(const QString& script, const QStringList& args, const QString& install_hint)
+{
+    const bool required = qEnvironmentVariable("ZP_REQUIRE_PYREADERS") == QLatin1String("1");
+    auto absent = [&](const QString& why) {
+        return (required ? QStringLiteral("FAIL: ") : QStringLiteral("SKIP: ")) + why +
+               QStringLiteral(" -- install with: ") + install_hint +
+               (required ? QStringLiteral(" (ZP_REQUIRE_PYREADERS=1: a missing reader is a failure)")
+                         : QString());
+    };
+    if (script.isEmpty() || !QFileInfo::exists(script))
+        return QStringLiteral("FAIL: reader script %1 not found").arg(script);
+    // The set-up script's venv (ZP_PYENV, BUILD_DIR/pyenv) where it exists, else python3 on PATH.
+    const QString venv_py = qEnvironmentVariable("ZP_PYENV") + QStringLiteral("/bin/python3");
+    const QString python = !qEnvironmentVariableIsEmpty("ZP_PYENV") && QFileInfo::exists(venv_py)
+                               ? venv_py
+                               : QStringLiteral("python3");
+    QProcess p;
+    p.start(python, QStringList{script} + args);
+    if (!p.waitForStarted(10000))
+        return absent(QStringLiteral("python3 is not installed"));
+    p.waitForFinished(300000);
+    const QString out = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
+    if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 2)
+        return absent(out.trimmed());
+    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0)
+        return QStringLiteral("FAIL: ") + out;
+    qInfo().noquote() << out.trimmed();
+    return {};
 }
 
 at::Tensor make_weights(const std::string& kind, int64_t rows, int64_t cols, uint64_t seed)

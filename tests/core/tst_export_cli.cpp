@@ -19,6 +19,8 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <sys/stat.h>
+
 using namespace zp;
 
 class TestExportCli : public QObject {
@@ -105,6 +107,41 @@ private Q_SLOTS:
         QVERIFY2(out.contains("GGUF v3") && out.contains("blk.4.ffn_up.weight") &&
                      out.contains("llama.block_count"),
                  qPrintable(out));
+    }
+
+    // Outputs get the permissions any program's files get (0666 / 0777 minus the umask): a session
+    // (mkstemp made it 0600 before), a GGUF file and a packed checkpoint folder (mkdtemp: 0700).
+    void outputs_follow_the_umask()
+    {
+        const mode_t old = ::umask(027);
+        struct Restore {
+            mode_t m;
+            ~Restore() { ::umask(m); }
+        } restore{old};
+        auto mode = [](const QString& p) {
+            struct stat st {};
+            return ::stat(p.toLocal8Bit().constData(), &st) == 0 ? int(st.st_mode & 07777) : -1;
+        };
+        const QString s = path("umask.h5");
+        session::write_session(session::read_session(session_.toStdString()), s.toStdString());
+        QCOMPARE(mode(s), 0640);
+        QString out;
+        const QString g = path("umask.gguf");
+        QCOMPARE(run({"export", "--session", session_, "--model", model_, "--tokenizer", tok_,
+                      "--format", "gguf", "--out", g},
+                     &out),
+                 0);
+        QCOMPARE(mode(g), 0640);
+        const QString d = path("umask-packed");
+        QCOMPARE(run({"export", "--session", session_, "--model", model_, "--tokenizer", tok_,
+                      "--format", "packed", "--out", d},
+                     &out),
+                 0);
+        QCOMPARE(mode(d), 0750);
+        const QStringList files = QDir(d).entryList(QDir::Files);
+        QVERIFY(!files.isEmpty());
+        for (const QString& f : files)
+            QCOMPARE(mode(QDir(d).filePath(f)), 0640);
     }
 
     void export_imatrix()

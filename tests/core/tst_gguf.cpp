@@ -194,36 +194,13 @@ private:
         return (tmp_.path() + "/").toStdString() + name;
     }
 
-    // Runs tests/python/check_gguf.py on a manifest; QSKIPs (via the returned string) when python3
-    // or the gguf module is absent. Returns "" on success, "SKIP: why" or the script's output on
-    // failure.
     QString run_python_check(const std::string& manifest_path)
     {
-        const QString script = QFINDTESTDATA("../python/check_gguf.py");
-        if (script.isEmpty())
-            return "FAIL: tests/python/check_gguf.py not found";
-        QProcess p;
-        p.start("python3", {script, QString::fromStdString(manifest_path)});
-        if (!p.waitForStarted(10000))
-            return "SKIP: python3 is not installed (CI: packaging/setup.sh installs it with the "
-                   "gguf module)";
-        p.waitForFinished(300000);
-        const QString out = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
-        if (p.exitCode() == 2)
-            return "SKIP: " + out.trimmed() + " -- install with: python3 -m pip install gguf";
-        if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0)
-            return "FAIL: " + out;
-        qInfo().noquote() << out.trimmed();
-        return {};
+        return test::run_python_reader(QFINDTESTDATA("../python/check_gguf.py"),
+                                       {QString::fromStdString(manifest_path)},
+                                       "python3 -m pip install gguf (packaging/setup.sh test does)");
     }
-
-#define ZP_PYTHON_CHECK(manifest)                      \
-    do {                                               \
-        const QString r_ = run_python_check(manifest); \
-        if (r_.startsWith("SKIP: "))                   \
-            QSKIP(qPrintable(r_.mid(6)));              \
-        QVERIFY2(r_.isEmpty(), qPrintable(r_));        \
-    } while (0)
+#define ZP_PYTHON_CHECK(manifest) ZP_PYTHON_READER(run_python_check(manifest))
 
 private Q_SLOTS:
     void initTestCase()

@@ -1,6 +1,7 @@
 // core/pipeline: the sequential pipeline on the real stories260K model - plan errors before any
-// work, NeUQI's diag loss never above Min-Max's, cancel, write-back, and the perplexity ordering
-// across bits and methods on TinyStories text.
+// work, NeUQI's diag loss never above Min-Max's, cancel (the model restored; zeropoint-cli quantize
+// stopped part-way leaves nothing at its --out), write-back, and the perplexity ordering across
+// bits and methods on TinyStories text.
 #undef slots
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
@@ -13,6 +14,7 @@
 
 #include "core/common/error.h"
 #include "core/eval/perplexity.h"
+#include "core/io/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/calibration.h"
@@ -22,8 +24,11 @@
 #include "tests/common/test_util.h"
 
 #include <QDir>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
+
+#include <signal.h>
 
 using namespace zp;
 
@@ -245,11 +250,11 @@ private Q_SLOTS:
         reset_model();
     }
 
+    // The pipeline itself writes no file; what a cancelled run must leave is the model as it was.
     void cancel_throws_and_leaves_nothing()
     {
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         reset_model();
-        QTemporaryDir dir;
         pipeline::PipelineOptions o = options("gptq-minmax", 2);
         int calls = 0;
         o.progress = [&](double, double, const std::string&) { return ++calls < 20; };
@@ -257,7 +262,64 @@ private Q_SLOTS:
         QCOMPARE(calls, 20);
         for (int64_t b = 0; b < model_->config().num_layers; ++b)
             QVERIFY2(!model_->is_replaced(b), "a cancelled run must restore the model");
-        QVERIFY(QDir(dir.path()).isEmpty());
+    }
+
+    // The component that writes: zeropoint-cli quantize --out, interrupted (SIGINT, as Ctrl+C)
+    // while it quantizes, and after the quantized model is complete but before the session is due
+    // (perplexity of the quantized model). Nothing may be at --out, nor any temporary beside it.
+    void cancelled_cli_quantize_leaves_no_session_data()
+    {
+        QTest::addColumn<QString>("stage");
+        QTest::newRow("quantizing") << QStringLiteral("quantize [");
+        QTest::newRow("evaluating the quantized model")
+            << QStringLiteral("perplexity (quantized) [");
+    }
+
+    void cancelled_cli_quantize_leaves_no_session()
+    {
+        QFETCH(QString, stage);
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(tokp, "tokenizers/tok512.bin");
+        ZP_REQUIRE_ASSET(text, "text/tinystories_val.txt");
+        if (test::cli_path().isEmpty())
+            QSKIP("ZP_CLI is not set (run through ctest)");
+        if (!session::available())
+            QSKIP("built without HDF5: zeropoint-cli quantize cannot write sessions");
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString out = dir.filePath(QStringLiteral("s.h5"));
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        QStringList args{"quantize", "--model", bin, "--tokenizer", tokp, "--out", out};
+        args += QStringList{"--method", "gptq-minmax", "--bits", "2", "--gptq-block", "32"};
+        args += QStringList{"--calib", text, "--nsamples", "16", "--seqlen", "256"};
+        args += QStringList{"--eval", text, "--window", "256", "--eval-windows", "128"};
+        p.start(test::cli_path(), args);
+        QVERIFY(p.waitForStarted(10000));
+        // Progress goes to stderr one line per update (not a terminal); the first line of the stage
+        // that reports work done (a block for the quantizer, a window for the evaluation) stops it.
+        QString log;
+        bool sent = false;
+        while (!sent && p.state() != QProcess::NotRunning && p.waitForReadyRead(120000)) {
+            while (!sent && p.canReadLine()) {
+                const QString line = QString::fromUtf8(p.readLine());
+                log += line;
+                if (line.startsWith(stage) && (line.contains("block") || line.contains("window"))) {
+                    QCOMPARE(::kill(static_cast<pid_t>(p.processId()), SIGINT), 0);
+                    sent = true;
+                }
+            }
+        }
+        QVERIFY2(sent, qPrintable("never reached '" + stage + "':\n" + log));
+        QVERIFY(p.waitForFinished(120000));
+        log += QString::fromUtf8(p.readAll());
+        QVERIFY2(p.exitStatus() == QProcess::CrashExit,
+                 qPrintable("the run ended before the signal:\n" + log));
+        QVERIFY2(!QFileInfo::exists(out), qPrintable(out + " exists after the interrupted run"));
+        const QStringList left =
+            QDir(dir.path())
+                .entryList(QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot);
+        QVERIFY2(left.isEmpty(), qPrintable("left behind: " + left.join(", ")));
     }
 
     // One row per method (each row its own watchdog period); the ordering is checked afterwards.

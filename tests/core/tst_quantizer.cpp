@@ -5,6 +5,10 @@
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "core/analysis/loss_curves.h"
 #include "core/common/error.h"
 #include "core/demo/synthetic.h"
@@ -12,6 +16,82 @@
 #include "kernels/zero_point.h"
 
 using namespace zp;
+
+namespace {
+
+// The values of a tensor, in T.
+template <typename T>
+std::vector<T> values(const at::Tensor& t)
+{
+    const at::Tensor c = t.cpu().to(c10::CppTypeToScalarType<T>::value).contiguous();
+    return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
+}
+
+// Scalar references written from ALGORITHMS.md sections 1-2 apart from the code under test (plain
+// loops, like ggml's *_ref functions). W [rows, cols] row-major float32 like the layer, its
+// parameters [rows, cols / g] float32: code = clamp(round(w/s + z), 0, N-1) (half to even) and
+// Q = s (code - z), computed in float32 like the stored weights.
+struct LayerRef {
+    std::vector<int> codes;  // [rows, cols]
+    std::vector<double> dW;  // Q(W) - W, [rows, cols], exact in float64
+};
+
+LayerRef quantize_ref(const std::vector<float>& W, int64_t cols, int64_t g,
+                      const std::vector<float>& s, const std::vector<float>& z, int bits)
+{
+    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = cols / g;
+    const float top = static_cast<float>((1 << bits) - 1);
+    LayerRef r;
+    r.codes.resize(W.size());
+    r.dW.resize(W.size());
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t c = 0; c < cols; ++c) {
+            const float sc = s[i * groups + c / g], zc = z[i * groups + c / g], w = W[i * cols + c];
+            const float code = std::min(std::max(std::nearbyint(w / sc + zc), 0.0f), top);
+            r.codes[i * cols + c] = static_cast<int>(code);
+            r.dW[i * cols + c] = static_cast<double>(sc * (code - zc)) - static_cast<double>(w);
+        }
+    return r;
+}
+
+// Min-Max per group: s = (max - min) / (N - 1), z = round(-min / s).
+void minmax_ref(const std::vector<float>& W, int64_t cols, int64_t g, int bits,
+                std::vector<float>* s, std::vector<float>* z)
+{
+    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = cols / g;
+    s->resize(rows * groups);
+    z->resize(rows * groups);
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < groups; ++j) {
+            const float* p = W.data() + i * cols + j * g;
+            const float lo = *std::min_element(p, p + g), hi = *std::max_element(p, p + g);
+            const float scale = hi > lo ? (hi - lo) / static_cast<float>((1 << bits) - 1) : 1.0f;
+            (*s)[i * groups + j] = scale;
+            (*z)[i * groups + j] = std::nearbyint(-lo / scale);
+        }
+}
+
+// sum_rows sum_i h_i dW_i^2 and sum_rows sum_ij dW_i H_ij dW_j (H [cols, cols] row-major).
+double diag_loss_ref(const std::vector<double>& dW, const std::vector<double>& h)
+{
+    const size_t cols = h.size();
+    double acc = 0.0;
+    for (size_t k = 0; k < dW.size(); ++k)
+        acc += h[k % cols] * dW[k] * dW[k];
+    return acc;
+}
+
+double proxy_loss_ref(const std::vector<double>& dW, const std::vector<double>& H, size_t cols)
+{
+    double acc = 0.0;
+    for (size_t r = 0; r < dW.size() / cols; ++r)
+        for (size_t i = 0; i < cols; ++i)
+            for (size_t j = 0; j < cols; ++j)
+                acc += dW[r * cols + i] * H[i * cols + j] * dW[r * cols + j];
+    return acc;
+}
+
+}  // namespace
 
 class TestQuantizer : public QObject {
     Q_OBJECT
@@ -48,14 +128,53 @@ private Q_SLOTS:
         // Min-Max's on the same weights.
         QVERIFY(d.diag_loss <= d.diag_loss_minmax * (1 + 1e-12));
         QVERIFY((r.group_loss <= r.group_loss_minmax).all().item<bool>());
-        // Full proxy loss, recomputed independently.
-        at::Tensor dW = (r.dequantized - W).to(at::kDouble);
-        double proxy = (dW.matmul(H) * dW).sum().item<double>();
-        QVERIFY(std::abs(proxy - d.proxy_loss) <= 1e-9 * std::abs(proxy));
-        QVERIFY(d.proxy_loss > 0 && d.proxy_loss_minmax > 0);
+        // The codes, the dequantized weights and the four diagnostics against the scalar
+        // references, from the stored (s, z) and from Min-Max's. The layer subtracts in float32
+        // before widening, the references exactly: relative 1e-6 covers that rounding.
+        const int64_t g = group < 0 ? 256 : group;
+        const std::vector<float> Wv = values<float>(W);
+        const std::vector<double> Hv = values<double>(H);
+        std::vector<double> h(256);
+        double mean = 0.0;
+        for (int64_t i = 0; i < 256; ++i)
+            mean += Hv[i * 256 + i] / 256.0;
+        for (int64_t i = 0; i < 256; ++i)
+            h[i] = Hv[i * 256 + i] + 0.01 * mean;  // damping first, then the diagonal
+        const std::vector<double> imp = values<double>(r.importance);
+        for (int64_t i = 0; i < 256; ++i)
+            QVERIFY2(
+                std::abs(imp[i] - h[i]) <= 1e-14 * h[i],
+                qPrintable(
+                    QString("importance[%1] = %2, reference %3").arg(i).arg(imp[i]).arg(h[i])));
+        const LayerRef q =
+            quantize_ref(Wv, 256, g, values<float>(r.scale), values<float>(r.zero), bits);
         QCOMPARE(r.codes.size(1), int64_t(256));
-        QVERIFY(r.codes.to(at::kInt).max().item<int>() < (1 << bits));
-        QVERIFY(r.importance.equal(quant::damped_hessian_diagonal(H)));
+        QVERIFY(values<int>(r.codes) == q.codes);
+        const std::vector<float> dq = values<float>(r.dequantized);
+        for (size_t k = 0; k < dq.size(); ++k)
+            QVERIFY(static_cast<double>(dq[k]) - static_cast<double>(Wv[k]) == q.dW[k]);
+        std::vector<float> s_mm, z_mm;
+        minmax_ref(Wv, 256, g, bits, &s_mm, &z_mm);
+        const LayerRef mm = quantize_ref(Wv, 256, g, s_mm, z_mm, bits);
+        auto close = [](double got, double ref) {
+            return std::abs(got - ref) <= 1e-6 * std::abs(ref);
+        };
+        const double diag = diag_loss_ref(q.dW, h), diag_mm = diag_loss_ref(mm.dW, h);
+        const double proxy = proxy_loss_ref(q.dW, Hv, 256),
+                     proxy_mm = proxy_loss_ref(mm.dW, Hv, 256);
+        QVERIFY2(close(d.diag_loss, diag),
+                 qPrintable(QString("diag loss %1, reference %2").arg(d.diag_loss).arg(diag)));
+        QVERIFY2(close(d.diag_loss_minmax, diag_mm),
+                 qPrintable(QString("Min-Max diag loss %1, reference %2")
+                                .arg(d.diag_loss_minmax)
+                                .arg(diag_mm)));
+        QVERIFY2(close(d.proxy_loss, proxy),
+                 qPrintable(QString("proxy loss %1, reference %2").arg(d.proxy_loss).arg(proxy)));
+        QVERIFY2(close(d.proxy_loss_minmax, proxy_mm),
+                 qPrintable(QString("Min-Max proxy loss %1, reference %2")
+                                .arg(d.proxy_loss_minmax)
+                                .arg(proxy_mm)));
+        QVERIFY(d.proxy_loss > 0 && d.proxy_loss_minmax > 0);
         if (cfg.method == quant::Method::NeUQI)
             QVERIFY2(d.diag_loss < d.diag_loss_minmax, "NeUQI should beat Min-Max on heavy-tailed weights");
     }

@@ -192,23 +192,9 @@ private:
     // script's output on failure.
     QString run_python_check(const std::string& manifest_path)
     {
-        const QString script = QFINDTESTDATA("../python/check_safetensors.py");
-        if (script.isEmpty())
-            return "FAIL: tests/python/check_safetensors.py not found";
-        QProcess p;
-        p.start("python3", {script, QString::fromStdString(manifest_path)});
-        if (!p.waitForStarted(10000))
-            return "SKIP: python3 is not installed (CI: packaging/setup.sh python_env installs it "
-                   "with safetensors and numpy)";
-        p.waitForFinished(300000);
-        const QString out = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
-        if (p.exitCode() == 2)
-            return "SKIP: " + out.trimmed() +
-                   " -- install with: python3 -m pip install safetensors numpy";
-        if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0)
-            return "FAIL: " + out;
-        qInfo().noquote() << out.trimmed();
-        return {};
+        return test::run_python_reader(
+            QFINDTESTDATA("../python/check_safetensors.py"), {QString::fromStdString(manifest_path)},
+            "python3 -m pip install safetensors numpy (packaging/setup.sh test does)");
     }
 
     // Checks 1-3 on one model; returns the three output directories.
@@ -533,10 +519,7 @@ private Q_SLOTS:
                                {"gptq_bits", 4},    {"gptq_group", 32}};
         const std::string mpath = path("manifest.json");
         std::ofstream(mpath) << manifest.dump(2);
-        const QString r_ = run_python_check(mpath);
-        if (r_.startsWith("SKIP: "))
-            QSKIP(qPrintable(r_.mid(6)));
-        QVERIFY2(r_.isEmpty(), qPrintable(r_));
+        ZP_PYTHON_READER(run_python_check(mpath));
         // The reader can fail: one expected value changed is reported, naming the layer.
         const json& first = layers.at(0);
         QCOMPARE(first["gptq"].get<std::string>(), std::string("packed"));

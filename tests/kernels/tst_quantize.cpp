@@ -4,12 +4,47 @@
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/quantize.h"
 #include "tests/common/test_util.h"
 
 using namespace zp::kernels;
+
+namespace {
+
+// Min-Max with clip factor b, written from ALGORITHMS.md section 1 apart from the kernels (a plain
+// loop, like ggml's *_ref functions): per group of g values of a row, s = b (max - min) / (N - 1),
+// z = round(-min / s - (1 - b)(N - 1) / (2 b)) (half to even); a constant group gets s = 1,
+// z = round(-min).
+void minmax_ref(const std::vector<double>& w, int64_t cols, int64_t g, int bits, double b,
+                std::vector<double>* s, std::vector<double>* z)
+{
+    const int64_t rows = static_cast<int64_t>(w.size()) / cols, groups = cols / g;
+    const double top = (1 << bits) - 1;
+    s->assign(rows * groups, 0.0);
+    z->assign(rows * groups, 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < groups; ++j) {
+            double lo = w[r * cols + j * g], hi = lo;
+            for (int64_t i = 1; i < g; ++i) {
+                lo = std::min(lo, w[r * cols + j * g + i]);
+                hi = std::max(hi, w[r * cols + j * g + i]);
+            }
+            if (hi > lo) {
+                (*s)[r * groups + j] = b * (hi - lo) / top;
+                (*z)[r * groups + j] =
+                    std::nearbyint(-lo / (*s)[r * groups + j] - (1.0 - b) * top / (2.0 * b));
+            } else {
+                (*s)[r * groups + j] = 1.0;
+                (*z)[r * groups + j] = std::nearbyint(-lo);
+            }
+        }
+}
+
+}  // namespace
 
 class TestQuantize : public QObject {
     Q_OBJECT
@@ -70,12 +105,56 @@ private Q_SLOTS:
         minmax_params(w, 2, -1, 1.0, &s, &z);
         QVERIFY(std::abs(s.item<double>() - 0.4) < 1e-15);
         QCOMPARE(z.item<double>(), 1.0);  // round(0.3 / 0.4) = round(0.75) = 1
-        minmax_params(w, 2, -1, 0.8, &s, &z);
-        QVERIFY(std::abs(s.item<double>() - 0.32) < 1e-15);
-        QCOMPARE(z.item<double>(), std::nearbyint(0.3 / 0.32 - 0.2 * 3 / 1.6));
+        // Clip b = 0.6: s = 0.6 * 1.2 / 3 = 0.24; -min/s = 1.25, less (1 - b)(N - 1)/(2b) = 1:
+        // z = round(0.25) = 0 (without the shift it would be 1).
+        minmax_params(w, 2, -1, 0.6, &s, &z);
+        QVERIFY(std::abs(s.item<double>() - 0.24) < 1e-15);
+        QCOMPARE(z.item<double>(), 0.0);
         at::Tensor c = at::full({2, 8}, 0.7, at::kDouble);
         minmax_params(c, 3, -1, 1.0, &s, &z);
         QCOMPARE(s[0][0].item<double>(), 1.0);  // constant group: s = 1
+        QCOMPARE(z[0][0].item<double>(), -1.0);  // round(-0.7)
+    }
+
+    void minmax_matches_reference_data()
+    {
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<int>("group");
+        QTest::addColumn<double>("clip");
+        for (int bits : {2, 3, 4, 8})
+            for (int group : {-1, 32})
+                for (double clip : {1.0, 0.9, 0.6})
+                    QTest::newRow(
+                        qPrintable(QString("%1bit/g%2/b%3").arg(bits).arg(group).arg(clip)))
+                        << bits << group << clip;
+    }
+
+    // Every (row, group) of laplace weights, plus a constant row, against the scalar reference.
+    void minmax_matches_reference()
+    {
+        QFETCH(int, bits);
+        QFETCH(int, group);
+        QFETCH(double, clip);
+        at::Tensor w = zp::test::make_weights("laplace", 6, 256, 40 + bits);
+        w[5].fill_(-0.0123);
+        at::Tensor s, z;
+        minmax_params(w, bits, group, clip, &s, &z);
+        const std::vector<double> wv(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
+        std::vector<double> s_ref, z_ref;
+        minmax_ref(wv, 256, group < 0 ? 256 : group, bits, clip, &s_ref, &z_ref);
+        QCOMPARE(s.numel(), static_cast<int64_t>(s_ref.size()));
+        const at::Tensor sc = s.contiguous(), zc = z.contiguous();
+        for (size_t k = 0; k < s_ref.size(); ++k) {
+            const double sk = sc.data_ptr<double>()[k], zk = zc.data_ptr<double>()[k];
+            QVERIFY2(std::abs(sk - s_ref[k]) <= 1e-15 * s_ref[k],
+                     qPrintable(QString("group %1: s %2, reference %3")
+                                    .arg(k)
+                                    .arg(sk, 0, 'g', 17)
+                                    .arg(s_ref[k], 0, 'g', 17)));
+            QVERIFY2(
+                zk == z_ref[k],
+                qPrintable(QString("group %1: z %2, reference %3").arg(k).arg(zk).arg(z_ref[k])));
+        }
     }
 
     void bad_arguments()

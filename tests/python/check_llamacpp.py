@@ -3,7 +3,8 @@
 vendored llama.cpp; packaging/setup.sh installs it into BUILD_DIR/pyenv).
 
 For stories260K (llama2.c) with tok512, through zeropoint-cli only:
-  * quantize (RTN NeUQI by default, channel-wise) at 4 bits (Q4_1, an exact mapping; ffn_down,
+  * quantize (GPTQ NeUQI by default, calibrated on 32 x 256 tokens of TinyStories, channel-wise)
+    at 4 bits (Q4_1, an exact mapping; ffn_down,
     whose rows of 172 are not whole 32-blocks, is F16) and 8 bits (re-quantized to Q8_0), and a
     session with every layer skipped (an F16 export of the original);
   * export each to GGUF and load it in llama_cpp.Llama (n_ctx 512, F32 KV cache, no flash
@@ -25,7 +26,10 @@ For stories260K (llama2.c) with tok512, through zeropoint-cli only:
     model (`quantize --eval`), within 0.5%.
 
 Usage: check_llamacpp.py --cli zeropoint-cli --assets ../shared/assets --work DIR [--venv DIR]
-       [--method rtn-neuqi] [--calib FILE] [--steps 200] [--ppl-windows 40] [--json OUT]
+       [--method gptq-neuqi] [--calib FILE] [--steps 200] [--forced 200] [--ppl-windows 40]
+       [--json OUT]
+Quantized files must also agree with ZeroPoint's argmax on at least 95% of --forced teacher-forced
+positions of real text (TinyStories), every disagreement at a near-tie of ZeroPoint's logits.
 Exit 0: everything matches; 1: a mismatch (one line each); 77: skipped (llama_cpp or the assets
 missing; the reason is printed). ZP_REQUIRE_LLAMACPP=1 turns the llama_cpp skip into a failure.
 """
@@ -38,12 +42,8 @@ import subprocess
 import sys
 import time
 
-SKIP = 77
-
-
-def skip(msg):
-    print(f"SKIP: {msg}")
-    sys.exit(SKIP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llamacpp_common import import_llama_cpp, run, skip  # noqa: E402
 
 
 def parse_args():
@@ -52,8 +52,11 @@ def parse_args():
     p.add_argument("--assets", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--venv", default="")
-    p.add_argument("--method", default="rtn-neuqi")
-    p.add_argument("--calib", default="", help="calibration text (GPTQ methods)")
+    p.add_argument("--method", default="gptq-neuqi")
+    p.add_argument("--calib", default="",
+                   help="calibration text for GPTQ methods (default: ASSETS/text/tinystories_val.txt)")
+    p.add_argument("--forced", type=int, default=200,
+                   help="teacher-forced positions of real text compared for quantized files")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--logit-positions", type=int, default=16)
     p.add_argument("--ppl-windows", type=int, default=40)
@@ -64,43 +67,9 @@ def parse_args():
     return p.parse_args()
 
 
-def import_llama_cpp(args):
-    try:
-        import numpy  # noqa: F401
-        import llama_cpp  # noqa: F401
-        return
-    except ImportError as e:
-        why = str(e)
-    # Run again with the set-up script's venv (BUILD_DIR/pyenv) when it has the module.
-    venv_py = os.path.join(args.venv, "bin", "python3") if args.venv else ""
-    if venv_py and os.path.exists(venv_py) and os.environ.get("ZP_LLAMACPP_REEXEC") != "1":
-        if os.path.realpath(venv_py) != os.path.realpath(sys.executable) or \
-                sys.prefix != os.path.realpath(args.venv):
-            os.environ["ZP_LLAMACPP_REEXEC"] = "1"
-            os.execv(venv_py, [venv_py] + sys.argv)
-    reason = f"python module llama_cpp unavailable ({why})"
-    note = os.path.join(args.venv, "llamacpp-unavailable.txt") if args.venv else ""
-    if note and os.path.exists(note):
-        reason += ": " + open(note).read().strip()
-    else:
-        reason += "; install: packaging/setup.sh test (builds llama-cpp-python into BUILD_DIR/pyenv)"
-    if os.environ.get("ZP_REQUIRE_LLAMACPP") == "1":
-        print(f"FAIL: {reason} (ZP_REQUIRE_LLAMACPP=1)")
-        sys.exit(1)
-    skip(reason)
-
-
-def run(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        print(f"FAIL: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
-        sys.exit(1)
-    return r
-
-
 def main():
     args = parse_args()
-    import_llama_cpp(args)
+    import_llama_cpp(args.venv)
     import numpy as np
     import llama_cpp
     from llama_cpp import Llama
@@ -126,8 +95,8 @@ def main():
         s = W(f"q{bits}.h5")
         cmd = [cli, "quantize", "--model", model, "--tokenizer", tok, "--method", args.method,
                "--bits", str(bits), "--group", "-1", "--out", s]
-        if args.calib:
-            cmd += ["--calib", args.calib, "--nsamples", "32", "--seqlen", "256", "--seed", "0"]
+        if args.method.startswith("gptq"):
+            cmd += ["--calib", args.calib or text_path, "--nsamples", "32", "--seqlen", "256", "--seed", "0"]
         if bits == 4 and args.ppl_windows > 0:
             cmd += ["--eval", text_path, "--window", str(args.window),
                     "--eval-windows", str(args.ppl_windows)]
@@ -189,6 +158,20 @@ def main():
         logits = np.fromfile(logits_file, dtype=np.float32).reshape(len(ids), -1)
         return ids, r.stdout.rstrip("\n"), logits
 
+    forced_text = open(text_path, encoding="utf-8").read()[:800]
+
+    def zp_forced(extra, tag):
+        """ZeroPoint's ids (BOS + the first args.forced tokens of TinyStories) and its logits at
+        each of them: `generate` with the text as the prompt (logits of the whole sequence)."""
+        logits_file = W(f"zp-forced-{tag}.logits")
+        r = run([cli, "generate", "--model", model, "--tokenizer", tok, "--prompt", forced_text,
+                 "--steps", "0", "--print-ids", "--logits", logits_file] + extra)
+        m = re.search(r"^ids:(.*)$", r.stderr, re.M)
+        ids = [int(x) for x in m.group(1).split()]
+        logits = np.fromfile(logits_file, dtype=np.float32).reshape(len(ids), -1)
+        n = min(len(ids), args.forced + 1)
+        return ids[:n], logits[:n].astype(np.float64)
+
     def first_diff(a, b):
         for i, (x, y) in enumerate(zip(a, b)):
             if x != y:
@@ -241,9 +224,30 @@ def main():
             if text_l.strip() != ref_text.strip():
                 failures.append(f"f16: llama.cpp text differs from stories260K.greedy200.txt:\n"
                                 f"  llama.cpp: {text_l[:200]!r}\n  reference: {ref_text[:200]!r}")
-        elif d is not None and d < 20:
-            failures.append(f"{name}: llama.cpp's greedy run leaves ZeroPoint's after only {d} "
-                            f"tokens")
+        else:
+            # Teacher-forced on real text: args.forced predicted positions of TinyStories.
+            ids_f, lf = zp_forced(extra, name)
+            lf_l = llama_logits(llm, ids_f)
+            n_f = len(ids_f) - 1
+            top2f = np.sort(lf[:n_f], axis=1)[:, -2:]
+            margin_f = top2f[:, 1] - top2f[:, 0]
+            dis_f = np.nonzero(lf_l[:n_f].argmax(axis=1) != lf[:n_f].argmax(axis=1))[0]
+            agree = 1.0 - len(dis_f) / n_f
+            figures[f"{name}_forced_positions"] = n_f
+            figures[f"{name}_forced_agreement"] = agree
+            figures[f"{name}_forced_disagreement_margins"] = [float(margin_f[i]) for i in dis_f]
+            print(f"{name}: teacher-forced on {n_f} positions of real text: argmax agrees at "
+                  f"{agree:.1%} (disagreements at ZeroPoint margins "
+                  f"{[round(float(margin_f[i]), 3) for i in dis_f]})")
+            if n_f < args.forced:
+                failures.append(f"{name}: only {n_f} teacher-forced positions (< {args.forced})")
+            if agree < 0.95:
+                failures.append(f"{name}: llama.cpp's argmax agrees with ZeroPoint's at only "
+                                f"{agree:.1%} of {n_f} teacher-forced positions (< 95%)")
+            for i in dis_f:
+                if margin_f[i] > 0.8:
+                    failures.append(f"{name}: forced position {i}: llama.cpp's argmax differs "
+                                    f"where ZeroPoint's top-2 margin is {margin_f[i]:.3g}")
         # llama.cpp's CPU kernels multiply F16 weights with fp16-rounded activations and Q4_1 /
         # Q8_0 weights with activations quantized to 8 bits (Q8_1 / Q8_0 blocks), so the logits
         # differ by a few hundredths (F16) to a few tenths (quantized) on logits of ~20, and a

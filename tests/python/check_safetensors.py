@@ -4,6 +4,9 @@ PyPI `safetensors` package (safe_open, framework="np") and numpy: the dequantize
 "zeropoint-packed" checkpoint and the GPTQ ("gptq_v2") checkpoint of one quantized model.
 
 Usage: check_safetensors.py MANIFEST.json
+       check_safetensors.py --decode-gptq GPTQ_DIR OUT_DIR
+The second form writes the GPTQ checkpoint decoded in numpy (w = scales[g_idx] * (q - z)) as a
+float32 HF directory that `zeropoint-cli eval --model OUT_DIR` reads: README's GPTQ perplexities.
 The manifest (written by tests/core/tst_safetensors_export.cpp):
   {"dequantized": DIR, "packed": DIR, "gptq": DIR, "dtype": "F16",
    "gptq_bits": 4, "gptq_group": 32,        # the checkpoint-wide values in quantization_config
@@ -192,7 +195,45 @@ def load_cfg(d):
         return json.load(f)
 
 
+def gptq_weight(gf, prefix, bits):
+    """w [out, in] float32 of one packed GPTQ layer: scales[g_idx] * (q - z)."""
+    q = unpack_gptq(gf.get(prefix + ".qweight"), bits, gf.get(prefix + ".g_idx").shape[0])
+    out = q.shape[1]
+    z = unpack_gptq(gf.get(prefix + ".qzeros").T.copy(), bits, out).T
+    s = gf.get(prefix + ".scales").astype(np.float32)
+    gi = gf.get(prefix + ".g_idx").astype(np.int64)
+    return (s[gi, :] * (q.astype(np.float32) - z[gi, :].astype(np.float32))).T
+
+
+def decode_gptq(src, dst):
+    import shutil
+    from safetensors.numpy import save_file
+    cfg = load_cfg(src)
+    bits = cfg["quantization_config"]["bits"]
+    gf = File(os.path.join(src, "model.safetensors"))
+    tensors = {}
+    for name in sorted(gf.names):
+        if name.endswith(".qweight"):
+            prefix = name[: -len(".qweight")]
+            tensors[prefix + ".weight"] = np.ascontiguousarray(gptq_weight(gf, prefix, bits))
+        elif not name.endswith((".qzeros", ".scales", ".g_idx")):
+            tensors[name] = np.ascontiguousarray(gf.get(name).astype(np.float32))
+    os.makedirs(dst, exist_ok=True)
+    save_file(tensors, os.path.join(dst, "model.safetensors"))
+    del cfg["quantization_config"]
+    cfg["torch_dtype"] = "float32"
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    for extra in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"):
+        if os.path.exists(os.path.join(src, extra)):
+            shutil.copy(os.path.join(src, extra), dst)
+    print(f"{dst}: {len(tensors)} tensors, float32")
+
+
 def main():
+    if sys.argv[1] == "--decode-gptq":
+        decode_gptq(sys.argv[2], sys.argv[3])
+        return
     with open(sys.argv[1]) as f:
         man = json.load(f)
     vals = np.random.default_rng(0).integers(0, 8, (64, 3))
@@ -313,14 +354,11 @@ def main():
         if not ok:
             continue
         n_packed += 1
-        q = unpack_gptq(gf.get(prefix + ".qweight"), bits, inn)            # [in, out]
-        z = unpack_gptq(gf.get(prefix + ".qzeros").T.copy(), bits, out).T  # [G, out]
-        s = gf.get(prefix + ".scales").astype(np.float32)                 # [G, out]
         gi = gf.get(prefix + ".g_idx").astype(np.int64)
         if not np.array_equal(gi, np.arange(inn) // g):
             fail(f"gptq: {prefix}.g_idx is not c // {g}")
             continue
-        w = (s[gi, :] * (q.astype(np.float32) - z[gi, :].astype(np.float32))).T  # [out, in]
+        w = gptq_weight(gf, prefix, bits)  # [out, in]
         exp = np.fromfile(lay["expected"], dtype="<f4").reshape(out, inn)
         if not np.array_equal(w, exp):
             fail(f"gptq: {prefix} dequantizes differently from the expected values "

@@ -7,6 +7,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
+#include "core/export/hf_export.h"
 #include "core/model/model.h"
 
 namespace zp::cli {
@@ -28,7 +29,7 @@ void run_convert(const ConvertOptions& o)
         dtype = at::kBFloat16;
     auto model = model::Model::open(o.model);
     ProgressBar bar("convert");
-    model::export_hf(*model, o.out, dtype, bar.callback());
+    exporter::export_hf(*model, o.out, dtype, bar.callback());
     bar.finish();
     const auto& c = model->config();
     std::printf(

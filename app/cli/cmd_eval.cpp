@@ -8,6 +8,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/eval/perplexity.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
@@ -29,12 +30,6 @@ struct EvalOptions {
     uint64_t seed = 0;
     int64_t batch = 1;
 };
-
-bool ends_with(const std::string& s, const std::string& suffix)
-{
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 void run_eval(const EvalOptions& o)
 {

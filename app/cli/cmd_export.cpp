@@ -1,6 +1,6 @@
 // zeropoint-cli export: a saved session (HDF5) [+ its model + tokenizer] -> a llama.cpp GGUF or
 // importance matrix, a dequantized HF safetensors model, ZeroPoint's packed checkpoint or a GPTQ
-// checkpoint (core/io/exporter.h: one table of formats, shared with the GUI's export dialog).
+// checkpoint (core/export/exporter.h: one table of formats, shared with the GUI's export dialog).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -10,9 +10,9 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
-#include "core/io/exporter.h"
-#include "core/io/safetensors_export.h"
-#include "core/io/session.h"
+#include "core/export/exporter.h"
+#include "core/export/safetensors_export.h"
+#include "core/export/session.h"
 #include "core/model/model.h"
 
 namespace zp::cli {
@@ -61,7 +61,7 @@ void run_export(const ExportCliOptions& o)
         throw InvalidArgument("export --format " + o.format + " needs --tokenizer");
     // A packed checkpoint holds both the quantized layers and every other tensor exactly: it can
     // stand for the session and (without --model) for the model.
-    pipeline::QuantizedModel qm;
+    quant::QuantizedModel qm;
     std::unique_ptr<model::Model> model;
     if (io::is_packed_checkpoint(o.session)) {
         io::PackedCheckpoint pc = io::load_packed(o.session);

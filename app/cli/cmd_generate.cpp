@@ -11,8 +11,9 @@
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
-#include "core/io/gguf_export.h"
-#include "core/io/session.h"
+#include "core/common/text.h"
+#include "core/export/gguf_export.h"
+#include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
@@ -34,12 +35,6 @@ struct GenerateOptions {
     std::string logits;            // write float32 logits [tokens, vocab] of the generated text
 };
 
-bool ends_with(const std::string& s, const std::string& suffix)
-{
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // run.c prints nothing for a lone control byte (a <0x0A>-style piece of a broken code point).
 void print_piece(const std::string& piece)
 {
@@ -57,19 +52,20 @@ void print_piece(const std::string& piece)
 // parameters, Q8_0 re-quantization, F16 fallbacks).
 void apply_session(model::Model& model, const std::string& path, bool gguf_weights)
 {
-    const pipeline::QuantizedModel qm = session::read_session(path);
+    const quant::QuantizedModel qm = session::read_session(path);
     if (!qm.config.model_config_hash.empty() &&
         qm.config.model_config_hash != pipeline::config_hash(model.config()))
         throw InvalidArgument("--session " + path + ": the session was made for another model (" +
                               qm.config.model_path + ")");
     int64_t n = 0;
-    for (const pipeline::LayerResult& l : qm.layers) {
-        if (l.skipped || !l.codes.defined())
-            continue;
-        model.set_linear(l.block, l.name,
-                         gguf_weights ? gguf::encode_linear(l).w_hat
-                                      : pipeline::QuantizedModel::dequantize(l));
-        ++n;
+    for (const quant::LayerResult& l : qm.layers)
+        n += !l.skipped && l.codes.defined();
+    if (!gguf_weights) {
+        quant::install_quantized(model, qm);
+    } else {
+        for (const quant::LayerResult& l : qm.layers)
+            if (!l.skipped && l.codes.defined())
+                model.set_linear(l.block, l.name, gguf::encode_linear(l).w_hat);
     }
     std::fprintf(stderr, "session %s: %lld quantized layers applied (%s weights)\n", path.c_str(),
                  static_cast<long long>(n), gguf_weights ? "gguf" : "workbench");

@@ -7,8 +7,8 @@
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
-#include "core/io/gguf.h"
-#include "core/io/session.h"
+#include "core/formats/gguf.h"
+#include "core/export/session.h"
 
 namespace zp::cli {
 
@@ -73,7 +73,7 @@ void run_inspect(const std::string& path)
         inspect_gguf(path);
         return;
     }
-    const pipeline::QuantizedModel qm = session::read_session(path);
+    const quant::QuantizedModel qm = session::read_session(path);
     std::printf("%s: ZeroPoint session (schema %s v%lld)\n%s", path.c_str(), session::kSchema,
                 static_cast<long long>(session::kSchemaVersion), session::summarize(qm).c_str());
 }

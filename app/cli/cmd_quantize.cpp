@@ -12,11 +12,12 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/eval/perplexity.h"
-#include "core/io/session.h"
+#include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -38,11 +39,6 @@ struct QuantizeOptions {
     std::vector<std::string> overrides;
     std::string out;
 };
-
-bool ends_with(const std::string& s, const std::string& suffix)
-{
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // "3.down_proj:bits=4,group=-1,method=rtn-minmax,skip"
 std::pair<std::string, pipeline::LayerOverride> parse_override(const std::string& text)
@@ -100,11 +96,11 @@ void run_quantize(const QuantizeOptions& o)
     auto model = model::Model::open(o.model);
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
     std::unique_ptr<tok::Tokenizer> tok;
-    const pipeline::CalibrationFormat cf =
-        o.calib.empty() ? pipeline::CalibrationFormat::TokenIds
-                        : (o.calib_format == "auto" ? pipeline::guess_calibration_format(o.calib)
-                                                    : pipeline::parse_calibration_format(o.calib_format));
-    const bool need_tok = !o.eval.empty() || (!o.calib.empty() && cf != pipeline::CalibrationFormat::TokenIds);
+    const data::CalibrationFormat cf =
+        o.calib.empty() ? data::CalibrationFormat::TokenIds
+                        : (o.calib_format == "auto" ? data::guess_calibration_format(o.calib)
+                                                    : data::parse_calibration_format(o.calib_format));
+    const bool need_tok = !o.eval.empty() || (!o.calib.empty() && cf != data::CalibrationFormat::TokenIds);
     if (need_tok) {
         if (o.tokenizer.empty())
             throw InvalidArgument("--tokenizer is needed for text calibration and for --eval");
@@ -132,13 +128,13 @@ void run_quantize(const QuantizeOptions& o)
     pipeline::plan_layers(model->config(), po);
 
     if (!o.calib.empty()) {
-        pipeline::CalibrationOptions co;
+        data::CalibrationOptions co;
         co.path = o.calib;
         co.format = cf;
         co.nsamples = o.nsamples;
         co.seqlen = o.seqlen;
         co.seed = o.seed;
-        const pipeline::CalibrationSet set = pipeline::load_calibration(co, tok.get(), vocab);
+        const data::CalibrationSet set = data::load_calibration(co, tok.get(), vocab);
         po.calibration = set.ids;
         po.calibration_source = o.calib;
         std::fprintf(stderr, "calibration: %lld x %lld tokens from %s (%lld tokens available)\n",
@@ -161,7 +157,7 @@ void run_quantize(const QuantizeOptions& o)
             eval::perplexity_of_file(*model, *tok, file, eval::guess_protocol(file), eo, bar.callback()).perplexity);
     }
 
-    pipeline::QuantizedModel q;
+    quant::QuantizedModel q;
     {
         ProgressBar bar("quantize");
         po.progress = bar.callback();
@@ -171,12 +167,12 @@ void run_quantize(const QuantizeOptions& o)
 
     std::printf("%5s %-10s %-14s %4s %6s %11s %8s %11s %8s %8s %7s\n", "block", "layer", "method", "bits", "group",
                 "diag loss", "/minmax", "proxy loss", "/rtn-mm", "rel err", "sec");
-    for (const pipeline::LayerResult& l : q.layers) {
+    for (const quant::LayerResult& l : q.layers) {
         if (l.skipped) {
             std::printf("%5lld %-10s %-14s (full precision)\n", static_cast<long long>(l.block), l.name.c_str(), "skip");
             continue;
         }
-        const std::string m = std::string(l.algorithm == pipeline::Algorithm::GPTQ ? "gptq-" : "rtn-") + l.param_method;
+        const std::string m = std::string(l.algorithm == quant::Algorithm::GPTQ ? "gptq-" : "rtn-") + l.param_method;
         std::printf("%5lld %-10s %-14s %4d %6lld %11s %8s %11s %8s %8.4f %7.2f\n", static_cast<long long>(l.block),
                     l.name.c_str(), m.c_str(), l.bits, static_cast<long long>(l.group_size), fmt(l.diag_loss).c_str(),
                     ratio(l.diag_loss, l.diag_loss_minmax).c_str(), fmt(l.proxy_loss).c_str(),

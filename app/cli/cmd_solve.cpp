@@ -8,7 +8,7 @@
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/quant/quantizer.h"
 
 namespace zp::cli {

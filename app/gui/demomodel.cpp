@@ -11,7 +11,7 @@
 #include "core/common/error.h"
 #include "core/demo/synthetic.h"
 #include "core/model/model.h"
-#include "core/pipeline/demo_model.h"
+#include "core/demo/demo_model.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace {
@@ -82,7 +82,7 @@ public:
             fail(QStringLiteral("field \"heads\" (%1) must divide \"hidden\" (%2)")
                      .arg(spec_.heads)
                      .arg(hidden));
-        engine_ = zp::pipeline::make_demo_model(spec_);
+        engine_ = zp::demo::make_demo_model(spec_);
         for (int b = 0; b < blocks_; ++b)
             for (int t = 0; t < types_.size(); ++t) {
                 LayerInfo info;
@@ -132,16 +132,16 @@ public:
 
     std::unique_ptr<zp::model::Model> openEngine() const override
     {
-        return zp::pipeline::make_demo_model(spec_);
+        return zp::demo::make_demo_model(spec_);
     }
     std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const override
     {
-        return zp::pipeline::make_demo_tokenizer(spec_.vocab);
+        return zp::demo::make_demo_tokenizer(spec_.vocab);
     }
     bool isDemo() const override { return true; }
 
 private:
-    zp::pipeline::DemoModelSpec spec_;
+    zp::demo::DemoModelSpec spec_;
     std::unique_ptr<zp::model::Model> engine_;
     uint64_t seed_ = 0;
     std::vector<int> inputOf_;

@@ -17,10 +17,11 @@
 #include "app/gui/backgroundtask.h"
 #include "app/gui/plots/perplexityplot.h"
 #include "core/common/error.h"
+#include "core/data/corpus.h"
 #include "core/eval/compare.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/pipeline/demo_model.h"
+#include "core/demo/demo_model.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace {
@@ -50,8 +51,8 @@ EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm, con
         progress(0, 1, "sampling the demo text");
         // A seed apart from the calibration draws: the evaluation text is new to the pipeline.
         std::vector<int32_t> stream =
-            zp::pipeline::demo_token_stream(*engine, L * s.windows, 0x5eed0e7a1ull, L);
-        windows = zp::eval::contiguous_windows(stream, L, s.windows);
+            zp::demo::demo_token_stream(*engine, L * s.windows, 0x5eed0e7a1ull, L);
+        windows = zp::data::contiguous_windows(stream, L, s.windows);
         r.what = QStringLiteral("demo text sampled from the model");
     } else {
         const std::string path = s.textPath.toStdString();

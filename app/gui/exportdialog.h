@@ -1,4 +1,4 @@
-// File > Export…: the formats of core/io/exporter.h (GGUF, imatrix, safetensors, packed, GPTQ),
+// File > Export…: the formats of core/export/exporter.h (GGUF, imatrix, safetensors, packed, GPTQ),
 // the output path, the tokenizer and the dtype / embedding options; the export runs on a
 // BackgroundTask with progress and shows the engine's report (summary and warnings).
 #pragma once
@@ -8,7 +8,7 @@
 
 #include "app/gui/jobtypes.h"
 #include "app/gui/workbenchmodel.h"
-#include "core/io/exporter.h"
+#include "core/export/exporter.h"
 
 class QComboBox;
 class QDialogButtonBox;

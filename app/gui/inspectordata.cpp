@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "core/common/error.h"
-#include "kernels/quantize_math.h"
 
 namespace {
 
@@ -65,23 +64,15 @@ InspectorData computeInspector(const InspectorRequest& q, const std::function<bo
     d.h.assign(d.importance.begin() + c0, d.importance.begin() + c0 + d.groupSize);
     check(stillWanted);
 
-    const int levels = 1 << d.bits;
-    d.landscape = zp::analysis::scale_landscape(d.w, d.h, d.bits);
-    check(stillWanted);
-    auto mm = std::minmax_element(d.w.begin(), d.w.end());
-    zp::kernels::detail::minmax_params<double>(*mm.first, *mm.second, levels, 1.0, &d.minmaxScale,
-                                               &d.minmaxZero);
-    d.minmaxLoss = d.landscape.minmax_loss;
-    const double s = d.landscape.chosen_scale;
-    d.zcurve = zp::analysis::loss_curve_z(d.w, d.h, d.bits, s, std::min(-1.0, d.minmaxZero - 0.5),
-                                          std::max(double(levels), d.minmaxZero + 0.5), 400);
-    d.minmaxZeroLossAtChosen = zp::analysis::group_loss_at(d.w, d.h, d.bits, s, d.minmaxZero);
-    check(stillWanted);
-
-    const double s0 = d.landscape.s0;
-    const double sLo = s0 * std::min(0.25, 0.7 * s / s0), sHi = s0 * 1.1;
-    d.grid = zp::analysis::loss_grid(d.w, d.h, d.bits, sLo, sHi, 110, -1.0, double(levels), 110);
-    check(stillWanted);
+    zp::analysis::GroupInspection g =
+        zp::analysis::inspect_group(d.w, d.h, d.bits, [&] { check(stillWanted); });
+    d.landscape = std::move(g.landscape);
+    d.minmaxScale = g.minmax_scale;
+    d.minmaxZero = g.minmax_zero;
+    d.minmaxLoss = g.minmax_loss;
+    d.zcurve = std::move(g.zcurve);
+    d.minmaxZeroLossAtChosen = g.minmax_zero_loss_at_chosen;
+    d.grid = std::move(g.grid);
 
     if (job) {
         d.jobScale = q.result.scale[d.row][d.group].item<double>();

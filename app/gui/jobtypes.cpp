@@ -1,6 +1,6 @@
 #include "app/gui/jobtypes.h"
 
-#include "core/pipeline/layer_figures.h"
+#include "core/analysis/layer_figures.h"
 #include "core/pipeline/pipeline.h"
 
 bool JobSettings::setPipeline(const QString& name)
@@ -69,7 +69,7 @@ QString formatSeconds(double s)
     return QStringLiteral("%1 min %2 s").arg(t / 60).arg(t % 60, 2, 10, QLatin1Char('0'));
 }
 
-JobSettings settingsOf(const zp::pipeline::QuantizedModel& qm)
+JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
 {
     JobSettings s;
     s.setPipeline(QString::fromStdString(qm.config.method));
@@ -85,7 +85,7 @@ JobSettings settingsOf(const zp::pipeline::QuantizedModel& qm)
     return s;
 }
 
-LayerResult toViewResult(int layer, const zp::pipeline::LayerResult& r, const JobSettings& run,
+LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSettings& run,
                          const at::Tensor& W)
 {
     LayerResult v;
@@ -105,7 +105,7 @@ LayerResult toViewResult(int layer, const zp::pipeline::LayerResult& r, const Jo
     v.zero = r.zero;
     v.importance = r.hessian_diag.defined() ? r.hessian_diag.to(at::kDouble) : at::Tensor();
     if (W.defined() && !r.skipped) {
-        zp::pipeline::LayerFigures f = zp::pipeline::layer_figures(W, r);
+        zp::analysis::LayerFigures f = zp::analysis::layer_figures(W, r);
         v.groupLoss = f.group_loss;
         v.groupLossMinMax = f.group_loss_minmax;
         v.importance = f.importance;

@@ -11,7 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "core/quant/quantizer.h"
 
 struct JobSettings {
@@ -65,7 +65,7 @@ struct JobSummary {
     double diagLoss = 0.0, diagLossMinMax = 0.0;  // summed over the layers done
 };
 
-using QuantizedModelPtr = std::shared_ptr<const zp::pipeline::QuantizedModel>;
+using QuantizedModelPtr = std::shared_ptr<const zp::quant::QuantizedModel>;
 
 Q_DECLARE_METATYPE(JobSettings)
 Q_DECLARE_METATYPE(LayerResult)
@@ -76,8 +76,8 @@ Q_DECLARE_METATYPE(QuantizedModelPtr)
 QString methodLabel(zp::quant::Method m);
 QString formatSeconds(double s);  // "0.4 s", "2 min 05 s"
 // The settings a pipeline result was made with (for the table and the inspector).
-JobSettings settingsOf(const zp::pipeline::QuantizedModel& qm);
+JobSettings settingsOf(const zp::quant::QuantizedModel& qm);
 // One engine layer result as the views show it. W: the layer's original weights (undefined: the
 // model is not available, so no per-group figures).
-LayerResult toViewResult(int layer, const zp::pipeline::LayerResult& r, const JobSettings& s,
+LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSettings& s,
                          const at::Tensor& W);

@@ -45,9 +45,9 @@
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
 #include "core/common/error.h"
-#include "core/io/session.h"
+#include "core/export/session.h"
 #include "core/model/model.h"
-#include "core/pipeline/demo_model.h"
+#include "core/demo/demo_model.h"
 
 namespace {
 
@@ -429,7 +429,7 @@ void MainWindow::restorePreviousResults()
     eval_->setInputs(model_, quantized_);
 }
 
-void MainWindow::showQuantizedModel(const zp::pipeline::QuantizedModel& qm)
+void MainWindow::showQuantizedModel(const zp::quant::QuantizedModel& qm)
 {
     overview_->clearResults();
     browser_->clearResults();
@@ -440,7 +440,7 @@ void MainWindow::showQuantizedModel(const zp::pipeline::QuantizedModel& qm)
     std::unique_ptr<zp::model::Model> engine;
     if (model_->hasWeights())
         engine = model_->openEngine();
-    for (const zp::pipeline::LayerResult& r : qm.layers) {
+    for (const zp::quant::LayerResult& r : qm.layers) {
         const int index = layerIndexOf(*model_, r.block, r.name);
         if (index < 0 || r.skipped)
             continue;
@@ -466,12 +466,12 @@ bool MainWindow::openSession(const QString& path)
         return false;
     }
     try {
-        auto qm = std::make_shared<zp::pipeline::QuantizedModel>(
+        auto qm = std::make_shared<zp::quant::QuantizedModel>(
             zp::session::read_session(path.toStdString()));
         const QString modelPath = QString::fromStdString(qm->config.model_path);
         ModelPtr m;
         QString note;
-        if (modelPath == QLatin1String(zp::pipeline::kDemoModelPath)) {
+        if (modelPath == QLatin1String(zp::demo::kDemoModelPath)) {
             m = loadDemoModel();
         } else if (!modelPath.isEmpty() && QFileInfo::exists(modelPath)) {
             try {
@@ -488,7 +488,7 @@ bool MainWindow::openSession(const QString& path)
         }
         // A model whose layers do not match the session is not this session's model.
         if (m) {
-            for (const zp::pipeline::LayerResult& r : qm->layers) {
+            for (const zp::quant::LayerResult& r : qm->layers) {
                 const int i = layerIndexOf(*m, r.block, r.name);
                 if (i < 0 || m->layers()[i].rows != r.out_features ||
                     m->layers()[i].cols != r.in_features) {

@@ -55,7 +55,7 @@ public Q_SLOTS:
     // A session file (.h5): the per-layer figures of a saved run; its model is reopened when the
     // path it names exists. False (message in the window) on any error; nothing is lost.
     bool openSession(const QString& path);
-    // Writes the current run (atomically, through core/io/session). False on error.
+    // Writes the current run (atomically, through core/export/session). False on error.
     bool saveSession(const QString& path);
     // The export dialog for the current run (non-modal; nullptr when there is nothing to export).
     ExportDialog* showExportDialog();
@@ -69,7 +69,7 @@ private:
     void createActions();
     void setModel(ModelPtr model);
     void setQuantized(QuantizedModelPtr qm);
-    void showQuantizedModel(const zp::pipeline::QuantizedModel& qm);
+    void showQuantizedModel(const zp::quant::QuantizedModel& qm);
     void restorePreviousResults();
     void openRecent(const QString& path);
     void addRecent(const QString& path);

@@ -12,8 +12,8 @@
 #include "core/common/error.h"
 #include "core/common/progress.h"
 #include "core/model/model.h"
-#include "core/pipeline/calibration.h"
-#include "core/pipeline/demo_model.h"
+#include "core/data/calibration.h"
+#include "core/demo/demo_model.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -55,7 +55,7 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
                     throw zp::InvalidArgument(
                         "GPTQ needs calibration data: choose a text, jsonl or ids file");
                 o.calibration =
-                    zp::pipeline::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
+                    zp::demo::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
                 o.calibration_source = "demo (sampled from the model)";
                 Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
                                               "model (seed %3)")
@@ -63,20 +63,20 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
                                    .arg(s.seqlen)
                                    .arg(s.seed));
             } else {
-                zp::pipeline::CalibrationOptions co;
+                zp::data::CalibrationOptions co;
                 co.path = s.calibPath.toStdString();
-                co.format = zp::pipeline::parse_calibration_format(s.calibFormat.toStdString());
+                co.format = zp::data::parse_calibration_format(s.calibFormat.toStdString());
                 co.nsamples = s.nsamples;
                 co.seqlen = s.seqlen;
                 co.seed = s.seed;
                 std::unique_ptr<zp::tok::Tokenizer> tok;
-                const auto fmt = co.format == zp::pipeline::CalibrationFormat::Auto
-                                     ? zp::pipeline::guess_calibration_format(co.path)
+                const auto fmt = co.format == zp::data::CalibrationFormat::Auto
+                                     ? zp::data::guess_calibration_format(co.path)
                                      : co.format;
-                if (fmt != zp::pipeline::CalibrationFormat::TokenIds)
+                if (fmt != zp::data::CalibrationFormat::TokenIds)
                     tok = openTokenizer(*model, s.tokenizer);
-                zp::pipeline::CalibrationSet cs =
-                    zp::pipeline::load_calibration(co, tok.get(), engine->config().vocab_size);
+                zp::data::CalibrationSet cs =
+                    zp::data::load_calibration(co, tok.get(), engine->config().vocab_size);
                 o.calibration = cs.ids;
                 o.calibration_source = cs.source;
                 Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens from %3 (%4 tokens "
@@ -102,7 +102,7 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             return it->second.linear(name);
         };
         int reported = 0;
-        auto emitLayer = [&](const zp::pipeline::LayerResult& r) {
+        auto emitLayer = [&](const zp::quant::LayerResult& r) {
             const int index = layerIndexOf(*model, r.block, r.name);
             ++reported;
             if (index < 0 || r.skipped)
@@ -113,7 +113,7 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             summary.diagLossMinMax += v.diagLossMinMax;
             Q_EMIT layerFinished(v);
         };
-        o.on_layer = [&](const zp::pipeline::LayerResult& r) { emitLayer(r); };  // live, layer by layer
+        o.on_layer = [&](const zp::quant::LayerResult& r) { emitLayer(r); };  // live, layer by layer
         o.progress = [&](double done, double total, const std::string& stage) {
             p.layersDone = static_cast<int>(done);
             p.layerCount = static_cast<int>(total);
@@ -129,9 +129,9 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             Q_EMIT progress(p);
             return !cancel_.load();
         };
-        zp::pipeline::QuantizedModel qm = zp::pipeline::quantize_model(*engine, o);
+        zp::quant::QuantizedModel qm = zp::pipeline::quantize_model(*engine, o);
         if (model->isDemo())
-            qm.config.model_path = zp::pipeline::kDemoModelPath;
+            qm.config.model_path = zp::demo::kDemoModelPath;
         p.layersDone = p.layerCount;
         p.elapsed = clock.elapsed() / 1000.0;
         p.eta = 0.0;
@@ -139,7 +139,7 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
         p.stage = QStringLiteral("done");
         Q_EMIT progress(p);
         summary.seconds = clock.elapsed() / 1000.0;
-        Q_EMIT quantized(std::make_shared<const zp::pipeline::QuantizedModel>(std::move(qm)));
+        Q_EMIT quantized(std::make_shared<const zp::quant::QuantizedModel>(std::move(qm)));
         Q_EMIT finished(summary);
     } catch (const zp::Cancelled&) {
         summary.seconds = clock.elapsed() / 1000.0;

@@ -5,7 +5,7 @@
 
 #include "core/common/error.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "core/tokenizer/tokenizer.h"
 
 int WorkbenchModel::layerIndex(int block, int typeIndex) const
@@ -44,23 +44,9 @@ void fillLinearLayers(const zp::model::ModelConfig& c, int& blocks, QStringList&
             l.typeIndex = t;
             l.type = types[t];
             l.name = QStringLiteral("block %1 / %2").arg(b).arg(l.type);
-            const QString& n = l.type;
-            if (n == "q_proj") {
-                l.rows = c.q_dim();
-                l.cols = c.hidden_size;
-            } else if (n == "k_proj" || n == "v_proj") {
-                l.rows = c.kv_dim();
-                l.cols = c.hidden_size;
-            } else if (n == "o_proj") {
-                l.rows = c.hidden_size;
-                l.cols = c.q_dim();
-            } else if (n == "down_proj") {
-                l.rows = c.hidden_size;
-                l.cols = c.intermediate_size;
-            } else {
-                l.rows = c.intermediate_size;
-                l.cols = c.hidden_size;
-            }
+            const std::vector<int64_t> shape = zp::model::linear_shape(c, types[t].toStdString());
+            l.rows = shape[0];
+            l.cols = shape[1];
             layers.push_back(l);
         }
 }
@@ -118,7 +104,7 @@ private:
 
 class SessionOnlyModel : public WorkbenchModel {
 public:
-    explicit SessionOnlyModel(const zp::pipeline::QuantizedModel& qm)
+    explicit SessionOnlyModel(const zp::quant::QuantizedModel& qm)
     {
         source_ = QString::fromStdString(qm.config.model_path);
         name_ = QStringLiteral("session of %1").arg(source_.section('/', -1));
@@ -127,7 +113,7 @@ public:
                 .arg(source_);
         for (const std::string& n : zp::model::linear_names())
             types_ << QString::fromStdString(n);
-        for (const zp::pipeline::LayerResult& r : qm.layers) {
+        for (const zp::quant::LayerResult& r : qm.layers) {
             blocks_ = std::max(blocks_, static_cast<int>(r.block) + 1);
             QString type = QString::fromStdString(r.name);
             if (!types_.contains(type))
@@ -135,7 +121,7 @@ public:
         }
         for (int b = 0; b < blocks_; ++b)
             for (int t = 0; t < types_.size(); ++t)
-                for (const zp::pipeline::LayerResult& r : qm.layers)
+                for (const zp::quant::LayerResult& r : qm.layers)
                     if (r.block == b && QString::fromStdString(r.name) == types_[t]) {
                         LayerInfo l;
                         l.block = b;
@@ -176,7 +162,7 @@ ModelPtr openEngineModel(const QString& path)
     return std::make_shared<EngineModel>(path);
 }
 
-ModelPtr sessionOnlyModel(const zp::pipeline::QuantizedModel& qm)
+ModelPtr sessionOnlyModel(const zp::quant::QuantizedModel& qm)
 {
     return std::make_shared<SessionOnlyModel>(qm);
 }

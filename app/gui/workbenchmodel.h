@@ -19,7 +19,7 @@ class Model;
 namespace zp::tok {
 class Tokenizer;
 }
-namespace zp::pipeline {
+namespace zp::quant {
 struct QuantizedModel;
 }
 
@@ -76,7 +76,7 @@ using ModelPtr = std::shared_ptr<const WorkbenchModel>;
 ModelPtr openEngineModel(const QString& path);
 // Layer list of a session whose model cannot be opened: per-layer figures only, no weights
 // (weight() and openEngine() throw zp::IoError naming the missing model).
-ModelPtr sessionOnlyModel(const zp::pipeline::QuantizedModel& qm);
+ModelPtr sessionOnlyModel(const zp::quant::QuantizedModel& qm);
 // The layer index of (block, type name) in m, -1 if absent.
 int layerIndexOf(const WorkbenchModel& m, int64_t block, const std::string& type);
 // Opens a tokenizer by path (empty: the model's default). Throws zp::Error.

@@ -183,4 +183,33 @@ LossGrid loss_grid(const std::vector<double>& w, const std::vector<double>& h, i
     return g;
 }
 
+GroupInspection inspect_group(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                              const std::function<void()>& check)
+{
+    auto step = [&] {
+        if (check)
+            check();
+    };
+    if (w.empty())
+        throw InvalidArgument("inspect_group: empty group");
+    GroupInspection d;
+    const int levels = 1 << bits;
+    d.landscape = scale_landscape(w, h, bits);
+    step();
+    auto mm = std::minmax_element(w.begin(), w.end());
+    kernels::detail::minmax_params<double>(*mm.first, *mm.second, levels, 1.0, &d.minmax_scale,
+                                           &d.minmax_zero);
+    d.minmax_loss = d.landscape.minmax_loss;
+    const double s = d.landscape.chosen_scale;
+    d.zcurve = loss_curve_z(w, h, bits, s, std::min(-1.0, d.minmax_zero - 0.5),
+                            std::max(double(levels), d.minmax_zero + 0.5), 400);
+    d.minmax_zero_loss_at_chosen = group_loss_at(w, h, bits, s, d.minmax_zero);
+    step();
+    const double s0 = d.landscape.s0;
+    const double sLo = s0 * std::min(0.25, 0.7 * s / s0), sHi = s0 * 1.1;
+    d.grid = loss_grid(w, h, bits, sLo, sHi, 110, -1.0, double(levels), 110);
+    step();
+    return d;
+}
+
 }  // namespace zp::analysis

@@ -2,6 +2,8 @@
 // (h is normalised to sum 1 inside; losses are weighted MSEs as in the search).
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <vector>
 
@@ -47,5 +49,19 @@ LossGrid loss_grid(const std::vector<double>& w, const std::vector<double>& h, i
 
 // Direct evaluation of sum h (Q(w) - w)^2 (h normalised) at (s, z).
 double group_loss_at(const std::vector<double>& w, const std::vector<double>& h, int bits, double scale, double zero);
+
+// What the layer inspector shows for one group (w, h un-normalised): NeUQI's search replayed
+// (landscape), Min-Max's parameters and loss, L(z) at the chosen scale over a range that holds
+// Min-Max's zero, L(chosen s, Min-Max z), and L(s, z) on a grid around the scales searched.
+// `check` is called between stages (it may throw Cancelled).
+struct GroupInspection {
+    ScaleLandscape landscape;
+    double minmax_scale = 0.0, minmax_zero = 0.0, minmax_loss = 0.0;
+    ZCurve zcurve;
+    double minmax_zero_loss_at_chosen = 0.0;
+    LossGrid grid;
+};
+GroupInspection inspect_group(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                              const std::function<void()>& check = {});
 
 }  // namespace zp::analysis

@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
+#include "core/data/corpus.h"
 #include "core/model/forward.h"
 
 namespace zp::eval {
@@ -22,56 +24,27 @@ at::Tensor windows_of_file(const model::Model& m, const tok::Tokenizer& tok,
     if (protocol == PplProtocol::c4) {
         const int64_t count =
             opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows) : opt.c4_windows;
-        windows = random_windows(load_jsonl_texts(path), tok, L, count, opt.seed, &total);
+        windows = data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
     } else {
         std::string text;
         if (protocol == PplProtocol::wikitext2) {
-            text = load_wikitext2(path);
+            text = data::load_wikitext2(path);
         } else {
-            std::ifstream f(path, std::ios::binary);
-            if (!f)
-                throw IoError(path + ": cannot open");
-            std::ostringstream ss;
-            ss << f.rdbuf();
-            text = ss.str();
+            text = read_file(path);
         }
         const std::vector<int32_t> ids = tok.encode(text, /*add_bos=*/false);
         total = static_cast<int64_t>(ids.size());
         if (total < L)
             throw InvalidArgument(path + ": " + std::to_string(total) +
                                   " tokens, fewer than one window of " + std::to_string(L));
-        windows = contiguous_windows(ids, L, opt.max_windows);
+        windows = data::contiguous_windows(ids, L, opt.max_windows);
     }
     if (tokens_total)
         *tokens_total = total;
     return windows;
 }
 
-void apply_quantized(model::Model& m, const pipeline::QuantizedModel& qm)
-{
-    std::set<int64_t> blocks;
-    for (const pipeline::LayerResult& l : qm.layers)
-        if (!l.skipped)
-            blocks.insert(l.block);
-    for (int64_t b : blocks) {
-        if (b < 0 || b >= m.config().num_layers)
-            throw InvalidArgument("the quantized model has block " + std::to_string(b) +
-                                  ", the model only " + std::to_string(m.config().num_layers));
-        model::BlockWeights w = m.block(b);
-        for (const pipeline::LayerResult& l : qm.layers) {
-            if (l.skipped || l.block != b)
-                continue;
-            at::Tensor& slot = w.linear(l.name);
-            if (slot.size(0) != l.out_features || slot.size(1) != l.in_features)
-                throw InvalidArgument("block " + std::to_string(b) + " " + l.name +
-                                      ": the quantized layer's shape does not match the model");
-            slot = pipeline::QuantizedModel::dequantize(l).to(at::kFloat);
-        }
-        m.set_block(b, w);
-    }
-}
-
-CompareResult compare_quantized(model::Model& m, const pipeline::QuantizedModel& qm,
+CompareResult compare_quantized(model::Model& m, const quant::QuantizedModel& qm,
                                 const tok::Tokenizer& tok, const at::Tensor& windows,
                                 const CompareOptions& o, const ProgressFn& progress)
 {
@@ -115,7 +88,7 @@ CompareResult compare_quantized(model::Model& m, const pipeline::QuantizedModel&
         r.original = perplexity_of_windows(m, windows, o.ppl, sub("perplexity, original model"));
         base += nwin;
         r.text_original = generate("generating, original model");
-        apply_quantized(m, qm);
+        quant::install_quantized(m, qm);
         r.quantized = perplexity_of_windows(m, windows, o.ppl, sub("perplexity, quantized model"));
         base += nwin;
         r.text_quantized = generate("generating, quantized model");

@@ -11,7 +11,7 @@
 #include "core/common/progress.h"
 #include "core/eval/perplexity.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::eval {
@@ -22,10 +22,6 @@ namespace zp::eval {
 at::Tensor windows_of_file(const model::Model& m, const tok::Tokenizer& tok,
                            const std::string& path, PplProtocol protocol,
                            const PerplexityOptions& opt, int64_t* tokens_total = nullptr);
-
-// Puts W_hat of every quantized layer of qm into the model (Model::set_block per block).
-// InvalidArgument when a layer does not match the model (block, name or shape).
-void apply_quantized(model::Model& m, const pipeline::QuantizedModel& qm);
 
 struct CompareOptions {
     PerplexityOptions ppl;  // window, batch, device
@@ -42,7 +38,7 @@ struct CompareResult {
 // windows: [N, L] int64 token ids (perplexity.h's windows helpers). Evaluates the model as it is,
 // then with qm applied, and restores the model's blocks before returning (also on errors and
 // Cancelled). progress(done, total, stage) over both models' windows and generated tokens.
-CompareResult compare_quantized(model::Model& m, const pipeline::QuantizedModel& qm,
+CompareResult compare_quantized(model::Model& m, const quant::QuantizedModel& qm,
                                 const tok::Tokenizer& tok, const at::Tensor& windows,
                                 const CompareOptions& options, const ProgressFn& progress = {});
 

@@ -11,29 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
+#include "core/data/corpus.h"
 #include "core/model/forward.h"
 
 namespace zp::eval {
 
 namespace {
-
-std::string read_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError(path + ": cannot open");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        throw IoError(path + ": read failed");
-    return ss.str();
-}
-
-bool ends_with(const std::string& s, const std::string& suffix)
-{
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 int64_t clamp_window(const model::Model& m, int64_t window)
 {
@@ -64,110 +48,6 @@ PplProtocol guess_protocol(const std::string& path)
     if (ends_with(name, ".raw") || name.find("wiki") != std::string::npos)
         return PplProtocol::wikitext2;
     return PplProtocol::plain;
-}
-
-std::string load_wikitext2(const std::string& path)
-{
-    const std::string raw = read_file(path);
-    std::string out;
-    out.reserve(raw.size() + raw.size() / 16);
-    size_t i = 0;
-    while (i < raw.size()) {
-        size_t j = raw.find('\n', i);
-        if (j == std::string::npos)
-            j = raw.size();
-        size_t e = j;
-        if (e > i && raw[e - 1] == '\r')
-            --e;
-        if (e > i) {
-            if (!out.empty())
-                out += "\n\n";
-            out.append(raw, i, e - i);
-        }
-        i = j + 1;
-    }
-    return out;
-}
-
-std::vector<std::string> load_jsonl_texts(const std::string& path)
-{
-    std::istringstream in(read_file(path));
-    std::vector<std::string> texts;
-    std::string line;
-    for (int64_t n = 1; std::getline(in, line); ++n) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos)
-            continue;
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-            throw FormatError(path + ": line " + std::to_string(n) +
-                              " is not valid JSON: " + e.what());
-        }
-        if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-            throw FormatError(path + ": line " + std::to_string(n) + " has no string field 'text'");
-        texts.push_back(j["text"].get<std::string>());
-    }
-    if (texts.empty())
-        throw FormatError(path + ": no documents (expected one {\"text\": ...} per line)");
-    return texts;
-}
-
-at::Tensor contiguous_windows(const std::vector<int32_t>& tokens, int64_t window,
-                              int64_t max_windows)
-{
-    int64_t n = static_cast<int64_t>(tokens.size()) / window;
-    if (max_windows > 0)
-        n = std::min(n, max_windows);
-    if (n == 0)
-        throw InvalidArgument("the text has " + std::to_string(tokens.size()) +
-                              " tokens, fewer than one window of " + std::to_string(window));
-    at::Tensor w = at::empty({n, window}, at::kLong);
-    int64_t* p = w.data_ptr<int64_t>();
-    for (int64_t i = 0; i < n * window; ++i)
-        p[i] = tokens[static_cast<size_t>(i)];
-    return w;
-}
-
-at::Tensor random_windows(const std::vector<std::string>& docs, const tok::Tokenizer& tok,
-                          int64_t window, int64_t count, uint64_t seed, int64_t* tokens_total)
-{
-    if (docs.empty() || count <= 0)
-        throw InvalidArgument("random_windows: no documents or no windows requested");
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<size_t> pick(0, docs.size() - 1);
-    // Documents are tokenized when first drawn; a corpus with no long document must still end.
-    std::unordered_map<size_t, std::vector<int32_t>> cache;
-    size_t long_docs = 0;
-    int64_t total = 0;
-    at::Tensor w = at::empty({count, window}, at::kLong);
-    int64_t* p = w.data_ptr<int64_t>();
-    for (int64_t k = 0; k < count;) {
-        const size_t d = pick(rng);
-        auto it = cache.find(d);
-        if (it == cache.end()) {
-            it = cache.emplace(d, tok.encode(docs[d], /*add_bos=*/false)).first;
-            total += static_cast<int64_t>(it->second.size());
-            if (static_cast<int64_t>(it->second.size()) > window)
-                ++long_docs;
-        }
-        const auto& t = it->second;
-        if (static_cast<int64_t>(t.size()) <= window) {
-            if (cache.size() == docs.size() && long_docs == 0)
-                throw InvalidArgument("no document has more than " + std::to_string(window) +
-                                      " tokens; use a shorter window");
-            continue;
-        }
-        std::uniform_int_distribution<int64_t> start(0,
-                                                     static_cast<int64_t>(t.size()) - window - 1);
-        const int64_t s = start(rng);
-        for (int64_t i = 0; i < window; ++i)
-            p[k * window + i] = t[static_cast<size_t>(s + i)];
-        ++k;
-    }
-    if (tokens_total)
-        *tokens_total = total;
-    return w;
 }
 
 PerplexityResult perplexity_of_windows(const model::Model& m, const at::Tensor& windows,
@@ -211,13 +91,13 @@ PerplexityResult perplexity_of_file(const model::Model& m, const tok::Tokenizer&
     if (protocol == PplProtocol::c4) {
         const int64_t count =
             opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows) : opt.c4_windows;
-        windows = random_windows(load_jsonl_texts(path), tok, L, count, opt.seed, &total);
+        windows = data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
     } else {
         const std::string text =
-            protocol == PplProtocol::wikitext2 ? load_wikitext2(path) : read_file(path);
+            protocol == PplProtocol::wikitext2 ? data::load_wikitext2(path) : read_file(path);
         const std::vector<int32_t> ids = tok.encode(text, /*add_bos=*/false);
         total = static_cast<int64_t>(ids.size());
-        windows = contiguous_windows(ids, L, opt.max_windows);
+        windows = data::contiguous_windows(ids, L, opt.max_windows);
     }
     PerplexityResult r = perplexity_of_windows(m, windows, opt, progress);
     r.tokens_total = total;

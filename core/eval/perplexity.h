@@ -45,25 +45,11 @@ struct PerplexityResult {
     int64_t tokens_total = 0;   // tokens in the corpus (c4: in the documents tokenized)
 };
 
-// Text of a WikiText-2 raw file in the usual protocol form (rows joined with "\n\n").
-std::string load_wikitext2(const std::string& path);
-// The "text" field of every line of a JSON-lines file. FormatError naming the file and line.
-std::vector<std::string> load_jsonl_texts(const std::string& path);
-
 // Mean NLL over windows [N, L] of token ids (int64): each window predicts its tokens 1..L-1.
 // progress(done windows, total windows, stage); false cancels (throws Cancelled).
 PerplexityResult perplexity_of_windows(const model::Model& m, const at::Tensor& windows,
                                        const PerplexityOptions& opt = {},
                                        const ProgressFn& progress = {});
-
-// Cuts a token stream into floor(T / L) windows [N, L] (at most max_windows when > 0).
-at::Tensor contiguous_windows(const std::vector<int32_t>& tokens, int64_t window,
-                              int64_t max_windows = 0);
-// Draws `count` windows of L tokens from documents of more than L tokens (GPTQ's C4 protocol).
-// InvalidArgument if no document is long enough.
-at::Tensor random_windows(const std::vector<std::string>& docs, const tok::Tokenizer& tok,
-                          int64_t window, int64_t count, uint64_t seed,
-                          int64_t* tokens_total = nullptr);
 
 // The whole protocol on a file: load, tokenize (no BOS), window, evaluate.
 PerplexityResult perplexity_of_file(const model::Model& m, const tok::Tokenizer& tok,

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/model/weight_source.h"
 
 namespace zp::model {

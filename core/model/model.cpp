@@ -10,7 +10,8 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
-#include "core/io/safetensors_export.h"
+#include "core/common/text.h"
+#include "core/model/packed_source.h"
 #include "core/model/weight_source.h"
 #include "kernels/quantize.h"
 
@@ -32,43 +33,9 @@ std::string block_tensor_name(int64_t layer, const std::string& part)
 
 namespace {
 
-// Every tensor of a block: (HF part name, member). One table drives loading, checking and export.
-struct Part {
-    const char* name;
-    at::Tensor BlockWeights::*member;
-};
-
-const Part kParts[] = {
-    {"input_layernorm.weight", &BlockWeights::input_norm},
-    {"self_attn.q_proj.weight", &BlockWeights::q},
-    {"self_attn.k_proj.weight", &BlockWeights::k},
-    {"self_attn.v_proj.weight", &BlockWeights::v},
-    {"self_attn.o_proj.weight", &BlockWeights::o},
-    {"self_attn.q_proj.bias", &BlockWeights::q_bias},
-    {"self_attn.k_proj.bias", &BlockWeights::k_bias},
-    {"self_attn.v_proj.bias", &BlockWeights::v_bias},
-    {"self_attn.o_proj.bias", &BlockWeights::o_bias},
-    {"self_attn.q_norm.weight", &BlockWeights::q_norm},
-    {"self_attn.k_norm.weight", &BlockWeights::k_norm},
-    {"post_attention_layernorm.weight", &BlockWeights::post_norm},
-    {"mlp.gate_proj.weight", &BlockWeights::gate},
-    {"mlp.up_proj.weight", &BlockWeights::up},
-    {"mlp.down_proj.weight", &BlockWeights::down},
-};
-
 std::optional<std::vector<int64_t>> shape(std::vector<int64_t> s)
 {
     return s;
-}
-
-// "q_proj" -> "self_attn.q_proj.weight", "gate_proj" -> "mlp.gate_proj.weight"; "" if unknown.
-std::string linear_part_name(const std::string& name)
-{
-    if (name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj")
-        return "self_attn." + name + ".weight";
-    if (name == "gate_proj" || name == "up_proj" || name == "down_proj")
-        return "mlp." + name + ".weight";
-    return "";
 }
 
 // The shape the config implies for a part; nullopt when the config says the part is absent.
@@ -98,32 +65,71 @@ std::optional<std::vector<int64_t>> expected_shape(const ModelConfig& c, const s
     return std::nullopt;
 }
 
-std::string shape_str(at::IntArrayRef s)
+}  // namespace
+
+const std::vector<BlockPart>& block_parts()
 {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
+    static const std::vector<BlockPart> parts = {
+        {"input_layernorm.weight", &BlockWeights::input_norm, nullptr, "attn_norm.weight"},
+        {"self_attn.q_proj.weight", &BlockWeights::q, "q_proj", "attn_q.weight"},
+        {"self_attn.k_proj.weight", &BlockWeights::k, "k_proj", "attn_k.weight"},
+        {"self_attn.v_proj.weight", &BlockWeights::v, "v_proj", "attn_v.weight"},
+        {"self_attn.o_proj.weight", &BlockWeights::o, "o_proj", "attn_output.weight"},
+        {"self_attn.q_proj.bias", &BlockWeights::q_bias, nullptr, "attn_q.bias"},
+        {"self_attn.k_proj.bias", &BlockWeights::k_bias, nullptr, "attn_k.bias"},
+        {"self_attn.v_proj.bias", &BlockWeights::v_bias, nullptr, "attn_v.bias"},
+        {"self_attn.o_proj.bias", &BlockWeights::o_bias, nullptr, "attn_output.bias"},
+        {"self_attn.q_norm.weight", &BlockWeights::q_norm, nullptr, "attn_q_norm.weight"},
+        {"self_attn.k_norm.weight", &BlockWeights::k_norm, nullptr, "attn_k_norm.weight"},
+        {"post_attention_layernorm.weight", &BlockWeights::post_norm, nullptr, "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", &BlockWeights::gate, "gate_proj", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", &BlockWeights::up, "up_proj", "ffn_up.weight"},
+        {"mlp.down_proj.weight", &BlockWeights::down, "down_proj", "ffn_down.weight"},
+    };
+    return parts;
 }
 
-}  // namespace
+std::optional<std::vector<int64_t>> part_shape(const ModelConfig& config, const std::string& part)
+{
+    return expected_shape(config, part);
+}
+
+std::string linear_module(const std::string& linear)
+{
+    for (const BlockPart& p : block_parts())
+        if (p.linear && linear == p.linear) {
+            const std::string n = p.name;
+            return n.substr(0, n.size() - std::string(".weight").size());
+        }
+    throw InvalidArgument(
+        "unknown linear layer '" + linear +
+        "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+}
+
+std::string linear_prefix(int64_t block, const std::string& linear)
+{
+    return block_tensor_name(block, linear_module(linear));
+}
+
+std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& linear)
+{
+    return *expected_shape(config, linear_module(linear) + ".weight");
+}
+
+const std::vector<LinearGroup>& linear_input_groups()
+{
+    static const std::vector<LinearGroup> g = {{"q_proj", {"q_proj", "k_proj", "v_proj"}},
+                                               {"o_proj", {"o_proj"}},
+                                               {"gate_proj", {"gate_proj", "up_proj"}},
+                                               {"down_proj", {"down_proj"}}};
+    return g;
+}
 
 at::Tensor& BlockWeights::linear(const std::string& name)
 {
-    if (name == "q_proj")
-        return q;
-    if (name == "k_proj")
-        return k;
-    if (name == "v_proj")
-        return v;
-    if (name == "o_proj")
-        return o;
-    if (name == "gate_proj")
-        return gate;
-    if (name == "up_proj")
-        return up;
-    if (name == "down_proj")
-        return down;
+    for (const BlockPart& p : block_parts())
+        if (p.linear && name == p.linear)
+            return this->*p.member;
     throw InvalidArgument(
         "unknown linear layer '" + name +
         "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
@@ -137,7 +143,7 @@ const at::Tensor& BlockWeights::linear(const std::string& name) const
 BlockWeights BlockWeights::to(at::Device device, at::ScalarType dtype, bool copy) const
 {
     BlockWeights out;
-    for (const Part& p : kParts)
+    for (const BlockPart& p : block_parts())
         if ((this->*p.member).defined())
             out.*p.member = (this->*p.member).to(device, dtype, /*non_blocking=*/false, copy);
     return out;
@@ -194,7 +200,7 @@ Model::Model(std::unique_ptr<WeightSource> source) : impl_(std::make_unique<Impl
     if (!c.tie_word_embeddings)
         check("lm_head.weight", {c.vocab_size, c.hidden_size});
     for (int64_t l = 0; l < c.num_layers; ++l)
-        for (const Part& p : kParts)
+        for (const BlockPart& p : block_parts())
             if (auto want = expected_shape(c, p.name))
                 check(block_tensor_name(l, p.name), *want);
 }
@@ -209,8 +215,8 @@ std::unique_ptr<Model> Model::open(const std::string& path)
         throw IoError(path + ": no such file or directory");
     std::unique_ptr<WeightSource> src;
     if (fs::is_directory(p, ec)) {
-        // A ZeroPoint packed checkpoint (core/io/safetensors_export.h) reads as its W_hat.
-        src = io::is_packed_checkpoint(path) ? io::open_packed_source(path) : open_hf_source(path);
+        // A ZeroPoint packed checkpoint (core/model/packed_source.h) reads as its W_hat.
+        src = is_packed_checkpoint(path) ? open_packed_source(path) : open_hf_source(path);
     } else {
         // A file of an HF directory (config.json, the index, a .safetensors shard) stands for the
         // directory; anything else is taken for a llama2.c checkpoint.
@@ -218,7 +224,7 @@ std::unique_ptr<Model> Model::open(const std::string& path)
         const bool hf = ext == ".json" || ext == ".safetensors";
         const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
         src = !hf                             ? open_llama2c_source(path)
-              : io::is_packed_checkpoint(dir) ? io::open_packed_source(dir)
+              : is_packed_checkpoint(dir) ? open_packed_source(dir)
                                               : open_hf_source(dir);
     }
     auto m = std::make_unique<Model>(std::move(src));
@@ -262,7 +268,7 @@ BlockWeights Model::block(int64_t i) const
     }
     if (!have) {
         const ModelConfig& c = config();
-        for (const Part& p : kParts)
+        for (const BlockPart& p : block_parts())
             if (expected_shape(c, p.name))
                 w.*p.member = impl_->src->load(block_tensor_name(i, p.name));
         std::lock_guard<std::mutex> lock(impl_->mu);
@@ -279,13 +285,13 @@ void Model::set_quantized_linear(int64_t i, const std::string& name, const at::T
 {
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + name + ": ";
-    auto want = expected_shape(config(), linear_part_name(name));
+    auto want = expected_shape(config(), linear_module(name) + ".weight");
     if (!want)
         throw InvalidArgument(where + "the model has no such linear layer");
     const int64_t out = (*want)[0], in = (*want)[1];
     if (!codes.defined() || codes.scalar_type() != at::kByte || codes.sizes().vec() != *want)
         throw InvalidArgument(where + "codes must be uint8 " + shape_str(*want) + ", got " +
-                              (codes.defined() ? shape_str(codes.sizes()) : std::string("(undefined)")));
+                              (codes.defined() ? shape_str(codes.sizes().vec()) : std::string("(undefined)")));
     if (group_size <= 0 || in % group_size != 0)
         throw InvalidArgument(where + "group size " + std::to_string(group_size) + " does not divide " +
                               std::to_string(in));
@@ -307,7 +313,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
     impl_->check_index(i);
     const ModelConfig& c = config();
     BlockWeights stored;
-    for (const Part& p : kParts) {
+    for (const BlockPart& p : block_parts()) {
         const at::Tensor& t = w.*p.member;
         auto want = expected_shape(c, p.name);
         if (!want) {
@@ -319,7 +325,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
         if (!t.defined() || t.sizes().vec() != *want)
             throw InvalidArgument(
                 "block " + std::to_string(i) + ": '" + p.name + "' has shape " +
-                (t.defined() ? shape_str(t.sizes()) : std::string("(undefined)")) + ", expected " +
+                (t.defined() ? shape_str(t.sizes().vec()) : std::string("(undefined)")) + ", expected " +
                 shape_str(*want));
         stored.*p.member =
             t.detach().to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
@@ -372,91 +378,6 @@ const at::Tensor& Model::lm_head() const
     if (config().tie_word_embeddings)
         return embed_tokens();
     return impl_->global(impl_->head, "lm_head.weight");
-}
-
-void export_hf(const Model& model, const std::string& dir, at::ScalarType dtype,
-               const ProgressFn& progress)
-{
-    if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
-        throw InvalidArgument(dir + ": export dtype must be float32, float16 or bfloat16");
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec)
-        throw IoError(dir + ": cannot create directory: " + ec.message());
-    const ModelConfig& c = model.config();
-    const char* dtype_name = dtype == at::kFloat ? "F32" : dtype == at::kHalf ? "F16" : "BF16";
-    const uint64_t itemsize = dtype == at::kFloat ? 4 : 2;
-    // Norm gains stay float32 (as the GGUF export does): they are tiny and precision-sensitive.
-    auto type_of = [&](const std::string& name) {
-        return name.find("norm") != std::string::npos ? at::kFloat : dtype;
-    };
-
-    // The safetensors file is streamed: the header is known from the config alone, then one block
-    // at a time is fetched and written, so exporting needs no more memory than loading.
-    struct Entry {
-        std::string name;
-        std::vector<int64_t> shape;
-    };
-    std::vector<Entry> entries;
-    entries.push_back({"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}});
-    for (int64_t l = 0; l < c.num_layers; ++l)
-        for (const Part& p : kParts)
-            if (auto shape = expected_shape(c, p.name))
-                entries.push_back({block_tensor_name(l, p.name), *shape});
-    entries.push_back({"model.norm.weight", {c.hidden_size}});
-    if (!c.tie_word_embeddings)
-        entries.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}});
-
-    nlohmann::json header = nlohmann::json::object();
-    header["__metadata__"] = {{"format", "pt"}};
-    uint64_t offset = 0;
-    for (const Entry& e : entries) {
-        const bool f32 = type_of(e.name) == at::kFloat;
-        uint64_t bytes = f32 ? 4 : itemsize;
-        for (int64_t d : e.shape)
-            bytes *= static_cast<uint64_t>(d);
-        header[e.name] = {{"dtype", f32 ? "F32" : dtype_name},
-                          {"shape", e.shape},
-                          {"data_offsets", {offset, offset + bytes}}};
-        offset += bytes;
-    }
-    std::string text = header.dump();
-    text.append((8 - text.size() % 8) % 8, ' ');
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i)
-        len[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
-
-    const fs::path d(dir);
-    AtomicFile out((d / "model.safetensors").string());
-    out.write(len, sizeof len);
-    out.write(text.data(), text.size());
-    auto put = [&](const std::string& name, const at::Tensor& t) {
-        at::Tensor x = t.to(at::kCPU, type_of(name)).contiguous();
-        out.write(x.data_ptr(), static_cast<size_t>(x.numel()) * x.element_size());
-    };
-    put("model.embed_tokens.weight", model.embed_tokens());
-    for (int64_t l = 0; l < c.num_layers; ++l) {
-        report_progress(
-            progress, static_cast<double>(l), static_cast<double>(c.num_layers),
-            "export block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
-        const BlockWeights w = model.block(l);
-        for (const Part& p : kParts)
-            if (expected_shape(c, p.name))
-                put(p.name, w.*p.member);
-    }
-    put("model.norm.weight", model.final_norm());
-    if (!c.tie_word_embeddings)
-        put("lm_head.weight", model.lm_head());
-    out.commit();
-
-    ModelConfig cfg = c;
-    cfg.torch_dtype = dtype == at::kFloat ? "float32" : dtype == at::kHalf ? "float16" : "bfloat16";
-    const std::string json = to_hf_config_json(cfg);
-    AtomicFile cfg_file((d / "config.json").string());
-    cfg_file.write(json.data(), json.size());
-    cfg_file.commit();
-    report_progress(progress, static_cast<double>(c.num_layers), static_cast<double>(c.num_layers),
-                    "export done");
 }
 
 }  // namespace zp::model

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,13 +43,40 @@ struct BlockWeights {
 // "model.layers.3.self_attn.q_proj.weight".
 std::string block_tensor_name(int64_t layer, const std::string& part);
 
+// The decoder block's layout: every tensor of a block in the HF layout, in the order HF
+// checkpoints (and export_hf) list them. The one table that loading, checking, replacing and every
+// exporter read.
+struct BlockPart {
+    const char* name;                  // "self_attn.q_proj.weight"
+    at::Tensor BlockWeights::*member;  // where BlockWeights keeps it
+    const char* linear;                // "q_proj" for a linear layer's weight, else nullptr
+    const char* gguf;                  // llama.cpp's name in a block: "attn_q.weight"
+};
+const std::vector<BlockPart>& block_parts();
+// The shape `config` implies for a part; nullopt where the config says the part is absent
+// (biases, q/k norms). `part` is a BlockPart::name.
+std::optional<std::vector<int64_t>> part_shape(const ModelConfig& config, const std::string& part);
+// "q_proj" -> "self_attn.q_proj", "gate_proj" -> "mlp.gate_proj"; InvalidArgument if unknown.
+std::string linear_module(const std::string& linear);
+// "model.layers.3.self_attn.q_proj" (add ".weight" for the tensor).
+std::string linear_prefix(int64_t block, const std::string& linear);
+// {out_features, in_features} of a linear layer under `config`; InvalidArgument if unknown.
+std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& linear);
+// The linears that read the same input, in pipeline order: [q, k, v] (the attention input),
+// [o], [gate, up] (the MLP input), [down]. `input` names the linear whose input the group reads.
+struct LinearGroup {
+    const char* input;
+    std::vector<std::string> layers;
+};
+const std::vector<LinearGroup>& linear_input_groups();
+
 class WeightSource;  // internal: where the bytes come from (core/model/weight_source.h)
 
 class Model {
 public:
     // Opens a model: a directory with config.json + model.safetensors or
     // model.safetensors.index.json (shards), a ZeroPoint packed checkpoint (its quantized
-    // linears read as W_hat; core/io/safetensors_export.h), a .json or .safetensors file inside
+    // linears read as W_hat; core/model/packed_source.h), a .json or .safetensors file inside
     // such a directory, or a llama2.c checkpoint (any other file). Reads headers only and checks
     // that every tensor exists with the shape the config implies. Throws IoError / FormatError
     // naming the file.
@@ -91,11 +119,5 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
-
-// Writes an HF-layout directory: config.json and model.safetensors (tensors in `dtype`: kFloat,
-// kHalf or kBFloat16; norms stay float32), each written atomically. Creates dir if needed.
-// Uses the model's current weights (replaced blocks included). Throws IoError / InvalidArgument.
-void export_hf(const Model& model, const std::string& dir, at::ScalarType dtype = at::kFloat,
-               const ProgressFn& progress = {});
 
 }  // namespace zp::model

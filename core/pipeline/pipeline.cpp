@@ -24,11 +24,11 @@ namespace zp::pipeline {
 const std::vector<PipelineMethod>& pipeline_methods()
 {
     static const std::vector<PipelineMethod> table = {
-        {"rtn-minmax", Algorithm::RTN, quant::Method::MinMax, "RTN + Min-Max"},
-        {"rtn-neuqi", Algorithm::RTN, quant::Method::NeUQI, "RTN + NeUQI"},
-        {"gptq-minmax", Algorithm::GPTQ, quant::Method::MinMax, "GPTQ + Min-Max"},
-        {"gptq-neuqi", Algorithm::GPTQ, quant::Method::NeUQI, "GPTQ + NeUQI"},
-        {"gptq-neuqi-int", Algorithm::GPTQ, quant::Method::NeUQIInt, "GPTQ + NeUQI (integer z)"},
+        {"rtn-minmax", quant::Algorithm::RTN, quant::Method::MinMax, "RTN + Min-Max"},
+        {"rtn-neuqi", quant::Algorithm::RTN, quant::Method::NeUQI, "RTN + NeUQI"},
+        {"gptq-minmax", quant::Algorithm::GPTQ, quant::Method::MinMax, "GPTQ + Min-Max"},
+        {"gptq-neuqi", quant::Algorithm::GPTQ, quant::Method::NeUQI, "GPTQ + NeUQI"},
+        {"gptq-neuqi-int", quant::Algorithm::GPTQ, quant::Method::NeUQIInt, "GPTQ + NeUQI (integer z)"},
     };
     return table;
 }
@@ -112,20 +112,6 @@ const LayerOverride* find_override(const PipelineOptions& o, int64_t block, cons
 // Thrown by the observer once it has the input it needs: the rest of the block is not computed.
 struct StopForward {};
 
-struct SubGroup {
-    const char* input;  // the observer name whose input feeds these layers
-    std::vector<std::string> layers;
-};
-
-const std::vector<SubGroup>& sub_groups()
-{
-    static const std::vector<SubGroup> g = {{"q_proj", {"q_proj", "k_proj", "v_proj"}},
-                                            {"o_proj", {"o_proj"}},
-                                            {"gate_proj", {"gate_proj", "up_proj"}},
-                                            {"down_proj", {"down_proj"}}};
-    return g;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0)
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -173,7 +159,7 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
             p.config.method = p.method->params;
             const std::string what = "block " + std::to_string(b) + " " + name;
             if (!p.skip) {
-                if (p.method->algorithm == Algorithm::GPTQ && !have_data)
+                if (p.method->algorithm == quant::Algorithm::GPTQ && !have_data)
                     throw InvalidArgument(what + ": method " + p.method->name +
                                           " needs calibration data (only rtn-* methods run data-free)");
                 quant::validate_config(p.config, in_features(c, name), what);
@@ -184,7 +170,7 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
     return plan;
 }
 
-QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
+quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
 {
     const auto t_start = std::chrono::steady_clock::now();
     const model::ModelConfig& c = model.config();
@@ -203,8 +189,8 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
     const at::Device store = o.activations_on_cpu ? at::Device(at::kCPU) : dev;
     const bool have_data = o.calibration.defined();
 
-    QuantizedModel result;
-    RunConfig& rc = result.config;
+    quant::QuantizedModel result;
+    quant::RunConfig& rc = result.config;
     rc.model_path = model.path();
     rc.model_config_hash = config_hash(c);
     rc.calibration_source = have_data ? o.calibration_source : "";
@@ -271,14 +257,14 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
         for (int64_t b = 0; b < c.num_layers; ++b) {
             model::BlockWeights w = model.block(b).to(dev, at::kFloat, /*copy=*/true);
             bool any = false;
-            for (const SubGroup& sg : sub_groups()) {
+            for (const model::LinearGroup& sg : model::linear_input_groups()) {
                 std::vector<const LayerPlan*> todo;
                 for (const std::string& name : sg.layers) {
                     const LayerPlan& p = plan[pi++];
                     if (p.block != b || p.name != name)
                         throw Error("internal: pipeline plan out of order at " + name);
                     if (p.skip) {
-                        LayerResult r;
+                        quant::LayerResult r;
                         r.block = b;
                         r.name = name;
                         r.skipped = true;
@@ -321,7 +307,7 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                     auto t0 = std::chrono::steady_clock::now();
                     const std::string what = "block " + std::to_string(b) + " " + p->name;
                     at::Tensor W = w.linear(p->name);
-                    LayerResult r;
+                    quant::LayerResult r;
                     r.block = b;
                     r.name = p->name;
                     r.algorithm = p->method->algorithm;
@@ -330,7 +316,7 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                     r.out_features = W.size(0);
                     r.in_features = W.size(1);
                     at::Tensor What, h;
-                    if (p->method->algorithm == Algorithm::GPTQ) {
+                    if (p->method->algorithm == quant::Algorithm::GPTQ) {
                         quant::GptqConfig gc;
                         gc.quant = p->config;
                         gc.damp = o.damp;
@@ -392,9 +378,11 @@ QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
                 // with the result, no copy) and dequantized when the block is read: a quantized
                 // model costs one byte per weight, not a float32 W_hat per block. Skipped linears
                 // and the norms stay as they are.
-                for (const LayerResult& r : result.layers)
-                    if (r.block == b && !r.skipped)
-                        model.set_quantized_linear(b, r.name, r.codes, r.scale, r.zero, r.group_size);
+                quant::QuantizedModel block_layers;
+                for (const quant::LayerResult& r : result.layers)
+                    if (r.block == b)
+                        block_layers.layers.push_back(r);
+                quant::install_quantized(model, block_layers);
             }
         }
         report_progress(o.progress, total, total, "done");

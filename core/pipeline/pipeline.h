@@ -16,7 +16,7 @@
 
 #include "core/common/progress.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "core/quant/quantizer.h"
 
 namespace zp::pipeline {
@@ -25,7 +25,7 @@ namespace zp::pipeline {
 // session file stores them. The (s, z) part comes from quant::methods().
 struct PipelineMethod {
     const char* name;        // "rtn-minmax", "rtn-neuqi", "gptq-minmax", "gptq-neuqi", "gptq-neuqi-int"
-    Algorithm algorithm;
+    quant::Algorithm algorithm;
     quant::Method params;
     const char* label;       // "GPTQ + NeUQI"
 };
@@ -64,7 +64,7 @@ struct PipelineOptions {
     ProgressFn progress;
     // Called (on the pipeline's thread) with each layer's result as soon as it is final, so that a
     // GUI can show it while the run goes on. Optional.
-    std::function<void(const LayerResult&)> on_layer;
+    std::function<void(const quant::LayerResult&)> on_layer;
 };
 
 // What one layer will get (after overrides); exposed for the GUI's plan view and the tests.
@@ -83,7 +83,7 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& config, const Pipel
 // Runs the pipeline. With write_back the model ends up holding W_hat for every quantized layer
 // (perplexity and generation then run on the quantized model). Throws InvalidArgument (plan),
 // Cancelled, NumericError.
-QuantizedModel quantize_model(model::Model& model, const PipelineOptions& options);
+quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions& options);
 
 // FNV-1a 64 of the model's HF config JSON, as 16 hex digits.
 std::string config_hash(const model::ModelConfig& config);

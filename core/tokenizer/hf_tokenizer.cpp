@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/tokenizer/bpe.h"
 #include "core/tokenizer/byte_level.h"
 #include "core/tokenizer/regex_split.h"
@@ -892,18 +893,6 @@ std::unique_ptr<Tokenizer> build(const std::string& json_text, const std::string
         // Every access above is checked; this is the net for a shape the checks did not foresee.
         throw FormatError(name + ": unexpected JSON structure: " + e.what());
     }
-}
-
-std::string read_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError("cannot open tokenizer file '" + path + "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        throw IoError("cannot read tokenizer file '" + path + "'");
-    return ss.str();
 }
 
 }  // namespace

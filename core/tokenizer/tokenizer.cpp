@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 
 namespace zp::tok {
 namespace {
@@ -13,12 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 
 enum class Kind { hf_json, sentencepiece, llama2c };
-
-bool ends_with(const std::string& s, const char* suffix)
-{
-    const size_t n = std::strlen(suffix);
-    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
 
 // The extension decides where it is a known one; otherwise the first bytes do. A SentencePiece
 // ModelProto begins with field 1 (a piece message: tag 0x0A, a length, then the piece's own tag

@@ -9,7 +9,7 @@
 #include <QTemporaryDir>
 
 #include "core/demo/synthetic.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "tests/common/test_util.h"
 
 namespace {

@@ -37,8 +37,8 @@
 #include "core/analysis/group_study.h"
 #include "core/common/error.h"
 #include "core/demo/synthetic_group.h"
-#include "core/io/session.h"
-#include "core/pipeline/demo_model.h"
+#include "core/export/session.h"
+#include "core/demo/demo_model.h"
 
 class TestGui : public QObject {
     Q_OBJECT
@@ -407,7 +407,7 @@ private Q_SLOTS:
         QVERIFY(w.inspector()->data().fromJob);
 
         // A session whose model is not here: a clear note, and the figures are still shown.
-        zp::pipeline::QuantizedModel qm = zp::session::read_session(path.toStdString());
+        zp::quant::QuantizedModel qm = zp::session::read_session(path.toStdString());
         qm.config.model_path = "/nonexistent/model-dir";
         const QString moved = dir.filePath(QStringLiteral("moved.h5"));
         zp::session::write_session(qm, moved.toStdString());

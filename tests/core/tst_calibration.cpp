@@ -1,4 +1,4 @@
-// core/pipeline/calibration: seeded windows from text, JSON lines (C4 style) and token-id files,
+// core/data/calibration: seeded windows from text, JSON lines (C4 style) and token-id files,
 // and one clear error per failure mode.
 #undef slots
 #include <ATen/Functions.h>
@@ -8,8 +8,9 @@
 #include <memory>
 
 #include "core/common/error.h"
+#include "core/data/corpus.h"
 #include "core/eval/perplexity.h"
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"
 
@@ -65,20 +66,20 @@ private Q_SLOTS:
     {
         ZP_REQUIRE_ASSET(text, "text/tinystories_val.txt");
         QVERIFY(load_tok());
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = text.toStdString();
         o.nsamples = 6;
         o.seqlen = 64;
         o.seed = 11;
-        const pipeline::CalibrationSet a = pipeline::load_calibration(o, tok_.get(), 512);
-        const pipeline::CalibrationSet b = pipeline::load_calibration(o, tok_.get(), 512);
+        const data::CalibrationSet a = data::load_calibration(o, tok_.get(), 512);
+        const data::CalibrationSet b = data::load_calibration(o, tok_.get(), 512);
         QCOMPARE(a.ids.sizes().vec(), (std::vector<int64_t>{6, 64}));
         QCOMPARE(a.ids.scalar_type(), at::kLong);
         QVERIFY(at::equal(a.ids, b.ids));
-        QVERIFY(a.format == pipeline::CalibrationFormat::Text);
+        QVERIFY(a.format == data::CalibrationFormat::Text);
         QVERIFY(a.tokens_available > 100000);
         o.seed = 12;
-        QVERIFY(!at::equal(pipeline::load_calibration(o, tok_.get(), 512).ids, a.ids));
+        QVERIFY(!at::equal(data::load_calibration(o, tok_.get(), 512).ids, a.ids));
         std::ifstream in(o.path, std::ios::binary);
         const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         const std::vector<int32_t> stream = tok_->encode(all, false);
@@ -90,15 +91,15 @@ private Q_SLOTS:
     {
         ZP_REQUIRE_ASSET(c4, "text/c4_demo.jsonl");
         QVERIFY(load_tok());
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = c4.toStdString();
         o.nsamples = 5;
         o.seqlen = 256;
         o.seed = 0;
-        const pipeline::CalibrationSet s = pipeline::load_calibration(o, tok_.get(), 512);
-        QVERIFY(s.format == pipeline::CalibrationFormat::Jsonl);
+        const data::CalibrationSet s = data::load_calibration(o, tok_.get(), 512);
+        QVERIFY(s.format == data::CalibrationFormat::Jsonl);
         QCOMPARE(s.ids.size(0), int64_t(5));
-        const std::vector<std::string> docs = eval::load_jsonl_texts(o.path);
+        const std::vector<std::string> docs = data::load_jsonl_texts(o.path);
         for (int64_t k = 0; k < 5; ++k) {
             bool found = false;
             for (const std::string& d : docs) {
@@ -119,12 +120,12 @@ private Q_SLOTS:
             text += std::to_string(i % 500) + (i % 17 == 0 ? "\n" : " ");
         const QString path = tmp_.filePath("calib.ids");
         write_file(path, text);
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = path.toStdString();
         o.nsamples = 3;
         o.seqlen = 50;
-        const pipeline::CalibrationSet s = pipeline::load_calibration(o, nullptr, 512);
-        QVERIFY(s.format == pipeline::CalibrationFormat::TokenIds);
+        const data::CalibrationSet s = data::load_calibration(o, nullptr, 512);
+        QVERIFY(s.format == data::CalibrationFormat::TokenIds);
         QCOMPARE(s.tokens_available, int64_t(300));
         for (int64_t k = 0; k < 3; ++k) {
             const int64_t first = s.ids[k][0].item<int64_t>();
@@ -137,18 +138,18 @@ private Q_SLOTS:
     {
         const QString path = tmp_.filePath("bad.ids");
         write_file(path, "1 2 3 x4 5");
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = path.toStdString();
         o.nsamples = 1;
         o.seqlen = 2;
         try {
-            pipeline::load_calibration(o, nullptr, 512);
+            data::load_calibration(o, nullptr, 512);
             QFAIL("expected FormatError");
         } catch (const FormatError& e) {
             QVERIFY2(QString(e.what()).contains("bad.ids") && QString(e.what()).contains("x4"), e.what());
         }
         write_file(path, "1 2 3 512 5");
-        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::load_calibration(o, nullptr, 512));
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, data::load_calibration(o, nullptr, 512));
     }
 
     void too_short_text_names_file_n_l_and_tokens()
@@ -157,13 +158,13 @@ private Q_SLOTS:
         QVERIFY(load_tok());
         const QString path = tmp_.filePath("short.txt");
         write_file(path, "Once upon a time there was a little cat.");
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = path.toStdString();
         o.nsamples = 4;
         o.seqlen = 512;
         const int64_t available = static_cast<int64_t>(tok_->encode("Once upon a time there was a little cat.", false).size());
         try {
-            pipeline::load_calibration(o, tok_.get(), 512);
+            data::load_calibration(o, tok_.get(), 512);
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
@@ -179,33 +180,33 @@ private Q_SLOTS:
         QVERIFY(load_tok());
         const QString path = tmp_.filePath("tiny.jsonl");
         write_file(path, "{\"text\": \"a short one\"}\n{\"text\": \"another short document\"}\n");
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = path.toStdString();
         o.nsamples = 2;
         o.seqlen = 64;
         try {
-            pipeline::load_calibration(o, tok_.get(), 512);
+            data::load_calibration(o, tok_.get(), 512);
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
             QVERIFY2(m.contains("tiny.jsonl") && m.contains("L = 64") && m.contains("N = 2"), e.what());
         }
         write_file(path, "{\"text\": \"ok\"}\nnot json\n");
-        QVERIFY_THROWS_EXCEPTION(FormatError, pipeline::load_calibration(o, tok_.get(), 512));
+        QVERIFY_THROWS_EXCEPTION(FormatError, data::load_calibration(o, tok_.get(), 512));
     }
 
     void missing_file_and_bad_sizes()
     {
-        pipeline::CalibrationOptions o;
+        data::CalibrationOptions o;
         o.path = tmp_.filePath("absent.txt").toStdString();
-        o.format = pipeline::CalibrationFormat::TokenIds;
+        o.format = data::CalibrationFormat::TokenIds;
         o.nsamples = 1;
         o.seqlen = 8;
-        QVERIFY_THROWS_EXCEPTION(IoError, pipeline::load_calibration(o, nullptr));
+        QVERIFY_THROWS_EXCEPTION(IoError, data::load_calibration(o, nullptr));
         o.nsamples = 0;
-        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::load_calibration(o, nullptr));
-        QVERIFY_THROWS_EXCEPTION(InvalidArgument, pipeline::parse_calibration_format("csv"));
-        QVERIFY(pipeline::guess_calibration_format("x/c4.jsonl") == pipeline::CalibrationFormat::Jsonl);
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, data::load_calibration(o, nullptr));
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, data::parse_calibration_format("csv"));
+        QVERIFY(data::guess_calibration_format("x/c4.jsonl") == data::CalibrationFormat::Jsonl);
     }
 };
 

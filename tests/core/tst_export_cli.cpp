@@ -7,11 +7,11 @@
 
 #include <string>
 
-#include "core/io/gguf.h"
-#include "core/io/gguf_blocks.h"
-#include "core/io/session.h"
+#include "core/formats/gguf.h"
+#include "core/formats/gguf_blocks.h"
+#include "core/export/session.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "kernels/quantize.h"
 #include "tests/common/test_util.h"
 
@@ -55,7 +55,7 @@ private Q_SLOTS:
         model_ = m;
         tok_ = t;
         auto model = model::Model::open(m.toStdString());
-        pipeline::QuantizedModel qm;
+        quant::QuantizedModel qm;
         qm.config.model_path = m.toStdString();
         qm.config.method = "rtn-minmax";
         qm.config.bits = 4;
@@ -68,7 +68,7 @@ private Q_SLOTS:
             const model::BlockWeights b = model->block(i);
             for (const std::string& name : model::linear_names()) {
                 const at::Tensor w = b.linear(name);
-                pipeline::LayerResult l;
+                quant::LayerResult l;
                 l.block = i;
                 l.name = name;
                 l.bits = 4;

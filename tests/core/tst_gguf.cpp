@@ -17,11 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
-#include "core/io/gguf.h"
-#include "core/io/gguf_blocks.h"
-#include "core/io/gguf_export.h"
+#include "core/formats/gguf.h"
+#include "core/formats/gguf_blocks.h"
+#include "core/export/gguf_export.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
 #include "tests/common/test_util.h"
@@ -142,10 +142,10 @@ const char* type_name(TensorType t)
 }
 
 // Min-Max or NeUQI parameters + codes of one weight, as a LayerResult.
-pipeline::LayerResult quantize_layer(const at::Tensor& w, int64_t block, const std::string& name,
+quant::LayerResult quantize_layer(const at::Tensor& w, int64_t block, const std::string& name,
                                      int bits, int64_t group, bool neuqi)
 {
-    pipeline::LayerResult l;
+    quant::LayerResult l;
     l.block = block;
     l.name = name;
     l.bits = bits;
@@ -228,8 +228,8 @@ private Q_SLOTS:
         QFETCH(int, group);
         QFETCH(bool, neuqi);
         const at::Tensor w = test::make_weights("outlier", 6, 256, 11 + bits).to(at::kFloat);
-        const pipeline::LayerResult l = quantize_layer(w, 0, "q_proj", bits, group, neuqi);
-        const at::Tensor what = pipeline::QuantizedModel::dequantize(l);
+        const quant::LayerResult l = quantize_layer(w, 0, "q_proj", bits, group, neuqi);
+        const at::Tensor what = quant::QuantizedModel::dequantize(l);
         const gguf::AffineBlocks a = gguf::snap_affine(what, l.scale, l.zero, bits, l.group_size);
         // d, m are fp16 values; codes fit the bit width.
         QVERIFY(bit_equal(a.d, a.d.to(at::kHalf)));
@@ -269,7 +269,7 @@ private Q_SLOTS:
         // Encoding the workbench's own W_hat keeps (almost) every code: the fp16 snap moves a value
         // by far less than half a step.
         const at::Tensor w = test::make_weights("gaussian", 16, 128, 5).to(at::kFloat);
-        const pipeline::LayerResult l = quantize_layer(w, 0, "up_proj", 4, 32, true);
+        const quant::LayerResult l = quantize_layer(w, 0, "up_proj", 4, 32, true);
         const gguf::LinearEncoding e = gguf::encode_linear(l);
         QCOMPARE(e.type, TensorType::Q4_1);
         QCOMPARE(e.codes_changed, int64_t(0));
@@ -763,7 +763,7 @@ private Q_SLOTS:
         for (int bits : {3, 4, 5}) {
             const at::Tensor wt =
                 test::make_weights("outlier", rows, cols, 100 + bits).to(at::kFloat);
-            const pipeline::LayerResult l =
+            const quant::LayerResult l =
                 quantize_layer(wt, 0, "q_proj", bits, bits == 4 ? -1 : 64, true);
             const gguf::LinearEncoding e = gguf::encode_linear(l);
             const std::string name = "w" + std::to_string(bits);
@@ -808,7 +808,7 @@ private Q_SLOTS:
 
         // RTN by hand (Min-Max for even blocks, NeUQI for odd ones), then W_hat into the model: the
         // encoding's W_hat, which is exactly what the file dequantizes to.
-        pipeline::QuantizedModel qm;
+        quant::QuantizedModel qm;
         qm.config.bits = bits;
         qm.config.group_size = group;
         qm.config.method = "rtn-mixed";
@@ -819,7 +819,7 @@ private Q_SLOTS:
                     quantize_layer(b.linear(name), i, name, bits, group, i % 2 == 1));
         }
         std::vector<std::string> f16_names;
-        for (const pipeline::LayerResult& l : qm.layers) {
+        for (const quant::LayerResult& l : qm.layers) {
             const gguf::LinearEncoding e = gguf::encode_linear(l);
             model->set_linear(l.block, l.name, e.w_hat);
             if (e.type == TensorType::F16)
@@ -1021,7 +1021,7 @@ private Q_SLOTS:
 
     void imatrix_export()
     {
-        pipeline::QuantizedModel qm;
+        quant::QuantizedModel qm;
         qm.config.calibration_source = "tinystories_val.txt";
         qm.config.calibration_samples = 16;
         qm.config.calibration_seqlen = 128;
@@ -1065,7 +1065,7 @@ private Q_SLOTS:
                                 {"expected", file("im1.f32")}});
         std::ofstream(file("imatrix.json")) << m.dump(1);
 
-        pipeline::QuantizedModel none;
+        quant::QuantizedModel none;
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, gguf::export_imatrix(none, file("none.gguf")));
         QVERIFY(!QFileInfo::exists(QString::fromStdString(file("none.gguf"))));
         ZP_PYTHON_CHECK(file("imatrix.json"));

@@ -17,7 +17,7 @@
 #include "core/common/error.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 #include "core/quant/gptq.h"
 #include "core/quant/quantizer.h"
 #include "core/tokenizer/tokenizer.h"
@@ -292,12 +292,12 @@ private:
             return false;
         model_ = model::Model::open(bin.toStdString());
         auto tok = tok::load_llama2c_tokenizer(tokp.toStdString(), 512);
-        pipeline::CalibrationOptions co;
+        data::CalibrationOptions co;
         co.path = text.toStdString();
         co.nsamples = 16;
         co.seqlen = 128;
         co.seed = 3;
-        const at::Tensor ids = pipeline::load_calibration(co, tok.get(), 512).ids;
+        const at::Tensor ids = data::load_calibration(co, tok.get(), 512).ids;
         const model::ModelConfig& c = model_->config();
         at::Tensor x = model::embed_tokens(*model_, ids, at::kCPU, at::kFloat);
         x = model::block_forward(c, model_->block(0), x);

@@ -12,10 +12,10 @@
 #include <memory>
 #include <string>
 
-#include "core/io/session.h"
+#include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/quant/gptq.h"
 #include "core/quant/quantizer.h"
@@ -33,14 +33,14 @@ namespace {
 struct StopForward {};
 
 // Every quantized layer of two runs has the same codes, scales, zero-points and Hessian diagonal.
-bool same_layers(const pipeline::QuantizedModel& a, const pipeline::QuantizedModel& b, QString* why)
+bool same_layers(const quant::QuantizedModel& a, const quant::QuantizedModel& b, QString* why)
 {
     if (a.layers.size() != b.layers.size()) {
         *why = QString("%1 layers vs %2").arg(a.layers.size()).arg(b.layers.size());
         return false;
     }
     for (size_t i = 0; i < a.layers.size(); ++i) {
-        const pipeline::LayerResult &x = a.layers[i], &y = b.layers[i];
+        const quant::LayerResult &x = a.layers[i], &y = b.layers[i];
         const QString where = QString("block %1 %2").arg(x.block).arg(QString::fromStdString(x.name));
         if (x.block != y.block || x.name != y.name) {
             *why = where + ": layer order differs";
@@ -72,7 +72,7 @@ private:
     std::unique_ptr<model::Model> model_;
     QString bin_, tokp_, text_;
     at::Tensor calib_;
-    std::map<std::string, pipeline::QuantizedModel> runs_;  // cached pipeline runs by label
+    std::map<std::string, quant::QuantizedModel> runs_;  // cached pipeline runs by label
 
     static constexpr int64_t kSamples = 8, kSeqlen = 128;
 
@@ -97,7 +97,7 @@ private:
         return o;
     }
 
-    const pipeline::QuantizedModel& run(const std::string& label, bool act_order, bool activations_on_cpu,
+    const quant::QuantizedModel& run(const std::string& label, bool act_order, bool activations_on_cpu,
                                         const std::string& dev)
     {
         auto it = runs_.find(label);
@@ -147,12 +147,12 @@ private Q_SLOTS:
         model_ = model::Model::open(bin_.toStdString());
         model_->set_keep_blocks(true);  // several runs over the same blocks
         auto tok = tok::load_llama2c_tokenizer(tokp_.toStdString(), 512);
-        pipeline::CalibrationOptions co;
+        data::CalibrationOptions co;
         co.path = text_.toStdString();
         co.nsamples = kSamples;
         co.seqlen = kSeqlen;
         co.seed = 0;
-        calib_ = pipeline::load_calibration(co, tok.get(), 512).ids;
+        calib_ = data::load_calibration(co, tok.get(), 512).ids;
     }
 
     // act_order = false: block 0's q/k/v (whose Hessian needs no quantized earlier layer) carry
@@ -164,8 +164,8 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         ZP_REQUIRE_ASSET(tokp, "tokenizers/tok512.bin");
         ZP_REQUIRE_ASSET(text, "text/tinystories_val.txt");
-        const pipeline::QuantizedModel& natural = run("natural/cpu", false, false, "cpu");
-        const pipeline::QuantizedModel& ordered = run("default/cpu", true, false, "cpu");
+        const quant::QuantizedModel& natural = run("natural/cpu", false, false, "cpu");
+        const quant::QuantizedModel& ordered = run("default/cpu", true, false, "cpu");
         QCOMPARE(QString::fromStdString(natural.config.extra.at("act_order")), QString("false"));
         QCOMPARE(QString::fromStdString(ordered.config.extra.at("act_order")), QString("true"));
 
@@ -174,8 +174,8 @@ private Q_SLOTS:
         const std::vector<pipeline::LayerPlan> plan = pipeline::plan_layers(model_->config(), o);
         int differ = 0;
         for (const char* name : {"q_proj", "k_proj", "v_proj"}) {
-            const pipeline::LayerResult* nl = natural.find(0, name);
-            const pipeline::LayerResult* ol = ordered.find(0, name);
+            const quant::LayerResult* nl = natural.find(0, name);
+            const quant::LayerResult* ol = ordered.find(0, name);
             QVERIFY(nl && ol);
             const pipeline::LayerPlan* p = nullptr;
             for (const pipeline::LayerPlan& q : plan)
@@ -217,8 +217,8 @@ private Q_SLOTS:
         if (dev == "cpu")
             qInfo("no CUDA device: both runs compute and store on the CPU (the flag then only must not change "
                   "anything)");
-        const pipeline::QuantizedModel& a = run("default/" + dev, true, false, dev);
-        const pipeline::QuantizedModel& b = run("host-activations/" + dev, true, true, dev);
+        const quant::QuantizedModel& a = run("default/" + dev, true, false, dev);
+        const quant::QuantizedModel& b = run("host-activations/" + dev, true, true, dev);
         QCOMPARE(a.layers.size(), size_t(5 * 7));
         QString why;
         QVERIFY2(same_layers(a, b, &why), qPrintable(why));
@@ -251,7 +251,7 @@ private Q_SLOTS:
         QVERIFY(p.waitForFinished(300000));
         const QString log = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
         QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(log.right(2000)));
-        const pipeline::QuantizedModel s = session::read_session(out.toStdString());
+        const quant::QuantizedModel s = session::read_session(out.toStdString());
         QCOMPARE(QString::fromStdString(s.config.extra.at("act_order")), QString("false"));
         QString why;
         QVERIFY2(same_layers(s, run("natural/cpu", false, false, "cpu"), &why), qPrintable(why));

@@ -13,8 +13,9 @@
 #include <random>
 
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/model/forward.h"
+#include "core/export/hf_export.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"
@@ -159,7 +160,7 @@ private Q_SLOTS:
         if (model_bin_.isEmpty() || tok_bin_.isEmpty() || expected_path_.isEmpty())
             return;  // each test skips with the reason
         auto m = model::Model::open(model_bin_.toStdString());
-        model::export_hf(*m, (tmp_.path() + "/hf").toStdString());
+        exporter::export_hf(*m, (tmp_.path() + "/hf").toStdString());
         QDir().mkpath(tmp_.path() + "/hf-sharded");
         shard_model(tmp_.path() + "/hf", tmp_.path() + "/hf-sharded");
     }

@@ -17,9 +17,10 @@
 #include <string>
 
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/model/config.h"
 #include "core/model/forward.h"
+#include "core/export/hf_export.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"
@@ -445,7 +446,7 @@ private Q_SLOTS:
 
         // Export and reload gives the same model.
         const QString out = fresh_dir();
-        model::export_hf(*m, out.toStdString());
+        exporter::export_hf(*m, out.toStdString());
         auto m2 = model::Model::open(out.toStdString());
         QVERIFY((model::model_forward(*m2, ids) - logits).abs().max().item<double>() == 0.0);
     }

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/common/error.h"
+#include "core/data/corpus.h"
 #include "core/eval/perplexity.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
@@ -99,7 +100,7 @@ private Q_SLOTS:
         std::ifstream in(tiny.toStdString());
         std::string text((std::istreambuf_iterator<char>(in)), {});
         auto ids = tok_->encode(text.substr(0, 3000), false);
-        at::Tensor w = eval::contiguous_windows(ids, 100, 2);
+        at::Tensor w = data::contiguous_windows(ids, 100, 2);
         QCOMPARE(w.sizes().vec(), std::vector<int64_t>({2, 100}));
         const auto r = eval::perplexity_of_windows(*model_, w, options());
         at::Tensor logits = model::model_forward(*model_, w).to(at::kDouble);
@@ -121,7 +122,7 @@ private Q_SLOTS:
         const QString p = tmp_.path() + "/wiki.test.raw";
         std::ofstream(p.toStdString(), std::ios::binary)
             << " = Title = \r\n line one \r\n\r\n line two";
-        QCOMPARE(eval::load_wikitext2(p.toStdString()),
+        QCOMPARE(data::load_wikitext2(p.toStdString()),
                  std::string(" = Title = \n\n line one \n\n line two"));
         QCOMPARE(int(eval::guess_protocol(p.toStdString())), int(eval::PplProtocol::wikitext2));
         QCOMPARE(int(eval::guess_protocol("c4-validation.jsonl")), int(eval::PplProtocol::c4));
@@ -134,20 +135,20 @@ private Q_SLOTS:
         std::vector<int32_t> t(1000);
         for (size_t i = 0; i < t.size(); ++i)
             t[i] = static_cast<int32_t>(i);
-        at::Tensor w = eval::contiguous_windows(t, 300);
+        at::Tensor w = data::contiguous_windows(t, 300);
         QCOMPARE(w.size(0), int64_t(3));  // floor(1000 / 300), the tail dropped
         QCOMPARE(w[2][299].item<int64_t>(), int64_t(899));
-        QVERIFY_EXCEPTION_THROWN(eval::contiguous_windows(t, 2000), InvalidArgument);
+        QVERIFY_EXCEPTION_THROWN(data::contiguous_windows(t, 2000), InvalidArgument);
 
         ZP_REQUIRE_ASSET(c4, "text/c4_demo.jsonl");
-        const auto docs = eval::load_jsonl_texts(c4.toStdString());
+        const auto docs = data::load_jsonl_texts(c4.toStdString());
         QCOMPARE(docs.size(), size_t(300));
-        at::Tensor a = eval::random_windows(docs, *tok_, 256, 5, 0);
-        at::Tensor b = eval::random_windows(docs, *tok_, 256, 5, 0);
-        at::Tensor c = eval::random_windows(docs, *tok_, 256, 5, 1);
+        at::Tensor a = data::random_windows(docs, *tok_, 256, 5, 0);
+        at::Tensor b = data::random_windows(docs, *tok_, 256, 5, 0);
+        at::Tensor c = data::random_windows(docs, *tok_, 256, 5, 1);
         QVERIFY(at::equal(a, b));
         QVERIFY(!at::equal(a, c));
-        QVERIFY_EXCEPTION_THROWN(eval::random_windows({"too short"}, *tok_, 256, 1, 0),
+        QVERIFY_EXCEPTION_THROWN(data::random_windows({"too short"}, *tok_, 256, 1, 0),
                                  InvalidArgument);
     }
 
@@ -156,7 +157,7 @@ private Q_SLOTS:
         const QString p = tmp_.path() + "/bad.jsonl";
         std::ofstream(p.toStdString()) << "{\"text\": \"ok\"}\n{\"txt\": \"no\"}\n";
         try {
-            eval::load_jsonl_texts(p.toStdString());
+            data::load_jsonl_texts(p.toStdString());
             QFAIL("no exception");
         } catch (const FormatError& e) {
             const QString m = e.what();

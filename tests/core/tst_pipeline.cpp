@@ -13,11 +13,12 @@
 #include <memory>
 
 #include "core/common/error.h"
+#include "core/data/corpus.h"
 #include "core/eval/perplexity.h"
-#include "core/io/session.h"
+#include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
 #include "kernels/quantize.h"
@@ -78,16 +79,16 @@ private Q_SLOTS:
         model_ = model::Model::open(bin.toStdString());
         model_->set_keep_blocks(true);  // many runs over the same blocks
         tok_ = tok::load_llama2c_tokenizer(tokp.toStdString(), 512);
-        pipeline::CalibrationOptions co;
+        data::CalibrationOptions co;
         co.path = text.toStdString();
         co.nsamples = 16;
         co.seqlen = 256;
         co.seed = 0;
-        calib_ = pipeline::load_calibration(co, tok_.get(), 512).ids;
+        calib_ = data::load_calibration(co, tok_.get(), 512).ids;
         // Evaluation: the first windows of the same text, in order (calibration draws are random).
         std::ifstream in(co.path, std::ios::binary);
         const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        eval_windows_ = eval::contiguous_windows(tok_->encode(all, false), 256, 8);
+        eval_windows_ = data::contiguous_windows(tok_->encode(all, false), 256, 8);
     }
 
     void group_size_error_before_any_work()
@@ -148,9 +149,9 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         for (int bits : {2, 3, 4}) {
             reset_model();
-            const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, options("rtn-neuqi", bits));
+            const quant::QuantizedModel q = pipeline::quantize_model(*model_, options("rtn-neuqi", bits));
             QCOMPARE(q.layers.size(), size_t(35));
-            for (const pipeline::LayerResult& l : q.layers) {
+            for (const quant::LayerResult& l : q.layers) {
                 QVERIFY2(l.diag_loss <= l.diag_loss_minmax * (1.0 + 1e-9) + 1e-15,
                          qPrintable(QString("%1-bit block %2 %3: NeUQI %4 > Min-Max %5")
                                         .arg(bits).arg(l.block).arg(l.name.c_str()).arg(l.diag_loss)
@@ -159,7 +160,7 @@ private Q_SLOTS:
                 QCOMPARE(l.hessian_diag.size(0), l.in_features);
                 QCOMPARE(l.group_size, l.in_features);
                 // The stored codes and parameters reproduce what was written into the model.
-                QVERIFY(at::equal(pipeline::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name)));
+                QVERIFY(at::equal(quant::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name)));
             }
         }
         reset_model();
@@ -172,19 +173,19 @@ private Q_SLOTS:
         pipeline::PipelineOptions o = options("gptq-neuqi", 3);
         o.overrides["2.down_proj"].skip = true;
         o.overrides["0.*"].method = "rtn-minmax";
-        const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, o);
+        const quant::QuantizedModel q = pipeline::quantize_model(*model_, o);
         QCOMPARE(q.layers.size(), size_t(35));
         QCOMPARE(q.config.method, std::string("gptq-neuqi"));
         QCOMPARE(q.config.calibration_samples, int64_t(16));
         QCOMPARE(q.config.model_config_hash.size(), size_t(16));
-        const pipeline::LayerResult* skipped = q.find(2, "down_proj");
+        const quant::LayerResult* skipped = q.find(2, "down_proj");
         QVERIFY(skipped && skipped->skipped);
-        QVERIFY(q.find(0, "q_proj")->algorithm == pipeline::Algorithm::RTN);
-        const pipeline::LayerResult* l = q.find(3, "o_proj");
-        QVERIFY(l && l->algorithm == pipeline::Algorithm::GPTQ && l->param_method == "neuqi");
+        QVERIFY(q.find(0, "q_proj")->algorithm == quant::Algorithm::RTN);
+        const quant::LayerResult* l = q.find(3, "o_proj");
+        QVERIFY(l && l->algorithm == quant::Algorithm::GPTQ && l->param_method == "neuqi");
         QVERIFY(l->relative_weight_error > 0.0 && l->relative_weight_error < 1.0);
         QCOMPARE(l->codes.scalar_type(), at::kByte);
-        QVERIFY(at::equal(pipeline::QuantizedModel::dequantize(*l), model_->block(3).linear("o_proj")));
+        QVERIFY(at::equal(quant::QuantizedModel::dequantize(*l), model_->block(3).linear("o_proj")));
         std::unique_ptr<model::Model> fresh = model::Model::open(model_->path());
         QVERIFY(at::equal(fresh->block(2).down, model_->block(2).down));
         reset_model();
@@ -237,10 +238,10 @@ private Q_SLOTS:
         reset_model();
         pipeline::PipelineOptions o = options("rtn-neuqi", 4);
         o.calibration = at::Tensor();
-        const pipeline::QuantizedModel q = pipeline::quantize_model(*model_, o);
+        const quant::QuantizedModel q = pipeline::quantize_model(*model_, o);
         QCOMPARE(q.layers.size(), size_t(35));
         QCOMPARE(q.config.calibration_samples, int64_t(0));
-        for (const pipeline::LayerResult& l : q.layers) {
+        for (const quant::LayerResult& l : q.layers) {
             QVERIFY(at::equal(l.hessian_diag, at::ones({l.in_features}, at::kDouble)));
             QCOMPARE(l.proxy_loss, -1.0);
             QVERIFY(l.diag_loss <= l.diag_loss_minmax * (1.0 + 1e-9));

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "tests/common/test_util.h"
 
 #include <QTemporaryDir>

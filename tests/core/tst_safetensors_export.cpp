@@ -1,5 +1,5 @@
-// Safetensors exports of a quantized model (core/io/safetensors_export.h through
-// core/io/exporter.h): the dequantized HF model reloads to W_hat within fp16 rounding, the packed
+// Safetensors exports of a quantized model (core/export/safetensors_export.h through
+// core/export/exporter.h): the dequantized HF model reloads to W_hat within fp16 rounding, the packed
 // checkpoint reloads bit for bit (codes, scales, zeros, weights, logits), the GPTQ checkpoint
 // unpacks (here, by an independent unpacker) to scale * (q - z) with integer z and reports a
 // non-negative added loss; bad inputs and cancellation leave nothing behind. The PyPI
@@ -21,10 +21,10 @@
 
 #include "core/common/error.h"
 #include "core/demo/synthetic.h"
-#include "core/io/exporter.h"
-#include "core/io/safetensors.h"
-#include "core/io/safetensors_export.h"
-#include "core/io/session.h"
+#include "core/export/exporter.h"
+#include "core/formats/safetensors.h"
+#include "core/export/safetensors_export.h"
+#include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
@@ -106,16 +106,16 @@ at::Tensor token_ids(int64_t n, int64_t len, int64_t vocab)
 
 // A fresh model holding exactly QuantizedModel::dequantize(layer) for every quantized layer.
 std::unique_ptr<model::Model> reference_model(const std::string& path,
-                                              const pipeline::QuantizedModel& qm)
+                                              const quant::QuantizedModel& qm)
 {
     auto m = model::Model::open(path);
     for (const auto& l : qm.layers)
         if (!l.skipped && l.codes.defined())
-            m->set_linear(l.block, l.name, pipeline::QuantizedModel::dequantize(l));
+            m->set_linear(l.block, l.name, quant::QuantizedModel::dequantize(l));
     return m;
 }
 
-std::string prefix_of(const pipeline::LayerResult& l)
+std::string prefix_of(const quant::LayerResult& l)
 {
     const bool attn =
         l.name == "q_proj" || l.name == "k_proj" || l.name == "v_proj" || l.name == "o_proj";
@@ -169,14 +169,14 @@ private:
     QTemporaryDir tmp_;
     std::string synth_dir_;
     std::unique_ptr<model::Model> synth_;
-    pipeline::QuantizedModel synth_qm_;
+    quant::QuantizedModel synth_qm_;
 
     std::string path(const std::string& name) const
     {
         return tmp_.path().toStdString() + "/" + name;
     }
 
-    exporter::Report run_export(const model::Model* m, const pipeline::QuantizedModel& qm,
+    exporter::Report run_export(const model::Model* m, const quant::QuantizedModel& qm,
                                 exporter::Format f, const std::string& out,
                                 const std::string& dtype = "f16", const std::string& tok = {})
     {
@@ -198,7 +198,7 @@ private:
     }
 
     // Checks 1-3 on one model; returns the three output directories.
-    void check_dequantized(const model::Model& m, const pipeline::QuantizedModel& qm,
+    void check_dequantized(const model::Model& m, const quant::QuantizedModel& qm,
                            const std::string& dir, const std::string& dtype)
     {
         const exporter::Report r = run_export(&m, qm, exporter::Format::Safetensors, dir, dtype);
@@ -212,7 +212,7 @@ private:
         for (const auto& l : qm.layers) {
             const at::Tensor got = back->block(l.block).linear(l.name);
             const at::Tensor want =
-                (!l.skipped && l.codes.defined() ? pipeline::QuantizedModel::dequantize(l)
+                (!l.skipped && l.codes.defined() ? quant::QuantizedModel::dequantize(l)
                                                  : m.block(l.block).linear(l.name))
                     .to(st)
                     .to(at::kFloat);
@@ -233,7 +233,7 @@ private:
         QVERIFY(rel > 0.0);  // the dtype rounding is real: the test compares two different files
     }
 
-    void check_packed(const model::Model& m, const pipeline::QuantizedModel& qm,
+    void check_packed(const model::Model& m, const quant::QuantizedModel& qm,
                       const std::string& dir)
     {
         const exporter::Report r = run_export(&m, qm, exporter::Format::Packed, dir);
@@ -265,8 +265,8 @@ private:
             if (a.hessian_diag.defined())
                 QVERIFY2(at::equal(b.hessian_diag, a.hessian_diag.to(at::kDouble)),
                          qPrintable(what));
-            const at::Tensor w = pipeline::QuantizedModel::dequantize(a);
-            QVERIFY2(at::equal(pipeline::QuantizedModel::dequantize(b), w), qPrintable(what));
+            const at::Tensor w = quant::QuantizedModel::dequantize(a);
+            QVERIFY2(at::equal(quant::QuantizedModel::dequantize(b), w), qPrintable(what));
             QVERIFY2(at::equal(pc.model->block(a.block).linear(a.name), w), qPrintable(what));
         }
         // Skipped layers and everything else: the model's float32 weights exactly.
@@ -295,7 +295,7 @@ private:
     }
 
     // Returns the manifest layer entries for the python check.
-    json check_gptq(const model::Model& m, const pipeline::QuantizedModel& qm,
+    json check_gptq(const model::Model& m, const quant::QuantizedModel& qm,
                     const std::string& dir, int* packed_layers, int* fallback_layers,
                     bool refit = false)
     {
@@ -336,7 +336,7 @@ private:
                 QVERIFY2(line != r.layers.end(), qPrintable(what));
                 QVERIFY2(line->added_loss >= 0.0, qPrintable(what));
                 QCOMPARE(line->diag_loss, l.diag_loss);
-                const at::Tensor w_hat = pipeline::QuantizedModel::dequantize(l);
+                const at::Tensor w_hat = quant::QuantizedModel::dequantize(l);
                 const at::Tensor h = l.hessian_diag.defined()
                                          ? l.hessian_diag.to(at::kDouble).reshape({1, -1})
                                          : at::ones({1, l.in_features}, at::kDouble);
@@ -582,7 +582,7 @@ private Q_SLOTS:
             run_export(synth_.get(), synth_qm_, exporter::Format::Packed, path("precious")));
         QVERIFY(fs::exists(path("precious/notes.txt")));
         // A quantized model of another model.
-        pipeline::QuantizedModel wrong = synth_qm_;
+        quant::QuantizedModel wrong = synth_qm_;
         wrong.layers[0].block = 7;
         QVERIFY_THROWS_EXCEPTION(
             InvalidArgument,
@@ -663,7 +663,7 @@ private Q_SLOTS:
         o.group_size = 32;
         o.write_back = false;
         o.overrides["*.down_proj"].group_size = -1;  // in_features 172 is not a multiple of 32
-        pipeline::QuantizedModel qm = pipeline::quantize_model(*m, o);
+        quant::QuantizedModel qm = pipeline::quantize_model(*m, o);
         check_dequantized(*m, qm, path("s260-st"), "f16");
         if (QTest::currentTestFailed())
             return;
@@ -699,7 +699,7 @@ private Q_SLOTS:
         o.bits = 2;
         o.group_size = -1;
         o.write_back = false;
-        const pipeline::QuantizedModel qm = pipeline::quantize_model(*m, o);
+        const quant::QuantizedModel qm = pipeline::quantize_model(*m, o);
         const std::string sess = path("s260.h5");
         session::write_session(qm, sess);
         auto run = [](const QStringList& args, QString* out) {

@@ -10,9 +10,9 @@
 #include <string>
 
 #include "core/common/error.h"
-#include "core/io/hdf5.h"
-#include "core/io/session.h"
-#include "core/pipeline/result.h"
+#include "core/formats/hdf5.h"
+#include "core/export/session.h"
+#include "core/quant/result.h"
 #include "tests/common/test_util.h"
 
 #include <QDir>
@@ -23,9 +23,9 @@ using namespace zp;
 
 namespace {
 
-pipeline::QuantizedModel make_result(int64_t rows, int64_t cols)
+quant::QuantizedModel make_result(int64_t rows, int64_t cols)
 {
-    pipeline::QuantizedModel qm;
+    quant::QuantizedModel qm;
     auto& c = qm.config;
     c.model_path = "/models/stories260K.bin";
     c.model_config_hash = "3f2a9c";
@@ -43,10 +43,10 @@ pipeline::QuantizedModel make_result(int64_t rows, int64_t cols)
     qm.perplexity["wikitext2/quantized"] = 11.5;
     const char* names[] = {"q_proj", "down_proj", "up_proj"};
     for (int i = 0; i < 3; ++i) {
-        pipeline::LayerResult l;
+        quant::LayerResult l;
         l.block = i;
         l.name = names[i];
-        l.algorithm = i == 1 ? pipeline::Algorithm::RTN : pipeline::Algorithm::GPTQ;
+        l.algorithm = i == 1 ? quant::Algorithm::RTN : quant::Algorithm::GPTQ;
         l.param_method = i == 0 ? "neuqi" : "minmax";
         l.bits = 3;
         l.group_size = i == 2 ? cols : 32;
@@ -129,10 +129,10 @@ private Q_SLOTS:
 
     void round_trip_is_exact()
     {
-        const pipeline::QuantizedModel a = make_result(96, 256);
+        const quant::QuantizedModel a = make_result(96, 256);
         const std::string path = file("run.h5");
         session::write_session(a, path);
-        const pipeline::QuantizedModel b = session::read_session(path);
+        const quant::QuantizedModel b = session::read_session(path);
         QCOMPARE(b.config.model_path, a.config.model_path);
         QCOMPARE(b.config.model_config_hash, a.config.model_config_hash);
         QCOMPARE(b.config.calibration_source, a.config.calibration_source);
@@ -177,9 +177,9 @@ private Q_SLOTS:
 
     void empty_result_round_trips()
     {
-        pipeline::QuantizedModel a;
+        quant::QuantizedModel a;
         session::write_session(a, file("empty.h5"));
-        const pipeline::QuantizedModel b = session::read_session(file("empty.h5"));
+        const quant::QuantizedModel b = session::read_session(file("empty.h5"));
         QVERIFY(b.layers.empty());
         QVERIFY(b.perplexity.empty());
         QVERIFY(b.config.extra.empty());
@@ -194,7 +194,7 @@ private Q_SLOTS:
         QCOMPARE(session::read_session(path).layers.size(), size_t(3));
         QCOMPARE(QDir(QString::fromStdString(file("atomic"))).entryList(QDir::Files).size(), 1);
         // A write that fails (unstorable dtype) leaves the old file and no temporary.
-        pipeline::QuantizedModel bad = make_result(8, 64);
+        quant::QuantizedModel bad = make_result(8, 64);
         bad.layers[0].codes = bad.layers[0].codes.to(at::kHalf);
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, session::write_session(bad, path));
         QCOMPARE(session::read_session(path).layers.size(), size_t(3));
@@ -218,7 +218,7 @@ private Q_SLOTS:
         // A flipped byte anywhere (19 places) is either refused with a FormatError (data chunks and
         // metadata carry checksums) or lands in unused space and changes nothing: never wrong
         // numbers.
-        const pipeline::QuantizedModel a = make_result(512, 1024);
+        const quant::QuantizedModel a = make_result(512, 1024);
         session::write_session(a, file("big.h5"));
         const std::string bytes = read_bytes(file("big.h5"));
         int refused = 0;
@@ -227,7 +227,7 @@ private Q_SLOTS:
             b[b.size() * k / 20] ^= 0x5A;
             write_bytes(file("damaged.h5"), b);
             try {
-                const pipeline::QuantizedModel r = session::read_session(file("damaged.h5"));
+                const quant::QuantizedModel r = session::read_session(file("damaged.h5"));
                 QCOMPARE(r.layers.size(), a.layers.size());
                 for (size_t i = 0; i < a.layers.size(); ++i) {
                     QVERIFY(same_tensor(r.layers[i].codes, a.layers[i].codes));
@@ -287,7 +287,7 @@ private Q_SLOTS:
 
     void shapes_must_agree()
     {
-        pipeline::QuantizedModel qm = make_result(8, 64);
+        quant::QuantizedModel qm = make_result(8, 64);
         qm.layers[0].in_features = 128;  // contradicts codes [8, 64]
         session::write_session(qm, file("shape.h5"));
         expect_format_error(file("shape.h5"), "/layers/000000/");

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of ZeroPoint's safetensors exports (core/io/safetensors_export.h) through the
+"""Independent check of ZeroPoint's safetensors exports (core/export/safetensors_export.h) through the
 PyPI `safetensors` package (safe_open, framework="np") and numpy: the dequantized HF model, the
 "zeropoint-packed" checkpoint and the GPTQ ("gptq_v2") checkpoint of one quantized model.
 

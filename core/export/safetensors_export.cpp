@@ -1,4 +1,4 @@
-#include "core/io/safetensors_export.h"
+#include "core/export/safetensors_export.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,9 +21,10 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
-#include "core/io/safetensors.h"
-#include "core/model/weight_source.h"
-#include "kernels/quantize.h"
+#include "core/common/text.h"
+#include "core/formats/safetensors.h"
+#include "core/model/packed_source.h"
+#include "core/quant/integer_zero.h"
 
 namespace zp::io {
 
@@ -32,62 +33,24 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kPackedFormat = "zeropoint-packed";
-constexpr int kPackedVersion = 1;
-
-// Every tensor of a decoder block in the HF layout, in the order model::export_hf writes them.
-struct Part {
-    const char* name;
-    at::Tensor model::BlockWeights::*member;
-    const char* linear;  // the linear layer whose weight this is, or nullptr
-};
-
-const Part kParts[] = {
-    {"input_layernorm.weight", &model::BlockWeights::input_norm, nullptr},
-    {"self_attn.q_proj.weight", &model::BlockWeights::q, "q_proj"},
-    {"self_attn.k_proj.weight", &model::BlockWeights::k, "k_proj"},
-    {"self_attn.v_proj.weight", &model::BlockWeights::v, "v_proj"},
-    {"self_attn.o_proj.weight", &model::BlockWeights::o, "o_proj"},
-    {"self_attn.q_proj.bias", &model::BlockWeights::q_bias, nullptr},
-    {"self_attn.k_proj.bias", &model::BlockWeights::k_bias, nullptr},
-    {"self_attn.v_proj.bias", &model::BlockWeights::v_bias, nullptr},
-    {"self_attn.o_proj.bias", &model::BlockWeights::o_bias, nullptr},
-    {"self_attn.q_norm.weight", &model::BlockWeights::q_norm, nullptr},
-    {"self_attn.k_norm.weight", &model::BlockWeights::k_norm, nullptr},
-    {"post_attention_layernorm.weight", &model::BlockWeights::post_norm, nullptr},
-    {"mlp.gate_proj.weight", &model::BlockWeights::gate, "gate_proj"},
-    {"mlp.up_proj.weight", &model::BlockWeights::up, "up_proj"},
-    {"mlp.down_proj.weight", &model::BlockWeights::down, "down_proj"},
-};
-
 std::string module_path(const std::string& linear)
 {
-    const bool attn =
-        linear == "q_proj" || linear == "k_proj" || linear == "v_proj" || linear == "o_proj";
-    return (attn ? "self_attn." : "mlp.") + linear;
+    return model::linear_module(linear);
 }
 
 std::string layer_prefix(int64_t block, const std::string& linear)
 {
-    return model::block_tensor_name(block, module_path(linear));
+    return model::linear_prefix(block, linear);
 }
 
-bool is_quantized(const pipeline::LayerResult* l)
+bool is_quantized(const quant::LayerResult* l)
 {
     return l && !l->skipped && l->codes.defined();
 }
 
-int64_t resolved_group(const pipeline::LayerResult& l)
+int64_t resolved_group(const quant::LayerResult& l)
 {
     return l.group_size <= 0 ? l.in_features : l.group_size;
-}
-
-std::string shape_str(at::IntArrayRef s)
-{
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
 }
 
 const char* hf_dtype_name(at::ScalarType t)
@@ -106,7 +69,7 @@ struct Item {
 // Produces the items of one quantized linear (prefix P); `weight` is the model's weight (shape
 // template while planning). Non-quantized tensors are handled by the driver.
 using LinearItems = std::function<std::vector<Item>(
-    const std::string& prefix, const pipeline::LayerResult& layer, bool with_data)>;
+    const std::string& prefix, const quant::LayerResult& layer, bool with_data)>;
 
 struct Layout {
     at::ScalarType dense = at::kHalf;  // non-quantized tensors (norm gains: F32 always)
@@ -114,7 +77,7 @@ struct Layout {
     std::map<std::string, std::string> metadata{{"format", "pt"}};
 };
 
-void check_layers(const model::Model& m, const pipeline::QuantizedModel& qm)
+void check_layers(const model::Model& m, const quant::QuantizedModel& qm)
 {
     const model::ModelConfig& c = m.config();
     for (const auto& l : qm.layers) {
@@ -128,7 +91,7 @@ void check_layers(const model::Model& m, const pipeline::QuantizedModel& qm)
         if (l.codes.dim() != 2 || l.codes.size(0) != l.out_features ||
             l.codes.size(1) != l.in_features)
             throw InvalidArgument("export: block " + std::to_string(l.block) + " " + l.name +
-                                  ": codes " + shape_str(l.codes.sizes()) + " do not match [" +
+                                  ": codes " + shape_str(l.codes.sizes().vec()) + " do not match [" +
                                   std::to_string(l.out_features) + ", " +
                                   std::to_string(l.in_features) + "]");
     }
@@ -136,7 +99,7 @@ void check_layers(const model::Model& m, const pipeline::QuantizedModel& qm)
 
 // Writes model.safetensors of a layout into dir: embedding, blocks (quantized linears through
 // layout.linear), final norm, lm_head unless tied.
-void write_model_file(const model::Model& m, const pipeline::QuantizedModel& qm,
+void write_model_file(const model::Model& m, const quant::QuantizedModel& qm,
                       const std::string& dir, const Layout& layout, const ProgressFn& progress,
                       std::vector<std::string>& files)
 {
@@ -146,11 +109,11 @@ void write_model_file(const model::Model& m, const pipeline::QuantizedModel& qm,
         return name.find("norm") != std::string::npos ? at::kFloat : layout.dense;
     };
     const model::BlockWeights tmpl = m.block(0);
-    for (const Part& p : kParts) {
+    for (const model::BlockPart& p : model::block_parts()) {
         if (!p.linear || !(tmpl.*p.member).defined())
             continue;
         for (int64_t l = 0; l < c.num_layers; ++l) {
-            const pipeline::LayerResult* r = qm.find(l, p.linear);
+            const quant::LayerResult* r = qm.find(l, p.linear);
             if (!is_quantized(r))
                 continue;
             const at::Tensor& w = tmpl.*p.member;
@@ -158,19 +121,19 @@ void write_model_file(const model::Model& m, const pipeline::QuantizedModel& qm,
                 throw InvalidArgument("export: block " + std::to_string(l) + " " + p.linear +
                                       " is [" + std::to_string(r->out_features) + ", " +
                                       std::to_string(r->in_features) +
-                                      "] in the quantized model but " + shape_str(w.sizes()) +
+                                      "] in the quantized model but " + shape_str(w.sizes().vec()) +
                                       " in the model (a session of another model?)");
         }
     }
 
     auto block_items = [&](int64_t l, const model::BlockWeights& b, bool with_data) {
         std::vector<Item> items;
-        for (const Part& p : kParts) {
+        for (const model::BlockPart& p : model::block_parts()) {
             const at::Tensor& t = b.*p.member;
             if (!t.defined())
                 continue;
             const std::string name = model::block_tensor_name(l, p.name);
-            const pipeline::LayerResult* r = p.linear ? qm.find(l, p.linear) : nullptr;
+            const quant::LayerResult* r = p.linear ? qm.find(l, p.linear) : nullptr;
             if (is_quantized(r)) {
                 auto more = layout.linear(layer_prefix(l, p.linear), *r, with_data);
                 for (auto& it : more)
@@ -269,9 +232,9 @@ void copy_tokenizer(const std::string& tokenizer, const std::string& dir,
                               "tokenizer.bin");
 }
 
-json run_json(const pipeline::QuantizedModel& qm)
+json run_json(const quant::QuantizedModel& qm)
 {
-    const pipeline::RunConfig& r = qm.config;
+    const quant::RunConfig& r = qm.config;
     return {{"model_path", r.model_path},
             {"model_config_hash", r.model_config_hash},
             {"calibration_source", r.calibration_source},
@@ -285,29 +248,9 @@ json run_json(const pipeline::QuantizedModel& qm)
             {"extra", r.extra}};
 }
 
-const char* algorithm_name(pipeline::Algorithm a)
+const char* algorithm_name(quant::Algorithm a)
 {
-    return a == pipeline::Algorithm::GPTQ ? "gptq" : "rtn";
-}
-
-std::string read_text_file(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    if (!in)
-        throw IoError(p.string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// The directory a packed checkpoint path names (the directory itself, or a file inside it).
-fs::path packed_dir_of(const std::string& path)
-{
-    std::error_code ec;
-    fs::path p(path);
-    if (!fs::is_directory(p, ec))
-        p = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-    return p;
+    return a == quant::Algorithm::GPTQ ? "gptq" : "rtn";
 }
 
 }  // namespace
@@ -323,130 +266,15 @@ at::ScalarType parse_export_dtype(const std::string& name)
     throw InvalidArgument("export dtype '" + name + "' is not one of f16, bf16, f32");
 }
 
-// ---- bit packing -------------------------------------------------------------------------------
-
-at::Tensor pack_codes(const at::Tensor& codes_in, int bits)
-{
-    if (codes_in.dim() != 2 || bits < 1 || bits > 8)
-        throw InvalidArgument("pack_codes: codes must be 2-D and bits in 1..8");
-    const at::Tensor codes = codes_in.to(at::kCPU).to(at::kByte).contiguous();
-    const int64_t rows = codes.size(0), cols = codes.size(1);
-    const int64_t row_bytes = (cols * bits + 7) / 8;
-    at::Tensor out = at::zeros({rows, row_bytes}, at::TensorOptions().dtype(at::kByte));
-    const uint8_t* src = codes.data_ptr<uint8_t>();
-    uint8_t* dst = out.data_ptr<uint8_t>();
-    const uint32_t mask = (1u << bits) - 1;
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* s = src + r * cols;
-        uint8_t* d = dst + r * row_bytes;
-        uint64_t acc = 0;
-        int n = 0;
-        int64_t b = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-            acc |= static_cast<uint64_t>(s[c] & mask) << n;
-            n += bits;
-            while (n >= 8) {
-                d[b++] = static_cast<uint8_t>(acc & 0xff);
-                acc >>= 8;
-                n -= 8;
-            }
-        }
-        if (n > 0)
-            d[b++] = static_cast<uint8_t>(acc & 0xff);
-    }
-    return out;
-}
-
-at::Tensor unpack_codes(const at::Tensor& packed_in, int bits, int64_t cols)
-{
-    const at::Tensor packed = packed_in.to(at::kCPU).contiguous();
-    const int64_t rows = packed.size(0), row_bytes = packed.size(1);
-    if (packed.scalar_type() != at::kByte || row_bytes != (cols * bits + 7) / 8)
-        throw InvalidArgument("unpack_codes: expected U8 [rows, " +
-                              std::to_string((cols * bits + 7) / 8) + "], got " +
-                              shape_str(packed.sizes()));
-    at::Tensor out = at::empty({rows, cols}, at::TensorOptions().dtype(at::kByte));
-    const uint8_t* src = packed.data_ptr<uint8_t>();
-    uint8_t* dst = out.data_ptr<uint8_t>();
-    const uint32_t mask = (1u << bits) - 1;
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* s = src + r * row_bytes;
-        uint8_t* d = dst + r * cols;
-        uint64_t acc = 0;
-        int n = 0;
-        int64_t b = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-            while (n < bits) {
-                acc |= static_cast<uint64_t>(s[b++]) << n;
-                n += 8;
-            }
-            d[c] = static_cast<uint8_t>(acc & mask);
-            acc >>= bits;
-            n -= bits;
-        }
-    }
-    return out;
-}
-
-at::Tensor gptq_pack(const at::Tensor& values_in, int bits)
-{
-    if (values_in.dim() != 2 || bits < 1 || bits > 8)
-        throw InvalidArgument("gptq_pack: values must be 2-D and bits in 1..8");
-    const at::Tensor v = values_in.to(at::kCPU).to(at::kInt).contiguous();
-    const int64_t n = v.size(0), m = v.size(1);
-    if ((n * bits) % 32 != 0)
-        throw InvalidArgument("gptq_pack: " + std::to_string(n) + " values x " +
-                              std::to_string(bits) + " bits do not fill whole int32 words");
-    at::Tensor out = at::zeros({n * bits / 32, m}, at::TensorOptions().dtype(at::kInt));
-    const int32_t* src = v.data_ptr<int32_t>();
-    auto* dst = reinterpret_cast<uint32_t*>(out.data_ptr<int32_t>());
-    const uint32_t mask = (1u << bits) - 1;
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t pos = i * bits, word = pos / 32;
-        const int off = static_cast<int>(pos % 32);
-        for (int64_t c = 0; c < m; ++c) {
-            const uint32_t x = static_cast<uint32_t>(src[i * m + c]) & mask;
-            dst[word * m + c] |= x << off;
-            if (off + bits > 32)
-                dst[(word + 1) * m + c] |= x >> (32 - off);
-        }
-    }
-    return out;
-}
-
-at::Tensor gptq_unpack(const at::Tensor& packed_in, int bits, int64_t n)
-{
-    const at::Tensor p = packed_in.to(at::kCPU).contiguous();
-    if (p.dim() != 2 || p.scalar_type() != at::kInt || p.size(0) * 32 != n * bits)
-        throw InvalidArgument("gptq_unpack: expected int32 [" + std::to_string(n * bits / 32) +
-                              ", m], got " + shape_str(p.sizes()));
-    const int64_t m = p.size(1);
-    at::Tensor out = at::empty({n, m}, at::TensorOptions().dtype(at::kInt));
-    const auto* src = reinterpret_cast<const uint32_t*>(p.data_ptr<int32_t>());
-    int32_t* dst = out.data_ptr<int32_t>();
-    const uint32_t mask = (1u << bits) - 1;
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t pos = i * bits, word = pos / 32;
-        const int off = static_cast<int>(pos % 32);
-        for (int64_t c = 0; c < m; ++c) {
-            uint32_t x = src[word * m + c] >> off;
-            if (off + bits > 32)
-                x |= src[(word + 1) * m + c] << (32 - off);
-            dst[i * m + c] = static_cast<int32_t>(x & mask);
-        }
-    }
-    return out;
-}
-
 // ---- GPTQ encoding -----------------------------------------------------------------------------
 
-GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale)
+GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
 {
     const std::string prefix = layer_prefix(layer.block, layer.name);
     if (!is_quantized(&layer))
         throw InvalidArgument("GPTQ export: " + prefix + " holds no quantized weights");
     const at::Tensor w_hat =
-        pipeline::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
+        quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
     const int64_t out = w_hat.size(0), in = w_hat.size(1);
     const int bits = layer.bits;
     const int64_t g = resolved_group(layer);
@@ -474,63 +302,18 @@ GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale)
         e.line.type = "F16";
         e.line.note = why + ": stored unquantized (F16 W_hat)";
     } else {
-        const int64_t levels = (int64_t{1} << bits) - 1;
-        const at::Tensor z_real = layer.zero.to(at::kCPU).to(at::kFloat);
-        at::Tensor s = layer.scale.to(at::kCPU).to(at::kFloat).to(at::kHalf).to(at::kFloat);
-        at::Tensor z = z_real.round().clamp(0, static_cast<double>(levels));
-        if (!(s > 0).all().item<bool>())
-            throw NumericError("GPTQ export: " + prefix +
-                               ": a scale is zero or negative after rounding to fp16");
-        const int64_t G = in / g;
-        const at::Tensor h = layer.hessian_diag.defined() && layer.hessian_diag.numel() == in
-                                 ? layer.hessian_diag.to(at::kDouble).reshape({1, G, g})
-                                 : at::ones({1, G, g}, at::TensorOptions().dtype(at::kDouble));
-        const at::Tensor target = w_hat.to(at::kDouble).reshape({out, G, g});
-        // Per-(row, group) loss sum h (w - W_hat)^2 of the grid (s, z) [out, G].
-        auto group_loss = [&](const at::Tensor& sc, const at::Tensor& zc) {
-            const at::Tensor c = kernels::quantize(w_hat, sc, zc, bits, g);
-            const at::Tensor d =
-                kernels::dequantize(c, sc, zc, g).to(at::kDouble).reshape({out, G, g}) - target;
-            return (d * d * h).sum(-1);
-        };
-        const double nearest_loss = group_loss(s, z).sum().item<double>();
-        if (refit_scale) {
-            // For each integer neighbour of the real zero-point: the codes it gives, then the
-            // weighted least-squares scale for those codes, rounded to fp16; a group takes it
-            // only where its loss drops.
-            at::Tensor best = group_loss(s, z);
-            for (const at::Tensor& zc : {z_real.floor().clamp(0, static_cast<double>(levels)),
-                                         z_real.ceil().clamp(0, static_cast<double>(levels))}) {
-                at::Tensor sc = s;
-                for (int iter = 0; iter < 2; ++iter) {
-                    const at::Tensor c = kernels::quantize(w_hat, sc, zc, bits, g)
-                                             .to(at::kDouble)
-                                             .reshape({out, G, g}) -
-                                         zc.to(at::kDouble).reshape({out, G, 1});
-                    const at::Tensor num = (h * target * c).sum(-1), den = (h * c * c).sum(-1);
-                    at::Tensor ls = (num / den.clamp_min(1e-300)).to(at::kFloat);
-                    ls = at::where((den > 0) & (ls > 0), ls, sc).to(at::kHalf).to(at::kFloat);
-                    // fp16 underflow or overflow keeps the previous scale.
-                    ls = at::where((ls > 0) & (ls < 65504.0), ls, sc);
-                    const at::Tensor loss = group_loss(ls, zc);
-                    const at::Tensor take = loss < best;
-                    s = at::where(take, ls, s);
-                    z = at::where(take, zc, z);
-                    best = at::where(take, loss, best);
-                    sc = ls;
-                }
-            }
-        }
-        const at::Tensor s16 = s.to(at::kHalf);
-        e.codes = kernels::quantize(w_hat, s, z, bits, g).to(at::kByte).contiguous();
-        e.w = kernels::dequantize(e.codes, s, z, g);
-        e.nearest_added_loss = nearest_loss;
-        e.zeros_int = z.to(at::kInt).contiguous();
+        const quant::IntegerZeroGrid r = quant::integer_zero_grid(layer, refit_scale, "GPTQ export: " + prefix);
+        e.codes = r.codes;
+        e.w = r.w;
+        e.nearest_added_loss = r.nearest_loss;
+        e.zeros_int = r.zeros.to(at::kInt).contiguous();
         e.qweight = gptq_pack(e.codes.t().contiguous(), bits);
         // gptq_pack packs along dim 0: zeros [out, G] -> [out * bits / 32, G] -> transposed.
         e.qzeros = gptq_pack(e.zeros_int, bits).t().contiguous();
-        e.scales = s16.t().contiguous();
+        e.scales = r.scale.to(at::kHalf).t().contiguous();
         e.g_idx = at::arange(in, at::TensorOptions().dtype(at::kLong)).div(g, "floor").to(at::kInt);
+        const at::Tensor& z = r.zeros;
+        const double nearest_loss = r.nearest_loss;
         e.packed = true;
         e.line.type = "int" + std::to_string(bits);
         e.line.codes_changed = (e.codes != layer.codes.to(at::kByte)).sum().item<int64_t>();
@@ -545,8 +328,8 @@ GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale)
             e.line.note += buf;
         }
     }
-    e.line.rel_error = pipeline::relative_error(e.w, w_hat);
-    e.line.added_loss = pipeline::weighted_loss(e.w, w_hat, layer);
+    e.line.rel_error = quant::relative_error(e.w, w_hat);
+    e.line.added_loss = quant::weighted_loss(e.w, w_hat, layer);
     if (!e.packed)
         e.nearest_added_loss = e.line.added_loss;
     return e;
@@ -555,7 +338,7 @@ GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale)
 // ---- the three layouts -------------------------------------------------------------------------
 
 SafetensorsExportResult export_dequantized(const model::Model& model,
-                                           const pipeline::QuantizedModel& qm,
+                                           const quant::QuantizedModel& qm,
                                            const std::string& dir, at::ScalarType dtype,
                                            const std::string& tokenizer, const ProgressFn& progress)
 {
@@ -565,18 +348,18 @@ SafetensorsExportResult export_dequantized(const model::Model& model,
     const char* tname = dtype == at::kHalf ? "F16" : dtype == at::kBFloat16 ? "BF16" : "F32";
     Layout layout;
     layout.dense = dtype;
-    layout.linear = [&](const std::string& prefix, const pipeline::LayerResult& l,
+    layout.linear = [&](const std::string& prefix, const quant::LayerResult& l,
                         bool with_data) -> std::vector<Item> {
         at::Tensor w;
         if (with_data) {
-            const at::Tensor w_hat = pipeline::QuantizedModel::dequantize(l).to(at::kFloat);
+            const at::Tensor w_hat = quant::QuantizedModel::dequantize(l).to(at::kFloat);
             w = w_hat.to(dtype);
             ExportedLayer line;
             line.tensor = prefix;
             line.type = tname;
             line.diag_loss = l.diag_loss;
-            line.rel_error = pipeline::relative_error(w, w_hat);
-            line.added_loss = pipeline::weighted_loss(w.to(at::kFloat), w_hat, l);
+            line.rel_error = quant::relative_error(w, w_hat);
+            line.added_loss = quant::weighted_loss(w.to(at::kFloat), w_hat, l);
             line.note = "dequantized W_hat";
             res.layers.push_back(line);
         }
@@ -588,15 +371,15 @@ SafetensorsExportResult export_dequantized(const model::Model& model,
     return res;
 }
 
-SafetensorsExportResult export_packed(const model::Model& model, const pipeline::QuantizedModel& qm,
+SafetensorsExportResult export_packed(const model::Model& model, const quant::QuantizedModel& qm,
                                       const std::string& dir, const std::string& tokenizer,
                                       const ProgressFn& progress)
 {
     SafetensorsExportResult res;
     Layout layout;
     layout.dense = at::kFloat;
-    layout.metadata["zeropoint"] = "packed-" + std::to_string(kPackedVersion);
-    layout.linear = [&](const std::string& prefix, const pipeline::LayerResult& l,
+    layout.metadata["zeropoint"] = "packed-" + std::to_string(model::kPackedVersion);
+    layout.linear = [&](const std::string& prefix, const quant::LayerResult& l,
                         bool with_data) -> std::vector<Item> {
         const int64_t g = resolved_group(l);
         if (g <= 0 || l.in_features % g != 0)
@@ -656,8 +439,8 @@ SafetensorsExportResult export_packed(const model::Model& model, const pipeline:
     for (const auto& [k, v] : qm.perplexity)
         perplexity[k] = v;
     json qc = {{"quant_method", "zeropoint"},
-               {"format", kPackedFormat},
-               {"version", kPackedVersion},
+               {"format", model::kPackedFormat},
+               {"version", model::kPackedVersion},
                {"bits", qm.config.bits},
                {"group_size", qm.config.group_size},
                {"method", qm.config.method},
@@ -669,7 +452,7 @@ SafetensorsExportResult export_packed(const model::Model& model, const pipeline:
     return res;
 }
 
-SafetensorsExportResult export_gptq(const model::Model& model, const pipeline::QuantizedModel& qm,
+SafetensorsExportResult export_gptq(const model::Model& model, const quant::QuantizedModel& qm,
                                     const std::string& dir, at::ScalarType dtype,
                                     const std::string& tokenizer, const ProgressFn& progress,
                                     bool refit_scale)
@@ -705,7 +488,7 @@ SafetensorsExportResult export_gptq(const model::Model& model, const pipeline::Q
 
     Layout layout;
     layout.dense = dtype;
-    layout.linear = [&](const std::string& prefix, const pipeline::LayerResult& l,
+    layout.linear = [&](const std::string& prefix, const quant::LayerResult& l,
                         bool with_data) -> std::vector<Item> {
         const int64_t in = l.in_features, out = l.out_features;
         const auto& [ok, bg] = plan.at(prefix);
@@ -820,195 +603,59 @@ SafetensorsExportResult export_gptq(const model::Model& model, const pipeline::Q
 }
 
 // ---- loading a packed checkpoint ---------------------------------------------------------------
+// The layout is read in core/model/packed_source (the model layer serves a packed directory as a
+// model); this adds the run record and the per-layer figures the session part carries.
 
 namespace {
-
-json read_packed_config(const fs::path& dir)
-{
-    const fs::path cfg = dir / "config.json";
-    json j;
-    try {
-        j = json::parse(read_text_file(cfg));
-    } catch (const json::exception& e) {
-        throw FormatError(cfg.string() + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object() || !j.contains("quantization_config") ||
-        !j["quantization_config"].is_object())
-        throw FormatError(cfg.string() + ": field 'quantization_config' is missing");
-    const json& qc = j["quantization_config"];
-    if (qc.value("format", std::string()) != kPackedFormat)
-        throw FormatError(cfg.string() + ": quantization_config.format is not '" +
-                          std::string(kPackedFormat) + "'");
-    if (!qc.contains("version") || !qc["version"].is_number_integer() ||
-        qc["version"].get<int>() != kPackedVersion)
-        throw FormatError(
-            cfg.string() + ": quantization_config.version " +
-            (qc.contains("version") ? qc["version"].dump() : std::string("(missing)")) +
-            " is not " + std::to_string(kPackedVersion));
-    if (!qc.contains("layers") || !qc["layers"].is_array())
-        throw FormatError(cfg.string() + ": quantization_config.layers is missing or not an array");
-    return j;
-}
 
 template <typename T>
 T field(const json& o, const char* key, const std::string& where)
 {
-    if (!o.is_object() || !o.contains(key))
-        throw FormatError(where + ": field '" + key + "' is missing");
-    try {
-        return o[key].get<T>();
-    } catch (const json::exception&) {
-        throw FormatError(where + ": field '" + key + "' has a wrong type: " + o[key].dump());
-    }
+    return model::packed_field<T>(o, key, where);
 }
 
-pipeline::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
+quant::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
 {
-    const std::string where = cfg_path + ": quantization_config.layers entry " +
-                              (jl.is_object() && jl.contains("tensor") ? jl["tensor"].dump() : "?");
-    pipeline::LayerResult l;
-    l.block = field<int64_t>(jl, "block", where);
-    l.name = field<std::string>(jl, "name", where);
-    l.bits = field<int>(jl, "bits", where);
-    l.group_size = field<int64_t>(jl, "group_size", where);
-    l.in_features = field<int64_t>(jl, "in_features", where);
-    l.out_features = field<int64_t>(jl, "out_features", where);
-    l.algorithm = field<std::string>(jl, "algorithm", where) == "gptq" ? pipeline::Algorithm::GPTQ
-                                                                       : pipeline::Algorithm::RTN;
+    const model::PackedLinear p = model::parse_packed_linear(jl, cfg_path);
+    const std::string where = cfg_path + ": quantization_config.layers entry " + jl["tensor"].dump();
+    quant::LayerResult l;
+    l.block = p.block;
+    l.name = p.name;
+    l.bits = p.bits;
+    l.group_size = p.group_size;
+    l.in_features = p.in_features;
+    l.out_features = p.out_features;
+    l.skipped = p.skipped;
+    l.algorithm = field<std::string>(jl, "algorithm", where) == "gptq" ? quant::Algorithm::GPTQ
+                                                                       : quant::Algorithm::RTN;
     l.param_method = field<std::string>(jl, "param_method", where);
-    l.skipped = field<bool>(jl, "skipped", where);
     l.diag_loss = field<double>(jl, "diag_loss", where);
     l.diag_loss_minmax = field<double>(jl, "diag_loss_minmax", where);
     l.proxy_loss = field<double>(jl, "proxy_loss", where);
     l.proxy_loss_rtn_minmax = field<double>(jl, "proxy_loss_rtn_minmax", where);
     l.relative_weight_error = field<double>(jl, "relative_weight_error", where);
     l.seconds = field<double>(jl, "seconds", where);
-    if (field<std::string>(jl, "tensor", where) != layer_prefix(l.block, l.name))
-        throw FormatError(where + ": 'tensor' does not match block and name");
-    if (!l.skipped && (l.bits < 1 || l.bits > 8 || l.in_features <= 0 || l.out_features <= 0 ||
-                       l.group_size <= 0 || l.in_features % l.group_size != 0))
-        throw FormatError(where + ": bits " + std::to_string(l.bits) + ", group_size " +
-                          std::to_string(l.group_size) + ", in_features " +
-                          std::to_string(l.in_features) + " cannot describe a layer");
     return l;
 }
-
-// Reads codes, scales, zeros (and the Hessian diagonal) of one layer from the file.
-void read_layer_tensors(const SafetensorsFile& f, pipeline::LayerResult& l)
-{
-    const std::string p = layer_prefix(l.block, l.name);
-    auto get = [&](const std::string& name, at::ScalarType type,
-                   const std::vector<int64_t>& shape) {
-        const SafetensorInfo& info = f.info(name);  // FormatError naming file + tensor if absent
-        if (info.scalar_type != type || info.shape != shape)
-            throw FormatError(f.path() + ": tensor '" + name + "' is " + info.dtype + " " +
-                              shape_str(info.shape) + ", expected " + SafetensorsWriter::dtype_name(type) + " " +
-                              shape_str(shape));
-        return f.tensor(name);
-    };
-    const int64_t groups = l.in_features / l.group_size;
-    l.codes = unpack_codes(
-        get(p + ".qcodes", at::kByte, {l.out_features, (l.in_features * l.bits + 7) / 8}), l.bits,
-        l.in_features);
-    l.scale = get(p + ".scales", at::kFloat, {l.out_features, groups});
-    l.zero = get(p + ".zeros", at::kFloat, {l.out_features, groups});
-    if (f.contains(p + ".hessian_diag"))
-        l.hessian_diag = get(p + ".hessian_diag", at::kDouble, {l.in_features});
-}
-
-class PackedSource final : public model::WeightSource {
-public:
-    explicit PackedSource(const std::string& path) : dir_(packed_dir_of(path).string())
-    {
-        const fs::path d(dir_);
-        cfg_path_ = (d / "config.json").string();
-        const json j = read_packed_config(d);
-        config_ = model::parse_hf_config(cfg_path_);
-        file_ = std::make_unique<SafetensorsFile>((d / "model.safetensors").string());
-        for (const json& jl : j["quantization_config"]["layers"]) {
-            pipeline::LayerResult l = layer_from_json(jl, cfg_path_);
-            if (!l.skipped)
-                layers_[layer_prefix(l.block, l.name) + ".weight"] = l;
-        }
-    }
-
-    const model::ModelConfig& config() const override { return config_; }
-    const std::string& path() const override { return dir_; }
-    const std::string& format() const override { return format_; }
-    bool has(const std::string& name) const override
-    {
-        return layers_.count(name) != 0 || file_->contains(name);
-    }
-    std::vector<int64_t> shape(const std::string& name) const override
-    {
-        auto it = layers_.find(name);
-        if (it != layers_.end())
-            return {it->second.out_features, it->second.in_features};
-        return file_->info(name).shape;
-    }
-    at::Tensor load(const std::string& name) const override
-    {
-        auto it = layers_.find(name);
-        if (it != layers_.end()) {
-            pipeline::LayerResult l = it->second;
-            read_layer_tensors(*file_, l);
-            return pipeline::QuantizedModel::dequantize(l).to(at::kFloat).contiguous();
-        }
-        const SafetensorInfo& info = file_->info(name);
-        if (info.scalar_type != at::kFloat && info.scalar_type != at::kHalf &&
-            info.scalar_type != at::kBFloat16)
-            throw FormatError(file_->path() + ": tensor '" + name + "' has dtype " + info.dtype +
-                              "; model weights must be F32, F16 or BF16");
-        at::Tensor t = file_->tensor(name);
-        return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat);
-    }
-    std::string file_of(const std::string&) const override { return file_->path(); }
-
-    const SafetensorsFile& file() const { return *file_; }
-
-private:
-    std::string dir_, cfg_path_;
-    std::string format_ = kPackedFormat;
-    model::ModelConfig config_;
-    std::unique_ptr<SafetensorsFile> file_;
-    std::map<std::string, pipeline::LayerResult>
-        layers_;  // "<prefix>.weight" -> layer (no tensors)
-};
 
 }  // namespace
 
 bool is_packed_checkpoint(const std::string& path)
 {
-    std::error_code ec;
-    const fs::path cfg = packed_dir_of(path) / "config.json";
-    if (!fs::is_regular_file(cfg, ec))
-        return false;
-    try {
-        const json j = json::parse(read_text_file(cfg));
-        return j.is_object() && j.contains("quantization_config") &&
-               j["quantization_config"].is_object() &&
-               j["quantization_config"].value("format", std::string()) == kPackedFormat;
-    } catch (const json::exception&) {
-        return false;  // not ours; the HF loader reports the bad JSON
-    }
-}
-
-std::unique_ptr<model::WeightSource> open_packed_source(const std::string& dir)
-{
-    return std::make_unique<PackedSource>(dir);
+    return model::is_packed_checkpoint(path);
 }
 
 PackedCheckpoint load_packed(const std::string& path)
 {
-    const fs::path d = packed_dir_of(path);
+    const fs::path d = model::packed_dir_of(path);
     const std::string cfg_path = (d / "config.json").string();
-    const json j = read_packed_config(d);
+    const json j = model::read_packed_config(d.string());
     PackedCheckpoint out;
-    out.model = std::make_unique<model::Model>(open_packed_source(d.string()));
+    out.model = std::make_unique<model::Model>(model::open_packed_source(d.string()));
     const json& qc = j["quantization_config"];
     const std::string where = cfg_path + ": quantization_config.run";
     const json run = qc.contains("run") ? qc["run"] : json::object();
-    pipeline::RunConfig& r = out.qm.config;
+    quant::RunConfig& r = out.qm.config;
     r.model_path = field<std::string>(run, "model_path", where);
     r.model_config_hash = field<std::string>(run, "model_config_hash", where);
     r.calibration_source = field<std::string>(run, "calibration_source", where);
@@ -1025,12 +672,24 @@ PackedCheckpoint load_packed(const std::string& path)
     SafetensorsFile f((d / "model.safetensors").string());
     const int64_t nblocks = out.model->config().num_layers;
     for (const json& jl : qc["layers"]) {
-        pipeline::LayerResult l = layer_from_json(jl, cfg_path);
+        quant::LayerResult l = layer_from_json(jl, cfg_path);
         if (l.block < 0 || l.block >= nblocks)
             throw FormatError(cfg_path + ": layer " + layer_prefix(l.block, l.name) +
                               " is outside the model's " + std::to_string(nblocks) + " blocks");
-        if (!l.skipped)
-            read_layer_tensors(f, l);
+        if (!l.skipped) {
+            model::PackedLinear p;
+            p.block = l.block;
+            p.name = l.name;
+            p.bits = l.bits;
+            p.group_size = l.group_size;
+            p.in_features = l.in_features;
+            p.out_features = l.out_features;
+            const model::PackedTensors t = model::read_packed_tensors(f, p);
+            l.codes = t.codes;
+            l.scale = t.scale;
+            l.zero = t.zero;
+            l.hessian_diag = t.hessian_diag;
+        }
         out.qm.layers.push_back(std::move(l));
     }
     return out;

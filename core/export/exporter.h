@@ -1,11 +1,11 @@
 // One entry point for every export format, shared by `zeropoint-cli export` and the GUI's export
 // dialog so that both offer the same choices and print the same warnings.
 //
-//   gguf         llama.cpp model (core/io/gguf_export.h)
+//   gguf         llama.cpp model (core/export/gguf_export.h)
 //   imatrix      llama.cpp importance matrix from the Hessian diagonals
 //   safetensors  dequantized model in HF layout (fp16 or bf16), loadable by any framework
 //   packed       codes + scales + real-valued zero-points (ZeroPoint's own layout, loads back to the
-//                identical quantized model: core/io/safetensors_export.h)
+//                identical quantized model: core/export/safetensors_export.h)
 //   gptq         GPTQ checkpoint ("gptq_v2", integer zero-points) for transformers / vLLM, with the
 //                loss that rounding each zero-point adds
 #pragma once
@@ -16,7 +16,7 @@
 
 #include "core/common/progress.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 
 namespace zp::exporter {
 
@@ -70,7 +70,7 @@ struct Report {
 // file through a temporary + rename, a directory through a temporary directory + rename.
 // model may be null for formats that do not need it. Throws InvalidArgument (missing input, wrong
 // option), IoError, FormatError; Cancelled through options.progress, leaving nothing behind.
-Report export_quantized(const model::Model* model, const pipeline::QuantizedModel& qm,
+Report export_quantized(const model::Model* model, const quant::QuantizedModel& qm,
                         const Options& options);
 
 }  // namespace zp::exporter

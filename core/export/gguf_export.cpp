@@ -1,4 +1,4 @@
-#include "core/io/gguf_export.h"
+#include "core/export/gguf_export.h"
 
 #include <cctype>
 #include <cmath>
@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
-#include "core/io/gguf_blocks.h"
+#include "core/formats/gguf_blocks.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::gguf {
@@ -173,22 +173,18 @@ std::vector<float> read_llama2c_scores(const std::string& path, int32_t n)
 
 std::string linear_tensor_name(int64_t block, const std::string& n)
 {
-    static const std::map<std::string, std::string> names = {
-        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},      {"v_proj", "attn_v"},
-        {"o_proj", "attn_output"}, {"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"},
-        {"down_proj", "ffn_down"}};
-    const auto it = names.find(n);
-    if (it == names.end())
-        throw InvalidArgument("GGUF export: unknown linear layer name '" + n + "'");
-    return "blk." + std::to_string(block) + "." + it->second + ".weight";
+    for (const model::BlockPart& p : model::block_parts())
+        if (p.linear && n == p.linear)
+            return "blk." + std::to_string(block) + "." + p.gguf;
+    throw InvalidArgument("GGUF export: unknown linear layer name '" + n + "'");
 }
 
-LinearEncoding encode_linear(const pipeline::LayerResult& layer)
+LinearEncoding encode_linear(const quant::LayerResult& layer)
 {
     const std::string where = "block " + std::to_string(layer.block) + " " + layer.name;
     if (layer.skipped || !layer.codes.defined())
         throw InvalidArgument("GGUF export: " + where + " holds no quantized weights");
-    const at::Tensor base = pipeline::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
+    const at::Tensor base = quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
     const int64_t cols = base.size(1);
     const int64_t g = layer.group_size <= 0 ? cols : layer.group_size;
     LinearEncoding e;
@@ -206,8 +202,8 @@ LinearEncoding encode_linear(const pipeline::LayerResult& layer)
         e.w_hat = a.w_hat;
         e.codes_changed = (a.codes != layer.codes.to(at::kByte)).sum().item<int64_t>();
     }
-    e.rel_error = pipeline::relative_error(e.w_hat, base);
-    e.added_loss = pipeline::weighted_loss(e.w_hat, base, layer);
+    e.rel_error = quant::relative_error(e.w_hat, base);
+    e.added_loss = quant::weighted_loss(e.w_hat, base, layer);
     return e;
 }
 
@@ -377,7 +373,7 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
     return warnings;
 }
 
-ExportReport export_model(const model::Model& model, const pipeline::QuantizedModel* qm,
+ExportReport export_model(const model::Model& model, const quant::QuantizedModel* qm,
                           const std::string& tokenizer_path, const std::string& out_path,
                           const ExportOptions& options)
 {
@@ -444,10 +440,10 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
             if (type == TensorType::Q8_0) {
                 at::Tensor deq;
                 auto data = quantize_q8_0(e, &deq);
-                s.rel_error = pipeline::relative_error(deq, e);
+                s.rel_error = quant::relative_error(deq, e);
                 return data;
             }
-            s.rel_error = pipeline::relative_error(e.to(at::kHalf).to(at::kFloat), e);
+            s.rel_error = quant::relative_error(e.to(at::kHalf).to(at::kFloat), e);
             return encode_float(e, type);
         });
     };
@@ -501,7 +497,7 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
             else if (permute && lname == "k_proj")
                 perm = k_perm;
             const at::Tensor& shape = layout.linear(lname);
-            const pipeline::LayerResult* lr = qm ? qm->find(i, lname) : nullptr;
+            const quant::LayerResult* lr = qm ? qm->find(i, lname) : nullptr;
             if (lr && !lr->skipped && lr->codes.defined()) {
                 if (lr->codes.sizes() != shape.sizes())
                     throw FormatError(
@@ -553,7 +549,7 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
                         at::Tensor t = block_of(i).linear(lname);
                         if (perm)
                             t = t.index_select(0, *perm);
-                        s.rel_error = pipeline::relative_error(t.to(at::kHalf).to(at::kFloat), t);
+                        s.rel_error = quant::relative_error(t.to(at::kHalf).to(at::kFloat), t);
                         return encode_float(t, TensorType::F16);
                     },
                     "not quantized: F16");
@@ -579,7 +575,7 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
     return report;
 }
 
-ExportReport export_imatrix(const pipeline::QuantizedModel& qm, const std::string& out_path)
+ExportReport export_imatrix(const quant::QuantizedModel& qm, const std::string& out_path)
 {
     ExportReport report;
     report.path = out_path;
@@ -599,7 +595,7 @@ ExportReport export_imatrix(const pipeline::QuantizedModel& qm, const std::strin
     w.set("imatrix.chunk_size",
           Value::of_u32(static_cast<uint32_t>(std::max<int64_t>(qm.config.calibration_seqlen, 1))));
     std::set<std::string> seen;
-    for (const pipeline::LayerResult& l : qm.layers) {
+    for (const quant::LayerResult& l : qm.layers) {
         if (!l.hessian_diag.defined())
             continue;
         const std::string wname = linear_tensor_name(l.block, l.name);

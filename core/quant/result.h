@@ -10,7 +10,9 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace zp::pipeline {
+#include "core/model/model.h"
+
+namespace zp::quant {
 
 // The quantization algorithm applied to one layer's weights.
 enum class Algorithm { RTN, GPTQ };
@@ -61,6 +63,14 @@ struct QuantizedModel {
 // sum_rows sum_i h_i (w - ref)^2 with h = layer.hessian_diag un-normalised (ones when absent),
 // comparable to layer.diag_loss.
 double relative_error(const at::Tensor& w, const at::Tensor& ref);
+
 double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResult& layer);
 
-}  // namespace zp::pipeline
+// The one way quantized weights go into a model: every quantized layer of qm (not skipped, with
+// codes) through Model::set_quantized_linear, so the model keeps codes, scales and zeros (shared,
+// one byte per weight) and dequantizes a block when it is read. The pipeline's write-back,
+// evaluation and generation of a session all use it. InvalidArgument naming the layer when it
+// does not match the model (block outside it, unknown name, shapes).
+void install_quantized(model::Model& m, const QuantizedModel& qm);
+
+}  // namespace zp::quant

@@ -12,7 +12,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "core/io/gguf.h"
+#include "core/formats/gguf.h"
 
 namespace zp::gguf {
 

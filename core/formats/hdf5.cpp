@@ -1,6 +1,6 @@
 #if defined(ZP_HAVE_HDF5)
 
-#include "core/io/hdf5.h"
+#include "core/formats/hdf5.h"
 
 #include <algorithm>
 #include <cstring>

@@ -11,7 +11,7 @@
 
 #include "core/tokenizer/tokenizer.h"
 
-namespace zp::pipeline {
+namespace zp::data {
 
 enum class CalibrationFormat {
     Auto,      // by file name: *.jsonl -> Jsonl, *.ids / *.tokens -> TokenIds, else Text
@@ -52,4 +52,4 @@ CalibrationSet load_calibration(const CalibrationOptions& options, const tok::To
 at::Tensor random_token_windows(const std::vector<int32_t>& tokens, int64_t nsamples,
                                 int64_t seqlen, uint64_t seed, const std::string& what);
 
-}  // namespace zp::pipeline
+}  // namespace zp::data

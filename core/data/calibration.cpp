@@ -1,4 +1,4 @@
-#include "core/pipeline/calibration.h"
+#include "core/data/calibration.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,28 +10,12 @@
 #include <ATen/ops/empty.h>
 
 #include "core/common/error.h"
-#include "core/eval/perplexity.h"
+#include "core/common/text.h"
+#include "core/data/corpus.h"
 
-namespace zp::pipeline {
+namespace zp::data {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix)
-{
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string read_all(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError(path + ": cannot open calibration file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        throw IoError(path + ": read failed");
-    return ss.str();
-}
 
 std::string n_l(int64_t n, int64_t l)
 {
@@ -40,7 +24,7 @@ std::string n_l(int64_t n, int64_t l)
 
 std::vector<int32_t> read_token_ids(const std::string& path, int64_t vocab_size)
 {
-    const std::string text = read_all(path);
+    const std::string text = read_file(path);
     std::vector<int32_t> ids;
     size_t i = 0;
     while (i < text.size()) {
@@ -122,7 +106,7 @@ CalibrationSet load_calibration(const CalibrationOptions& o, const tok::Tokenize
     switch (set.format) {
     case CalibrationFormat::Auto:
     case CalibrationFormat::Text: {
-        const std::vector<int32_t> ids = tok->encode(read_all(o.path), /*add_bos=*/false);
+        const std::vector<int32_t> ids = tok->encode(read_file(o.path), /*add_bos=*/false);
         set.tokens_available = static_cast<int64_t>(ids.size());
         set.ids = random_token_windows(ids, o.nsamples, o.seqlen, o.seed, o.path);
         break;
@@ -137,7 +121,7 @@ CalibrationSet load_calibration(const CalibrationOptions& o, const tok::Tokenize
         // GPTQ's C4 draw: a random document, retried until it has more than L tokens, then a random
         // window of it. Documents are tokenized when first drawn; once every document has been seen
         // without a long one the draw stops with an error instead of looping.
-        const std::vector<std::string> docs = eval::load_jsonl_texts(o.path);
+        const std::vector<std::string> docs = load_jsonl_texts(o.path);
         std::mt19937_64 rng(o.seed);
         std::uniform_int_distribution<size_t> pick(0, docs.size() - 1);
         std::unordered_map<size_t, std::vector<int32_t>> cache;
@@ -184,4 +168,4 @@ CalibrationSet load_calibration(const CalibrationOptions& o, const tok::Tokenize
     return set;
 }
 
-}  // namespace zp::pipeline
+}  // namespace zp::data

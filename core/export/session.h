@@ -30,7 +30,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 
 namespace zp::session {
 
@@ -42,14 +42,14 @@ bool available();
 
 // Writes qm to path atomically. Throws IoError (cannot write), InvalidArgument (no HDF5 in this
 // build; a tensor of a dtype the schema does not hold).
-void write_session(const pipeline::QuantizedModel& qm, const std::string& path);
+void write_session(const quant::QuantizedModel& qm, const std::string& path);
 
 // Reads a session file. Throws IoError (cannot open), FormatError naming the file and the object
 // (not HDF5, damaged or truncated, not a ZeroPoint session, newer schema version, missing or
 // mistyped field, tensor shapes that contradict the layer's sizes).
-pipeline::QuantizedModel read_session(const std::string& path);
+quant::QuantizedModel read_session(const std::string& path);
 
 // A human-readable summary (configuration, perplexities, one line per layer) for `inspect`.
-std::string summarize(const pipeline::QuantizedModel& qm);
+std::string summarize(const quant::QuantizedModel& qm);
 
 }  // namespace zp::session

@@ -1,4 +1,4 @@
-#include "core/pipeline/demo_model.h"
+#include "core/demo/demo_model.h"
 
 #include <ATen/ATen.h>
 #include <ATen/ops/ones.h>
@@ -16,7 +16,7 @@
 #include "core/model/forward.h"
 #include "core/model/weight_source.h"
 
-namespace zp::pipeline {
+namespace zp::demo {
 
 namespace {
 
@@ -275,4 +275,4 @@ at::Tensor demo_calibration(const model::Model& m, int64_t nsamples, int64_t seq
     return ids;
 }
 
-}  // namespace zp::pipeline
+}  // namespace zp::demo

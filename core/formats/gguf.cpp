@@ -1,4 +1,4 @@
-#include "core/io/gguf.h"
+#include "core/formats/gguf.h"
 
 #include <cstdio>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "core/io/gguf_blocks.h"
+#include "core/formats/gguf_blocks.h"
 
 #include <cmath>
 #include <cstring>

@@ -59,7 +59,7 @@
 //    Other tensors are F16 (or BF16), norm gains F32. config.json carries the quantization_config;
 //    quantize_config.json repeats it (AutoGPTQ).
 //
-// All three write into `dir` directly (the caller, core/io/exporter.cpp, makes that a temporary
+// All three write into `dir` directly (the caller, core/export/exporter.cpp, makes that a temporary
 // directory renamed into place) and optionally copy a tokenizer file or directory into it.
 #pragma once
 
@@ -71,12 +71,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/common/progress.h"
+#include "core/formats/bitpack.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
-
-namespace zp::model {
-class WeightSource;
-}
+#include "core/quant/result.h"
 
 namespace zp::io {
 
@@ -103,19 +100,19 @@ at::ScalarType parse_export_dtype(const std::string& name);
 
 // Layout 1. Throws InvalidArgument (qm does not match the model), IoError; Cancelled via progress.
 SafetensorsExportResult export_dequantized(const model::Model& model,
-                                           const pipeline::QuantizedModel& qm,
+                                           const quant::QuantizedModel& qm,
                                            const std::string& dir, at::ScalarType dtype,
                                            const std::string& tokenizer = {},
                                            const ProgressFn& progress = {});
 
 // Layout 2.
-SafetensorsExportResult export_packed(const model::Model& model, const pipeline::QuantizedModel& qm,
+SafetensorsExportResult export_packed(const model::Model& model, const quant::QuantizedModel& qm,
                                       const std::string& dir, const std::string& tokenizer = {},
                                       const ProgressFn& progress = {});
 
 // Layout 3. dtype: the non-quantized tensors (kHalf or kBFloat16); scales are always F16.
 // refit_scale: see encode_gptq.
-SafetensorsExportResult export_gptq(const model::Model& model, const pipeline::QuantizedModel& qm,
+SafetensorsExportResult export_gptq(const model::Model& model, const quant::QuantizedModel& qm,
                                     const std::string& dir, at::ScalarType dtype = at::kHalf,
                                     const std::string& tokenizer = {},
                                     const ProgressFn& progress = {}, bool refit_scale = false);
@@ -137,30 +134,17 @@ struct GptqEncoding {
 // also try floor(z) and ceil(z) with the weighted least-squares scale for the codes they give
 // (s = sum h w (c - z) / sum h (c - z)^2, rounded to fp16, two passes), keeping whichever grid
 // has the lowest sum h (w - W_hat)^2; never worse than the plain conversion.
-GptqEncoding encode_gptq(const pipeline::LayerResult& layer, bool refit_scale = false);
-
-// Packs values (each < 2^bits) as a little-endian bit stream: GPTQ's int32 packing along dim 0 of
-// an [n, m] tensor -> int32 [n * bits / 32, m]; n * bits must be a multiple of 32.
-at::Tensor gptq_pack(const at::Tensor& values, int bits);
-at::Tensor gptq_unpack(const at::Tensor& packed, int bits, int64_t n);  // -> int32 [n, m]
-
-// The packed layout's row bit stream: uint8 codes [out, in] <-> U8 [out, ceil(in * bits / 8)].
-at::Tensor pack_codes(const at::Tensor& codes, int bits);
-at::Tensor unpack_codes(const at::Tensor& packed, int bits, int64_t in);
+GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale = false);
 
 // True when dir holds a config.json whose quantization_config names "zeropoint-packed".
 bool is_packed_checkpoint(const std::string& dir);
 
 struct PackedCheckpoint {
     std::unique_ptr<model::Model> model;  // every quantized linear reads as W_hat (from the codes)
-    pipeline::QuantizedModel qm;          // codes, scales, zeros bit-identical to the export's
+    quant::QuantizedModel qm;          // codes, scales, zeros bit-identical to the export's
 };
 // Loads a packed directory (or its config.json / model.safetensors). Throws IoError, FormatError
 // naming the file and the tensor or field.
 PackedCheckpoint load_packed(const std::string& dir);
-
-// For Model::open: a weight source that serves a packed directory in the HF layout, quantized
-// linears dequantized on read (format() == "zeropoint-packed").
-std::unique_ptr<model::WeightSource> open_packed_source(const std::string& dir);
 
 }  // namespace zp::io

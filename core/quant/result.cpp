@@ -1,11 +1,13 @@
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
+
+#include "core/common/error.h"
 
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
 
 #include "kernels/quantize.h"
 
-namespace zp::pipeline {
+namespace zp::quant {
 
 at::Tensor QuantizedModel::dequantize(const LayerResult& layer)
 {
@@ -37,4 +39,17 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
     return (d * d * h).sum().item<double>();
 }
 
-}  // namespace zp::pipeline
+void install_quantized(model::Model& m, const QuantizedModel& qm)
+{
+    for (const LayerResult& l : qm.layers) {
+        if (l.skipped || !l.codes.defined())
+            continue;
+        if (l.block < 0 || l.block >= m.config().num_layers)
+            throw InvalidArgument("the quantized model has block " + std::to_string(l.block) +
+                                  ", the model only " + std::to_string(m.config().num_layers));
+        m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
+                               l.group_size <= 0 ? l.in_features : l.group_size);
+    }
+}
+
+}  // namespace zp::quant

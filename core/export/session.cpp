@@ -1,4 +1,4 @@
-#include "core/io/session.h"
+#include "core/export/session.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,20 +11,20 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
-#include "core/io/hdf5.h"
+#include "core/formats/hdf5.h"
 
 namespace zp::session {
 
 namespace {
 
-const char* algorithm_name(pipeline::Algorithm a)
+const char* algorithm_name(quant::Algorithm a)
 {
-    return a == pipeline::Algorithm::GPTQ ? "GPTQ" : "RTN";
+    return a == quant::Algorithm::GPTQ ? "GPTQ" : "RTN";
 }
 
 }  // namespace
 
-std::string summarize(const pipeline::QuantizedModel& qm)
+std::string summarize(const quant::QuantizedModel& qm)
 {
     std::ostringstream o;
     const auto& c = qm.config;
@@ -66,12 +66,12 @@ bool available()
     return false;
 }
 
-void write_session(const pipeline::QuantizedModel&, const std::string& path)
+void write_session(const quant::QuantizedModel&, const std::string& path)
 {
     throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
 }
 
-pipeline::QuantizedModel read_session(const std::string& path)
+quant::QuantizedModel read_session(const std::string& path)
 {
     throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
 }
@@ -92,7 +92,7 @@ std::string layer_group_name(size_t i)
     return buf;
 }
 
-void write_contents(h5::File& f, const pipeline::QuantizedModel& qm)
+void write_contents(h5::File& f, const quant::QuantizedModel& qm)
 {
     f.set_string("schema", kSchema);
     f.set_i64("schema_version", kSchemaVersion);
@@ -134,7 +134,7 @@ void write_contents(h5::File& f, const pipeline::QuantizedModel& qm)
     h5::Location layers = f.create_group("layers");
     layers.set_i64("count", static_cast<int64_t>(qm.layers.size()));
     for (size_t i = 0; i < qm.layers.size(); ++i) {
-        const pipeline::LayerResult& l = qm.layers[i];
+        const quant::LayerResult& l = qm.layers[i];
         h5::Location g = layers.create_group(layer_group_name(i));
         g.set_i64("block", l.block);
         g.set_i64("bits", l.bits);
@@ -178,7 +178,7 @@ void check_shape(const h5::Location& g, const char* name, const at::Tensor& t,
 
 }  // namespace
 
-void write_session(const pipeline::QuantizedModel& qm, const std::string& path)
+void write_session(const quant::QuantizedModel& qm, const std::string& path)
 {
     std::string tmp = path + ".tmp-XXXXXX";
     const int fd = ::mkstemp(tmp.data());
@@ -215,7 +215,7 @@ void write_session(const pipeline::QuantizedModel& qm, const std::string& path)
     }
 }
 
-pipeline::QuantizedModel read_session(const std::string& path)
+quant::QuantizedModel read_session(const std::string& path)
 {
     h5::File f = h5::File::open(path);
     if (!f.has_attr("schema"))
@@ -230,7 +230,7 @@ pipeline::QuantizedModel read_session(const std::string& path)
         throw FormatError(path + ": /@schema_version: " + std::to_string(version) +
                           " (this build reads 1.." + std::to_string(kSchemaVersion) +
                           "; a newer ZeroPoint wrote it)");
-    pipeline::QuantizedModel qm;
+    quant::QuantizedModel qm;
     {
         const h5::Location c = f.open_group("config");
         auto& rc = qm.config;
@@ -269,7 +269,7 @@ pipeline::QuantizedModel read_session(const std::string& path)
                                          std::to_string(layers.children().size()) + " layers");
     for (int64_t i = 0; i < count; ++i) {
         const h5::Location g = layers.open_group(layer_group_name(static_cast<size_t>(i)));
-        pipeline::LayerResult l;
+        quant::LayerResult l;
         l.block = g.get_i64("block");
         l.bits = static_cast<int>(g.get_i64("bits"));
         l.group_size = g.get_i64("group_size");
@@ -279,9 +279,9 @@ pipeline::QuantizedModel read_session(const std::string& path)
         l.name = g.get_string("name");
         const std::string alg = g.get_string("algorithm");
         if (alg == "RTN")
-            l.algorithm = pipeline::Algorithm::RTN;
+            l.algorithm = quant::Algorithm::RTN;
         else if (alg == "GPTQ")
-            l.algorithm = pipeline::Algorithm::GPTQ;
+            l.algorithm = quant::Algorithm::GPTQ;
         else
             g.fail(g.path() + "@algorithm", "'" + alg + "' is neither RTN nor GPTQ");
         l.param_method = g.get_string("param_method");

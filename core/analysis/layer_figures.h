@@ -5,9 +5,9 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 
-namespace zp::pipeline {
+namespace zp::analysis {
 
 struct LayerFigures {
     at::Tensor group_loss;         // [out, groups] float64: sum_i h_i (W_hat - W)^2, h summing to 1
@@ -18,6 +18,6 @@ struct LayerFigures {
 
 // W: the layer's original weights [out, in] (any float dtype, CPU). InvalidArgument when W does
 // not match the layer's shape or the layer was skipped.
-LayerFigures layer_figures(const at::Tensor& W, const LayerResult& layer);
+LayerFigures layer_figures(const at::Tensor& W, const quant::LayerResult& layer);
 
-}  // namespace zp::pipeline
+}  // namespace zp::analysis

@@ -16,7 +16,7 @@
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 
-namespace zp::pipeline {
+namespace zp::demo {
 
 // Model::path() of the demo model (and RunConfig::model_path of its sessions).
 constexpr const char* kDemoModelPath = "demo";
@@ -51,4 +51,4 @@ std::vector<int32_t> demo_token_stream(const model::Model& m, int64_t count, uin
 // [N, L] int64 CPU. InvalidArgument for N or L < 1, or L beyond the demo's context.
 at::Tensor demo_calibration(const model::Model& m, int64_t nsamples, int64_t seqlen, uint64_t seed);
 
-}  // namespace zp::pipeline
+}  // namespace zp::demo

@@ -1,13 +1,13 @@
-#include "core/pipeline/layer_figures.h"
+#include "core/analysis/layer_figures.h"
 
 #include <ATen/ATen.h>
 
 #include "core/common/error.h"
 #include "core/quant/quantizer.h"
 
-namespace zp::pipeline {
+namespace zp::analysis {
 
-LayerFigures layer_figures(const at::Tensor& W, const LayerResult& r)
+LayerFigures layer_figures(const at::Tensor& W, const quant::LayerResult& r)
 {
     const std::string what = "block " + std::to_string(r.block) + " " + r.name;
     if (r.skipped || !r.codes.defined())
@@ -27,7 +27,7 @@ LayerFigures layer_figures(const at::Tensor& W, const LayerResult& r)
     // A group whose importance sums to 0 counts uniformly (as the kernels do).
     at::Tensor hn = at::where(sum > 0, hg / sum.clamp_min(1e-300), at::full_like(hg, 1.0 / gs));
     at::Tensor W64 = W.to(at::kDouble);
-    at::Tensor dW = QuantizedModel::dequantize(r).to(at::kDouble) - W64;
+    at::Tensor dW = quant::QuantizedModel::dequantize(r).to(at::kDouble) - W64;
     f.group_loss = (dW * dW).reshape({out, groups, gs}).mul(hn.unsqueeze(0)).sum(2);
     quant::QuantConfig c;
     c.method = quant::Method::MinMax;
@@ -38,4 +38,4 @@ LayerFigures layer_figures(const at::Tensor& W, const LayerResult& r)
     return f;
 }
 
-}  // namespace zp::pipeline
+}  // namespace zp::analysis

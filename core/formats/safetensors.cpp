@@ -1,4 +1,4 @@
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,6 +14,7 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
+#include "core/common/text.h"
 
 namespace zp::io {
 
@@ -47,14 +48,6 @@ const DtypeEntry* find_dtype(at::ScalarType t)
         if (t == d.type)
             return &d;
     return nullptr;
-}
-
-std::string shape_text(at::IntArrayRef s)
-{
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
 }
 
 // Keeps an error message readable when the bad value is a large JSON blob.
@@ -344,8 +337,8 @@ void SafetensorsWriter::put(const std::string& name, const at::Tensor& t)
     if (!t.defined())
         throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
     if (t.sizes().vec() != e.shape)
-        throw InvalidArgument(path + ": tensor '" + name + "' has shape " + shape_text(t.sizes()) +
-                              ", expected " + shape_text(e.shape));
+        throw InvalidArgument(path + ": tensor '" + name + "' has shape " + shape_str(t.sizes().vec()) +
+                              ", expected " + shape_str(e.shape));
     const at::Tensor c = t.detach().to(at::kCPU).to(e.type).contiguous();
     impl_->file->write(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
 }

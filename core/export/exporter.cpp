@@ -1,4 +1,4 @@
-#include "core/io/exporter.h"
+#include "core/export/exporter.h"
 
 #include <unistd.h>
 #include <algorithm>
@@ -10,8 +10,8 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
-#include "core/io/gguf_export.h"
-#include "core/io/safetensors_export.h"
+#include "core/export/gguf_export.h"
+#include "core/export/safetensors_export.h"
 
 namespace zp::exporter {
 
@@ -242,7 +242,7 @@ const FormatInfo& info_of(Format f)
 
 }  // namespace
 
-Report export_quantized(const model::Model* model, const pipeline::QuantizedModel& qm,
+Report export_quantized(const model::Model* model, const quant::QuantizedModel& qm,
                         const Options& options)
 {
     const FormatInfo& info = info_of(options.format);

@@ -3,7 +3,7 @@
 // QuantizedModel's Hessian diagonals -> a llama.cpp importance-matrix GGUF. docs/FORMATS.md.
 //
 // Linear layers: the workbench's real zero-point quantizer maps exactly onto Q4_1 (2-4 bits) and
-// Q5_1 (5 bits) with fp16 (d, m) (core/io/gguf_blocks.h); 6-8 bits become Q8_0, a symmetric
+// Q5_1 (5 bits) with fp16 (d, m) (core/formats/gguf_blocks.h); 6-8 bits become Q8_0, a symmetric
 // re-quantization whose added error is reported. A layer whose row length or group size is not a
 // multiple of 32 is written F16, with a warning naming it. Layers the QuantizedModel does not
 // hold (or holds as skipped) are written F16 from the model's weights. Norms and biases stay F32;
@@ -18,9 +18,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/common/progress.h"
-#include "core/io/gguf.h"
+#include "core/formats/gguf.h"
 #include "core/model/model.h"
-#include "core/pipeline/result.h"
+#include "core/quant/result.h"
 
 namespace zp::gguf {
 
@@ -41,7 +41,7 @@ struct LinearEncoding {
 };
 // The encoding the exporter uses for a layer (channel-wise and grouped alike). Use w_hat with
 // Model::set_linear to evaluate exactly what the file holds.
-LinearEncoding encode_linear(const pipeline::LayerResult& layer);
+LinearEncoding encode_linear(const quant::LayerResult& layer);
 
 struct ExportOptions {
     TensorType embedding_type = TensorType::F16;  // token_embd and output: F16 or Q8_0
@@ -76,7 +76,7 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
 
 // Writes model + qm + tokenizer to out_path atomically. qm may be null (an F16 model).
 // Throws IoError / FormatError / InvalidArgument; Cancelled through options.progress.
-ExportReport export_model(const model::Model& model, const pipeline::QuantizedModel* qm,
+ExportReport export_model(const model::Model& model, const quant::QuantizedModel* qm,
                           const std::string& tokenizer_path, const std::string& out_path,
                           const ExportOptions& options = {});
 
@@ -84,6 +84,6 @@ ExportReport export_model(const model::Model& model, const pipeline::QuantizedMo
 // "<weight>.in_sum2" (ne [in, 1]: diag * count) and "<weight>.counts" (ne [1, 1]: count, the
 // calibration tokens or 1 when data-free); general.type "imatrix", imatrix.datasets,
 // imatrix.chunk_count, imatrix.chunk_size. Atomic. Throws InvalidArgument if no layer has one.
-ExportReport export_imatrix(const pipeline::QuantizedModel& qm, const std::string& out_path);
+ExportReport export_imatrix(const quant::QuantizedModel& qm, const std::string& out_path);
 
 }  // namespace zp::gguf

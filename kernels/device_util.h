@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include <ATen/core/Tensor.h>
 #include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
 namespace zp::kernels::detail {
@@ -34,8 +34,9 @@ inline void check_params(const at::Tensor& p, int64_t rows, int64_t groups, cons
 }  // namespace zp::kernels::detail
 #include "kernels/zero_point.h"
 namespace zp::kernels::detail {
-SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, const at::Tensor& scale_d,
-                             const at::Tensor& offset_d, const at::Tensor& index);
+SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g,
+                             const at::Tensor& scale_d, const at::Tensor& offset_d,
+                             const at::Tensor& index);
 
 // The stream handle for CUDA launches (nullptr = default stream).
 void* current_cuda_stream(const at::Tensor& t);

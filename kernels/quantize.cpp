@@ -54,13 +54,15 @@ int64_t resolve_group_size(int64_t group_size, int64_t cols)
 {
     if (group_size == -1 || group_size == cols)
         return cols;
-    TORCH_CHECK(group_size > 0, "group size must be positive or -1 (channel-wise), got ", group_size);
-    TORCH_CHECK(cols % group_size == 0, "group size ", group_size, " does not divide the row length ", cols);
+    TORCH_CHECK(group_size > 0, "group size must be positive or -1 (channel-wise), got ",
+                group_size);
+    TORCH_CHECK(cols % group_size == 0, "group size ", group_size,
+                " does not divide the row length ", cols);
     return group_size;
 }
 
-at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at::Tensor& zero_in, int bits,
-                    int64_t group_size)
+at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at::Tensor& zero_in,
+                    int bits, int64_t group_size)
 {
     check_float_matrix(w_in, "w");
     check_bits(bits);
@@ -73,8 +75,9 @@ at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at
     at::Tensor codes = at::empty(w.sizes(), w.options().dtype(at::kByte));
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
-        cuda::launch_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(), w.size(0), w.size(1), g,
-                              bits, codes.data_ptr<uint8_t>(), detail::current_cuda_stream(w));
+        cuda::launch_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(),
+                              w.size(0), w.size(1), g, bits, codes.data_ptr<uint8_t>(),
+                              detail::current_cuda_stream(w));
         return codes;
 #else
         no_cuda("quantize");
@@ -84,10 +87,11 @@ at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at
     return codes;
 }
 
-at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in, const at::Tensor& zero_in,
-                      int64_t group_size)
+at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in,
+                      const at::Tensor& zero_in, int64_t group_size)
 {
-    TORCH_CHECK(codes_in.dim() == 2 && codes_in.scalar_type() == at::kByte, "codes must be a 2-D uint8 tensor");
+    TORCH_CHECK(codes_in.dim() == 2 && codes_in.scalar_type() == at::kByte,
+                "codes must be a 2-D uint8 tensor");
     const int64_t g = resolve_group_size(group_size, codes_in.size(1));
     at::Tensor codes = codes_in.contiguous();
     TORCH_CHECK(scale_in.scalar_type() == at::kFloat || scale_in.scalar_type() == at::kDouble,
@@ -99,8 +103,9 @@ at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in, co
     at::Tensor out = at::empty(codes.sizes(), scale.options());
     if (codes.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
-        cuda::launch_dequantize(dtype_code(scale), codes.data_ptr<uint8_t>(), scale.data_ptr(), zero.data_ptr(),
-                                codes.size(0), codes.size(1), g, out.data_ptr(), detail::current_cuda_stream(codes));
+        cuda::launch_dequantize(dtype_code(scale), codes.data_ptr<uint8_t>(), scale.data_ptr(),
+                                zero.data_ptr(), codes.size(0), codes.size(1), g, out.data_ptr(),
+                                detail::current_cuda_stream(codes));
         return out;
 #else
         no_cuda("dequantize");
@@ -110,8 +115,8 @@ at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in, co
     return out;
 }
 
-at::Tensor fake_quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at::Tensor& zero_in, int bits,
-                         int64_t group_size)
+at::Tensor fake_quantize(const at::Tensor& w_in, const at::Tensor& scale_in,
+                         const at::Tensor& zero_in, int bits, int64_t group_size)
 {
     check_float_matrix(w_in, "w");
     check_bits(bits);
@@ -124,8 +129,9 @@ at::Tensor fake_quantize(const at::Tensor& w_in, const at::Tensor& scale_in, con
     at::Tensor out = at::empty_like(w);
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
-        cuda::launch_fake_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(), w.size(0),
-                                   w.size(1), g, bits, out.data_ptr(), detail::current_cuda_stream(w));
+        cuda::launch_fake_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(),
+                                   w.size(0), w.size(1), g, bits, out.data_ptr(),
+                                   detail::current_cuda_stream(w));
         return out;
 #else
         no_cuda("fake_quantize");
@@ -141,8 +147,8 @@ at::Tensor group_loss(const at::Tensor& w_in, const at::Tensor& h_in, const at::
     check_float_matrix(w_in, "w");
     check_bits(bits);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
-    TORCH_CHECK(h_in.dim() == 1 && h_in.size(0) == w_in.size(1), "h must be [cols] = [", w_in.size(1), "], got ",
-                h_in.sizes());
+    TORCH_CHECK(h_in.dim() == 1 && h_in.size(0) == w_in.size(1), "h must be [cols] = [",
+                w_in.size(1), "], got ", h_in.sizes());
     if (w_in.is_cuda()) {
         // Device-agnostic: fake-quantize on the device, reduce with tensor ops.
         at::Tensor fq = fake_quantize(w_in, scale_in, zero_in, bits, g).to(at::kDouble);
@@ -165,8 +171,8 @@ at::Tensor group_loss(const at::Tensor& w_in, const at::Tensor& h_in, const at::
     return out;
 }
 
-void minmax_params(const at::Tensor& w_in, int bits, int64_t group_size, double clip, at::Tensor* scale,
-                   at::Tensor* zero)
+void minmax_params(const at::Tensor& w_in, int bits, int64_t group_size, double clip,
+                   at::Tensor* scale, at::Tensor* zero)
 {
     check_float_matrix(w_in, "w");
     check_bits(bits);

@@ -15,21 +15,22 @@ at::Tensor quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tens
                     int64_t group_size);
 
 // w_hat = s * (code - z), in scale's dtype.
-at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero, int64_t group_size);
+at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero,
+                      int64_t group_size);
 
 // dequantize(quantize(w)) in one pass, in w's dtype.
-at::Tensor fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
-                         int64_t group_size);
+at::Tensor fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero,
+                         int bits, int64_t group_size);
 
 // Per-(row, group) loss sum_i h_i (Q(w_i) - w_i)^2 [rows, groups] float64. normalize: h divided by
 // its sum within each group first (the search objective); otherwise h as given.
-at::Tensor group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale, const at::Tensor& zero,
-                      int bits, int64_t group_size, bool normalize);
+at::Tensor group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale,
+                      const at::Tensor& zero, int bits, int64_t group_size, bool normalize);
 
 // Min-Max parameters [rows, groups] in w's dtype: s = b (max - min) / (N - 1),
 // z = round(-min/s - (1 - b)(N - 1)/(2b)); a constant group gets s = 1.
-void minmax_params(const at::Tensor& w, int bits, int64_t group_size, double clip, at::Tensor* scale,
-                   at::Tensor* zero);
+void minmax_params(const at::Tensor& w, int bits, int64_t group_size, double clip,
+                   at::Tensor* scale, at::Tensor* zero);
 
 // Group size as a positive column count (-1 -> cols); throws if it does not divide cols.
 int64_t resolve_group_size(int64_t group_size, int64_t cols);

@@ -57,7 +57,8 @@ ZP_HD double direct_group_loss(const T* w, const H* h, int n, T s, T z, int leve
 {
     double acc = 0.0;
     for (int i = 0; i < n; ++i) {
-        double e = static_cast<double>(fake_quant_value(w[i], s, z, levels)) - static_cast<double>(w[i]);
+        double e =
+            static_cast<double>(fake_quant_value(w[i], s, z, levels)) - static_cast<double>(w[i]);
         acc += static_cast<double>(h[i]) * e * e;
     }
     return acc;

@@ -20,8 +20,9 @@
 namespace zp::kernels {
 
 // References live in zero_point_reference.cpp.
-ZeroPointSolve solve_zero_point_reference(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
-                                          int bits, int64_t g, bool brute, int64_t brute_points);
+ZeroPointSolve solve_zero_point_reference(const at::Tensor& w, const at::Tensor& h,
+                                          const at::Tensor& scales, int bits, int64_t g, bool brute,
+                                          int64_t brute_points);
 
 namespace {
 
@@ -32,13 +33,14 @@ void check_common(const at::Tensor& w, const at::Tensor& h, int bits)
 {
     check_float_matrix(w, "w");
     check_bits(bits);
-    TORCH_CHECK(h.defined() && h.dim() == 1 && h.size(0) == w.size(1), "h must be [cols] = [", w.size(1),
-                "], got ", h.defined() ? h.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(h.defined() && h.dim() == 1 && h.size(0) == w.size(1), "h must be [cols] = [",
+                w.size(1), "], got ", h.defined() ? h.sizes() : at::IntArrayRef{});
     TORCH_CHECK(h.device() == w.device(), "h must be on the same device as w");
     TORCH_CHECK(at::isfinite(w).all().item<bool>(), "w holds NaN or Inf values");
     at::Tensor hd = h.to(at::kDouble);
     TORCH_CHECK(at::isfinite(hd).all().item<bool>(), "h holds NaN or Inf values");
-    TORCH_CHECK((hd >= 0).all().item<bool>(), "h must be >= 0 (importance), found a negative value");
+    TORCH_CHECK((hd >= 0).all().item<bool>(),
+                "h must be >= 0 (importance), found a negative value");
 }
 
 #if defined(ZP_HAVE_CUDA_KERNELS)
@@ -54,7 +56,8 @@ SortedGroups sort_groups(const at::Tensor& w, const at::Tensor& h, int64_t g)
     at::Tensor wg = w.to(at::kDouble).reshape({rows * groups, g});
     at::Tensor hg = h.to(at::kDouble).reshape({groups, g});
     at::Tensor hs = hg.sum(1, true);
-    hg = at::where(hs > 0, hg / hs.clamp_min(1e-300), at::full_like(hg, 1.0 / static_cast<double>(g)));
+    hg = at::where(hs > 0, hg / hs.clamp_min(1e-300),
+                   at::full_like(hg, 1.0 / static_cast<double>(g)));
     hg = hg.unsqueeze(0).expand({rows, groups, g}).reshape({rows * groups, g});
     auto sorted = at::sort(wg, 1);
     SortedGroups out;
@@ -69,8 +72,9 @@ SortedGroups sort_groups(const at::Tensor& w, const at::Tensor& h, int64_t g)
 
 namespace detail {
 
-SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, const at::Tensor& scale_d,
-                              const at::Tensor& offset_d, const at::Tensor& index)
+SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g,
+                             const at::Tensor& scale_d, const at::Tensor& offset_d,
+                             const at::Tensor& index)
 {
     const int64_t rows = w.size(0), groups = w.size(1) / g;
     SearchResult r;
@@ -100,21 +104,24 @@ bool cuda_kernels_available()
 #endif
 }
 
-ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in, const at::Tensor& scales_in, int bits,
-                                int64_t group_size, ZeroPointSolver solver, int64_t brute_points)
+ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in,
+                                const at::Tensor& scales_in, int bits, int64_t group_size,
+                                ZeroPointSolver solver, int64_t brute_points)
 {
     check_common(w_in, h_in, bits);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
     const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;
     TORCH_CHECK(scales_in.dim() == 3 && scales_in.size(0) == rows && scales_in.size(1) == groups,
-                "scales must be [rows, groups, C] = [", rows, ", ", groups, ", C], got ", scales_in.sizes());
+                "scales must be [rows, groups, C] = [", rows, ", ", groups, ", C], got ",
+                scales_in.sizes());
     at::Tensor scales = scales_in.to(at::kDouble).contiguous();
     TORCH_CHECK(at::isfinite(scales).all().item<bool>() && (scales > 0).all().item<bool>(),
                 "scales must be finite and > 0");
     if (solver != ZeroPointSolver::TwoStage) {
         TORCH_CHECK(brute_points >= 2, "brute_points must be >= 2");
-        return solve_zero_point_reference(w_in.cpu().contiguous(), h_in.cpu().to(at::kDouble).contiguous(),
-                                          scales.cpu(), bits, g, solver == ZeroPointSolver::BruteForce, brute_points);
+        return solve_zero_point_reference(
+            w_in.cpu().contiguous(), h_in.cpu().to(at::kDouble).contiguous(), scales.cpu(), bits, g,
+            solver == ZeroPointSolver::BruteForce, brute_points);
     }
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
@@ -123,17 +130,19 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in, 
         ZeroPointSolve out;
         at::Tensor offset = at::empty({rows, groups, C}, scales.options());
         out.loss = at::empty({rows, groups, C}, scales.options());
-        cuda::launch_solve_candidates(sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), rows * groups,
-                                      static_cast<int>(g), bits, scales.data_ptr<double>(), static_cast<int>(C),
-                                      offset.data_ptr<double>(), out.loss.data_ptr<double>(),
-                                      detail::current_cuda_stream(w_in));
+        cuda::launch_solve_candidates(
+            sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), rows * groups, static_cast<int>(g),
+            bits, scales.data_ptr<double>(), static_cast<int>(C), offset.data_ptr<double>(),
+            out.loss.data_ptr<double>(), detail::current_cuda_stream(w_in));
         out.zero = -offset;
         return out;
 #else
-        TORCH_CHECK(false, "solve_zero_point: tensor is on CUDA but this build has no CUDA kernels");
+        TORCH_CHECK(false,
+                    "solve_zero_point: tensor is on CUDA but this build has no CUDA kernels");
 #endif
     }
-    return cpu::solve_zero_point(w_in.contiguous(), h_in.to(at::kDouble).contiguous(), scales, bits, g);
+    return cpu::solve_zero_point(w_in.contiguous(), h_in.to(at::kDouble).contiguous(), scales, bits,
+                                 g);
 }
 
 namespace {
@@ -143,13 +152,14 @@ void check_search_config(const SearchConfig& c)
     check_bits(c.bits);
     TORCH_CHECK(c.grid >= 1, "grid (T) must be >= 1, got ", c.grid);
     if (!c.full_grid)
-        TORCH_CHECK(c.coarse >= 1 && c.coarse <= c.grid && c.grid % c.coarse == 0, "coarse count ", c.coarse,
-                    " must divide the grid size ", c.grid);
+        TORCH_CHECK(c.coarse >= 1 && c.coarse <= c.grid && c.grid % c.coarse == 0, "coarse count ",
+                    c.coarse, " must divide the grid size ", c.grid);
 }
 
 }  // namespace
 
-SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in, const SearchConfig& config)
+SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in,
+                          const SearchConfig& config)
 {
     check_common(w_in, h_in, config.bits);
     check_search_config(config);
@@ -160,15 +170,17 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in, const 
         const int levels = 1 << config.bits;
         SortedGroups sg = sort_groups(w_in, h_in, g);
         at::Tensor range = sg.w.select(1, g - 1) - sg.w.select(1, 0);
-        at::Tensor s0 = at::where(range > 0, range / (levels - 1), at::full_like(range, 1.0)).contiguous();
+        at::Tensor s0 =
+            at::where(range > 0, range / (levels - 1), at::full_like(range, 1.0)).contiguous();
         at::Tensor scale = at::empty({rows * groups}, sg.w.options());
         at::Tensor offset = at::empty({rows * groups}, sg.w.options());
         at::Tensor loss = at::empty({rows * groups}, sg.w.options());
         at::Tensor index = at::empty({rows * groups}, sg.w.options().dtype(at::kInt));
-        cuda::launch_neuqi_search(sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), s0.data_ptr<double>(),
-                                  rows * groups, static_cast<int>(g), config.bits, config.grid, config.coarse,
-                                  config.full_grid, scale.data_ptr<double>(), offset.data_ptr<double>(),
-                                  loss.data_ptr<double>(), index.data_ptr<int>(), detail::current_cuda_stream(w_in));
+        cuda::launch_neuqi_search(
+            sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), s0.data_ptr<double>(), rows * groups,
+            static_cast<int>(g), config.bits, config.grid, config.coarse, config.full_grid,
+            scale.data_ptr<double>(), offset.data_ptr<double>(), loss.data_ptr<double>(),
+            index.data_ptr<int>(), detail::current_cuda_stream(w_in));
         return detail::finalize_search(w_in, h_in, config.bits, g, scale, offset, index);
 #else
         TORCH_CHECK(false, "neuqi_search: tensor is on CUDA but this build has no CUDA kernels");
@@ -177,14 +189,15 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in, const 
     return cpu::neuqi_search(w_in.contiguous(), h_in.to(at::kDouble).contiguous(), config, g);
 }
 
-SearchResult neuqi_int_search(const at::Tensor& w_in, const at::Tensor& h_in, int bits, int64_t group_size, int grid)
+SearchResult neuqi_int_search(const at::Tensor& w_in, const at::Tensor& h_in, int bits,
+                              int64_t group_size, int grid)
 {
     check_common(w_in, h_in, bits);
     TORCH_CHECK(grid >= 1, "grid (T) must be >= 1, got ", grid);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
     // The integer search is O(n) per scale and short; CUDA tensors run it on the CPU.
-    SearchResult r = cpu::neuqi_int_search(w_in.cpu().contiguous(), h_in.cpu().to(at::kDouble).contiguous(), bits, g,
-                                           grid);
+    SearchResult r = cpu::neuqi_int_search(w_in.cpu().contiguous(),
+                                           h_in.cpu().to(at::kDouble).contiguous(), bits, g, grid);
     if (w_in.is_cuda()) {
         r.scale = r.scale.to(w_in.device());
         r.zero = r.zero.to(w_in.device());

@@ -1,6 +1,7 @@
 // NeUQI zero-point and scale search (ALGORITHMS.md sections 3-4) and NeUQI-int.
 //
-// Shapes: w [rows, cols] float32 or float64, on CPU (or CUDA with a CUDA build); h [cols] importance
+// Shapes: w [rows, cols] float32 or float64, on CPU (or CUDA with a CUDA build); h [cols]
+// importance
 // >= 0 (any floating dtype, same device). Groups are g consecutive columns of a row (g divides
 // cols; g = cols is channel-wise), so parameters are [rows, cols / g]. Within each group h is
 // normalised to sum 1 (a group whose importance sums to 0 is treated as uniform), and every loss
@@ -26,8 +27,9 @@ struct ZeroPointSolve {
 
 // For each (row, group) and each of its C candidate scales (scales [rows, groups, C], > 0), the
 // zero-point that minimises the loss. brute_points: grid size of BruteForce.
-ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales, int bits,
-                                int64_t group_size, ZeroPointSolver solver = ZeroPointSolver::TwoStage,
+ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
+                                int bits, int64_t group_size,
+                                ZeroPointSolver solver = ZeroPointSolver::TwoStage,
                                 int64_t brute_points = 200001);
 
 struct SearchConfig {
@@ -39,11 +41,12 @@ struct SearchConfig {
 };
 
 struct SearchResult {
-    at::Tensor scale;      // [rows, groups], dtype of w
-    at::Tensor zero;       // [rows, groups], dtype of w
-    at::Tensor loss;       // [rows, groups] float64, recomputed exactly from the stored (scale, zero)
-    at::Tensor minmax_loss;// [rows, groups] float64, Min-Max's loss on the same group, same evaluator
-    at::Tensor index;      // [rows, groups] int32: chosen grid index i (s = s0 i / T); 0 = Min-Max kept
+    at::Tensor scale;  // [rows, groups], dtype of w
+    at::Tensor zero;   // [rows, groups], dtype of w
+    at::Tensor loss;   // [rows, groups] float64, recomputed exactly from the stored (scale, zero)
+    at::Tensor
+        minmax_loss;   // [rows, groups] float64, Min-Max's loss on the same group, same evaluator
+    at::Tensor index;  // [rows, groups] int32: chosen grid index i (s = s0 i / T); 0 = Min-Max kept
 };
 
 // NeUQI: coarse-to-fine (or full grid) scale search with the two-stage zero-point solver. The
@@ -53,13 +56,14 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
 
 // NeUQI-int: all T scales, integer zero-points 0..N-1, each evaluated exactly (plus the Min-Max
 // point, as above).
-SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t group_size,
-                              int grid = 2048);
+SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits,
+                              int64_t group_size, int grid = 2048);
 
 // The baseline the benchmark compares against: the search written the way the official NeUQI
 // implementation works, with tensor operations per scale candidate over all groups at once
 // (argsort, gather, cumsum, clamp, argmin), float64. Same candidates and tie rule as neuqi_search.
-SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, const SearchConfig& config);
+SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h,
+                                     const SearchConfig& config);
 
 // True if this build has the CUDA kernels and a CUDA device is visible.
 bool cuda_kernels_available();

@@ -8,6 +8,7 @@
 #include <ATen/ops/argsort.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/cumsum.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/floor.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/full_like.h>
@@ -17,7 +18,6 @@
 #include <ATen/ops/where.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
-#include <ATen/ops/empty.h>
 
 #include <limits>
 #include <vector>
@@ -36,18 +36,21 @@ at::Tensor clamp_t(const at::Tensor& v, const at::Tensor& lo, const at::Tensor& 
 }
 
 // One scale per group (s [M, 1]) for all M groups: returns the offset o* [M] and the loss [M].
-std::pair<at::Tensor, at::Tensor> two_stage_tensor_ops(const at::Tensor& W, const at::Tensor& H, const at::Tensor& s,
-                                                       int levels)
+std::pair<at::Tensor, at::Tensor> two_stage_tensor_ops(const at::Tensor& W, const at::Tensor& H,
+                                                       const at::Tensor& s, int levels)
 {
     const double top = levels - 1;
     at::Tensor x = W / s;
     // Stage 1: surrogate events, sorted; coefficient prefix sums; best clamped vertex.
     at::Tensor xt = x - top;
-    at::Tensor init_pos = at::full({W.size(0), 1}, -std::numeric_limits<double>::infinity(), W.options());
-    at::Tensor pos = at::cat({init_pos, x + 0.5, xt - 0.5}, 1);  // bottom at x + 1/2, top at x - N + 1/2
+    at::Tensor init_pos =
+        at::full({W.size(0), 1}, -std::numeric_limits<double>::infinity(), W.options());
+    at::Tensor pos =
+        at::cat({init_pos, x + 0.5, xt - 0.5}, 1);  // bottom at x + 1/2, top at x - N + 1/2
     at::Tensor a0 = at::cat({H.sum(1, true), H, -H}, 1);
     at::Tensor a1 = at::cat({(H * xt).sum(1, true), H * x, -H * xt}, 1);
-    at::Tensor a2 = at::cat({(H * xt * xt).sum(1, true), H * (x * x - 0.25), -H * (xt * xt - 0.25)}, 1);
+    at::Tensor a2 =
+        at::cat({(H * xt * xt).sum(1, true), H * (x * x - 0.25), -H * (xt * xt - 0.25)}, 1);
     at::Tensor idx = at::argsort(pos, /*dim=*/int64_t(1), /*descending=*/false);
     pos = pos.gather(1, idx);
     a0 = a0.gather(1, idx).cumsum(1);
@@ -55,7 +58,8 @@ std::pair<at::Tensor, at::Tensor> two_stage_tensor_ops(const at::Tensor& W, cons
     a2 = a2.gather(1, idx).cumsum(1);
     const int64_t m = pos.size(1);
     at::Tensor left = pos.narrow(1, 0, m - 1), right = pos.narrow(1, 1, m - 1);
-    at::Tensor A0 = a0.narrow(1, 0, m - 1), A1 = a1.narrow(1, 0, m - 1), A2 = a2.narrow(1, 0, m - 1);
+    at::Tensor A0 = a0.narrow(1, 0, m - 1), A1 = a1.narrow(1, 0, m - 1),
+               A2 = a2.narrow(1, 0, m - 1);
     at::Tensor A0v = at::where(A0 == 0, at::full_like(A0, 1.0), A0);
     at::Tensor v = clamp_t(A1 / A0v, left, right);
     at::Tensor obj = A0 * v * v - 2.0 * A1 * v + A2;
@@ -73,10 +77,12 @@ std::pair<at::Tensor, at::Tensor> two_stage_tensor_ops(const at::Tensor& W, cons
     at::Tensor zero = at::zeros_like(H);
     at::Tensor rr = r.expand_as(p0);
     at::Tensor pos2 = at::cat({l, at::where(ok0, p0, rr), at::where(ok1, p1, rr), r}, 1);
-    at::Tensor e1 = at::cat({(H * rho).sum(1, true), at::where(ok0, H, zero), at::where(ok1, H, zero),
-                             at::zeros_like(l)}, 1);
+    at::Tensor e1 = at::cat({(H * rho).sum(1, true), at::where(ok0, H, zero),
+                             at::where(ok1, H, zero), at::zeros_like(l)},
+                            1);
     at::Tensor e2 = at::cat({(H * rho * rho).sum(1, true), at::where(ok0, 2.0 * H * p0, zero),
-                             at::where(ok1, 2.0 * H * p1, zero), at::zeros_like(l)}, 1);
+                             at::where(ok1, 2.0 * H * p1, zero), at::zeros_like(l)},
+                            1);
     at::Tensor idx2 = std::get<1>(at::sort(pos2, /*stable=*/true, 1, false));
     pos2 = pos2.gather(1, idx2);
     e1 = e1.gather(1, idx2).cumsum(1);
@@ -93,9 +99,11 @@ std::pair<at::Tensor, at::Tensor> two_stage_tensor_ops(const at::Tensor& W, cons
 
 }  // namespace
 
-SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, const SearchConfig& cfg)
+SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h,
+                                     const SearchConfig& cfg)
 {
-    TORCH_CHECK(w.dim() == 2 && h.dim() == 1 && h.size(0) == w.size(1), "neuqi_search_tensor_ops: bad shapes");
+    TORCH_CHECK(w.dim() == 2 && h.dim() == 1 && h.size(0) == w.size(1),
+                "neuqi_search_tensor_ops: bad shapes");
     const int64_t g = resolve_group_size(cfg.group_size, w.size(1));
     const int64_t rows = w.size(0), groups = w.size(1) / g, M = rows * groups;
     const int levels = 1 << cfg.bits;
@@ -107,7 +115,8 @@ SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, c
     at::Tensor Wall = w.to(at::kDouble).reshape({M, g});
     at::Tensor Hg = h.to(at::kDouble).reshape({groups, g});
     at::Tensor hs = Hg.sum(1, true);
-    Hg = at::where(hs > 0, Hg / hs.clamp_min(1e-300), at::full_like(Hg, 1.0 / static_cast<double>(g)));
+    Hg = at::where(hs > 0, Hg / hs.clamp_min(1e-300),
+                   at::full_like(Hg, 1.0 / static_cast<double>(g)));
     at::Tensor Hall = Hg.unsqueeze(0).expand({rows, groups, g}).reshape({M, g});
 
     at::Tensor s_best = at::empty({M}, Wall.options());
@@ -142,7 +151,8 @@ SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, c
                 at::Tensor it = ic + d;
                 // candidates below 1 do not exist: give them an infinite loss by skipping groups
                 at::Tensor valid = it >= 1;
-                at::Tensor s = s0 * it.clamp_min(1).to(at::kDouble).unsqueeze(1) / static_cast<double>(grid);
+                at::Tensor s =
+                    s0 * it.clamp_min(1).to(at::kDouble).unsqueeze(1) / static_cast<double>(grid);
                 auto res = two_stage_tensor_ops(W, H, s, levels);
                 at::Tensor better = valid & (res.second < best);
                 best = at::where(better, res.second, best);
@@ -150,7 +160,8 @@ SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h, c
                 bi = at::where(better, it, bi);
             }
         }
-        s_best.narrow(0, c0, mc).copy_((s0.squeeze(1) * bi.to(at::kDouble) / static_cast<double>(grid)));
+        s_best.narrow(0, c0, mc).copy_(
+            (s0.squeeze(1) * bi.to(at::kDouble) / static_cast<double>(grid)));
         o_best.narrow(0, c0, mc).copy_(bo);
         i_best.narrow(0, c0, mc).copy_(bi);
     }

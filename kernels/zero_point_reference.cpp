@@ -33,7 +33,8 @@ double direct_f(const std::vector<double>& x, const std::vector<double>& h, int 
 
 }  // namespace
 
-std::pair<double, double> full_sweep(const std::vector<double>& x, const std::vector<double>& h, int levels)
+std::pair<double, double> full_sweep(const std::vector<double>& x, const std::vector<double>& h,
+                                     int levels)
 {
     const double top = levels - 1;
     std::vector<std::pair<double, double>> ev;
@@ -70,8 +71,8 @@ std::pair<double, double> full_sweep(const std::vector<double>& x, const std::ve
 
 namespace {
 
-std::pair<double, double> brute_force(const std::vector<double>& x, const std::vector<double>& h, int levels,
-                                      int64_t points)
+std::pair<double, double> brute_force(const std::vector<double>& x, const std::vector<double>& h,
+                                      int levels, int64_t points)
 {
     auto mm = std::minmax_element(x.begin(), x.end());
     // Outside [min x - N + 1, max x] every element is clipped on one side and f only grows.
@@ -90,8 +91,9 @@ std::pair<double, double> brute_force(const std::vector<double>& x, const std::v
 
 }  // namespace
 
-ZeroPointSolve solve_zero_point_reference(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
-                                          int bits, int64_t g, bool brute, int64_t brute_points)
+ZeroPointSolve solve_zero_point_reference(const at::Tensor& w, const at::Tensor& h,
+                                          const at::Tensor& scales, int bits, int64_t g, bool brute,
+                                          int64_t brute_points)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g, C = scales.size(2);
     const int levels = 1 << bits;
@@ -117,7 +119,8 @@ ZeroPointSolve solve_zero_point_reference(const at::Tensor& w, const at::Tensor&
                 double s = sp[k * C + c];
                 for (int64_t i = 0; i < g; ++i)
                     x[i] = wp[r * cols + j * g + i] / s;
-                auto res = brute ? brute_force(x, hn, levels, brute_points) : full_sweep(x, hn, levels);
+                auto res =
+                    brute ? brute_force(x, hn, levels, brute_points) : full_sweep(x, hn, levels);
                 zo[k * C + c] = -res.first;
                 lo[k * C + c] = s * s * res.second;
             }

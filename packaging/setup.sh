@@ -14,7 +14,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev libopenblas0-pthread        # libtorch's BLAS is slow until OpenBLAS (pthread) is in
   qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
   libhdf5-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libsentencepiece-dev

@@ -31,7 +31,8 @@ struct ForwardBenchOptions {
 
 double now_s()
 {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 void sync(const at::Tensor& t)
@@ -42,7 +43,8 @@ void sync(const at::Tensor& t)
 
 void run_forward_bench(const ForwardBenchOptions& o)
 {
-    at::set_num_threads(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(o.threads > 0 ? o.threads
+                                      : std::max(1u, std::thread::hardware_concurrency()));
     auto [device, dtype] = model::compute_device(o.device);
     model::ModelConfig c;
     c.hidden_size = o.hidden;
@@ -56,7 +58,9 @@ void run_forward_bench(const ForwardBenchOptions& o)
     c.rms_norm_eps = 1e-5;
     at::manual_seed(0);
     auto opts = at::TensorOptions().dtype(dtype).device(device);
-    auto lin = [&](int64_t out, int64_t in) { return at::randn({out, in}, opts) * (1.0 / std::sqrt(double(in))); };
+    auto lin = [&](int64_t out, int64_t in) {
+        return at::randn({out, in}, opts) * (1.0 / std::sqrt(double(in)));
+    };
     model::BlockWeights w;
     w.input_norm = at::ones({o.hidden}, opts);
     w.post_norm = at::ones({o.hidden}, opts);
@@ -72,13 +76,16 @@ void run_forward_bench(const ForwardBenchOptions& o)
     // FLOPs of the block: the seven projections (2 per multiply-add) plus attention's QK^T and PV
     // (causal: half of the full square), the rest (norms, RoPE, SiLU, softmax) is not counted.
     const double proj = 2.0 * tokens *
-                        double(o.hidden * c.q_dim() + 2 * o.hidden * c.kv_dim() + c.q_dim() * o.hidden +
-                               3 * o.hidden * o.inter);
-    const double attn = 2.0 * 2.0 * double(o.batch) * double(o.heads) * double(o.seqlen) * double(o.seqlen) *
-                        double(c.head_dim) / 2.0;
-    std::printf("decoder block %ldx%ld (ffn %ld, %ld heads, %ld KV heads), batch %ld x %ld tokens, %s %s, %d threads\n",
-                long(o.hidden), long(o.hidden), long(o.inter), long(o.heads), long(o.kv_heads), long(o.batch),
-                long(o.seqlen), device.str().c_str(), c10::toString(dtype), at::get_num_threads());
+                        double(o.hidden * c.q_dim() + 2 * o.hidden * c.kv_dim() +
+                               c.q_dim() * o.hidden + 3 * o.hidden * o.inter);
+    const double attn = 2.0 * 2.0 * double(o.batch) * double(o.heads) * double(o.seqlen) *
+                        double(o.seqlen) * double(c.head_dim) / 2.0;
+    std::printf(
+        "decoder block %ldx%ld (ffn %ld, %ld heads, %ld KV heads), batch %ld x %ld tokens, %s %s, "
+        "%d threads\n",
+        long(o.hidden), long(o.hidden), long(o.inter), long(o.heads), long(o.kv_heads),
+        long(o.batch), long(o.seqlen), device.str().c_str(), c10::toString(dtype),
+        at::get_num_threads());
     model::block_forward(c, w, x.narrow(1, 0, std::min<int64_t>(64, o.seqlen)));  // warm-up
     double best = 1e30;
     for (int r = 0; r < o.reps; ++r) {
@@ -100,12 +107,15 @@ void run_forward_bench(const ForwardBenchOptions& o)
     }
     const double gemm_flops = 2.0 * tokens * double(o.hidden) * double(o.inter) / gemm;
     const double block_flops = (proj + attn) / best;
-    std::printf("block forward      %8.3f s  %10.1f tokens/s  %8.1f GFLOP/s\n", best, tokens / best, block_flops / 1e9);
-    std::printf("GEMM %ldx%ldx%ld  %8.3f s                     %8.1f GFLOP/s\n", long(a.size(0)), long(o.hidden),
-                long(o.inter), gemm, gemm_flops / 1e9);
-    std::printf("ratio block / GEMM throughput: %.2f  (1.0 = the block runs at the speed of its largest GEMM; "
-                "tokens/s at the GEMM ceiling: %.1f)\n",
-                block_flops / gemm_flops, tokens / ((proj + attn) / gemm_flops));
+    std::printf("block forward      %8.3f s  %10.1f tokens/s  %8.1f GFLOP/s\n", best, tokens / best,
+                block_flops / 1e9);
+    std::printf("GEMM %ldx%ldx%ld  %8.3f s                     %8.1f GFLOP/s\n", long(a.size(0)),
+                long(o.hidden), long(o.inter), gemm, gemm_flops / 1e9);
+    std::printf(
+        "ratio block / GEMM throughput: %.2f  (1.0 = the block runs at the speed of its largest "
+        "GEMM; "
+        "tokens/s at the GEMM ceiling: %.1f)\n",
+        block_flops / gemm_flops, tokens / ((proj + attn) / gemm_flops));
 }
 
 }  // namespace
@@ -114,7 +124,8 @@ void add_bench_forward_command(CLI::App& app)
 {
     auto opt = std::make_shared<ForwardBenchOptions>();
     CLI::App* cmd = app.add_subcommand(
-        "bench-forward", "Forward throughput of a LLaMA-2-7B-shaped decoder block against GEMM throughput");
+        "bench-forward",
+        "Forward throughput of a LLaMA-2-7B-shaped decoder block against GEMM throughput");
     cmd->add_option("--hidden", opt->hidden, "hidden size")->capture_default_str();
     cmd->add_option("--ffn", opt->inter, "FFN (intermediate) size")->capture_default_str();
     cmd->add_option("--heads", opt->heads, "attention heads")->capture_default_str();

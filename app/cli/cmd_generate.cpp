@@ -29,10 +29,10 @@ struct GenerateOptions {
     std::string tokenizer;
     std::string prompt;
     int64_t steps = 256;
-    std::string session;           // apply this session's quantized weights
+    std::string session;                // apply this session's quantized weights
     std::string weights = "workbench";  // workbench: W_hat; gguf: what the GGUF export holds
     bool print_ids = false;
-    std::string logits;            // write float32 logits [tokens, vocab] of the generated text
+    std::string logits;  // write float32 logits [tokens, vocab] of the generated text
 };
 
 // run.c prints nothing for a lone control byte (a <0x0A>-style piece of a broken code point).
@@ -122,8 +122,8 @@ void run_generate(const GenerateOptions& o)
     }
     if (!o.logits.empty()) {
         // One uncached pass over the whole sequence: logits[t] predicts token t + 1.
-        const at::Tensor t = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong)
-                                 .reshape({1, -1});
+        const at::Tensor t =
+            at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).reshape({1, -1});
         model::ForwardOptions fo;
         fo.device = device;
         fo.dtype = dtype;

@@ -7,8 +7,8 @@
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
-#include "core/formats/gguf.h"
 #include "core/export/session.h"
+#include "core/formats/gguf.h"
 
 namespace zp::cli {
 

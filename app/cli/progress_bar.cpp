@@ -1,7 +1,8 @@
 #include "app/cli/progress_bar.h"
 
-#include <cstdio>
 #include <unistd.h>
+#include <algorithm>
+#include <cstdio>
 
 namespace zp::cli {
 
@@ -32,7 +33,7 @@ void ProgressBar::update(double done, double total, const std::string& stage)
     last_draw_ = now;
     double frac = total > 0 ? std::min(1.0, std::max(0.0, done / total)) : 0.0;
     double elapsed = std::chrono::duration<double>(now - start_).count();
-    double eta = frac > 1e-9 ? elapsed * (1.0 - frac) / frac : 0.0;
+    const double eta = std::max(0.0, eta_seconds(elapsed, frac, 1.0));
     const int width = 30;
     int filled = static_cast<int>(frac * width + 0.5);
     std::string bar(static_cast<size_t>(filled), '#');

@@ -9,9 +9,9 @@
 #include <mutex>
 
 #include "core/common/error.h"
+#include "core/demo/demo_model.h"
 #include "core/demo/synthetic.h"
 #include "core/model/model.h"
-#include "core/demo/demo_model.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace {

@@ -18,10 +18,10 @@
 #include "app/gui/plots/perplexityplot.h"
 #include "core/common/error.h"
 #include "core/data/corpus.h"
+#include "core/demo/demo_model.h"
 #include "core/eval/compare.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/demo/demo_model.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace {

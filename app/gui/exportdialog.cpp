@@ -1,5 +1,5 @@
-#include "app/gui/formrow.h"
 #include "app/gui/exportdialog.h"
+#include "app/gui/formrow.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>

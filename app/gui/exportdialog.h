@@ -1,4 +1,5 @@
-// File > Export…: the formats of core/export/exporter.h (GGUF, imatrix, safetensors, packed, GPTQ),
+// File > Export…: the formats of core/export/exporter.h (GGUF, imatrix, safetensors, packed,
+// GPTQ),
 // the output path, the tokenizer and the dtype / embedding options; the export runs on a
 // BackgroundTask with progress and shows the engine's report (summary and warnings).
 #pragma once

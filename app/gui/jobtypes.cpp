@@ -93,8 +93,7 @@ LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSe
     v.settings = run;
     // Per-layer overrides: the layer's own bits and rule.
     v.settings.bits = r.bits;
-    v.settings.groupSize =
-        r.group_size <= 0 || r.group_size == r.in_features ? -1 : r.group_size;
+    v.settings.groupSize = r.group_size <= 0 || r.group_size == r.in_features ? -1 : r.group_size;
     if (!r.param_method.empty())
         v.settings.method = zp::quant::parse_method(r.param_method);
     v.groupSize = r.group_size;

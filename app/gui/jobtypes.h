@@ -11,8 +11,8 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "core/quant/result.h"
 #include "core/quant/quantizer.h"
+#include "core/quant/result.h"
 
 struct JobSettings {
     QString pipeline = QStringLiteral("rtn-neuqi");  // a name of zp::pipeline::pipeline_methods()

@@ -45,9 +45,9 @@
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
 #include "core/common/error.h"
+#include "core/demo/demo_model.h"
 #include "core/export/session.h"
 #include "core/model/model.h"
-#include "core/demo/demo_model.h"
 
 namespace {
 
@@ -553,7 +553,8 @@ bool MainWindow::saveSession(const QString& path)
     QGuiApplication::restoreOverrideCursor();
     if (!error.empty()) {
         const std::string line = error.substr(0, error.find('\n'));
-        showError(tr("Could not save the session to %1: %2").arg(path, QString::fromStdString(line)));
+        showError(
+            tr("Could not save the session to %1: %2").arg(path, QString::fromStdString(line)));
         return false;
     }
     sessionPath_ = path;

@@ -3,18 +3,17 @@
 #include <QElapsedTimer>
 #include <QFileInfo>
 
-#include <ATen/ops/zeros.h>
-
 #include <map>
 #include <mutex>
 #include <utility>
 
 #include "core/common/error.h"
 #include "core/common/progress.h"
-#include "core/model/model.h"
 #include "core/data/calibration.h"
 #include "core/demo/demo_model.h"
+#include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/prepare.h"
 #include "core/tokenizer/tokenizer.h"
 
 void QuantWorker::run(ModelPtr model, JobSettings s)
@@ -40,54 +39,46 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
         Q_EMIT message(QStringLiteral("Job: %1 on %2 (%3 layers)")
                            .arg(s.describe(), model->name())
                            .arg(layers.size()));
-        // Every check (method, groups against every layer) before the calibration work.
-        zp::pipeline::PipelineOptions check = o;
-        if (s.isGptq())
-            check.calibration = at::zeros({1, 1}, at::kLong);
-        zp::pipeline::plan_layers(engine->config(), check);
-
-        const bool wantData = s.isGptq() || !s.calibPath.isEmpty() || model->isDemo();
-        if (wantData) {
+        zp::pipeline::CalibrationRequest cr;
+        cr.path = s.calibPath.toStdString();
+        cr.format = s.calibFormat.toStdString();
+        cr.nsamples = s.nsamples;
+        cr.seqlen = s.seqlen;
+        cr.seed = s.seed;
+        std::unique_ptr<zp::tok::Tokenizer> tok;
+        auto tokenizer = [&]() -> const zp::tok::Tokenizer* {
+            if (!tok)
+                tok = openTokenizer(*model, s.tokenizer);
+            return tok.get();
+        };
+        // The demo samples its calibration text from its own model when no file is given.
+        std::function<at::Tensor()> demoCalibration;
+        if (model->isDemo())
+            demoCalibration = [&] {
+                p.stage = QStringLiteral("drawing the calibration set");
+                Q_EMIT progress(p);
+                return zp::demo::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
+            };
+        if (!s.calibPath.isEmpty()) {
             p.stage = QStringLiteral("drawing the calibration set");
             Q_EMIT progress(p);
-            if (s.calibPath.isEmpty()) {
-                if (!model->isDemo())
-                    throw zp::InvalidArgument(
-                        "GPTQ needs calibration data: choose a text, jsonl or ids file");
-                o.calibration =
-                    zp::demo::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
-                o.calibration_source = "demo (sampled from the model)";
-                Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
-                                              "model (seed %3)")
-                                   .arg(s.nsamples)
-                                   .arg(s.seqlen)
-                                   .arg(s.seed));
-            } else {
-                zp::data::CalibrationOptions co;
-                co.path = s.calibPath.toStdString();
-                co.format = zp::data::parse_calibration_format(s.calibFormat.toStdString());
-                co.nsamples = s.nsamples;
-                co.seqlen = s.seqlen;
-                co.seed = s.seed;
-                std::unique_ptr<zp::tok::Tokenizer> tok;
-                const auto fmt = co.format == zp::data::CalibrationFormat::Auto
-                                     ? zp::data::guess_calibration_format(co.path)
-                                     : co.format;
-                if (fmt != zp::data::CalibrationFormat::TokenIds)
-                    tok = openTokenizer(*model, s.tokenizer);
-                zp::data::CalibrationSet cs =
-                    zp::data::load_calibration(co, tok.get(), engine->config().vocab_size);
-                o.calibration = cs.ids;
-                o.calibration_source = cs.source;
-                Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens from %3 (%4 tokens "
-                                              "available, seed %5)")
-                                   .arg(s.nsamples)
-                                   .arg(s.seqlen)
-                                   .arg(QString::fromStdString(cs.source))
-                                   .arg(cs.tokens_available)
-                                   .arg(s.seed));
-            }
         }
+        const zp::pipeline::PreparedCalibration pc = zp::pipeline::prepare_run(
+            *engine, o, cr, tokenizer, demoCalibration, "demo (sampled from the model)");
+        if (pc.drawn && s.calibPath.isEmpty())
+            Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
+                                          "model (seed %3)")
+                               .arg(s.nsamples)
+                               .arg(s.seqlen)
+                               .arg(s.seed));
+        else if (pc.drawn)
+            Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens from %3 (%4 tokens "
+                                          "available, seed %5)")
+                               .arg(s.nsamples)
+                               .arg(s.seqlen)
+                               .arg(QString::fromStdString(pc.source))
+                               .arg(pc.tokens_available)
+                               .arg(s.seed));
         Q_EMIT message(model->importanceNote());
 
         // The original weights of the block being reported (the engine instance is never written
@@ -113,7 +104,9 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             summary.diagLossMinMax += v.diagLossMinMax;
             Q_EMIT layerFinished(v);
         };
-        o.on_layer = [&](const zp::quant::LayerResult& r) { emitLayer(r); };  // live, layer by layer
+        o.on_layer = [&](const zp::quant::LayerResult& r) {
+            emitLayer(r);
+        };  // live, layer by layer
         o.progress = [&](double done, double total, const std::string& stage) {
             p.layersDone = static_cast<int>(done);
             p.layerCount = static_cast<int>(total);
@@ -121,11 +114,9 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             const int li = std::min(p.layersDone, static_cast<int>(layers.size()) - 1);
             p.layerName = done < total && li >= 0 ? layers[li].name : QString();
             current = p.layerName;
-            QString st = QString::fromStdString(stage);
-            const int eta = st.indexOf(QLatin1String(" (ETA"));
-            p.stage = eta >= 0 ? st.left(eta) : st;
+            p.stage = QString::fromStdString(stage);
             p.elapsed = clock.elapsed() / 1000.0;
-            p.eta = done > 0 ? p.elapsed / done * (total - done) : -1.0;
+            p.eta = zp::eta_seconds(p.elapsed, done, total);
             Q_EMIT progress(p);
             return !cancel_.load();
         };

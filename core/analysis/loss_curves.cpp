@@ -8,8 +8,8 @@
 
 #include "core/common/error.h"
 #include "kernels/quantize_math.h"
-#include "kernels/zero_point_math.h"
 #include "kernels/zero_point.h"
+#include "kernels/zero_point_math.h"
 
 namespace zp::analysis {
 
@@ -20,8 +20,8 @@ std::vector<double> normalized(const std::vector<double>& w, const std::vector<d
     if (w.empty())
         throw InvalidArgument("analysis: empty group");
     if (h.size() != w.size())
-        throw InvalidArgument("analysis: importance has " + std::to_string(h.size()) + " values for " +
-                              std::to_string(w.size()) + " weights");
+        throw InvalidArgument("analysis: importance has " + std::to_string(h.size()) +
+                              " values for " + std::to_string(w.size()) + " weights");
     double sum = 0.0;
     for (double v : h) {
         if (!(v >= 0.0))
@@ -42,8 +42,8 @@ void check_bits(int bits)
 }
 
 // Exact optimal zero-points for several scales of one group via the kernel solver.
-void solve(const std::vector<double>& w, const std::vector<double>& h, int bits, const std::vector<double>& scales,
-           std::vector<double>& zero, std::vector<double>& loss)
+void solve(const std::vector<double>& w, const std::vector<double>& h, int bits,
+           const std::vector<double>& scales, std::vector<double>& zero, std::vector<double>& loss)
 {
     const int64_t n = static_cast<int64_t>(w.size());
     at::Tensor wt = at::tensor(w, at::kDouble).view({1, n});
@@ -56,15 +56,17 @@ void solve(const std::vector<double>& w, const std::vector<double>& h, int bits,
 
 }  // namespace
 
-double group_loss_at(const std::vector<double>& w, const std::vector<double>& h, int bits, double scale, double zero)
+double group_loss_at(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                     double scale, double zero)
 {
     check_bits(bits);
     std::vector<double> hn = normalized(w, h);
-    return kernels::detail::direct_group_loss(w.data(), hn.data(), static_cast<int>(w.size()), scale, zero, 1 << bits);
+    return kernels::detail::direct_group_loss(w.data(), hn.data(), static_cast<int>(w.size()),
+                                              scale, zero, 1 << bits);
 }
 
-ZCurve loss_curve_z(const std::vector<double>& w, const std::vector<double>& h, int bits, double scale, double z_lo,
-                    double z_hi, int points)
+ZCurve loss_curve_z(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                    double scale, double z_lo, double z_hi, int points)
 {
     check_bits(bits);
     if (!(scale > 0.0) || !(z_hi > z_lo) || points < 2)
@@ -78,7 +80,8 @@ ZCurve loss_curve_z(const std::vector<double>& w, const std::vector<double>& h, 
     for (int k = 0; k < points; ++k) {
         double z = z_lo + (z_hi - z_lo) * k / (points - 1);
         c.z[k] = z;
-        c.loss[k] = kernels::detail::direct_group_loss(w.data(), hn.data(), static_cast<int>(w.size()), scale, z, levels);
+        c.loss[k] = kernels::detail::direct_group_loss(
+            w.data(), hn.data(), static_cast<int>(w.size()), scale, z, levels);
     }
     // round(w/s + z) changes at w/s + z = j + 1/2, j = 0..N-2
     for (double wi : w)
@@ -88,21 +91,22 @@ ZCurve loss_curve_z(const std::vector<double>& w, const std::vector<double>& h, 
                 c.breakpoints.push_back(z);
         }
     std::sort(c.breakpoints.begin(), c.breakpoints.end());
-    c.breakpoints.erase(std::unique(c.breakpoints.begin(), c.breakpoints.end()), c.breakpoints.end());
+    c.breakpoints.erase(std::unique(c.breakpoints.begin(), c.breakpoints.end()),
+                        c.breakpoints.end());
     std::vector<double> zo, lo;
     solve(w, h, bits, {scale}, zo, lo);
     c.z_opt = zo[0];
     c.loss_opt = lo[0];
     for (int z = 0; z < levels; ++z) {
         c.int_z.push_back(z);
-        c.int_loss.push_back(
-            kernels::detail::direct_group_loss(w.data(), hn.data(), static_cast<int>(w.size()), scale, double(z), levels));
+        c.int_loss.push_back(kernels::detail::direct_group_loss(
+            w.data(), hn.data(), static_cast<int>(w.size()), scale, double(z), levels));
     }
     return c;
 }
 
-ScaleLandscape scale_landscape(const std::vector<double>& w, const std::vector<double>& h, int bits, int grid,
-                               int coarse)
+ScaleLandscape scale_landscape(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                               int grid, int coarse)
 {
     check_bits(bits);
     if (grid < 1 || coarse < 1 || grid % coarse != 0)
@@ -160,12 +164,13 @@ ScaleLandscape scale_landscape(const std::vector<double>& w, const std::vector<d
     return L;
 }
 
-LossGrid loss_grid(const std::vector<double>& w, const std::vector<double>& h, int bits, double s_lo, double s_hi,
-                   int n_scales, double z_lo, double z_hi, int n_zeros)
+LossGrid loss_grid(const std::vector<double>& w, const std::vector<double>& h, int bits,
+                   double s_lo, double s_hi, int n_scales, double z_lo, double z_hi, int n_zeros)
 {
     check_bits(bits);
     if (!(s_lo > 0.0) || !(s_hi > s_lo) || !(z_hi > z_lo) || n_scales < 2 || n_zeros < 2)
-        throw InvalidArgument("loss_grid: need 0 < s_lo < s_hi, z_lo < z_hi and at least 2 points per axis");
+        throw InvalidArgument(
+            "loss_grid: need 0 < s_lo < s_hi, z_lo < z_hi and at least 2 points per axis");
     const int levels = 1 << bits;
     std::vector<double> hn = normalized(w, h);
     LossGrid g;

@@ -1,10 +1,10 @@
 #include "core/common/atomic_file.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/common/error.h"
 
@@ -36,7 +36,8 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path))
     std::string templ = path_ + ".tmp-XXXXXX";
     int fd = ::mkstemp(templ.data());
     if (fd < 0)
-        throw IoError(path_ + ": cannot create a temporary file next to it: " + std::strerror(errno));
+        throw IoError(path_ +
+                      ": cannot create a temporary file next to it: " + std::strerror(errno));
     tmp_path_ = templ;
     // mkstemp creates the file 0600; a written file gets the usual 0666 minus the umask.
     try {

@@ -21,7 +21,7 @@ public:
     AtomicFile& operator=(const AtomicFile&) = delete;
 
     void write(const void* data, size_t bytes);  // throws IoError (disk full, ...)
-    void commit();                                // flush, fsync, rename onto the target path
+    void commit();                               // flush, fsync, rename onto the target path
     const std::string& path() const { return path_; }
 
 private:

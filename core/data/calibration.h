@@ -34,8 +34,8 @@ struct CalibrationOptions {
 };
 
 struct CalibrationSet {
-    at::Tensor ids;                // [N, L] int64 CPU
-    std::string source;            // the file
+    at::Tensor ids;                                      // [N, L] int64 CPU
+    std::string source;                                  // the file
     CalibrationFormat format = CalibrationFormat::Text;  // resolved
     int64_t tokens_available = 0;  // tokens in the stream (text/ids) or in the documents tokenized
 };

@@ -12,7 +12,6 @@
 
 namespace zp::data {
 
-
 std::string load_wikitext2(const std::string& path)
 {
     const std::string raw = read_file(path);
@@ -35,7 +34,6 @@ std::string load_wikitext2(const std::string& path)
     }
     return out;
 }
-
 
 std::vector<std::string> load_jsonl_texts(const std::string& path)
 {
@@ -61,7 +59,6 @@ std::vector<std::string> load_jsonl_texts(const std::string& path)
     return texts;
 }
 
-
 at::Tensor contiguous_windows(const std::vector<int32_t>& tokens, int64_t window,
                               int64_t max_windows)
 {
@@ -77,7 +74,6 @@ at::Tensor contiguous_windows(const std::vector<int32_t>& tokens, int64_t window
         p[i] = tokens[static_cast<size_t>(i)];
     return w;
 }
-
 
 at::Tensor random_windows(const std::vector<std::string>& docs, const tok::Tokenizer& tok,
                           int64_t window, int64_t count, uint64_t seed, int64_t* tokens_total)
@@ -119,6 +115,5 @@ at::Tensor random_windows(const std::vector<std::string>& docs, const tok::Token
         *tokens_total = total;
     return w;
 }
-
 
 }  // namespace zp::data

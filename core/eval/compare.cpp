@@ -24,7 +24,8 @@ at::Tensor windows_of_file(const model::Model& m, const tok::Tokenizer& tok,
     if (protocol == PplProtocol::c4) {
         const int64_t count =
             opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows) : opt.c4_windows;
-        windows = data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
+        windows =
+            data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
     } else {
         std::string text;
         if (protocol == PplProtocol::wikitext2) {

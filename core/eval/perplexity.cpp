@@ -91,7 +91,8 @@ PerplexityResult perplexity_of_file(const model::Model& m, const tok::Tokenizer&
     if (protocol == PplProtocol::c4) {
         const int64_t count =
             opt.max_windows > 0 ? std::min(opt.max_windows, opt.c4_windows) : opt.c4_windows;
-        windows = data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
+        windows =
+            data::random_windows(data::load_jsonl_texts(path), tok, L, count, opt.seed, &total);
     } else {
         const std::string text =
             protocol == PplProtocol::wikitext2 ? data::load_wikitext2(path) : read_file(path);

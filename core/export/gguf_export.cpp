@@ -470,11 +470,9 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
 
     std::map<TensorType, int64_t> linear_types;
     const auto q_perm = std::make_shared<at::Tensor>(llama_permutation(c.num_heads, c.head_dim));
-    const auto k_perm =
-        std::make_shared<at::Tensor>(llama_permutation(c.num_kv_heads, c.head_dim));
+    const auto k_perm = std::make_shared<at::Tensor>(llama_permutation(c.num_kv_heads, c.head_dim));
     auto add_f32 = [&](const std::string& tname, const at::Tensor& shape_of, int64_t i,
-                       at::Tensor model::BlockWeights::*field,
-                       std::shared_ptr<at::Tensor> perm) {
+                       at::Tensor model::BlockWeights::*field, std::shared_ptr<at::Tensor> perm) {
         if (!shape_of.defined())
             return;
         sink.add_lazy(tname, ne_of(shape_of), TensorType::F32,
@@ -512,8 +510,8 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
                 if (type == TensorType::F16)
                     report.warnings.push_back(tname + ": " + note);
                 else if (type == TensorType::Q8_0)
-                    note = std::to_string(lr->bits) +
-                           "-bit zero-point re-quantized to symmetric Q8_0";
+                    note =
+                        std::to_string(lr->bits) + "-bit zero-point re-quantized to symmetric Q8_0";
                 ++linear_types[type];
                 sink.add_lazy(
                     tname, ne_of(shape), type,

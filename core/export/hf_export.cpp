@@ -15,9 +15,9 @@ namespace fs = std::filesystem;
 void export_hf(const model::Model& model, const std::string& dir, at::ScalarType dtype,
                const ProgressFn& progress)
 {
-    using model::BlockPart;
     using model::block_parts;
     using model::block_tensor_name;
+    using model::BlockPart;
     if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
         throw InvalidArgument(dir + ": export dtype must be float32, float16 or bfloat16");
     std::error_code ec;

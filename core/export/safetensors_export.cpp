@@ -91,8 +91,8 @@ void check_layers(const model::Model& m, const quant::QuantizedModel& qm)
         if (l.codes.dim() != 2 || l.codes.size(0) != l.out_features ||
             l.codes.size(1) != l.in_features)
             throw InvalidArgument("export: block " + std::to_string(l.block) + " " + l.name +
-                                  ": codes " + shape_str(l.codes.sizes().vec()) + " do not match [" +
-                                  std::to_string(l.out_features) + ", " +
+                                  ": codes " + shape_str(l.codes.sizes().vec()) +
+                                  " do not match [" + std::to_string(l.out_features) + ", " +
                                   std::to_string(l.in_features) + "]");
     }
 }
@@ -273,8 +273,7 @@ GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
     const std::string prefix = layer_prefix(layer.block, layer.name);
     if (!is_quantized(&layer))
         throw InvalidArgument("GPTQ export: " + prefix + " holds no quantized weights");
-    const at::Tensor w_hat =
-        quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
+    const at::Tensor w_hat = quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
     const int64_t out = w_hat.size(0), in = w_hat.size(1);
     const int bits = layer.bits;
     const int64_t g = resolved_group(layer);
@@ -302,7 +301,8 @@ GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
         e.line.type = "F16";
         e.line.note = why + ": stored unquantized (F16 W_hat)";
     } else {
-        const quant::IntegerZeroGrid r = quant::integer_zero_grid(layer, refit_scale, "GPTQ export: " + prefix);
+        const quant::IntegerZeroGrid r =
+            quant::integer_zero_grid(layer, refit_scale, "GPTQ export: " + prefix);
         e.codes = r.codes;
         e.w = r.w;
         e.nearest_added_loss = r.nearest_loss;
@@ -338,9 +338,9 @@ GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
 // ---- the three layouts -------------------------------------------------------------------------
 
 SafetensorsExportResult export_dequantized(const model::Model& model,
-                                           const quant::QuantizedModel& qm,
-                                           const std::string& dir, at::ScalarType dtype,
-                                           const std::string& tokenizer, const ProgressFn& progress)
+                                           const quant::QuantizedModel& qm, const std::string& dir,
+                                           at::ScalarType dtype, const std::string& tokenizer,
+                                           const ProgressFn& progress)
 {
     if (dtype != at::kHalf && dtype != at::kBFloat16 && dtype != at::kFloat)
         throw InvalidArgument("safetensors export: dtype must be f16, bf16 or f32");
@@ -617,7 +617,8 @@ T field(const json& o, const char* key, const std::string& where)
 quant::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
 {
     const model::PackedLinear p = model::parse_packed_linear(jl, cfg_path);
-    const std::string where = cfg_path + ": quantization_config.layers entry " + jl["tensor"].dump();
+    const std::string where =
+        cfg_path + ": quantization_config.layers entry " + jl["tensor"].dump();
     quant::LayerResult l;
     l.block = p.block;
     l.name = p.name;

@@ -100,9 +100,8 @@ at::ScalarType parse_export_dtype(const std::string& name);
 
 // Layout 1. Throws InvalidArgument (qm does not match the model), IoError; Cancelled via progress.
 SafetensorsExportResult export_dequantized(const model::Model& model,
-                                           const quant::QuantizedModel& qm,
-                                           const std::string& dir, at::ScalarType dtype,
-                                           const std::string& tokenizer = {},
+                                           const quant::QuantizedModel& qm, const std::string& dir,
+                                           at::ScalarType dtype, const std::string& tokenizer = {},
                                            const ProgressFn& progress = {});
 
 // Layout 2.
@@ -141,7 +140,7 @@ bool is_packed_checkpoint(const std::string& dir);
 
 struct PackedCheckpoint {
     std::unique_ptr<model::Model> model;  // every quantized linear reads as W_hat (from the codes)
-    quant::QuantizedModel qm;          // codes, scales, zeros bit-identical to the export's
+    quant::QuantizedModel qm;             // codes, scales, zeros bit-identical to the export's
 };
 // Loads a packed directory (or its config.json / model.safetensors). Throws IoError, FormatError
 // naming the file and the tensor or field.

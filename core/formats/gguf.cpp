@@ -560,8 +560,8 @@ uint64_t Writer::write(const std::string& path, const ProgressFn& progress) cons
             produced = producers_[i]();
             if (produced.size() != t.bytes)
                 throw InvalidArgument("GGUF: tensor " + t.name + ": the producer gave " +
-                                      std::to_string(produced.size()) +
-                                      " bytes, the shape needs " + std::to_string(t.bytes));
+                                      std::to_string(produced.size()) + " bytes, the shape needs " +
+                                      std::to_string(t.bytes));
         }
         const std::vector<uint8_t>& data = producers_[i] ? produced : data_[i];
         out.write(data.data(), data.size());

@@ -133,8 +133,7 @@ public:
     uint64_t write(const std::string& path, const ProgressFn& progress = {}) const;
 
 private:
-    TensorInfo make_info(const std::string& name, std::vector<uint64_t> ne,
-                         TensorType type) const;
+    TensorInfo make_info(const std::string& name, std::vector<uint64_t> ne, TensorType type) const;
     std::vector<std::pair<std::string, Value>> kv_;
     std::vector<TensorInfo> tensors_;
     std::vector<std::vector<uint8_t>> data_;  // in-memory tensors (empty for produced ones)

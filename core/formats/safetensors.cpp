@@ -283,11 +283,13 @@ const char* SafetensorsWriter::dtype_name(at::ScalarType t)
     return dt->name;
 }
 
-void SafetensorsWriter::plan(const std::string& name, at::ScalarType type, std::vector<int64_t> shape)
+void SafetensorsWriter::plan(const std::string& name, at::ScalarType type,
+                             std::vector<int64_t> shape)
 {
     const std::string& path = impl_->path;
     if (impl_->file)
-        throw InvalidArgument(path + ": tensor '" + name + "' planned after the header was written");
+        throw InvalidArgument(path + ": tensor '" + name +
+                              "' planned after the header was written");
     if (name.empty() || name == "__metadata__")
         throw InvalidArgument(path + ": invalid tensor name '" + name + "'");
     if (impl_->index.count(name))
@@ -337,8 +339,8 @@ void SafetensorsWriter::put(const std::string& name, const at::Tensor& t)
     if (!t.defined())
         throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
     if (t.sizes().vec() != e.shape)
-        throw InvalidArgument(path + ": tensor '" + name + "' has shape " + shape_str(t.sizes().vec()) +
-                              ", expected " + shape_str(e.shape));
+        throw InvalidArgument(path + ": tensor '" + name + "' has shape " +
+                              shape_str(t.sizes().vec()) + ", expected " + shape_str(e.shape));
     const at::Tensor c = t.detach().to(at::kCPU).to(e.type).contiguous();
     impl_->file->write(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
 }
@@ -346,7 +348,8 @@ void SafetensorsWriter::put(const std::string& name, const at::Tensor& t)
 void SafetensorsWriter::commit()
 {
     if (!impl_->file || impl_->next != impl_->entries.size())
-        throw InvalidArgument(impl_->path + ": " + std::to_string(impl_->entries.size() - impl_->next) +
+        throw InvalidArgument(impl_->path + ": " +
+                              std::to_string(impl_->entries.size() - impl_->next) +
                               " planned tensors not written");
     impl_->file->commit();
 }
@@ -359,7 +362,8 @@ void save_safetensors(const std::string& path,
     for (const auto& [name, t] : tensors) {
         if (!t.defined() && !name.empty() && name != "__metadata__")
             throw InvalidArgument(path + ": tensor '" + name + "' is undefined");
-        out.plan(name, t.defined() ? t.scalar_type() : at::kFloat, t.defined() ? t.sizes().vec() : std::vector<int64_t>{});
+        out.plan(name, t.defined() ? t.scalar_type() : at::kFloat,
+                 t.defined() ? t.sizes().vec() : std::vector<int64_t>{});
     }
     out.open(metadata);
     for (const auto& [name, t] : tensors)

@@ -15,10 +15,10 @@ namespace zp::io {
 
 struct SafetensorInfo {
     std::string name;
-    std::string dtype;              // as in the file: "F32", "F16", "BF16", "F64", "I64", ...
-    at::ScalarType scalar_type;     // the matching ATen type
+    std::string dtype;           // as in the file: "F32", "F16", "BF16", "F64", "I64", ...
+    at::ScalarType scalar_type;  // the matching ATen type
     std::vector<int64_t> shape;
-    uint64_t begin = 0, end = 0;    // byte offsets relative to the start of the data area
+    uint64_t begin = 0, end = 0;  // byte offsets relative to the start of the data area
 };
 
 class SafetensorsFile {
@@ -33,8 +33,9 @@ public:
 
     const std::string& path() const;
     bool contains(const std::string& name) const;
-    std::vector<std::string> names() const;                    // sorted by name
-    const SafetensorInfo& info(const std::string& name) const; // FormatError if absent (names file + tensor)
+    std::vector<std::string> names() const;  // sorted by name
+    const SafetensorInfo& info(
+        const std::string& name) const;  // FormatError if absent (names file + tensor)
     const std::map<std::string, std::string>& metadata() const;
 
     // A CPU tensor with the file's dtype and shape. The bytes are copied out of the mapping, so the

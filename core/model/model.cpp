@@ -223,9 +223,9 @@ std::unique_ptr<Model> Model::open(const std::string& path)
         const std::string ext = p.extension().string();
         const bool hf = ext == ".json" || ext == ".safetensors";
         const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
-        src = !hf                             ? open_llama2c_source(path)
+        src = !hf                         ? open_llama2c_source(path)
               : is_packed_checkpoint(dir) ? open_packed_source(dir)
-                                              : open_hf_source(dir);
+                                          : open_hf_source(dir);
     }
     auto m = std::make_unique<Model>(std::move(src));
     m->impl_->opened_as = path;
@@ -281,7 +281,8 @@ BlockWeights Model::block(int64_t i) const
 }
 
 void Model::set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
-                                 const at::Tensor& scale, const at::Tensor& zero, int64_t group_size)
+                                 const at::Tensor& scale, const at::Tensor& zero,
+                                 int64_t group_size)
 {
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + name + ": ";
@@ -290,11 +291,12 @@ void Model::set_quantized_linear(int64_t i, const std::string& name, const at::T
         throw InvalidArgument(where + "the model has no such linear layer");
     const int64_t out = (*want)[0], in = (*want)[1];
     if (!codes.defined() || codes.scalar_type() != at::kByte || codes.sizes().vec() != *want)
-        throw InvalidArgument(where + "codes must be uint8 " + shape_str(*want) + ", got " +
-                              (codes.defined() ? shape_str(codes.sizes().vec()) : std::string("(undefined)")));
+        throw InvalidArgument(
+            where + "codes must be uint8 " + shape_str(*want) + ", got " +
+            (codes.defined() ? shape_str(codes.sizes().vec()) : std::string("(undefined)")));
     if (group_size <= 0 || in % group_size != 0)
-        throw InvalidArgument(where + "group size " + std::to_string(group_size) + " does not divide " +
-                              std::to_string(in));
+        throw InvalidArgument(where + "group size " + std::to_string(group_size) +
+                              " does not divide " + std::to_string(in));
     const std::vector<int64_t> pshape{out, in / group_size};
     for (const at::Tensor* t : {&scale, &zero})
         if (!t->defined() || t->sizes().vec() != pshape)
@@ -325,8 +327,8 @@ void Model::set_block(int64_t i, const BlockWeights& w)
         if (!t.defined() || t.sizes().vec() != *want)
             throw InvalidArgument(
                 "block " + std::to_string(i) + ": '" + p.name + "' has shape " +
-                (t.defined() ? shape_str(t.sizes().vec()) : std::string("(undefined)")) + ", expected " +
-                shape_str(*want));
+                (t.defined() ? shape_str(t.sizes().vec()) : std::string("(undefined)")) +
+                ", expected " + shape_str(*want));
         stored.*p.member =
             t.detach().to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
     }

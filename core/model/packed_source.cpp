@@ -83,7 +83,8 @@ PackedTensors read_packed_tensors(const io::SafetensorsFile& f, const PackedLine
     const std::string p = linear_prefix(l.block, l.name);
     auto get = [&](const std::string& name, at::ScalarType type,
                    const std::vector<int64_t>& shape) {
-        const io::SafetensorInfo& info = f.info(name);  // FormatError naming file + tensor if absent
+        const io::SafetensorInfo& info =
+            f.info(name);  // FormatError naming file + tensor if absent
         if (info.scalar_type != type || info.shape != shape)
             throw FormatError(f.path() + ": tensor '" + name + "' is " + info.dtype + " " +
                               shape_str(info.shape) + ", expected " +
@@ -161,8 +162,7 @@ private:
     std::string format_ = kPackedFormat;
     ModelConfig config_;
     std::unique_ptr<io::SafetensorsFile> file_;
-    std::map<std::string, PackedLinear>
-        layers_;  // "<prefix>.weight" -> layer (no tensors)
+    std::map<std::string, PackedLinear> layers_;  // "<prefix>.weight" -> layer (no tensors)
 };
 
 }  // namespace

@@ -28,7 +28,8 @@ const std::vector<PipelineMethod>& pipeline_methods()
         {"rtn-neuqi", quant::Algorithm::RTN, quant::Method::NeUQI, "RTN + NeUQI"},
         {"gptq-minmax", quant::Algorithm::GPTQ, quant::Method::MinMax, "GPTQ + Min-Max"},
         {"gptq-neuqi", quant::Algorithm::GPTQ, quant::Method::NeUQI, "GPTQ + NeUQI"},
-        {"gptq-neuqi-int", quant::Algorithm::GPTQ, quant::Method::NeUQIInt, "GPTQ + NeUQI (integer z)"},
+        {"gptq-neuqi-int", quant::Algorithm::GPTQ, quant::Method::NeUQIInt,
+         "GPTQ + NeUQI (integer z)"},
     };
     return table;
 }
@@ -91,9 +92,12 @@ void check_override_keys(const model::ModelConfig& c, const PipelineOptions& o)
             ok = ok && (n == "*" || is_linear_name(n)) && !(b == "*" && n == "*");
         }
         if (!ok)
-            throw InvalidArgument("per-layer override '" + key + "': expected <block>.<layer>, *.<layer> or "
-                                  "<block>.* with block in 0.." + std::to_string(c.num_layers - 1) +
-                                  " and layer one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+            throw InvalidArgument(
+                "per-layer override '" + key +
+                "': expected <block>.<layer>, *.<layer> or "
+                "<block>.* with block in 0.." +
+                std::to_string(c.num_layers - 1) +
+                " and layer one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
         if (!ov.method.empty())
             parse_pipeline_method(ov.method);
     }
@@ -101,7 +105,8 @@ void check_override_keys(const model::ModelConfig& c, const PipelineOptions& o)
 
 const LayerOverride* find_override(const PipelineOptions& o, int64_t block, const std::string& name)
 {
-    for (const std::string& key : {std::to_string(block) + "." + name, std::to_string(block) + ".*", "*." + name}) {
+    for (const std::string& key :
+         {std::to_string(block) + "." + name, std::to_string(block) + ".*", "*." + name}) {
         auto it = o.overrides.find(key);
         if (it != o.overrides.end())
             return &it->second;
@@ -115,19 +120,6 @@ struct StopForward {};
 double seconds_since(std::chrono::steady_clock::time_point t0)
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string eta_text(double elapsed, double done, double total)
-{
-    if (done <= 0.0)
-        return "";
-    const double eta = elapsed / done * (total - done);
-    char buf[48];
-    if (eta >= 90.0)
-        std::snprintf(buf, sizeof buf, " (ETA %.1f min)", eta / 60.0);
-    else
-        std::snprintf(buf, sizeof buf, " (ETA %.0f s)", eta);
-    return buf;
 }
 
 }  // namespace
@@ -160,8 +152,9 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
             const std::string what = "block " + std::to_string(b) + " " + name;
             if (!p.skip) {
                 if (p.method->algorithm == quant::Algorithm::GPTQ && !have_data)
-                    throw InvalidArgument(what + ": method " + p.method->name +
-                                          " needs calibration data (only rtn-* methods run data-free)");
+                    throw InvalidArgument(
+                        what + ": method " + p.method->name +
+                        " needs calibration data (only rtn-* methods run data-free)");
                 quant::validate_config(p.config, in_features(c, name), what);
             }
             plan.push_back(std::move(p));
@@ -177,10 +170,12 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
     if (o.calibration.defined()) {
         if (o.calibration.dim() != 2 || o.calibration.size(0) < 1 || o.calibration.size(1) < 1)
             throw InvalidArgument("calibration ids must be [N, L] with N, L >= 1");
-        const int64_t mx = o.calibration.max().item<int64_t>(), mn = o.calibration.min().item<int64_t>();
+        const int64_t mx = o.calibration.max().item<int64_t>(),
+                      mn = o.calibration.min().item<int64_t>();
         if (mn < 0 || mx >= c.vocab_size)
             throw InvalidArgument("calibration token id " + std::to_string(mn < 0 ? mn : mx) +
-                                  " is outside the model's vocabulary of " + std::to_string(c.vocab_size));
+                                  " is outside the model's vocabulary of " +
+                                  std::to_string(c.vocab_size));
     }
     if (o.batch < 1)
         throw InvalidArgument("calibration batch must be >= 1, got " + std::to_string(o.batch));
@@ -206,15 +201,16 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
     rc.extra["act_order"] = o.act_order ? "true" : "false";
     rc.extra["device"] = o.device;
     for (const auto& [key, ov] : o.overrides)
-        rc.extra["override." + key] = "bits=" + std::to_string(ov.bits) + " group=" + std::to_string(ov.group_size) +
+        rc.extra["override." + key] = "bits=" + std::to_string(ov.bits) +
+                                      " group=" + std::to_string(ov.group_size) +
                                       " method=" + ov.method + (ov.skip ? " skip" : "");
 
     const double total = static_cast<double>(plan.size());
     double done = 0.0;
     auto report = [&](int64_t b, const std::string& what) {
-        report_progress(o.progress, done, total,
-                        "block " + std::to_string(b + 1) + "/" + std::to_string(c.num_layers) + " " + what +
-                            eta_text(seconds_since(t_start), done, total));
+        report_progress(
+            o.progress, done, total,
+            "block " + std::to_string(b + 1) + "/" + std::to_string(c.num_layers) + " " + what);
     };
 
     // Blocks replaced so far, with what to restore on failure (the earlier replacement, if any).
@@ -235,8 +231,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             report_progress(o.progress, 0.0, total, "embedding the calibration tokens");
             X = model::embed_tokens(model, o.calibration, store, at::kFloat);
         }
-        auto forward_chunks = [&](const model::BlockWeights& w, const model::LinearObserver& observe,
-                                  bool keep_output) {
+        auto forward_chunks = [&](const model::BlockWeights& w,
+                                  const model::LinearObserver& observe, bool keep_output) {
             at::Tensor Y;
             if (keep_output)
                 Y = at::empty_like(X);
@@ -281,7 +277,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 if (todo.empty())
                     continue;
                 any = true;
-                // The proxy Hessian of this sub-group's input, with the earlier sub-groups quantized.
+                // The proxy Hessian of this sub-group's input, with the earlier sub-groups
+                // quantized.
                 at::Tensor H;
                 if (have_data) {
                     report(b, std::string(sg.input) + ": collecting H");
@@ -336,7 +333,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         r.diag_loss = (dW * dW * h).sum().item<double>();
                         r.proxy_loss = quant::proxy_loss(dW, H);
                     } else {
-                        at::Tensor imp = H.defined() ? quant::damped_hessian_diagonal(H, o.damp) : at::Tensor();
+                        at::Tensor imp =
+                            H.defined() ? quant::damped_hessian_diagonal(H, o.damp) : at::Tensor();
                         quant::LayerQuant q = quant::quantize_layer(W, H, p->config, what, imp);
                         r.group_size = q.group_size;
                         r.scale = q.scale;
@@ -351,7 +349,9 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     }
                     const double wn = W.to(at::kDouble).norm().item<double>();
                     r.relative_weight_error =
-                        wn > 0.0 ? (What.to(at::kDouble) - W.to(at::kDouble)).norm().item<double>() / wn : 0.0;
+                        wn > 0.0
+                            ? (What.to(at::kDouble) - W.to(at::kDouble)).norm().item<double>() / wn
+                            : 0.0;
                     r.scale = r.scale.to(at::kCPU).to(at::kFloat);
                     r.zero = r.zero.to(at::kCPU).to(at::kFloat);
                     r.codes = r.codes.to(at::kCPU);

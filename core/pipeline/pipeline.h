@@ -16,18 +16,18 @@
 
 #include "core/common/progress.h"
 #include "core/model/model.h"
-#include "core/quant/result.h"
 #include "core/quant/quantizer.h"
+#include "core/quant/result.h"
 
 namespace zp::pipeline {
 
 // The one table of pipeline methods: the GUI lists it, the command line accepts its names, the
 // session file stores them. The (s, z) part comes from quant::methods().
 struct PipelineMethod {
-    const char* name;        // "rtn-minmax", "rtn-neuqi", "gptq-minmax", "gptq-neuqi", "gptq-neuqi-int"
+    const char* name;  // "rtn-minmax", "rtn-neuqi", "gptq-minmax", "gptq-neuqi", "gptq-neuqi-int"
     quant::Algorithm algorithm;
     quant::Method params;
-    const char* label;       // "GPTQ + NeUQI"
+    const char* label;  // "GPTQ + NeUQI"
 };
 const std::vector<PipelineMethod>& pipeline_methods();
 // InvalidArgument naming the accepted names.
@@ -36,17 +36,17 @@ const PipelineMethod& parse_pipeline_method(const std::string& name);
 // A per-layer override, keyed "<block>.<name>" ("3.down_proj"), "*.<name>" (every block) or
 // "<block>.*" (every layer of a block); the most specific key wins (block.name > block.* > *.name).
 struct LayerOverride {
-    int bits = 0;                // 0: the run's
-    int64_t group_size = 0;      // 0: the run's; -1 channel-wise
-    std::string method;          // "": the run's; else a pipeline method name
-    bool skip = false;           // leave the layer in full precision
+    int bits = 0;            // 0: the run's
+    int64_t group_size = 0;  // 0: the run's; -1 channel-wise
+    std::string method;      // "": the run's; else a pipeline method name
+    bool skip = false;       // leave the layer in full precision
 };
 
 struct PipelineOptions {
     std::string method = "gptq-neuqi";
     int bits = 2;
-    int64_t group_size = -1;          // -1: channel-wise
-    quant::QuantConfig search;        // clip, grid, coarse, full_grid (method/bits/group set per layer)
+    int64_t group_size = -1;    // -1: channel-wise
+    quant::QuantConfig search;  // clip, grid, coarse, full_grid (method/bits/group set per layer)
     double damp = 0.01;
     int64_t gptq_block = 128;
     bool act_order = true;
@@ -58,7 +58,7 @@ struct PipelineOptions {
     bool activations_on_cpu = false;  // keep the calibration activations in host memory
     int64_t batch = 8;                // calibration sequences per forward pass
     std::map<std::string, LayerOverride> overrides;
-    bool write_back = true;           // W_hat into the model (Model::set_block) as each block finishes
+    bool write_back = true;  // W_hat into the model (Model::set_block) as each block finishes
     // (done layers, total layers, "block 2/5 down_proj: gptq (ETA 12 s)"); false cancels: the
     // pipeline throws zp::Cancelled and restores the model's blocks it had replaced.
     ProgressFn progress;
@@ -78,7 +78,8 @@ struct LayerPlan {
 // Resolves and checks every layer of the model before any work: InvalidArgument naming the layer
 // (e.g. "block 0 down_proj: group size 32 does not divide the row length 172 ..."), an unknown
 // method or override key, GPTQ / NeUQI-with-data without calibration is allowed only for RTN.
-std::vector<LayerPlan> plan_layers(const model::ModelConfig& config, const PipelineOptions& options);
+std::vector<LayerPlan> plan_layers(const model::ModelConfig& config,
+                                   const PipelineOptions& options);
 
 // Runs the pipeline. With write_back the model ends up holding W_hat for every quantized layer
 // (perplexity and generation then run on the quantized model). Throws InvalidArgument (plan),

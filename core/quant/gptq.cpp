@@ -5,10 +5,10 @@
 #include <ATen/ops/argsort.h>
 #include <ATen/ops/cholesky_inverse.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/floor_divide.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/linalg_cholesky_ex.h>
-#include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
@@ -48,7 +48,8 @@ bool inverse_cholesky_upper(const at::Tensor& H, at::Tensor* U)
 
 }  // namespace
 
-GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const GptqConfig& c, const std::string& what)
+GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const GptqConfig& c,
+                         const std::string& what)
 {
     auto t0 = std::chrono::steady_clock::now();
     if (!W_in.defined() || W_in.dim() != 2)
@@ -56,10 +57,11 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
     const int64_t rows = W_in.size(0), cols = W_in.size(1);
     validate_config(c.quant, cols, what);
     if (!H_in.defined() || H_in.dim() != 2 || H_in.size(0) != cols || H_in.size(1) != cols)
-        throw InvalidArgument(what + ": GPTQ needs a Hessian [" + std::to_string(cols) + ", " + std::to_string(cols) +
-                              "] from calibration data");
+        throw InvalidArgument(what + ": GPTQ needs a Hessian [" + std::to_string(cols) + ", " +
+                              std::to_string(cols) + "] from calibration data");
     if (c.block_size < 1)
-        throw InvalidArgument(what + ": GPTQ block size must be >= 1, got " + std::to_string(c.block_size));
+        throw InvalidArgument(what + ": GPTQ block size must be >= 1, got " +
+                              std::to_string(c.block_size));
     if (!(c.damp >= 0.0))
         throw InvalidArgument(what + ": damping must be >= 0, got " + std::to_string(c.damp));
     const at::ScalarType wdt = c.double_precision ? at::kDouble : at::kFloat;
@@ -69,7 +71,8 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
     validate_weights(H, what + " Hessian");
 
     GptqResult out;
-    // Static groups: the (s, z) of every (row, group) from the original weights, by the chosen rule.
+    // Static groups: the (s, z) of every (row, group) from the original weights, by the chosen
+    // rule.
     out.importance = damped_hessian_diagonal(H, c.damp);
     out.rtn = quantize_layer(W0, H, c.quant, what, out.importance);
     out.scale = out.rtn.scale;
@@ -86,8 +89,9 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
     Hd.diagonal().add_(c.damp * base);
     out.damp_used = c.damp;
 
-    out.perm = c.act_order ? at::argsort(out.importance, /*dim=*/0, /*descending=*/true)
-                           : at::arange(cols, at::TensorOptions().dtype(at::kLong).device(W0.device()));
+    out.perm = c.act_order
+                   ? at::argsort(out.importance, /*dim=*/0, /*descending=*/true)
+                   : at::arange(cols, at::TensorOptions().dtype(at::kLong).device(W0.device()));
     at::Tensor Hp = Hd.index_select(0, out.perm).index_select(1, out.perm);
     at::Tensor U;
     double extra = 0.0;
@@ -122,18 +126,21 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
             at::Tensor w = W1.narrow(1, i, 1).contiguous();
             at::Tensor s = S.narrow(1, i1 + i, 1).contiguous();
             at::Tensor z = Z.narrow(1, i1 + i, 1).contiguous();
-            // The same kernel as RTN, one column as a group of 1: identical codes for identical input.
+            // The same kernel as RTN, one column as a group of 1: identical codes for identical
+            // input.
             at::Tensor code = kernels::quantize(w, s, z, bits, 1);
             at::Tensor q = kernels::dequantize(code, s, z, 1);
             codes.narrow(1, i1 + i, 1).copy_(code);
             Q.narrow(1, i1 + i, 1).copy_(q);
             at::Tensor err = (w - q) / U1[i][i];
             if (i + 1 < n)
-                W1.narrow(1, i + 1, n - i - 1).sub_(err.matmul(U1.narrow(0, i, 1).narrow(1, i + 1, n - i - 1)));
+                W1.narrow(1, i + 1, n - i - 1)
+                    .sub_(err.matmul(U1.narrow(0, i, 1).narrow(1, i + 1, n - i - 1)));
             Err1.narrow(1, i, 1).copy_(err);
         }
         if (i2 < cols)
-            W.narrow(1, i2, cols - i2).sub_(Err1.matmul(U.narrow(0, i1, n).narrow(1, i2, cols - i2)));
+            W.narrow(1, i2, cols - i2)
+                .sub_(Err1.matmul(U.narrow(0, i1, n).narrow(1, i2, cols - i2)));
     }
     at::Tensor inv = at::argsort(out.perm);
     out.codes = codes.index_select(1, inv).contiguous();

@@ -15,22 +15,22 @@
 namespace zp::quant {
 
 struct GptqConfig {
-    QuantConfig quant;            // method of (s, z), bits, group size, search options
-    double damp = 0.01;           // H += damp * mean(diag H) * I before anything else
-    int64_t block_size = 128;     // lazy-batch column block
-    bool act_order = true;        // columns by descending diag H
-    int max_retries = 6;          // failed factorisation: add damp * 10^k * mean(diag H) and retry
+    QuantConfig quant;         // method of (s, z), bits, group size, search options
+    double damp = 0.01;        // H += damp * mean(diag H) * I before anything else
+    int64_t block_size = 128;  // lazy-batch column block
+    bool act_order = true;     // columns by descending diag H
+    int max_retries = 6;       // failed factorisation: add damp * 10^k * mean(diag H) and retry
     bool double_precision = false;  // weights/updates in float64 (the inverse is always float64)
 };
 
 struct GptqResult {
-    at::Tensor scale, zero;   // [rows, groups] static parameters, dtype float32 (or W's float64)
-    at::Tensor codes;         // uint8 [rows, cols], original column order
-    at::Tensor dequantized;   // W_hat [rows, cols] float32 (float64 with double_precision)
-    at::Tensor importance;    // [cols] float64: damped diag H (the h of the (s, z) search)
-    at::Tensor perm;          // [cols] int64: the column order used
-    LayerQuant rtn;           // RTN with the same (s, z) rule and importance (its diagnostics too)
-    double damp_used = 0.0;   // total relative damping that made the factorisation succeed
+    at::Tensor scale, zero;  // [rows, groups] static parameters, dtype float32 (or W's float64)
+    at::Tensor codes;        // uint8 [rows, cols], original column order
+    at::Tensor dequantized;  // W_hat [rows, cols] float32 (float64 with double_precision)
+    at::Tensor importance;   // [cols] float64: damped diag H (the h of the (s, z) search)
+    at::Tensor perm;         // [cols] int64: the column order used
+    LayerQuant rtn;          // RTN with the same (s, z) rule and importance (its diagnostics too)
+    double damp_used = 0.0;  // total relative damping that made the factorisation succeed
     int retries = 0;
     double seconds = 0.0;
 };

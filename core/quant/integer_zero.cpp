@@ -7,7 +7,8 @@
 
 namespace zp::quant {
 
-IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale, const std::string& what)
+IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale,
+                                  const std::string& what)
 {
     const at::Tensor w_hat = QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
     const int64_t out = w_hat.size(0), in = w_hat.size(1);
@@ -18,8 +19,7 @@ IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale, co
     at::Tensor s = layer.scale.to(at::kCPU).to(at::kFloat).to(at::kHalf).to(at::kFloat);
     at::Tensor z = z_real.round().clamp(0, static_cast<double>(levels));
     if (!(s > 0).all().item<bool>())
-        throw NumericError(what +
-                           ": a scale is zero or negative after rounding to fp16");
+        throw NumericError(what + ": a scale is zero or negative after rounding to fp16");
     const int64_t G = in / g;
     const at::Tensor h = layer.hessian_diag.defined() && layer.hessian_diag.numel() == in
                              ? layer.hessian_diag.to(at::kDouble).reshape({1, G, g})
@@ -42,10 +42,9 @@ IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale, co
                                      z_real.ceil().clamp(0, static_cast<double>(levels))}) {
             at::Tensor sc = s;
             for (int iter = 0; iter < 2; ++iter) {
-                const at::Tensor c = kernels::quantize(w_hat, sc, zc, bits, g)
-                                         .to(at::kDouble)
-                                         .reshape({out, G, g}) -
-                                     zc.to(at::kDouble).reshape({out, G, 1});
+                const at::Tensor c =
+                    kernels::quantize(w_hat, sc, zc, bits, g).to(at::kDouble).reshape({out, G, g}) -
+                    zc.to(at::kDouble).reshape({out, G, 1});
                 const at::Tensor num = (h * target * c).sum(-1), den = (h * c * c).sum(-1);
                 at::Tensor ls = (num / den.clamp_min(1e-300)).to(at::kFloat);
                 ls = at::where((den > 0) & (ls > 0), ls, sc).to(at::kHalf).to(at::kFloat);

@@ -12,11 +12,11 @@
 namespace zp::quant {
 
 struct IntegerZeroGrid {
-    at::Tensor scale;          // [out, groups] float32 holding fp16 values
-    at::Tensor zeros;          // [out, groups] float32 holding integers in [0, 2^bits - 1]
-    at::Tensor codes;          // [out, in] uint8, re-quantized from W_hat on this grid
-    at::Tensor w;              // [out, in] float32: what the grid dequantizes to
-    double nearest_loss = 0.0; // sum h (w - W_hat)^2 of plain nearest-z rounding
+    at::Tensor scale;           // [out, groups] float32 holding fp16 values
+    at::Tensor zeros;           // [out, groups] float32 holding integers in [0, 2^bits - 1]
+    at::Tensor codes;           // [out, in] uint8, re-quantized from W_hat on this grid
+    at::Tensor w;               // [out, in] float32: what the grid dequantizes to
+    double nearest_loss = 0.0;  // sum h (w - W_hat)^2 of plain nearest-z rounding
 };
 
 // Default: z rounded to the nearest integer level, s rounded to fp16, codes re-quantized from
@@ -25,6 +25,7 @@ struct IntegerZeroGrid {
 // fp16, two passes), keeping whichever grid has the lowest sum h (w - W_hat)^2; never worse than
 // the plain conversion. h = layer.hessian_diag (ones when absent). The layer's group size must
 // divide in_features. NumericError naming `what` when a scale is not positive after rounding.
-IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale, const std::string& what);
+IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale,
+                                  const std::string& what);
 
 }  // namespace zp::quant

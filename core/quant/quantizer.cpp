@@ -43,7 +43,8 @@ Method parse_method(const std::string& name)
             return i.method;
         names += (names.empty() ? "" : ", ") + std::string(i.name);
     }
-    throw InvalidArgument("unknown quantization method '" + name + "' (choose one of: " + names + ")");
+    throw InvalidArgument("unknown quantization method '" + name + "' (choose one of: " + names +
+                          ")");
 }
 
 void validate_config(const QuantConfig& c, int64_t cols, const std::string& what)
@@ -51,15 +52,17 @@ void validate_config(const QuantConfig& c, int64_t cols, const std::string& what
     if (c.bits < 2 || c.bits > 8)
         throw InvalidArgument(what + ": bits must be in 2..8, got " + std::to_string(c.bits));
     if (!(c.clip > 0.0 && c.clip <= 1.0))
-        throw InvalidArgument(what + ": clip factor must be in (0, 1], got " + std::to_string(c.clip));
+        throw InvalidArgument(what + ": clip factor must be in (0, 1], got " +
+                              std::to_string(c.clip));
     if (c.grid < 1)
         throw InvalidArgument(what + ": grid T must be >= 1, got " + std::to_string(c.grid));
     if (c.method == Method::NeUQI && !c.full_grid && (c.coarse < 1 || c.grid % c.coarse != 0))
-        throw InvalidArgument(what + ": coarse count " + std::to_string(c.coarse) + " must divide the grid T = " +
-                              std::to_string(c.grid));
+        throw InvalidArgument(what + ": coarse count " + std::to_string(c.coarse) +
+                              " must divide the grid T = " + std::to_string(c.grid));
     if (c.group_size != -1 && c.group_size != cols) {
         if (c.group_size <= 0)
-            throw InvalidArgument(what + ": group size must be positive or -1 (channel-wise), got " +
+            throw InvalidArgument(what +
+                                  ": group size must be positive or -1 (channel-wise), got " +
                                   std::to_string(c.group_size));
         if (cols % c.group_size != 0)
             throw InvalidArgument(what + ": group size " + std::to_string(c.group_size) +
@@ -106,8 +109,8 @@ double proxy_loss(const at::Tensor& dW, const at::Tensor& H)
 
 }  // namespace
 
-LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const QuantConfig& c, const std::string& what,
-                          const at::Tensor& importance)
+LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const QuantConfig& c,
+                          const std::string& what, const at::Tensor& importance)
 {
     auto t0 = std::chrono::steady_clock::now();
     if (!W_in.defined() || W_in.dim() != 2)
@@ -120,14 +123,16 @@ LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const Qua
     out.group_size = kernels::resolve_group_size(c.group_size, cols);
     if (importance.defined()) {
         if (importance.dim() != 1 || importance.size(0) != cols)
-            throw InvalidArgument(what + ": importance must have " + std::to_string(cols) + " values");
+            throw InvalidArgument(what + ": importance must have " + std::to_string(cols) +
+                                  " values");
         validate_weights(importance, what + " importance");
         out.importance = importance.to(W.device()).to(at::kDouble);
         if ((out.importance < 0).any().item<bool>())
             throw NumericError(what + ": importance must be >= 0");
     } else if (H.defined()) {
         if (H.dim() != 2 || H.size(0) != cols || H.size(1) != cols)
-            throw InvalidArgument(what + ": Hessian must be [" + std::to_string(cols) + ", " + std::to_string(cols) + "]");
+            throw InvalidArgument(what + ": Hessian must be [" + std::to_string(cols) + ", " +
+                                  std::to_string(cols) + "]");
         validate_weights(H, what + " Hessian");
         out.importance = damped_hessian_diagonal(H).to(W.device());
         if ((out.importance < 0).any().item<bool>())
@@ -139,35 +144,38 @@ LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const Qua
     at::Tensor s_mm, z_mm;
     kernels::minmax_params(W, c.bits, out.group_size, 1.0, &s_mm, &z_mm);
     switch (c.method) {
-    case Method::MinMax: {
-        kernels::minmax_params(W, c.bits, out.group_size, c.clip, &out.scale, &out.zero);
-        out.group_loss = kernels::group_loss(W, h, out.scale, out.zero, c.bits, out.group_size, true);
-        out.group_loss_minmax = c.clip == 1.0 ? out.group_loss
-                                              : kernels::group_loss(W, h, s_mm, z_mm, c.bits, out.group_size, true);
-        break;
-    }
-    case Method::NeUQI: {
-        kernels::SearchConfig sc;
-        sc.bits = c.bits;
-        sc.group_size = out.group_size;
-        sc.grid = c.grid;
-        sc.coarse = c.coarse;
-        sc.full_grid = c.full_grid;
-        kernels::SearchResult r = kernels::neuqi_search(W, h, sc);
-        out.scale = r.scale;
-        out.zero = r.zero;
-        out.group_loss = r.loss;
-        out.group_loss_minmax = r.minmax_loss;
-        break;
-    }
-    case Method::NeUQIInt: {
-        kernels::SearchResult r = kernels::neuqi_int_search(W, h, c.bits, out.group_size, c.grid);
-        out.scale = r.scale;
-        out.zero = r.zero;
-        out.group_loss = r.loss;
-        out.group_loss_minmax = r.minmax_loss;
-        break;
-    }
+        case Method::MinMax: {
+            kernels::minmax_params(W, c.bits, out.group_size, c.clip, &out.scale, &out.zero);
+            out.group_loss =
+                kernels::group_loss(W, h, out.scale, out.zero, c.bits, out.group_size, true);
+            out.group_loss_minmax =
+                c.clip == 1.0 ? out.group_loss
+                              : kernels::group_loss(W, h, s_mm, z_mm, c.bits, out.group_size, true);
+            break;
+        }
+        case Method::NeUQI: {
+            kernels::SearchConfig sc;
+            sc.bits = c.bits;
+            sc.group_size = out.group_size;
+            sc.grid = c.grid;
+            sc.coarse = c.coarse;
+            sc.full_grid = c.full_grid;
+            kernels::SearchResult r = kernels::neuqi_search(W, h, sc);
+            out.scale = r.scale;
+            out.zero = r.zero;
+            out.group_loss = r.loss;
+            out.group_loss_minmax = r.minmax_loss;
+            break;
+        }
+        case Method::NeUQIInt: {
+            kernels::SearchResult r =
+                kernels::neuqi_int_search(W, h, c.bits, out.group_size, c.grid);
+            out.scale = r.scale;
+            out.zero = r.zero;
+            out.group_loss = r.loss;
+            out.group_loss_minmax = r.minmax_loss;
+            break;
+        }
     }
     out.codes = kernels::quantize(W, out.scale, out.zero, c.bits, out.group_size);
     out.dequantized = kernels::dequantize(out.codes, out.scale, out.zero, out.group_size);

@@ -16,8 +16,8 @@ enum class Method { MinMax, NeUQI, NeUQIInt };
 // The one table of methods: the GUI lists it, the command line accepts its names, files store them.
 struct MethodInfo {
     Method method;
-    const char* name;         // "minmax", "neuqi", "neuqi-int"
-    const char* label;        // "Min-Max", "NeUQI", "NeUQI (integer z)"
+    const char* name;   // "minmax", "neuqi", "neuqi-int"
+    const char* label;  // "Min-Max", "NeUQI", "NeUQI (integer z)"
     const char* description;
 };
 const std::vector<MethodInfo>& methods();
@@ -54,14 +54,14 @@ struct LayerDiagnostics {
 };
 
 struct LayerQuant {
-    at::Tensor scale, zero;            // [rows, groups], dtype of W
-    at::Tensor codes;                  // uint8 [rows, cols]
-    at::Tensor group_loss;             // [rows, groups] float64, h normalised per group
-    at::Tensor group_loss_minmax;      // the same for Min-Max
-    at::Tensor importance;             // [cols] float64, the h used (ones without calibration)
-    at::Tensor dequantized;            // [rows, cols] dtype of W
+    at::Tensor scale, zero;        // [rows, groups], dtype of W
+    at::Tensor codes;              // uint8 [rows, cols]
+    at::Tensor group_loss;         // [rows, groups] float64, h normalised per group
+    at::Tensor group_loss_minmax;  // the same for Min-Max
+    at::Tensor importance;         // [cols] float64, the h used (ones without calibration)
+    at::Tensor dequantized;        // [rows, cols] dtype of W
     LayerDiagnostics diagnostics;
-    int64_t group_size = 0;            // resolved (cols for channel-wise)
+    int64_t group_size = 0;  // resolved (cols for channel-wise)
     double seconds = 0.0;
 };
 
@@ -70,6 +70,7 @@ struct LayerQuant {
 // explicit h [in] (>= 0) used as given instead of H's damped diagonal. `what` names the layer in
 // errors.
 LayerQuant quantize_layer(const at::Tensor& W, const at::Tensor& H, const QuantConfig& config,
-                          const std::string& what = "weight", const at::Tensor& importance = at::Tensor());
+                          const std::string& what = "weight",
+                          const at::Tensor& importance = at::Tensor());
 
 }  // namespace zp::quant

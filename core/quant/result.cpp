@@ -11,7 +11,8 @@ namespace zp::quant {
 
 at::Tensor QuantizedModel::dequantize(const LayerResult& layer)
 {
-    return kernels::dequantize(layer.codes, layer.scale.to(at::kFloat), layer.zero.to(at::kFloat), layer.group_size);
+    return kernels::dequantize(layer.codes, layer.scale.to(at::kFloat), layer.zero.to(at::kFloat),
+                               layer.group_size);
 }
 
 const LayerResult* QuantizedModel::find(int64_t block, const std::string& name) const

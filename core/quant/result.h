@@ -18,40 +18,42 @@ namespace zp::quant {
 enum class Algorithm { RTN, GPTQ };
 
 struct LayerResult {
-    int64_t block = 0;          // decoder block index
-    std::string name;           // "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
+    int64_t block = 0;  // decoder block index
+    std::string
+        name;  // "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
     Algorithm algorithm = Algorithm::RTN;
-    std::string param_method;   // quant::MethodInfo::name of the (s, z) rule: "minmax", "neuqi", "neuqi-int"
+    std::string
+        param_method;  // quant::MethodInfo::name of the (s, z) rule: "minmax", "neuqi", "neuqi-int"
     int bits = 0;
-    int64_t group_size = 0;     // resolved: columns per group (== in_features for channel-wise)
-    bool skipped = false;       // left in full precision by a per-layer override
+    int64_t group_size = 0;  // resolved: columns per group (== in_features for channel-wise)
+    bool skipped = false;    // left in full precision by a per-layer override
     int64_t out_features = 0, in_features = 0;
-    at::Tensor scale, zero;     // [out, in / group] float32 CPU (real-valued zero-points)
-    at::Tensor codes;           // [out, in] uint8 CPU; W_hat = scale * (code - zero) per group
-    at::Tensor hessian_diag;    // [in] float64 CPU: damped diag(H) (ones when data-free)
-    double diag_loss = 0.0, diag_loss_minmax = 0.0;    // ALGORITHMS.md section 2, un-normalised h
+    at::Tensor scale, zero;   // [out, in / group] float32 CPU (real-valued zero-points)
+    at::Tensor codes;         // [out, in] uint8 CPU; W_hat = scale * (code - zero) per group
+    at::Tensor hessian_diag;  // [in] float64 CPU: damped diag(H) (ones when data-free)
+    double diag_loss = 0.0, diag_loss_minmax = 0.0;  // ALGORITHMS.md section 2, un-normalised h
     double proxy_loss = -1.0, proxy_loss_rtn_minmax = -1.0;  // tr(dW H dW^T); -1 when no H
-    double relative_weight_error = 0.0;                // ||W_hat - W||_F / ||W||_F
+    double relative_weight_error = 0.0;                      // ||W_hat - W||_F / ||W||_F
     double seconds = 0.0;
 };
 
 struct RunConfig {
     std::string model_path;
-    std::string model_config_hash;  // hash of config.json (or of the llama2.c header)
-    std::string calibration_source; // file, or "" when data-free
+    std::string model_config_hash;   // hash of config.json (or of the llama2.c header)
+    std::string calibration_source;  // file, or "" when data-free
     int64_t calibration_samples = 0, calibration_seqlen = 0;
     uint64_t seed = 0;
-    std::string method;             // e.g. "gptq-neuqi", "rtn-minmax"
+    std::string method;  // e.g. "gptq-neuqi", "rtn-minmax"
     int bits = 0;
-    int64_t group_size = -1;        // as asked (-1 = channel-wise)
+    int64_t group_size = -1;  // as asked (-1 = channel-wise)
     std::string software_version;
     std::map<std::string, std::string> extra;  // per-layer overrides and other settings, as text
 };
 
 struct QuantizedModel {
     RunConfig config;
-    std::vector<LayerResult> layers;                 // in pipeline order
-    std::map<std::string, double> perplexity;        // e.g. "wikitext2/original", "wikitext2/quantized"
+    std::vector<LayerResult> layers;           // in pipeline order
+    std::map<std::string, double> perplexity;  // e.g. "wikitext2/original", "wikitext2/quantized"
 
     // W_hat of one layer as float32 [out, in] (dequantized from codes, scale, zero).
     static at::Tensor dequantize(const LayerResult& layer);

@@ -76,8 +76,9 @@ const Module& require_module(const std::string& path)
 {
     const Module& m = module();
     if (!m.load)
-        throw InvalidArgument(path + ": the SentencePiece module (" ZP_SPM_MODULE_NAME ") could not be loaded:" +
-                              m.error);
+        throw InvalidArgument(
+            path +
+            ": the SentencePiece module (" ZP_SPM_MODULE_NAME ") could not be loaded:" + m.error);
     return m;
 }
 
@@ -99,8 +100,9 @@ std::vector<SentencePieceEntry> read_sentencepiece_vocab(const std::string& path
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
 {
-    throw InvalidArgument(path + ": this build has no SentencePiece (built without sentencepiece; install "
-                                 "libsentencepiece-dev and rebuild, or use the model's tokenizer.json)");
+    throw InvalidArgument(path +
+                          ": this build has no SentencePiece (built without sentencepiece; install "
+                          "libsentencepiece-dev and rebuild, or use the model's tokenizer.json)");
 }
 
 std::vector<SentencePieceEntry> read_sentencepiece_vocab(const std::string& path)

@@ -13,19 +13,22 @@ namespace zp::kernels::cpu {
 // sum is 0): the importance every loss of the search uses.
 std::vector<double> normalized_importance(const at::Tensor& h, int64_t g);
 
-void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
-              at::Tensor& codes);
+void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
+              int64_t g, at::Tensor& codes);
 void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero, int64_t g,
                 at::Tensor& out);
-void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
-                   at::Tensor& out);
-void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale, const at::Tensor& zero,
-                int bits, int64_t g, bool normalize, at::Tensor& out);
-void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale, at::Tensor& zero);
+void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
+                   int64_t g, at::Tensor& out);
+void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale,
+                const at::Tensor& zero, int bits, int64_t g, bool normalize, at::Tensor& out);
+void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale,
+                   at::Tensor& zero);
 
-ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales, int bits,
-                                int64_t g);
-SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& config, int64_t g);
-SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, int grid);
+ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
+                                int bits, int64_t g);
+SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& config,
+                          int64_t g);
+SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g,
+                              int grid);
 
 }  // namespace zp::kernels::cpu

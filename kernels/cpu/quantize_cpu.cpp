@@ -17,8 +17,8 @@ constexpr int64_t kGrain = 16;
 
 }  // namespace
 
-void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
-              at::Tensor& codes)
+void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
+              int64_t g, at::Tensor& codes)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << bits;
@@ -31,7 +31,8 @@ void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& ze
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t c = 0; c < cols; ++c) {
                     int64_t k = r * groups + c / g;
-                    out[r * cols + c] = static_cast<uint8_t>(quant_code(wp[r * cols + c], sp[k], zp_[k], levels));
+                    out[r * cols + c] =
+                        static_cast<uint8_t>(quant_code(wp[r * cols + c], sp[k], zp_[k], levels));
                 }
         });
     });
@@ -56,8 +57,8 @@ void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tens
     });
 }
 
-void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits, int64_t g,
-                   at::Tensor& out)
+void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
+                   int64_t g, at::Tensor& out)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << bits;
@@ -76,15 +77,16 @@ void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tenso
     });
 }
 
-void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale, const at::Tensor& zero, int bits,
-                int64_t g, bool normalize, at::Tensor& out)
+void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale,
+                const at::Tensor& zero, int bits, int64_t g, bool normalize, at::Tensor& out)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << bits;
     const double* hp = h.data_ptr<double>();
     double* op = out.data_ptr<double>();
     // Importance per group, shared by all rows.
-    std::vector<double> hn = normalize ? normalized_importance(h, g) : std::vector<double>(hp, hp + cols);
+    std::vector<double> hn =
+        normalize ? normalized_importance(h, g) : std::vector<double>(hp, hp + cols);
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_group_loss_cpu", [&] {
         const scalar_t* wp = w.data_ptr<scalar_t>();
         const scalar_t* sp = scale.data_ptr<scalar_t>();
@@ -92,14 +94,15 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
         at::parallel_for(0, rows * groups, kGrain, [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;
-                op[k] = direct_group_loss(wp + r * cols + j * g, hn.data() + j * g, static_cast<int>(g), sp[k],
-                                          zp_[k], levels);
+                op[k] = direct_group_loss(wp + r * cols + j * g, hn.data() + j * g,
+                                          static_cast<int>(g), sp[k], zp_[k], levels);
             }
         });
     });
 }
 
-void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale, at::Tensor& zero)
+void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale,
+                   at::Tensor& zero)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << bits;
@@ -111,8 +114,8 @@ void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Te
             for (int64_t k = k0; k < k1; ++k) {
                 const scalar_t* p = wp + (k / groups) * cols + (k % groups) * g;
                 auto mm = std::minmax_element(p, p + g);
-                detail::minmax_params<scalar_t>(*mm.first, *mm.second, levels, static_cast<scalar_t>(clip), sp + k,
-                                                zp_ + k);
+                detail::minmax_params<scalar_t>(*mm.first, *mm.second, levels,
+                                                static_cast<scalar_t>(clip), sp + k, zp_ + k);
             }
         });
     });

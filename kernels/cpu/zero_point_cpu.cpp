@@ -15,7 +15,8 @@
 
 namespace zp::kernels {
 // Exact sweep over every level change (zero_point_reference.cpp): (offset, f) with sum h = 1.
-std::pair<double, double> full_sweep(const std::vector<double>& x, const std::vector<double>& h, int levels);
+std::pair<double, double> full_sweep(const std::vector<double>& x, const std::vector<double>& h,
+                                     int levels);
 }  // namespace zp::kernels
 
 namespace zp::kernels::cpu {
@@ -57,7 +58,8 @@ struct GroupBuffers {
     explicit GroupBuffers(int n)
         : w(n), h(n), p0(n + 1), p1(n + 1), p2(n + 1), idx(n), int_scratch(n + 1)
     {
-        // About eight drops per bin at level 0: the bins stay in L1 and the gathered segments short.
+        // About eight drops per bin at level 0: the bins stay in L1 and the gathered segments
+        // short.
         int bins = 8;
         while (bins < n / 4 && bins < 1024)
             bins <<= 1;
@@ -95,7 +97,8 @@ struct GroupBuffers {
     void load(const T* wrow, const double* hn, int n)
     {
         std::iota(idx.begin(), idx.end(), 0);
-        std::sort(idx.begin(), idx.end(), [&](int a, int b) { return wrow[a] < wrow[b] || (wrow[a] == wrow[b] && a < b); });
+        std::sort(idx.begin(), idx.end(),
+                  [&](int a, int b) { return wrow[a] < wrow[b] || (wrow[a] == wrow[b] && a < b); });
         p0[0] = p1[0] = p2[0] = 0.0;
         for (int k = 0; k < n; ++k) {
             double wv = static_cast<double>(wrow[idx[k]]);
@@ -138,9 +141,10 @@ struct Best {
 // Evaluates candidate grid indices (with their tie-break sequence numbers) into best: stage 1 and
 // the clipping bound for all first, then the exact stage 2 in order of estimated loss, skipping
 // every scale whose lower bound (clipping alone) or whose window bins cannot beat the best so far.
-void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid, const std::vector<int>& list,
-                         const std::vector<int>& seq, Best& best, std::vector<double>& o_s, std::vector<double>& ub,
-                         std::vector<double>& lb, std::vector<int>& order)
+void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid,
+                         const std::vector<int>& list, const std::vector<int>& seq, Best& best,
+                         std::vector<double>& o_s, std::vector<double>& ub, std::vector<double>& lb,
+                         std::vector<int>& order)
 {
     const size_t m = list.size();
     o_s.resize(m);
@@ -187,8 +191,9 @@ int64_t grain_for(int64_t g)
 // Stores the chosen (s, z), recomputes its loss and Min-Max's with the same evaluator, and keeps
 // Min-Max where it is strictly better (rounding or a stage-1 window that missed).
 template <typename T>
-void finalize_group(const T* wrow, const double* hn, int n, int levels, double s_chosen, double z_chosen, int index,
-                    T* scale_out, T* zero_out, double* loss_out, double* mm_out, int* index_out)
+void finalize_group(const T* wrow, const double* hn, int n, int levels, double s_chosen,
+                    double z_chosen, int index, T* scale_out, T* zero_out, double* loss_out,
+                    double* mm_out, int* index_out)
 {
     T wmin = *std::min_element(wrow, wrow + n), wmax = *std::max_element(wrow, wrow + n);
     T s_mm, z_mm;
@@ -237,8 +242,8 @@ std::vector<double> normalized_importance(const at::Tensor& h, int64_t g)
     return hn;
 }
 
-ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales, int bits,
-                                int64_t g)
+ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
+                                int bits, int64_t g)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g, C = scales.size(2);
     const int levels = 1 << bits;
@@ -269,7 +274,8 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const 
     return out;
 }
 
-SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& cfg, int64_t g)
+SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& cfg,
+                          int64_t g)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << cfg.bits;
@@ -303,7 +309,8 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
                 b.load(wrow, hn.data() + j * g, static_cast<int>(g));
                 const double s0 = b.minmax_scale(levels);
                 Best best;
-                evaluate_candidates(b, s0, levels, grid, first_list, first_seq, best, o_s, ub, lb, order);
+                evaluate_candidates(b, s0, levels, grid, first_list, first_seq, best, o_s, ub, lb,
+                                    order);
                 if (!cfg.full_grid && half > 0) {
                     fine_list.clear();
                     fine_seq.clear();
@@ -314,18 +321,20 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
                         fine_list.push_back(i);
                         fine_seq.push_back(cfg.coarse + 1 + d + half);
                     }
-                    evaluate_candidates(b, s0, levels, grid, fine_list, fine_seq, best, o_s, ub, lb, order);
+                    evaluate_candidates(b, s0, levels, grid, fine_list, fine_seq, best, o_s, ub, lb,
+                                        order);
                 }
                 finalize_group(wrow, hn.data() + j * g, static_cast<int>(g), levels,
-                               candidate_scale(s0, best.index, grid), -best.o, best.index, sp + k, zp_ + k,
-                               loss_p + k, mm_p + k, idx_p + k);
+                               candidate_scale(s0, best.index, grid), -best.o, best.index, sp + k,
+                               zp_ + k, loss_p + k, mm_p + k, idx_p + k);
             }
         });
     });
     return res;
 }
 
-SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g, int grid)
+SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits, int64_t g,
+                              int grid)
 {
     const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
     const int levels = 1 << bits;
@@ -359,8 +368,8 @@ SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits
                     best.offer(l, i, i, o);
                 }
                 finalize_group(wrow, hn.data() + j * g, static_cast<int>(g), levels,
-                               candidate_scale(s0, best.index, grid), -best.o, best.index, sp + k, zp_ + k,
-                               loss_p + k, mm_p + k, idx_p + k);
+                               candidate_scale(s0, best.index, grid), -best.o, best.index, sp + k,
+                               zp_ + k, loss_p + k, mm_p + k, idx_p + k);
             }
         });
     });

@@ -19,12 +19,13 @@ void check_launch(const char* what)
 {
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
-        throw std::runtime_error(std::string(what) + ": CUDA launch failed: " + cudaGetErrorString(err));
+        throw std::runtime_error(std::string(what) +
+                                 ": CUDA launch failed: " + cudaGetErrorString(err));
 }
 
 template <typename T>
-__global__ void quantize_kernel(const T* w, const T* s, const T* z, int64_t rows, int64_t cols, int64_t g, int levels,
-                                uint8_t* codes)
+__global__ void quantize_kernel(const T* w, const T* s, const T* z, int64_t rows, int64_t cols,
+                                int64_t g, int levels, uint8_t* codes)
 {
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
@@ -34,8 +35,8 @@ __global__ void quantize_kernel(const T* w, const T* s, const T* z, int64_t rows
 }
 
 template <typename T>
-__global__ void dequantize_kernel(const uint8_t* codes, const T* s, const T* z, int64_t rows, int64_t cols, int64_t g,
-                                  T* out)
+__global__ void dequantize_kernel(const uint8_t* codes, const T* s, const T* z, int64_t rows,
+                                  int64_t cols, int64_t g, T* out)
 {
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
@@ -45,8 +46,8 @@ __global__ void dequantize_kernel(const uint8_t* codes, const T* s, const T* z, 
 }
 
 template <typename T>
-__global__ void fake_quantize_kernel(const T* w, const T* s, const T* z, int64_t rows, int64_t cols, int64_t g,
-                                     int levels, T* out)
+__global__ void fake_quantize_kernel(const T* w, const T* s, const T* z, int64_t rows, int64_t cols,
+                                     int64_t g, int levels, T* out)
 {
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
@@ -72,8 +73,8 @@ bool device_available()
     return count > 0;
 }
 
-void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows, int64_t cols,
-                     int64_t g, int bits, uint8_t* codes, void* stream)
+void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows,
+                     int64_t cols, int64_t g, int bits, uint8_t* codes, void* stream)
 {
     const int threads = 256;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -81,17 +82,17 @@ void launch_quantize(int dtype, const void* w, const void* scale, const void* ze
         return;
     if (dtype == 1)
         quantize_kernel<double><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
-            static_cast<const double*>(w), static_cast<const double*>(scale), static_cast<const double*>(zero), rows,
-            cols, g, 1 << bits, codes);
+            static_cast<const double*>(w), static_cast<const double*>(scale),
+            static_cast<const double*>(zero), rows, cols, g, 1 << bits, codes);
     else
         quantize_kernel<float><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
-            static_cast<const float*>(w), static_cast<const float*>(scale), static_cast<const float*>(zero), rows,
-            cols, g, 1 << bits, codes);
+            static_cast<const float*>(w), static_cast<const float*>(scale),
+            static_cast<const float*>(zero), rows, cols, g, 1 << bits, codes);
     check_launch("quantize");
 }
 
-void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const void* zero, int64_t rows,
-                       int64_t cols, int64_t g, void* out, void* stream)
+void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const void* zero,
+                       int64_t rows, int64_t cols, int64_t g, void* out, void* stream)
 {
     const int threads = 256;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -99,8 +100,8 @@ void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const
         return;
     if (dtype == 1)
         dequantize_kernel<double><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
-            codes, static_cast<const double*>(scale), static_cast<const double*>(zero), rows, cols, g,
-            static_cast<double*>(out));
+            codes, static_cast<const double*>(scale), static_cast<const double*>(zero), rows, cols,
+            g, static_cast<double*>(out));
     else
         dequantize_kernel<float><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
             codes, static_cast<const float*>(scale), static_cast<const float*>(zero), rows, cols, g,
@@ -108,8 +109,8 @@ void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const
     check_launch("dequantize");
 }
 
-void launch_fake_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows, int64_t cols,
-                          int64_t g, int bits, void* out, void* stream)
+void launch_fake_quantize(int dtype, const void* w, const void* scale, const void* zero,
+                          int64_t rows, int64_t cols, int64_t g, int bits, void* out, void* stream)
 {
     const int threads = 256;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -117,12 +118,12 @@ void launch_fake_quantize(int dtype, const void* w, const void* scale, const voi
         return;
     if (dtype == 1)
         fake_quantize_kernel<double><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
-            static_cast<const double*>(w), static_cast<const double*>(scale), static_cast<const double*>(zero), rows,
-            cols, g, 1 << bits, static_cast<double*>(out));
+            static_cast<const double*>(w), static_cast<const double*>(scale),
+            static_cast<const double*>(zero), rows, cols, g, 1 << bits, static_cast<double*>(out));
     else
         fake_quantize_kernel<float><<<blocks_for(rows * cols, threads), threads, 0, st>>>(
-            static_cast<const float*>(w), static_cast<const float*>(scale), static_cast<const float*>(zero), rows,
-            cols, g, 1 << bits, static_cast<float*>(out));
+            static_cast<const float*>(w), static_cast<const float*>(scale),
+            static_cast<const float*>(zero), rows, cols, g, 1 << bits, static_cast<float*>(out));
     check_launch("fake_quantize");
 }
 

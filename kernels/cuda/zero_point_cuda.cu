@@ -32,8 +32,8 @@ void check_launch(const char* what)
     check(cudaGetLastError(), what);
 }
 
-__global__ void prefix_kernel(const double* w, const double* h, int64_t groups, int n, double* p0, double* p1,
-                              double* p2)
+__global__ void prefix_kernel(const double* w, const double* h, int64_t groups, int n, double* p0,
+                              double* p1, double* p2)
 {
     int64_t gi = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (gi >= groups)
@@ -57,7 +57,8 @@ struct DeviceGroups {
 
     __device__ SortedGroup group(int64_t gi) const
     {
-        return SortedGroup{w + gi * n, h + gi * n, p0 + gi * (n + 1), p1 + gi * (n + 1), p2 + gi * (n + 1), n};
+        return SortedGroup{w + gi * n,        h + gi * n,        p0 + gi * (n + 1),
+                           p1 + gi * (n + 1), p2 + gi * (n + 1), n};
     }
 };
 
@@ -82,9 +83,10 @@ __device__ ScaleSolve solve_on_thread(const SortedGroup& g, double s, int levels
 }
 
 // Candidate c of group gi: grid index first_index[gi] + c * stride + delta(c) (see below).
-__global__ void candidates_kernel(DeviceGroups dg, int64_t groups, int levels, const double* s0, int grid,
-                                  const int* base_index, int count, int stride, int first, int skip_zero_offset,
-                                  double* loss_out, double* offset_out, int* index_out)
+__global__ void candidates_kernel(DeviceGroups dg, int64_t groups, int levels, const double* s0,
+                                  int grid, const int* base_index, int count, int stride, int first,
+                                  int skip_zero_offset, double* loss_out, double* offset_out,
+                                  int* index_out)
 {
     int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (t >= groups * count)
@@ -114,8 +116,9 @@ __global__ void candidates_kernel(DeviceGroups dg, int64_t groups, int levels, c
 
 // Per group: the best of `count` candidates (ties to the lower position, i.e. the first), merged
 // with an incoming best when `merge` is set (the incoming one wins ties: it came first).
-__global__ void reduce_kernel(int64_t groups, int count, const double* loss, const double* offset, const int* index,
-                              bool merge, double* best_loss, double* best_offset, int* best_index)
+__global__ void reduce_kernel(int64_t groups, int count, const double* loss, const double* offset,
+                              const int* index, bool merge, double* best_loss, double* best_offset,
+                              int* best_index)
 {
     int64_t gi = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (gi >= groups)
@@ -138,7 +141,8 @@ __global__ void reduce_kernel(int64_t groups, int count, const double* loss, con
     best_index[gi] = bi;
 }
 
-__global__ void scale_kernel(int64_t groups, const double* s0, const int* index, int grid, double* scale)
+__global__ void scale_kernel(int64_t groups, const double* s0, const int* index, int grid,
+                             double* scale)
 {
     int64_t gi = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (gi >= groups)
@@ -146,8 +150,8 @@ __global__ void scale_kernel(int64_t groups, const double* s0, const int* index,
     scale[gi] = candidate_scale(s0[gi], index[gi], grid);
 }
 
-__global__ void explicit_kernel(DeviceGroups dg, int64_t groups, int levels, const double* scales, int C,
-                                double* offset_out, double* loss_out)
+__global__ void explicit_kernel(DeviceGroups dg, int64_t groups, int levels, const double* scales,
+                                int C, double* offset_out, double* loss_out)
 {
     int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (t >= groups * C)
@@ -166,7 +170,10 @@ unsigned blocks_for(int64_t n, int threads)
 // Device buffers freed on scope exit (also when a launch throws).
 struct DeviceBuffer {
     void* p = nullptr;
-    explicit DeviceBuffer(size_t bytes) { check(cudaMalloc(&p, bytes > 0 ? bytes : 1), "cudaMalloc"); }
+    explicit DeviceBuffer(size_t bytes)
+    {
+        check(cudaMalloc(&p, bytes > 0 ? bytes : 1), "cudaMalloc");
+    }
     ~DeviceBuffer() { cudaFree(p); }
     template <typename T>
     T* as() const
@@ -179,27 +186,29 @@ constexpr int kThreads = 128;
 
 }  // namespace
 
-void launch_solve_candidates(const double* w_sorted, const double* h_sorted, int64_t groups, int n, int bits,
-                             const double* scales, int C, double* offset_out, double* loss_out, void* stream)
+void launch_solve_candidates(const double* w_sorted, const double* h_sorted, int64_t groups, int n,
+                             int bits, const double* scales, int C, double* offset_out,
+                             double* loss_out, void* stream)
 {
     if (groups == 0 || C == 0)
         return;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     DeviceBuffer p0(sizeof(double) * groups * (n + 1)), p1(sizeof(double) * groups * (n + 1)),
         p2(sizeof(double) * groups * (n + 1));
-    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(w_sorted, h_sorted, groups, n, p0.as<double>(),
-                                                                    p1.as<double>(), p2.as<double>());
+    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
+        w_sorted, h_sorted, groups, n, p0.as<double>(), p1.as<double>(), p2.as<double>());
     check_launch("neuqi prefix sums");
     DeviceGroups dg{w_sorted, h_sorted, p0.as<double>(), p1.as<double>(), p2.as<double>(), n};
-    explicit_kernel<<<blocks_for(groups * C, kThreads), kThreads, 0, st>>>(dg, groups, 1 << bits, scales, C,
-                                                                           offset_out, loss_out);
+    explicit_kernel<<<blocks_for(groups * C, kThreads), kThreads, 0, st>>>(
+        dg, groups, 1 << bits, scales, C, offset_out, loss_out);
     check_launch("neuqi solve candidates");
     check(cudaStreamSynchronize(st), "neuqi solve candidates");
 }
 
-void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const double* s0, int64_t groups, int n,
-                         int bits, int grid, int coarse, bool full_grid, double* scale_out, double* offset_out,
-                         double* loss_out, int* index_out, void* stream)
+void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const double* s0,
+                         int64_t groups, int n, int bits, int grid, int coarse, bool full_grid,
+                         double* scale_out, double* offset_out, double* loss_out, int* index_out,
+                         void* stream)
 {
     if (groups == 0)
         return;
@@ -207,8 +216,8 @@ void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const d
     const int levels = 1 << bits;
     DeviceBuffer p0(sizeof(double) * groups * (n + 1)), p1(sizeof(double) * groups * (n + 1)),
         p2(sizeof(double) * groups * (n + 1));
-    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(w_sorted, h_sorted, groups, n, p0.as<double>(),
-                                                                    p1.as<double>(), p2.as<double>());
+    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
+        w_sorted, h_sorted, groups, n, p0.as<double>(), p1.as<double>(), p2.as<double>());
     check_launch("neuqi prefix sums");
     DeviceGroups dg{w_sorted, h_sorted, p0.as<double>(), p1.as<double>(), p2.as<double>(), n};
 
@@ -217,28 +226,29 @@ void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const d
     const int half = step / 2;
     const int fine_count = full_grid ? 0 : 2 * half;
     const int max_count = first_count > fine_count ? first_count : fine_count;
-    DeviceBuffer cand_loss(sizeof(double) * groups * max_count), cand_off(sizeof(double) * groups * max_count),
-        cand_idx(sizeof(int) * groups * max_count);
+    DeviceBuffer cand_loss(sizeof(double) * groups * max_count),
+        cand_off(sizeof(double) * groups * max_count), cand_idx(sizeof(int) * groups * max_count);
 
     candidates_kernel<<<blocks_for(groups * first_count, kThreads), kThreads, 0, st>>>(
         dg, groups, levels, s0, grid, nullptr, first_count, step, step, 0, cand_loss.as<double>(),
         cand_off.as<double>(), cand_idx.as<int>());
     check_launch("neuqi coarse candidates");
-    reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(groups, first_count, cand_loss.as<double>(),
-                                                                    cand_off.as<double>(), cand_idx.as<int>(), false,
-                                                                    loss_out, offset_out, index_out);
+    reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
+        groups, first_count, cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>(),
+        false, loss_out, offset_out, index_out);
     check_launch("neuqi coarse reduce");
     if (fine_count > 0) {
         candidates_kernel<<<blocks_for(groups * fine_count, kThreads), kThreads, 0, st>>>(
-            dg, groups, levels, s0, grid, index_out, fine_count, 1, -half, 1, cand_loss.as<double>(),
-            cand_off.as<double>(), cand_idx.as<int>());
+            dg, groups, levels, s0, grid, index_out, fine_count, 1, -half, 1,
+            cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>());
         check_launch("neuqi fine candidates");
-        reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(groups, fine_count, cand_loss.as<double>(),
-                                                                        cand_off.as<double>(), cand_idx.as<int>(),
-                                                                        true, loss_out, offset_out, index_out);
+        reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
+            groups, fine_count, cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>(),
+            true, loss_out, offset_out, index_out);
         check_launch("neuqi fine reduce");
     }
-    scale_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(groups, s0, index_out, grid, scale_out);
+    scale_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(groups, s0, index_out, grid,
+                                                                    scale_out);
     check_launch("neuqi scales");
     check(cudaStreamSynchronize(st), "neuqi search");
 }

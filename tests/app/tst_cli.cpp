@@ -54,14 +54,15 @@ private Q_SLOTS:
         nan_w[3][17] = std::nan("");
         at::Tensor neg_h = h.clone();
         neg_h[5] = -2.0;
-        zp::io::save_safetensors(input_.toStdString(), {{"w", w},
-                                                        {"h", h},
-                                                        {"w_bf16", w.to(at::kBFloat16)},
-                                                        {"w_nan", nan_w},
-                                                        {"h_neg", neg_h},
-                                                        {"h_short", h.narrow(0, 0, 100)},
-                                                        {"vec", h},
-                                                        {"ids", at::arange(256, at::kLong).view({16, 16})}});
+        zp::io::save_safetensors(input_.toStdString(),
+                                 {{"w", w},
+                                  {"h", h},
+                                  {"w_bf16", w.to(at::kBFloat16)},
+                                  {"w_nan", nan_w},
+                                  {"h_neg", neg_h},
+                                  {"h_short", h.narrow(0, 0, 100)},
+                                  {"vec", h},
+                                  {"ids", at::arange(256, at::kLong).view({16, 16})}});
     }
 
     void solve_writes_parameters_data()
@@ -70,11 +71,16 @@ private Q_SLOTS:
         QTest::addColumn<QString>("weight");
         QTest::addColumn<int>("bits");
         QTest::addColumn<int>("group");
-        QTest::newRow("neuqi/2bit/g64") << "neuqi" << "w" << 2 << 64;
-        QTest::newRow("neuqi/4bit/row") << "neuqi" << "w" << 4 << -1;
-        QTest::newRow("neuqi-int/3bit/g128") << "neuqi-int" << "w" << 3 << 128;
-        QTest::newRow("minmax/8bit/g32") << "minmax" << "w" << 8 << 32;
-        QTest::newRow("neuqi/bf16/2bit/g64") << "neuqi" << "w_bf16" << 2 << 64;
+        QTest::newRow("neuqi/2bit/g64") << "neuqi"
+                                        << "w" << 2 << 64;
+        QTest::newRow("neuqi/4bit/row") << "neuqi"
+                                        << "w" << 4 << -1;
+        QTest::newRow("neuqi-int/3bit/g128") << "neuqi-int"
+                                             << "w" << 3 << 128;
+        QTest::newRow("minmax/8bit/g32") << "minmax"
+                                         << "w" << 8 << 32;
+        QTest::newRow("neuqi/bf16/2bit/g64") << "neuqi"
+                                             << "w_bf16" << 2 << 64;
     }
 
     void solve_writes_parameters()
@@ -83,9 +89,11 @@ private Q_SLOTS:
         QFETCH(QString, weight);
         QFETCH(int, bits);
         QFETCH(int, group);
-        QString out = dir_.filePath(QString("out-%1-%2-%3.safetensors").arg(method).arg(bits).arg(group));
-        Run r = run_cli({"solve", input_, "--weight", weight, "--importance", "h", "--method", method, "--bits",
-                         QString::number(bits), "--group", QString::number(group), "--out", out});
+        QString out =
+            dir_.filePath(QString("out-%1-%2-%3.safetensors").arg(method).arg(bits).arg(group));
+        Run r = run_cli({"solve", input_, "--weight", weight, "--importance", "h", "--method",
+                         method, "--bits", QString::number(bits), "--group", QString::number(group),
+                         "--out", out});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains("ratio to Min-Max"), qPrintable(r.out));
         zp::io::SafetensorsFile f(out.toStdString());
@@ -104,20 +112,28 @@ private Q_SLOTS:
         QTest::addColumn<int>("code");
         QTest::addColumn<QStringList>("mentions");
         const QString in = "INPUT";
-        QTest::newRow("missing tensor") << QStringList{"--weight", "nope"} << 1 << QStringList{"nope", "layer.safetensors", "w_bf16"};
-        QTest::newRow("wrong rank") << QStringList{"--weight", "vec"} << 1 << QStringList{"vec", "rank"};
-        QTest::newRow("wrong dtype") << QStringList{"--weight", "ids"} << 1 << QStringList{"ids", "dtype", "I64"};
+        QTest::newRow("missing tensor") << QStringList{"--weight", "nope"} << 1
+                                        << QStringList{"nope", "layer.safetensors", "w_bf16"};
+        QTest::newRow("wrong rank")
+            << QStringList{"--weight", "vec"} << 1 << QStringList{"vec", "rank"};
+        QTest::newRow("wrong dtype")
+            << QStringList{"--weight", "ids"} << 1 << QStringList{"ids", "dtype", "I64"};
         QTest::newRow("group does not divide") << QStringList{"--weight", "w", "--group", "48"} << 1
                                                << QStringList{"48", "256", "does not divide"};
-        QTest::newRow("NaN weights") << QStringList{"--weight", "w_nan"} << 1 << QStringList{"w_nan", "[3, 17]", "NaN"};
-        QTest::newRow("negative importance") << QStringList{"--weight", "w", "--importance", "h_neg"} << 1
-                                             << QStringList{"h_neg", "negative"};
-        QTest::newRow("importance length") << QStringList{"--weight", "w", "--importance", "h_short"} << 1
-                                           << QStringList{"h_short", "100", "256"};
-        QTest::newRow("bits 9") << QStringList{"--weight", "w", "--bits", "9"} << 1 << QStringList{"bits", "2..8", "9"};
-        QTest::newRow("bits 1") << QStringList{"--weight", "w", "--bits", "1"} << 1 << QStringList{"bits", "2..8"};
-        QTest::newRow("unknown method") << QStringList{"--weight", "w", "--method", "rtn"} << 1
-                                        << QStringList{"rtn", "neuqi"};
+        QTest::newRow("NaN weights")
+            << QStringList{"--weight", "w_nan"} << 1 << QStringList{"w_nan", "[3, 17]", "NaN"};
+        QTest::newRow("negative importance")
+            << QStringList{"--weight", "w", "--importance", "h_neg"} << 1
+            << QStringList{"h_neg", "negative"};
+        QTest::newRow("importance length")
+            << QStringList{"--weight", "w", "--importance", "h_short"} << 1
+            << QStringList{"h_short", "100", "256"};
+        QTest::newRow("bits 9") << QStringList{"--weight", "w", "--bits", "9"} << 1
+                                << QStringList{"bits", "2..8", "9"};
+        QTest::newRow("bits 1") << QStringList{"--weight", "w", "--bits", "1"} << 1
+                                << QStringList{"bits", "2..8"};
+        QTest::newRow("unknown method")
+            << QStringList{"--weight", "w", "--method", "rtn"} << 1 << QStringList{"rtn", "neuqi"};
     }
 
     void solve_refuses_bad_input()
@@ -131,12 +147,15 @@ private Q_SLOTS:
         for (const QString& m : mentions)
             QVERIFY2(r.err.contains(m), qPrintable(QString("'%1' not in: %2").arg(m, r.err)));
         QVERIFY2(!QFileInfo::exists(out), "a failed solve left an output file");
-        QVERIFY(QDir(dir_.path()).entryList({"bad.safetensors*"}).isEmpty());  // no temporary left either
+        QVERIFY(QDir(dir_.path())
+                    .entryList({"bad.safetensors*"})
+                    .isEmpty());  // no temporary left either
     }
 
     void argument_errors()
     {
-        Run r = run_cli({"solve", dir_.filePath("absent.safetensors"), "--weight", "w", "--out", "x"});
+        Run r =
+            run_cli({"solve", dir_.filePath("absent.safetensors"), "--weight", "w", "--out", "x"});
         QVERIFY(r.code != 0);
         QVERIFY2(r.err.contains("absent.safetensors"), qPrintable(r.err));
         r = run_cli({"frobnicate"});
@@ -165,7 +184,8 @@ private Q_SLOTS:
 
     void bench_and_demo_run()
     {
-        Run r = run_cli({"bench", "--shapes", "32x256", "--bits", "2", "--groups", "-1,64", "--baseline-rows", "8"});
+        Run r = run_cli({"bench", "--shapes", "32x256", "--bits", "2", "--groups", "-1,64",
+                         "--baseline-rows", "8"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains("32x256") && r.out.contains("x |"), qPrintable(r.out));
         r = run_cli({"demo"});

@@ -36,9 +36,9 @@
 #include "app/gui/plots/rowerrorplot.h"
 #include "core/analysis/group_study.h"
 #include "core/common/error.h"
+#include "core/demo/demo_model.h"
 #include "core/demo/synthetic_group.h"
 #include "core/export/session.h"
-#include "core/demo/demo_model.h"
 
 class TestGui : public QObject {
     Q_OBJECT

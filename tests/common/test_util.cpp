@@ -31,14 +31,16 @@ QString cli_path()
     return qEnvironmentVariable("ZP_CLI");
 }
 
-QString run_python_reader(const QString& script, const QStringList& args, const QString& install_hint)
+QString run_python_reader(const QString& script, const QStringList& args,
+                          const QString& install_hint)
 {
     const bool required = qEnvironmentVariable("ZP_REQUIRE_PYREADERS") == QLatin1String("1");
     auto absent = [&](const QString& why) {
         return (required ? QStringLiteral("FAIL: ") : QStringLiteral("SKIP: ")) + why +
                QStringLiteral(" -- install with: ") + install_hint +
-               (required ? QStringLiteral(" (ZP_REQUIRE_PYREADERS=1: a missing reader is a failure)")
-                         : QString());
+               (required
+                    ? QStringLiteral(" (ZP_REQUIRE_PYREADERS=1: a missing reader is a failure)")
+                    : QString());
     };
     if (script.isEmpty() || !QFileInfo::exists(script))
         return QStringLiteral("FAIL: reader script %1 not found").arg(script);

@@ -8,9 +8,9 @@
 #include <memory>
 
 #include "core/common/error.h"
+#include "core/data/calibration.h"
 #include "core/data/corpus.h"
 #include "core/eval/perplexity.h"
-#include "core/data/calibration.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"
 
@@ -81,7 +81,8 @@ private Q_SLOTS:
         o.seed = 12;
         QVERIFY(!at::equal(data::load_calibration(o, tok_.get(), 512).ids, a.ids));
         std::ifstream in(o.path, std::ios::binary);
-        const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string all((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
         const std::vector<int32_t> stream = tok_->encode(all, false);
         for (int64_t k = 0; k < 6; ++k)
             QVERIFY(contains_run(stream, a.ids[k].contiguous()));
@@ -104,7 +105,8 @@ private Q_SLOTS:
             bool found = false;
             for (const std::string& d : docs) {
                 const std::vector<int32_t> ids = tok_->encode(d, false);
-                if (static_cast<int64_t>(ids.size()) > o.seqlen && contains_run(ids, s.ids[k].contiguous())) {
+                if (static_cast<int64_t>(ids.size()) > o.seqlen &&
+                    contains_run(ids, s.ids[k].contiguous())) {
                     found = true;
                     break;
                 }
@@ -146,7 +148,8 @@ private Q_SLOTS:
             data::load_calibration(o, nullptr, 512);
             QFAIL("expected FormatError");
         } catch (const FormatError& e) {
-            QVERIFY2(QString(e.what()).contains("bad.ids") && QString(e.what()).contains("x4"), e.what());
+            QVERIFY2(QString(e.what()).contains("bad.ids") && QString(e.what()).contains("x4"),
+                     e.what());
         }
         write_file(path, "1 2 3 512 5");
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, data::load_calibration(o, nullptr, 512));
@@ -162,7 +165,8 @@ private Q_SLOTS:
         o.path = path.toStdString();
         o.nsamples = 4;
         o.seqlen = 512;
-        const int64_t available = static_cast<int64_t>(tok_->encode("Once upon a time there was a little cat.", false).size());
+        const int64_t available = static_cast<int64_t>(
+            tok_->encode("Once upon a time there was a little cat.", false).size());
         try {
             data::load_calibration(o, tok_.get(), 512);
             QFAIL("expected InvalidArgument");
@@ -189,7 +193,8 @@ private Q_SLOTS:
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
-            QVERIFY2(m.contains("tiny.jsonl") && m.contains("L = 64") && m.contains("N = 2"), e.what());
+            QVERIFY2(m.contains("tiny.jsonl") && m.contains("L = 64") && m.contains("N = 2"),
+                     e.what());
         }
         write_file(path, "{\"text\": \"ok\"}\nnot json\n");
         QVERIFY_THROWS_EXCEPTION(FormatError, data::load_calibration(o, tok_.get(), 512));

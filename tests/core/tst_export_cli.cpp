@@ -7,9 +7,9 @@
 
 #include <string>
 
+#include "core/export/session.h"
 #include "core/formats/gguf.h"
 #include "core/formats/gguf_blocks.h"
-#include "core/export/session.h"
 #include "core/model/model.h"
 #include "core/quant/result.h"
 #include "kernels/quantize.h"

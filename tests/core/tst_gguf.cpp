@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/export/gguf_export.h"
 #include "core/formats/gguf.h"
 #include "core/formats/gguf_blocks.h"
-#include "core/export/gguf_export.h"
 #include "core/model/model.h"
 #include "core/quant/result.h"
 #include "kernels/quantize.h"
@@ -143,7 +143,7 @@ const char* type_name(TensorType t)
 
 // Min-Max or NeUQI parameters + codes of one weight, as a LayerResult.
 quant::LayerResult quantize_layer(const at::Tensor& w, int64_t block, const std::string& name,
-                                     int bits, int64_t group, bool neuqi)
+                                  int bits, int64_t group, bool neuqi)
 {
     quant::LayerResult l;
     l.block = block;
@@ -196,9 +196,9 @@ private:
 
     QString run_python_check(const std::string& manifest_path)
     {
-        return test::run_python_reader(QFINDTESTDATA("../python/check_gguf.py"),
-                                       {QString::fromStdString(manifest_path)},
-                                       "python3 -m pip install gguf (packaging/setup.sh test does)");
+        return test::run_python_reader(
+            QFINDTESTDATA("../python/check_gguf.py"), {QString::fromStdString(manifest_path)},
+            "python3 -m pip install gguf (packaging/setup.sh test does)");
     }
 #define ZP_PYTHON_CHECK(manifest) ZP_PYTHON_READER(run_python_check(manifest))
 
@@ -430,7 +430,9 @@ private Q_SLOTS:
         };
         const std::vector<T> ts = {
             {"q8", {64, 8}, TensorType::Q8_0, gguf::quantize_q8_0(a)},
-            {"f32", {7}, TensorType::F32,
+            {"f32",
+             {7},
+             TensorType::F32,
              gguf::encode_float(at::arange(7, at::kFloat), TensorType::F32)},
             {"f16", {96, 3}, TensorType::F16, gguf::encode_float(b, TensorType::F16)},
             {"bf16", {64, 8}, TensorType::BF16, gguf::encode_float(a, TensorType::BF16)},
@@ -469,10 +471,11 @@ private Q_SLOTS:
             }
             QCOMPARE(produced, 0);  // nothing is encoded before write()
             const std::string out = file("stream" + std::to_string(mixed) + ".gguf");
-            const uint64_t size = st.write(out, [&](double done, double total, const std::string& s) {
-                stages.push_back(s);
-                return done <= total;
-            });
+            const uint64_t size =
+                st.write(out, [&](double done, double total, const std::string& s) {
+                    stages.push_back(s);
+                    return done <= total;
+                });
             QCOMPARE(produced, mixed ? 2 : 4);
             QCOMPARE(size, mem_size);
             QVERIFY(read_all(out) == read_all(file("mem.gguf")));
@@ -491,7 +494,8 @@ private Q_SLOTS:
             gguf::Writer w;
             meta(w);
             w.add_tensor("ok", ts[0].ne, ts[0].type, ts[0].data);
-            w.add_tensor("bad", {7}, TensorType::F32, gguf::TensorProducer([]() -> std::vector<uint8_t> {
+            w.add_tensor("bad", {7}, TensorType::F32,
+                         gguf::TensorProducer([]() -> std::vector<uint8_t> {
                              throw NumericError("producer failed");
                          }));
             QVERIFY_THROWS_EXCEPTION(NumericError, w.write(file("throws.gguf")));
@@ -503,8 +507,8 @@ private Q_SLOTS:
                          gguf::TensorProducer([] { return std::vector<uint8_t>(27); }));
             QVERIFY_THROWS_EXCEPTION(InvalidArgument, w.write(file("short.gguf")));
             QVERIFY(no_file_left("short.gguf"));
-            QVERIFY_THROWS_EXCEPTION(InvalidArgument,
-                                     w.add_tensor("null", {7}, TensorType::F32, gguf::TensorProducer{}));
+            QVERIFY_THROWS_EXCEPTION(InvalidArgument, w.add_tensor("null", {7}, TensorType::F32,
+                                                                   gguf::TensorProducer{}));
         }
         {
             // Cancel through progress, at the second tensor: Cancelled, the producer not called.
@@ -517,8 +521,9 @@ private Q_SLOTS:
                                  return t.data;
                              }));
             QVERIFY_THROWS_EXCEPTION(
-                Cancelled, w.write(file("cancel.gguf"),
-                                   [](double done, double, const std::string&) { return done < 1; }));
+                Cancelled,
+                w.write(file("cancel.gguf"),
+                        [](double done, double, const std::string&) { return done < 1; }));
             QCOMPARE(produced, 1);
             QVERIFY(no_file_left("cancel.gguf"));
         }
@@ -978,9 +983,9 @@ private Q_SLOTS:
         QCOMPARE(gguf::read(file("stream.gguf")).tensors.size(), rep.tensors.size());
 
         opt.progress = [](double done, double, const std::string&) { return done < 10; };
-        QVERIFY_THROWS_EXCEPTION(Cancelled, gguf::export_model(*model, nullptr,
-                                                               tok_path.toStdString(),
-                                                               file("cancelled.gguf"), opt));
+        QVERIFY_THROWS_EXCEPTION(Cancelled,
+                                 gguf::export_model(*model, nullptr, tok_path.toStdString(),
+                                                    file("cancelled.gguf"), opt));
         for (const QString& e : QDir(tmp_.path()).entryList(QDir::Files))
             QVERIFY2(!e.startsWith("cancelled.gguf"), qPrintable(e));
     }

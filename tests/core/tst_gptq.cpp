@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/data/calibration.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/data/calibration.h"
 #include "core/quant/gptq.h"
 #include "core/quant/quantizer.h"
 #include "core/tokenizer/tokenizer.h"
@@ -127,21 +127,22 @@ bool ref_inverse_cholesky_upper(const std::vector<double>& A, int64_t n, std::ve
 }
 
 struct RefGptq {
-    bool ok = false;             // false: still not PD after max_retries
-    std::vector<int64_t> perm;   // column order
+    bool ok = false;                 // false: still not PD after max_retries
+    std::vector<int64_t> perm;       // column order
     std::vector<double> importance;  // diag H + damp * mean(diag H)
-    std::vector<int> codes;      // [rows, cols], original column order
-    std::vector<double> What;    // [rows, cols]
-    std::vector<double> Hfinal;  // the damped Hessian that factorised, original order
+    std::vector<int> codes;          // [rows, cols], original column order
+    std::vector<double> What;        // [rows, cols]
+    std::vector<double> Hfinal;      // the damped Hessian that factorised, original order
     double damp_used = 0.0;
     int retries = 0;
-    int near_ties = 0;           // rounding arguments within 1e-9 of a half-integer
+    int near_ties = 0;  // rounding arguments within 1e-9 of a half-integer
 };
 
 // W [rows, cols], H [cols, cols] undamped; S, Z [rows, cols / group] the static parameters.
-RefGptq reference_gptq(const std::vector<double>& W, int64_t rows, int64_t cols, const std::vector<double>& H,
-                       const std::vector<double>& S, const std::vector<double>& Z, int64_t group, int bits,
-                       double damp, bool act_order, int max_retries = 6)
+RefGptq reference_gptq(const std::vector<double>& W, int64_t rows, int64_t cols,
+                       const std::vector<double>& H, const std::vector<double>& S,
+                       const std::vector<double>& Z, int64_t group, int bits, double damp,
+                       bool act_order, int max_retries = 6)
 {
     RefGptq r;
     const int64_t groups = cols / group;
@@ -214,8 +215,8 @@ RefGptq reference_gptq(const std::vector<double>& W, int64_t rows, int64_t cols,
 }
 
 // tr(dW H dW^T) = sum_rows dW_r H dW_r^T, plain loops.
-double ref_proxy_loss(const std::vector<double>& What, const std::vector<double>& W, const std::vector<double>& H,
-                      int64_t rows, int64_t cols)
+double ref_proxy_loss(const std::vector<double>& What, const std::vector<double>& W,
+                      const std::vector<double>& H, int64_t rows, int64_t cols)
 {
     double total = 0.0;
     std::vector<double> d(static_cast<size_t>(cols));
@@ -258,7 +259,8 @@ at::Tensor make_hessian(const QString& kind, int64_t cols, uint64_t seed)
     const auto f64 = at::TensorOptions().dtype(at::kDouble);
     if (kind == "correlated") {
         const int64_t n = 512;
-        at::Tensor X = at::randn({n, 4}, f64).matmul(at::randn({4, cols}, f64)) + 0.5 + 0.3 * at::randn({n, cols}, f64);
+        at::Tensor X = at::randn({n, 4}, f64).matmul(at::randn({4, cols}, f64)) + 0.5 +
+                       0.3 * at::randn({n, cols}, f64);
         X = X * at::exp(0.5 * at::randn({1, cols}, f64));
         X.select(1, 5).zero_();
         X.select(1, 77).zero_();
@@ -301,10 +303,11 @@ private:
         const model::ModelConfig& c = model_->config();
         at::Tensor x = model::embed_tokens(*model_, ids, at::kCPU, at::kFloat);
         x = model::block_forward(c, model_->block(0), x);
-        model::block_forward(c, model_->block(1), x, 0, nullptr, [&](const std::string& name, const at::Tensor& in) {
-            at::Tensor v = in.reshape({-1, in.size(-1)}).to(at::kDouble);
-            hessians_[name] = v.t().matmul(v) / double(v.size(0));
-        });
+        model::block_forward(c, model_->block(1), x, 0, nullptr,
+                             [&](const std::string& name, const at::Tensor& in) {
+                                 at::Tensor v = in.reshape({-1, in.size(-1)}).to(at::kDouble);
+                                 hessians_[name] = v.t().matmul(v) / double(v.size(0));
+                             });
         return true;
     }
 
@@ -313,17 +316,18 @@ private:
     // still agree to 1e-9 relative, i.e. a rounding tie went the other way) and the same W_hat.
     // Float32 production: at least `min_agree` of the codes equal and the proxy loss within
     // `loss_rtol`. Returns the reference for further checks.
-    RefGptq compare_with_reference(const quant::GptqResult& g, const at::Tensor& W, const at::Tensor& H,
-                                   const quant::GptqConfig& gc, bool exact, double min_agree = 1.0,
-                                   double loss_rtol = 1e-9)
+    RefGptq compare_with_reference(const quant::GptqResult& g, const at::Tensor& W,
+                                   const at::Tensor& H, const quant::GptqConfig& gc, bool exact,
+                                   double min_agree = 1.0, double loss_rtol = 1e-9)
     {
         const int64_t rows = W.size(0), cols = W.size(1);
         const int64_t group = g.rtn.group_size;
         const std::vector<double> w = to_vector(W), h = to_vector(H);
-        RefGptq ref = reference_gptq(w, rows, cols, h, to_vector(g.scale), to_vector(g.zero), group, gc.quant.bits,
-                                     gc.damp, gc.act_order, gc.max_retries);
+        RefGptq ref = reference_gptq(w, rows, cols, h, to_vector(g.scale), to_vector(g.zero), group,
+                                     gc.quant.bits, gc.damp, gc.act_order, gc.max_retries);
         if (!ref.ok) {
-            QTest::qFail("the reference could not factorise the damped Hessian", __FILE__, __LINE__);
+            QTest::qFail("the reference could not factorise the damped Hessian", __FILE__,
+                         __LINE__);
             return ref;
         }
         // The same column order: production's perm visits the importances in the reference's
@@ -332,18 +336,26 @@ private:
         const std::vector<double> gperm = to_vector(g.perm);
         for (int64_t i = 0; i < cols; ++i) {
             if (ref.importance[size_t(gperm[i])] != ref.importance[ref.perm[i]]) {
-                QTest::qFail(qPrintable(QString("column order differs at position %1: production takes column %2, "
-                                                "the reference %3")
-                                            .arg(i).arg(gperm[i]).arg(ref.perm[i])),
-                             __FILE__, __LINE__);
+                QTest::qFail(
+                    qPrintable(
+                        QString("column order differs at position %1: production takes column %2, "
+                                "the reference %3")
+                            .arg(i)
+                            .arg(gperm[i])
+                            .arg(ref.perm[i])),
+                    __FILE__, __LINE__);
                 return ref;
             }
         }
-        if (g.retries != ref.retries || std::abs(g.damp_used - ref.damp_used) > 1e-12 * ref.damp_used) {
-            QTest::qFail(qPrintable(QString("damping: production %1 retries, damp_used %2; reference %3, %4")
-                                        .arg(g.retries).arg(g.damp_used, 0, 'g', 17).arg(ref.retries)
-                                        .arg(ref.damp_used, 0, 'g', 17)),
-                         __FILE__, __LINE__);
+        if (g.retries != ref.retries ||
+            std::abs(g.damp_used - ref.damp_used) > 1e-12 * ref.damp_used) {
+            QTest::qFail(
+                qPrintable(QString("damping: production %1 retries, damp_used %2; reference %3, %4")
+                               .arg(g.retries)
+                               .arg(g.damp_used, 0, 'g', 17)
+                               .arg(ref.retries)
+                               .arg(ref.damp_used, 0, 'g', 17)),
+                __FILE__, __LINE__);
             return ref;
         }
         const at::Tensor gc8 = g.codes.to(at::kCPU).contiguous();
@@ -357,10 +369,16 @@ private:
         const double lp = ref_proxy_loss(what, w, hl, rows, cols);
         const double lr = ref_proxy_loss(ref.What, w, hl, rows, cols);
         const double rel = std::abs(lp - lr) / std::abs(lr);
-        const QString msg = QString("%1 of %2 codes differ from the reference (%3 near-ties); proxy loss production "
-                                    "%4, reference %5 (relative difference %6)")
-                                .arg(mismatches).arg(rows * cols).arg(ref.near_ties).arg(lp, 0, 'g', 17)
-                                .arg(lr, 0, 'g', 17).arg(rel, 0, 'g', 3);
+        const QString msg =
+            QString(
+                "%1 of %2 codes differ from the reference (%3 near-ties); proxy loss production "
+                "%4, reference %5 (relative difference %6)")
+                .arg(mismatches)
+                .arg(rows * cols)
+                .arg(ref.near_ties)
+                .arg(lp, 0, 'g', 17)
+                .arg(lr, 0, 'g', 17)
+                .arg(rel, 0, 'g', 3);
         if (exact) {
             if (mismatches > 0) {
                 qInfo("%s", qPrintable(msg));
@@ -374,8 +392,8 @@ private:
                 maxw = std::max(maxw, std::abs(w[i]));
             }
             if (!(maxdiff <= 1e-12 * maxw)) {
-                QTest::qFail(qPrintable(QString("same codes but W_hat differs by %1").arg(maxdiff)), __FILE__,
-                             __LINE__);
+                QTest::qFail(qPrintable(QString("same codes but W_hat differs by %1").arg(maxdiff)),
+                             __FILE__, __LINE__);
                 return ref;
             }
             if (!(rel <= 1e-9))
@@ -397,7 +415,8 @@ private Q_SLOTS:
         for (const auto& m : quant::methods())
             for (int bits : {2, 3, 4, 8})
                 for (int group : {-1, 32})
-                    QTest::newRow(qPrintable(QString("%1/%2bit/g%3").arg(m.name).arg(bits).arg(group)))
+                    QTest::newRow(
+                        qPrintable(QString("%1/%2bit/g%3").arg(m.name).arg(bits).arg(group)))
                         << QString(m.name) << bits << group;
     }
 
@@ -415,10 +434,10 @@ private Q_SLOTS:
         gc.quant.group_size = group;
         gc.quant.grid = 256;  // keeps NeUQI-int quick; the same grid for both sides
         gc.quant.coarse = 16;
-        gc.block_size = 64;   // several lazy blocks, one partial
+        gc.block_size = 64;  // several lazy blocks, one partial
         const quant::GptqResult g = quant::gptq_quantize(W, H, gc, "identity");
-        const quant::LayerQuant rtn =
-            quant::quantize_layer(W, H, gc.quant, "identity", quant::damped_hessian_diagonal(H, gc.damp));
+        const quant::LayerQuant rtn = quant::quantize_layer(
+            W, H, gc.quant, "identity", quant::damped_hessian_diagonal(H, gc.damp));
         QVERIFY(at::equal(g.scale, rtn.scale));
         QVERIFY(at::equal(g.zero, rtn.zero));
         QVERIFY2(at::equal(g.codes, rtn.codes), "GPTQ with H = I must give RTN's codes");
@@ -446,7 +465,10 @@ private Q_SLOTS:
                     for (int group : {32, -1})
                         for (bool ao : {true, false})
                             QTest::newRow(qPrintable(QString("%1/%2/%3bit/g%4/%5")
-                                                         .arg(h).arg(m).arg(bits).arg(group)
+                                                         .arg(h)
+                                                         .arg(m)
+                                                         .arg(bits)
+                                                         .arg(group)
                                                          .arg(ao ? "act-order" : "natural")))
                                 << QString(h) << QString(m) << bits << group << ao;
     }
@@ -476,7 +498,8 @@ private Q_SLOTS:
         const quant::GptqResult g = quant::gptq_quantize(W, H, gc, "synthetic");
         QCOMPARE(g.retries, 0);
         if (!act_order)
-            QVERIFY2(at::equal(g.perm, at::arange(cols, at::kLong)), "act_order = false must keep the natural order");
+            QVERIFY2(at::equal(g.perm, at::arange(cols, at::kLong)),
+                     "act_order = false must keep the natural order");
         const RefGptq ref = compare_with_reference(g, W, H, gc, /*exact=*/true);
         if (QTest::currentTestFailed())
             return;
@@ -486,12 +509,15 @@ private Q_SLOTS:
         int64_t moved = 0;
         for (int64_t i = 0; i < rows * cols; ++i)
             moved += int(rc.data_ptr<uint8_t>()[i]) != ref.codes[i] ? 1 : 0;
-        QVERIFY2(moved > rows * cols / 40,
-                 qPrintable(QString("only %1 of %2 codes differ from RTN").arg(moved).arg(rows * cols)));
+        QVERIFY2(
+            moved > rows * cols / 40,
+            qPrintable(QString("only %1 of %2 codes differ from RTN").arg(moved).arg(rows * cols)));
         const double ref_loss = ref_proxy_loss(ref.What, to_vector(W), to_vector(H), rows, cols);
         const double rtn_loss = g.rtn.diagnostics.proxy_loss;
         QVERIFY2(ref_loss < 0.5 * rtn_loss,
-                 qPrintable(QString("reference proxy loss %1 not well below RTN's %2").arg(ref_loss).arg(rtn_loss)));
+                 qPrintable(QString("reference proxy loss %1 not well below RTN's %2")
+                                .arg(ref_loss)
+                                .arg(rtn_loss)));
 
         // Float32 updates (the default): nearly the same codes, the same loss to a float tolerance.
         gc.double_precision = false;
@@ -538,7 +564,8 @@ private Q_SLOTS:
         for (int k = 0; k < g.retries; ++k)
             expected += std::max(gc.damp, 0.01) * std::pow(10.0, k);
         QVERIFY2(std::abs(g.damp_used - expected) <= 1e-12 * expected,
-                 qPrintable(QString("damp_used %1, documented formula %2").arg(g.damp_used, 0, 'g', 17)
+                 qPrintable(QString("damp_used %1, documented formula %2")
+                                .arg(g.damp_used, 0, 'g', 17)
                                 .arg(expected, 0, 'g', 17)));
         QVERIFY(std::abs(expected - 1.12) < 1e-12);
         // The reference finds the same schedule on its own and gives the same codes.
@@ -557,7 +584,8 @@ private Q_SLOTS:
         QTest::addColumn<bool>("act_order");
         for (const char* layer : {"q_proj", "down_proj"})
             for (bool ao : {true, false})
-                QTest::newRow(qPrintable(QString("%1/%2").arg(layer).arg(ao ? "act-order" : "natural")))
+                QTest::newRow(
+                    qPrintable(QString("%1/%2").arg(layer).arg(ao ? "act-order" : "natural")))
                     << QString(layer) << (QString(layer) == "q_proj" ? 32 : -1) << ao;
     }
 
@@ -618,11 +646,12 @@ private Q_SLOTS:
         const quant::GptqResult g = quant::gptq_quantize(W, H, gc, name);
         const double gptq = quant::proxy_loss(g.dequantized - W, H);
         const double rtn = g.rtn.diagnostics.proxy_loss;
-        qInfo("%s %d-bit %s: proxy loss GPTQ %.4g, RTN %.4g (ratio %.3f)", qPrintable(method), bits, name.c_str(),
-              gptq, rtn, gptq / rtn);
+        qInfo("%s %d-bit %s: proxy loss GPTQ %.4g, RTN %.4g (ratio %.3f)", qPrintable(method), bits,
+              name.c_str(), gptq, rtn, gptq / rtn);
         QVERIFY2(gptq < rtn, qPrintable(QString("GPTQ %1 >= RTN %2").arg(gptq).arg(rtn)));
         // Static groups: every code reproduces W_hat with the stored (s, z).
-        QVERIFY(at::equal(kernels::dequantize(g.codes, g.scale, g.zero, g.rtn.group_size), g.dequantized));
+        QVERIFY(at::equal(kernels::dequantize(g.codes, g.scale, g.zero, g.rtn.group_size),
+                          g.dequantized));
     }
 
     void indefinite_hessian_is_damped_until_it_factorises()
@@ -648,13 +677,16 @@ private Q_SLOTS:
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
-            QVERIFY2(m.contains("block 0 down_proj") && m.contains("172") && m.contains("32"), e.what());
+            QVERIFY2(m.contains("block 0 down_proj") && m.contains("172") && m.contains("32"),
+                     e.what());
         }
         gc.quant.group_size = -1;
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, quant::gptq_quantize(W, at::Tensor(), gc, "w"));
-        QVERIFY_THROWS_EXCEPTION(InvalidArgument, quant::gptq_quantize(W, at::eye(10, at::kDouble), gc, "w"));
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument,
+                                 quant::gptq_quantize(W, at::eye(10, at::kDouble), gc, "w"));
         W[0][0] = std::nan("");
-        QVERIFY_THROWS_EXCEPTION(NumericError, quant::gptq_quantize(W, at::eye(172, at::kDouble), gc, "w"));
+        QVERIFY_THROWS_EXCEPTION(NumericError,
+                                 quant::gptq_quantize(W, at::eye(172, at::kDouble), gc, "w"));
     }
 };
 

@@ -12,10 +12,10 @@
 #include <memory>
 #include <string>
 
+#include "core/data/calibration.h"
 #include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/data/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/quant/gptq.h"
 #include "core/quant/quantizer.h"
@@ -41,7 +41,8 @@ bool same_layers(const quant::QuantizedModel& a, const quant::QuantizedModel& b,
     }
     for (size_t i = 0; i < a.layers.size(); ++i) {
         const quant::LayerResult &x = a.layers[i], &y = b.layers[i];
-        const QString where = QString("block %1 %2").arg(x.block).arg(QString::fromStdString(x.name));
+        const QString where =
+            QString("block %1 %2").arg(x.block).arg(QString::fromStdString(x.name));
         if (x.block != y.block || x.name != y.name) {
             *why = where + ": layer order differs";
             return false;
@@ -97,8 +98,8 @@ private:
         return o;
     }
 
-    const quant::QuantizedModel& run(const std::string& label, bool act_order, bool activations_on_cpu,
-                                        const std::string& dev)
+    const quant::QuantizedModel& run(const std::string& label, bool act_order,
+                                     bool activations_on_cpu, const std::string& dev)
     {
         auto it = runs_.find(label);
         if (it != runs_.end())
@@ -194,15 +195,20 @@ private Q_SLOTS:
             gc.act_order = false;
             const quant::GptqResult gn = quant::gptq_quantize(W, H, gc, name);
             QVERIFY(at::equal(gn.perm, at::arange(W.size(1), at::kLong)));
-            QVERIFY2(at::equal(nl->codes, gn.codes), qPrintable(QString("%1: not the natural-order codes").arg(name)));
-            QVERIFY(at::equal(nl->scale, gn.scale.to(at::kFloat)) && at::equal(nl->zero, gn.zero.to(at::kFloat)));
+            QVERIFY2(at::equal(nl->codes, gn.codes),
+                     qPrintable(QString("%1: not the natural-order codes").arg(name)));
+            QVERIFY(at::equal(nl->scale, gn.scale.to(at::kFloat)) &&
+                    at::equal(nl->zero, gn.zero.to(at::kFloat)));
             gc.act_order = true;
             const quant::GptqResult ga = quant::gptq_quantize(W, H, gc, name);
             QVERIFY(!at::equal(ga.perm, gn.perm));
-            QVERIFY2(at::equal(ol->codes, ga.codes), qPrintable(QString("%1: not the act-order codes").arg(name)));
+            QVERIFY2(at::equal(ol->codes, ga.codes),
+                     qPrintable(QString("%1: not the act-order codes").arg(name)));
             differ += at::equal(ga.codes, gn.codes) ? 0 : 1;
         }
-        QVERIFY2(differ > 0, "act-order and natural order give the same codes: the check would not see the flag");
+        QVERIFY2(
+            differ > 0,
+            "act-order and natural order give the same codes: the check would not see the flag");
     }
 
     // activations_on_cpu = true keeps the calibration activations in host memory and moves each
@@ -215,8 +221,10 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(text, "text/tinystories_val.txt");
         const std::string dev = device();
         if (dev == "cpu")
-            qInfo("no CUDA device: both runs compute and store on the CPU (the flag then only must not change "
-                  "anything)");
+            qInfo(
+                "no CUDA device: both runs compute and store on the CPU (the flag then only must "
+                "not change "
+                "anything)");
         const quant::QuantizedModel& a = run("default/" + dev, true, false, dev);
         const quant::QuantizedModel& b = run("host-activations/" + dev, true, true, dev);
         QCOMPARE(a.layers.size(), size_t(5 * 7));
@@ -241,16 +249,38 @@ private Q_SLOTS:
         const QString out = tmp.path() + "/natural.h5";
         const pipeline::PipelineOptions o = options();
         QProcess p;
-        p.start(zp::test::cli_path(),
-                {"quantize", "--model", bin, "--tokenizer", tokp, "--method", QString::fromStdString(o.method),
-                 "--bits", QString::number(o.bits), "--group", QString::number(o.group_size), "--calib", text,
-                 "--nsamples", QString::number(kSamples), "--seqlen", QString::number(kSeqlen), "--seed", "0",
-                 "--gptq-block", QString::number(o.gptq_block), "--batch", QString::number(o.batch),
-                 "--no-act-order", "--activations-on-cpu", "--out", out});
+        p.start(zp::test::cli_path(), {"quantize",
+                                       "--model",
+                                       bin,
+                                       "--tokenizer",
+                                       tokp,
+                                       "--method",
+                                       QString::fromStdString(o.method),
+                                       "--bits",
+                                       QString::number(o.bits),
+                                       "--group",
+                                       QString::number(o.group_size),
+                                       "--calib",
+                                       text,
+                                       "--nsamples",
+                                       QString::number(kSamples),
+                                       "--seqlen",
+                                       QString::number(kSeqlen),
+                                       "--seed",
+                                       "0",
+                                       "--gptq-block",
+                                       QString::number(o.gptq_block),
+                                       "--batch",
+                                       QString::number(o.batch),
+                                       "--no-act-order",
+                                       "--activations-on-cpu",
+                                       "--out",
+                                       out});
         QVERIFY(p.waitForStarted(10000));
         QVERIFY(p.waitForFinished(300000));
         const QString log = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
-        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(log.right(2000)));
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0,
+                 qPrintable(log.right(2000)));
         const quant::QuantizedModel s = session::read_session(out.toStdString());
         QCOMPARE(QString::fromStdString(s.config.extra.at("act_order")), QString("false"));
         QString why;

@@ -13,9 +13,9 @@
 #include <random>
 
 #include "core/common/error.h"
+#include "core/export/hf_export.h"
 #include "core/formats/safetensors.h"
 #include "core/model/forward.h"
-#include "core/export/hf_export.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"

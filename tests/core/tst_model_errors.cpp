@@ -17,10 +17,10 @@
 #include <string>
 
 #include "core/common/error.h"
+#include "core/export/hf_export.h"
 #include "core/formats/safetensors.h"
 #include "core/model/config.h"
 #include "core/model/forward.h"
-#include "core/export/hf_export.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"

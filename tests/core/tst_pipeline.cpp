@@ -13,12 +13,12 @@
 #include <memory>
 
 #include "core/common/error.h"
+#include "core/data/calibration.h"
 #include "core/data/corpus.h"
 #include "core/eval/perplexity.h"
 #include "core/export/session.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "core/data/calibration.h"
 #include "core/pipeline/pipeline.h"
 #include "core/tokenizer/tokenizer.h"
 #include "kernels/quantize.h"
@@ -87,7 +87,8 @@ private Q_SLOTS:
         calib_ = data::load_calibration(co, tok_.get(), 512).ids;
         // Evaluation: the first windows of the same text, in order (calibration draws are random).
         std::ifstream in(co.path, std::ios::binary);
-        const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string all((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
         eval_windows_ = data::contiguous_windows(tok_->encode(all, false), 256, 8);
     }
 
@@ -97,13 +98,17 @@ private Q_SLOTS:
         pipeline::PipelineOptions o = options("gptq-neuqi", 2);
         o.group_size = 32;
         int calls = 0;
-        o.progress = [&](double, double, const std::string&) { ++calls; return true; };
+        o.progress = [&](double, double, const std::string&) {
+            ++calls;
+            return true;
+        };
         try {
             pipeline::quantize_model(*model_, o);
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
-            QVERIFY2(m.contains("block 0 down_proj") && m.contains("32") && m.contains("172"), e.what());
+            QVERIFY2(m.contains("block 0 down_proj") && m.contains("32") && m.contains("172"),
+                     e.what());
         }
         QCOMPARE(calls, 0);
         for (int64_t b = 0; b < model_->config().num_layers; ++b)
@@ -149,18 +154,23 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         for (int bits : {2, 3, 4}) {
             reset_model();
-            const quant::QuantizedModel q = pipeline::quantize_model(*model_, options("rtn-neuqi", bits));
+            const quant::QuantizedModel q =
+                pipeline::quantize_model(*model_, options("rtn-neuqi", bits));
             QCOMPARE(q.layers.size(), size_t(35));
             for (const quant::LayerResult& l : q.layers) {
                 QVERIFY2(l.diag_loss <= l.diag_loss_minmax * (1.0 + 1e-9) + 1e-15,
                          qPrintable(QString("%1-bit block %2 %3: NeUQI %4 > Min-Max %5")
-                                        .arg(bits).arg(l.block).arg(l.name.c_str()).arg(l.diag_loss)
+                                        .arg(bits)
+                                        .arg(l.block)
+                                        .arg(l.name.c_str())
+                                        .arg(l.diag_loss)
                                         .arg(l.diag_loss_minmax)));
                 QVERIFY(l.proxy_loss >= 0.0 && l.proxy_loss_rtn_minmax >= 0.0);
                 QCOMPARE(l.hessian_diag.size(0), l.in_features);
                 QCOMPARE(l.group_size, l.in_features);
                 // The stored codes and parameters reproduce what was written into the model.
-                QVERIFY(at::equal(quant::QuantizedModel::dequantize(l), model_->block(l.block).linear(l.name)));
+                QVERIFY(at::equal(quant::QuantizedModel::dequantize(l),
+                                  model_->block(l.block).linear(l.name)));
             }
         }
         reset_model();
@@ -185,7 +195,8 @@ private Q_SLOTS:
         QVERIFY(l && l->algorithm == quant::Algorithm::GPTQ && l->param_method == "neuqi");
         QVERIFY(l->relative_weight_error > 0.0 && l->relative_weight_error < 1.0);
         QCOMPARE(l->codes.scalar_type(), at::kByte);
-        QVERIFY(at::equal(quant::QuantizedModel::dequantize(*l), model_->block(3).linear("o_proj")));
+        QVERIFY(
+            at::equal(quant::QuantizedModel::dequantize(*l), model_->block(3).linear("o_proj")));
         std::unique_ptr<model::Model> fresh = model::Model::open(model_->path());
         QVERIFY(at::equal(fresh->block(2).down, model_->block(2).down));
         reset_model();
@@ -206,22 +217,31 @@ private Q_SLOTS:
         QVERIFY(model_->is_replaced(1));
         const at::Tensor expect = kernels::dequantize(codes, scale, zero, 32);
         QVERIFY(at::equal(model_->block(1).linear("up_proj"), expect));
-        QVERIFY(at::equal(model_->block(1).linear("gate_proj"), model::Model::open(model_->path())->block(1).gate));
+        QVERIFY(at::equal(model_->block(1).linear("gate_proj"),
+                          model::Model::open(model_->path())->block(1).gate));
         auto refused = [&](auto&& call, const char* needle) {
             try {
                 call();
             } catch (const InvalidArgument& e) {
-                QVERIFY2(QString(e.what()).contains("block 1 up_proj") && QString(e.what()).contains(needle),
+                QVERIFY2(QString(e.what()).contains("block 1 up_proj") &&
+                             QString(e.what()).contains(needle),
                          e.what());
                 return;
             }
             QFAIL("expected InvalidArgument");
         };
-        refused([&] { model_->set_quantized_linear(1, "up_proj", codes.t().contiguous(), scale, zero, 32); },
-                "codes must be uint8");
-        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 48); }, "does not divide");
-        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale.narrow(1, 0, 1), zero, 32); },
-                "scale and zero");
+        refused(
+            [&] {
+                model_->set_quantized_linear(1, "up_proj", codes.t().contiguous(), scale, zero, 32);
+            },
+            "codes must be uint8");
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 48); },
+                "does not divide");
+        refused(
+            [&] {
+                model_->set_quantized_linear(1, "up_proj", codes, scale.narrow(1, 0, 1), zero, 32);
+            },
+            "scale and zero");
         model::BlockWeights b = model_->block(1);
         b.up = w;
         model_->set_block(1, b);
@@ -356,12 +376,14 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         for (const auto& m : pipeline::pipeline_methods()) {
             const std::string n = m.name;
-            QVERIFY2(ppl_.count(n + "/2") && ppl_.count(n + "/3") && ppl_.count(n + "/4"), "runs missing");
+            QVERIFY2(ppl_.count(n + "/2") && ppl_.count(n + "/3") && ppl_.count(n + "/4"),
+                     "runs missing");
             QVERIFY2(ppl_[n + "/4"] < ppl_[n + "/3"] && ppl_[n + "/3"] < ppl_[n + "/2"],
                      qPrintable(QString::fromStdString(n) + ": expected 4 < 3 < 2 bits"));
             if (n != "rtn-minmax")
                 QVERIFY2(ppl_["rtn-minmax/2"] > ppl_[n + "/2"],
-                         qPrintable(QString::fromStdString(n) + ": RTN Min-Max must be worst at 2 bits"));
+                         qPrintable(QString::fromStdString(n) +
+                                    ": RTN Min-Max must be worst at 2 bits"));
         }
     }
 };

@@ -105,7 +105,8 @@ private Q_SLOTS:
         for (const auto& m : quant::methods())
             for (int bits : {2, 3, 4})
                 for (int group : {-1, 64})
-                    QTest::newRow(qPrintable(QString("%1/%2bit/g%3").arg(m.name).arg(bits).arg(group)))
+                    QTest::newRow(
+                        qPrintable(QString("%1/%2bit/g%3").arg(m.name).arg(bits).arg(group)))
                         << QString(m.name) << bits << group;
     }
 
@@ -115,7 +116,8 @@ private Q_SLOTS:
         QFETCH(int, bits);
         QFETCH(int, group);
         at::Tensor W = demo::synthetic_weight(32, 256, 11);
-        at::Tensor X = at::randn({512, 256}, at::kDouble) * demo::synthetic_importance(256, 11).sqrt();
+        at::Tensor X =
+            at::randn({512, 256}, at::kDouble) * demo::synthetic_importance(256, 11).sqrt();
         at::Tensor H = X.t().matmul(X) / 512.0;  // a real proxy Hessian from inputs x
         quant::QuantConfig cfg;
         cfg.method = quant::parse_method(method.toStdString());
@@ -176,7 +178,8 @@ private Q_SLOTS:
                                 .arg(proxy_mm)));
         QVERIFY(d.proxy_loss > 0 && d.proxy_loss_minmax > 0);
         if (cfg.method == quant::Method::NeUQI)
-            QVERIFY2(d.diag_loss < d.diag_loss_minmax, "NeUQI should beat Min-Max on heavy-tailed weights");
+            QVERIFY2(d.diag_loss < d.diag_loss_minmax,
+                     "NeUQI should beat Min-Max on heavy-tailed weights");
     }
 
     void data_free_importance_is_one()
@@ -198,7 +201,8 @@ private Q_SLOTS:
             QFAIL("no exception");
         } catch (const InvalidArgument& e) {
             QString m = e.what();
-            QVERIFY2(m.contains("blk.3.ffn_down") && m.contains("48") && m.contains("64"), e.what());
+            QVERIFY2(m.contains("blk.3.ffn_down") && m.contains("48") && m.contains("64"),
+                     e.what());
         }
         cfg.group_size = -1;
         cfg.bits = 9;
@@ -210,11 +214,13 @@ private Q_SLOTS:
             quant::quantize_layer(bad, at::Tensor(), cfg, "q_proj");
             QFAIL("no exception");
         } catch (const NumericError& e) {
-            QVERIFY2(QString(e.what()).contains("q_proj") && QString(e.what()).contains("[2, 7]"), e.what());
+            QVERIFY2(QString(e.what()).contains("q_proj") && QString(e.what()).contains("[2, 7]"),
+                     e.what());
         }
         at::Tensor neg = at::ones({64}, at::kDouble);
         neg[3] = -1.0;
-        QVERIFY_THROWS_EXCEPTION(NumericError, quant::quantize_layer(W, at::Tensor(), cfg, "x", neg));
+        QVERIFY_THROWS_EXCEPTION(NumericError,
+                                 quant::quantize_layer(W, at::Tensor(), cfg, "x", neg));
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, quant::parse_method("rtn"));
     }
 
@@ -240,14 +246,15 @@ private Q_SLOTS:
             QVERIFY2(std::abs(searched - std::min(L.chosen_loss, L.minmax_loss)) <= 1e-9 * searched,
                      qPrintable(QString("%1 vs %2").arg(searched).arg(L.chosen_loss)));
             // The landscape's points are optimal in z: a dense L(z) never goes below them.
-            analysis::ZCurve c =
-                analysis::loss_curve_z(w, hv, bits, L.chosen_scale, L.chosen_zero - 2, L.chosen_zero + 2, 2001);
+            analysis::ZCurve c = analysis::loss_curve_z(w, hv, bits, L.chosen_scale,
+                                                        L.chosen_zero - 2, L.chosen_zero + 2, 2001);
             double lo = *std::min_element(c.loss.begin(), c.loss.end());
             QVERIFY(lo >= c.loss_opt * (1 - 1e-9));
             QVERIFY(std::abs(c.loss_opt - L.chosen_loss) <= 1e-9 * c.loss_opt);
             QVERIFY(!c.breakpoints.empty());
             QCOMPARE(int(c.int_loss.size()), 1 << bits);
-            analysis::LossGrid g = analysis::loss_grid(w, hv, bits, 0.3 * L.s0, 1.1 * L.s0, 9, -2, 1 << bits, 41);
+            analysis::LossGrid g =
+                analysis::loss_grid(w, hv, bits, 0.3 * L.s0, 1.1 * L.s0, 9, -2, 1 << bits, 41);
             QCOMPARE(g.loss.size(), size_t(9 * 41));
             QCOMPARE(g.z_star.size(), size_t(9));
         }

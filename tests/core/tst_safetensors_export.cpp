@@ -1,8 +1,8 @@
 // Safetensors exports of a quantized model (core/export/safetensors_export.h through
-// core/export/exporter.h): the dequantized HF model reloads to W_hat within fp16 rounding, the packed
-// checkpoint reloads bit for bit (codes, scales, zeros, weights, logits), the GPTQ checkpoint
-// unpacks (here, by an independent unpacker) to scale * (q - z) with integer z and reports a
-// non-negative added loss; bad inputs and cancellation leave nothing behind. The PyPI
+// core/export/exporter.h): the dequantized HF model reloads to W_hat within fp16 rounding, the
+// packed checkpoint reloads bit for bit (codes, scales, zeros, weights, logits), the GPTQ
+// checkpoint unpacks (here, by an independent unpacker) to scale * (q - z) with integer z and
+// reports a non-negative added loss; bad inputs and cancellation leave nothing behind. The PyPI
 // `safetensors` package reads all three (tests/python/check_safetensors.py).
 //
 // Two models: a synthetic LLaMA-shaped one built here (always; dims multiples of 32 so that every
@@ -22,9 +22,9 @@
 #include "core/common/error.h"
 #include "core/demo/synthetic.h"
 #include "core/export/exporter.h"
-#include "core/formats/safetensors.h"
 #include "core/export/safetensors_export.h"
 #include "core/export/session.h"
+#include "core/formats/safetensors.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
@@ -193,7 +193,8 @@ private:
     QString run_python_check(const std::string& manifest_path)
     {
         return test::run_python_reader(
-            QFINDTESTDATA("../python/check_safetensors.py"), {QString::fromStdString(manifest_path)},
+            QFINDTESTDATA("../python/check_safetensors.py"),
+            {QString::fromStdString(manifest_path)},
             "python3 -m pip install safetensors numpy (packaging/setup.sh test does)");
     }
 
@@ -295,9 +296,8 @@ private:
     }
 
     // Returns the manifest layer entries for the python check.
-    json check_gptq(const model::Model& m, const quant::QuantizedModel& qm,
-                    const std::string& dir, int* packed_layers, int* fallback_layers,
-                    bool refit = false)
+    json check_gptq(const model::Model& m, const quant::QuantizedModel& qm, const std::string& dir,
+                    int* packed_layers, int* fallback_layers, bool refit = false)
     {
         exporter::Options opt;
         opt.format = exporter::Format::Gptq;

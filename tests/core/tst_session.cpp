@@ -10,8 +10,8 @@
 #include <string>
 
 #include "core/common/error.h"
-#include "core/formats/hdf5.h"
 #include "core/export/session.h"
+#include "core/formats/hdf5.h"
 #include "core/quant/result.h"
 #include "tests/common/test_util.h"
 

@@ -58,7 +58,8 @@ private Q_SLOTS:
         for (int bits = 2; bits <= 8; ++bits)
             for (int group : {-1, 32, 128})
                 for (bool dbl : {false, true})
-                    QTest::newRow(qPrintable(QString("%1bit/g%2/%3").arg(bits).arg(group).arg(dbl ? "f64" : "f32")))
+                    QTest::newRow(qPrintable(
+                        QString("%1bit/g%2/%3").arg(bits).arg(group).arg(dbl ? "f64" : "f32")))
                         << bits << group << dbl;
     }
 
@@ -72,7 +73,8 @@ private Q_SLOTS:
             w = w.to(at::kFloat);
         const int64_t groups = group < 0 ? 1 : 256 / group;
         at::Tensor s = (at::rand({8, groups}, at::kDouble) * 0.01 + 0.001).to(w.scalar_type());
-        at::Tensor z = (at::rand({8, groups}, at::kDouble) * ((1 << bits) - 1)).to(w.scalar_type());  // real-valued
+        at::Tensor z = (at::rand({8, groups}, at::kDouble) * ((1 << bits) - 1))
+                           .to(w.scalar_type());  // real-valued
         at::Tensor codes = quantize(w, s, z, bits, group);
         QCOMPARE(codes.scalar_type(), at::kByte);
         QVERIFY(codes.to(at::kInt).max().item<int>() <= (1 << bits) - 1);
@@ -91,7 +93,8 @@ private Q_SLOTS:
     {
         at::Tensor w = at::tensor({0.5, 1.5, 2.5, -0.5}, at::kDouble).view({1, 4});
         at::Tensor s = at::ones({1, 1}, at::kDouble), z = at::ones({1, 1}, at::kDouble);
-        at::Tensor codes = quantize(w, s, z, 2, -1);  // w + 1 = 1.5, 2.5, 3.5, 0.5 -> 2, 2, 3 (clamped 4), 0
+        at::Tensor codes =
+            quantize(w, s, z, 2, -1);  // w + 1 = 1.5, 2.5, 3.5, 0.5 -> 2, 2, 3 (clamped 4), 0
         QCOMPARE(codes[0][0].item<int>(), 2);
         QCOMPARE(codes[0][1].item<int>(), 2);
         QCOMPARE(codes[0][2].item<int>(), 3);
@@ -112,7 +115,7 @@ private Q_SLOTS:
         QCOMPARE(z.item<double>(), 0.0);
         at::Tensor c = at::full({2, 8}, 0.7, at::kDouble);
         minmax_params(c, 3, -1, 1.0, &s, &z);
-        QCOMPARE(s[0][0].item<double>(), 1.0);  // constant group: s = 1
+        QCOMPARE(s[0][0].item<double>(), 1.0);   // constant group: s = 1
         QCOMPARE(z[0][0].item<double>(), -1.0);  // round(-0.7)
     }
 

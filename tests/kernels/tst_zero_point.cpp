@@ -20,7 +20,8 @@ using namespace zp::kernels;
 namespace {
 
 // Candidate scales per group: fractions of the group's Min-Max scale, the range the search visits.
-at::Tensor scale_candidates(const at::Tensor& w, int bits, int64_t g, const std::vector<double>& fractions)
+at::Tensor scale_candidates(const at::Tensor& w, int bits, int64_t g,
+                            const std::vector<double>& fractions)
 {
     at::Tensor s0, z0;
     minmax_params(w, bits, g, 1.0, &s0, &z0);
@@ -37,7 +38,8 @@ at::Tensor importance(int64_t cols, const QString& kind, uint64_t seed)
     } else if (kind == "zeros") {
         at::manual_seed(seed);
         h = at::rand({cols}, at::kDouble);
-        h.masked_fill_(at::rand({cols}, at::kDouble) < 0.3, 0.0);  // a third of the columns do not matter
+        h.masked_fill_(at::rand({cols}, at::kDouble) < 0.3,
+                       0.0);  // a third of the columns do not matter
     }
     return h;
 }
@@ -195,9 +197,11 @@ void TestZeroPoint::two_stage_matches_references_data()
         for (int bits : bits_list)
             for (const Shape& sh : shapes) {
                 if (bits == 8 && sh.group > 4096)
-                    continue;  // the full sweep has n * 255 events per scale: kept to the other widths
+                    continue;  // the full sweep has n * 255 events per scale: kept to the other
+                               // widths
                 QString imp = sh.group % 2 == 0 ? "random" : "zeros";
-                QTest::newRow(qPrintable(QString("%1/%2bit/g%3/%4").arg(kind).arg(bits).arg(sh.group).arg(imp)))
+                QTest::newRow(qPrintable(
+                    QString("%1/%2bit/g%3/%4").arg(kind).arg(bits).arg(sh.group).arg(imp)))
                     << kind << imp << bits << sh.group << sh.rows;
             }
 }
@@ -220,7 +224,9 @@ void TestZeroPoint::two_stage_matches_references()
     at::Tensor unit = scales * scales;
     at::Tensor rel = (fast.loss - sweep.loss).abs() / (sweep.loss + 1e-4 * unit);
     double max_rel = rel.max().item<double>();
-    QVERIFY2(max_rel < 1e-8, qPrintable(QString("two-stage vs full sweep: max relative difference %1").arg(max_rel)));
+    QVERIFY2(
+        max_rel < 1e-8,
+        qPrintable(QString("two-stage vs full sweep: max relative difference %1").arg(max_rel)));
     check_exact_solve(w, h, scales, bits, group, fast);
 }
 
@@ -325,14 +331,17 @@ void TestZeroPoint::search_never_worse_than_minmax()
     for (size_t k = 0; k < loss_ref.size(); ++k)
         QVERIFY2(loss_ref[k] <= mm_ref[k],
                  qPrintable(QString("NeUQI loss above Min-Max on group %1").arg(k)));
-    QVERIFY2((r.loss <= r.minmax_loss).all().item<bool>(), "NeUQI loss above Min-Max on some group");
+    QVERIFY2((r.loss <= r.minmax_loss).all().item<bool>(),
+             "NeUQI loss above Min-Max on some group");
     SearchResult ri = neuqi_int_search(w, h, bits, group, 256);
-    QVERIFY2((ri.loss <= ri.minmax_loss).all().item<bool>(), "NeUQI-int loss above Min-Max on some group");
+    QVERIFY2((ri.loss <= ri.minmax_loss).all().item<bool>(),
+             "NeUQI-int loss above Min-Max on some group");
     // Real-valued zero-points can only help: NeUQI (float z) <= NeUQI-int on the same grid, up to
     // the coarse-to-fine approximation, in aggregate.
     if (kind != "constant")
         QVERIFY(r.loss.sum().item<double>() <= ri.loss.sum().item<double>() * 1.01);
-    else  // exact up to float32 rounding of the stored zero-point (double: constant_groups_are_exact)
+    else  // exact up to float32 rounding of the stored zero-point (double:
+          // constant_groups_are_exact)
         QVERIFY2(r.loss.max().item<double>() < 1e-4 * (w * w).mean().item<double>(),
                  "a constant group must be reproduced (up to float32 rounding)");
 }
@@ -366,7 +375,8 @@ void TestZeroPoint::coarse_to_fine_close_to_full_grid()
     // paper reports 0.2% on a real layer).
     double ratio = fast.loss.sum().item<double>() / full.loss.sum().item<double>();
     QVERIFY2(ratio <= 1.005, qPrintable(QString("coarse-to-fine / full grid = %1").arg(ratio)));
-    QVERIFY2(ratio >= 0.999, qPrintable(QString("coarse-to-fine below the full grid by too much: %1").arg(ratio)));
+    QVERIFY2(ratio >= 0.999,
+             qPrintable(QString("coarse-to-fine below the full grid by too much: %1").arg(ratio)));
 }
 
 void TestZeroPoint::int_search_matches_enumeration_data()
@@ -389,7 +399,8 @@ void TestZeroPoint::int_search_matches_enumeration()
     // Enumerate every (scale, integer zero) with the direct evaluator.
     at::Tensor s0, z0;
     minmax_params(w, bits, group, 1.0, &s0, &z0);
-    at::Tensor best = group_loss(w, h, s0, z0, bits, group, true);  // the Min-Max point is a candidate
+    at::Tensor best =
+        group_loss(w, h, s0, z0, bits, group, true);  // the Min-Max point is a candidate
     for (int i = 1; i <= grid; ++i) {
         at::Tensor s = s0 * (static_cast<double>(i) / grid);
         for (int z = 0; z < (1 << bits); ++z) {
@@ -427,8 +438,9 @@ void TestZeroPoint::tensor_ops_baseline_agrees()
         int64_t k = relt.argmax().item<int64_t>();
         int64_t G = a.loss.size(1);
         qWarning("group %ld: fast %.9g (i=%d) baseline %.9g (i=%d) minmax %.9g", (long)k,
-                 a.loss.view(-1)[k].item<double>(), a.index.view(-1)[k].item<int>(), b.loss.view(-1)[k].item<double>(),
-                 b.index.view(-1)[k].item<int>(), a.minmax_loss.view(-1)[k].item<double>());
+                 a.loss.view(-1)[k].item<double>(), a.index.view(-1)[k].item<int>(),
+                 b.loss.view(-1)[k].item<double>(), b.index.view(-1)[k].item<int>(),
+                 a.minmax_loss.view(-1)[k].item<double>());
         (void)G;
     }
     QVERIFY2(rel < 1e-5, qPrintable(QString("fast search vs tensor-op baseline: %1").arg(rel)));
@@ -491,8 +503,10 @@ void TestZeroPoint::cpu_matches_cuda()
             cfg.group_size = group;
             SearchResult c = neuqi_search(w, h, cfg);
             SearchResult g = neuqi_search(w.cuda(), h.cuda(), cfg);
-            double rel = ((g.loss.cpu() - c.loss).abs() / c.loss.clamp_min(1e-300)).max().item<double>();
-            QVERIFY2(rel < 1e-6, qPrintable(QString("%1 bit g%2: %3").arg(bits).arg(group).arg(rel)));
+            double rel =
+                ((g.loss.cpu() - c.loss).abs() / c.loss.clamp_min(1e-300)).max().item<double>();
+            QVERIFY2(rel < 1e-6,
+                     qPrintable(QString("%1 bit g%2: %3").arg(bits).arg(group).arg(rel)));
         }
 }
 

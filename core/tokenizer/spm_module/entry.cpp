@@ -7,7 +7,8 @@
 
 #include "core/tokenizer/tokenizer.h"
 
-extern "C" __attribute__((visibility("default"))) zp::tok::Tokenizer* zp_spm_load_tokenizer(const std::string* path)
+extern "C" __attribute__((visibility("default"))) zp::tok::Tokenizer* zp_spm_load_tokenizer(
+    const std::string* path)
 {
     return zp::tok::load_sentencepiece_tokenizer(*path).release();
 }

@@ -27,7 +27,9 @@ int main()
 {
     using namespace zp::kernels;
     if (!cuda_kernels_available()) {
-        std::printf("SKIP: no CUDA device (or this build has no CUDA kernels): CPU-vs-CUDA parity not checked\n");
+        std::printf(
+            "SKIP: no CUDA device (or this build has no CUDA kernels): CPU-vs-CUDA parity not "
+            "checked\n");
         return 77;
     }
     at::manual_seed(7);
@@ -41,19 +43,27 @@ int main()
             cfg.group_size = g;
             SearchResult cpu = neuqi_search(w, h, cfg);
             SearchResult gpu = neuqi_search(w.cuda(), h.cuda(), cfg);
-            double rel = ((gpu.loss.cpu() - cpu.loss).abs() / cpu.loss.clamp_min(1e-30)).max().item<double>();
-            expect(rel < 1e-6, tag + " search loss CPU vs CUDA, max rel diff " + std::to_string(rel));
+            double rel = ((gpu.loss.cpu() - cpu.loss).abs() / cpu.loss.clamp_min(1e-30))
+                             .max()
+                             .item<double>();
+            expect(rel < 1e-6,
+                   tag + " search loss CPU vs CUDA, max rel diff " + std::to_string(rel));
             at::Tensor codes_c = quantize(w, cpu.scale, cpu.zero, bits, g);
-            at::Tensor codes_g = quantize(w.cuda(), cpu.scale.cuda(), cpu.zero.cuda(), bits, g).cpu();
+            at::Tensor codes_g =
+                quantize(w.cuda(), cpu.scale.cuda(), cpu.zero.cuda(), bits, g).cpu();
             expect(codes_c.equal(codes_g), tag + " quantize codes identical");
             at::Tensor dq_c = dequantize(codes_c, cpu.scale, cpu.zero, g);
-            at::Tensor dq_g = dequantize(codes_g.cuda(), cpu.scale.cuda(), cpu.zero.cuda(), g).cpu();
+            at::Tensor dq_g =
+                dequantize(codes_g.cuda(), cpu.scale.cuda(), cpu.zero.cuda(), g).cpu();
             expect(dq_c.equal(dq_g), tag + " dequantize identical");
-            at::Tensor scales = cpu.scale.to(at::kDouble).unsqueeze(2) * at::linspace(0.5, 1.0, 9, at::kDouble);
+            at::Tensor scales =
+                cpu.scale.to(at::kDouble).unsqueeze(2) * at::linspace(0.5, 1.0, 9, at::kDouble);
             ZeroPointSolve a = solve_zero_point(w, h, scales, bits, g);
             ZeroPointSolve b = solve_zero_point(w.cuda(), h.cuda(), scales.cuda(), bits, g);
-            double rel2 = ((b.loss.cpu() - a.loss).abs() / a.loss.clamp_min(1e-30)).max().item<double>();
-            expect(rel2 < 1e-9, tag + " two-stage solve CPU vs CUDA, max rel diff " + std::to_string(rel2));
+            double rel2 =
+                ((b.loss.cpu() - a.loss).abs() / a.loss.clamp_min(1e-30)).max().item<double>();
+            expect(rel2 < 1e-9,
+                   tag + " two-stage solve CPU vs CUDA, max rel diff " + std::to_string(rel2));
         }
     }
     std::printf("%d passed, %d failed\n", passed, failed);

@@ -3,6 +3,7 @@
 #include <ATen/ops/zeros.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/prepare.h"
+#include "core/pipeline/run_options.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::cli {
@@ -27,53 +29,15 @@ namespace zp::cli {
 namespace {
 
 struct QuantizeOptions {
-    std::string model, tokenizer, method = "gptq-neuqi", calib, calib_format = "auto",
-                                  device = "cpu";
-    std::vector<std::string> eval;
-    int bits = 2;
-    int64_t group = -1;
-    int64_t nsamples = 128, seqlen = 2048, batch = 8;
-    uint64_t seed = 0;
-    double damp = 0.01;
-    int64_t gptq_block = 128;
-    bool no_act_order = false, activations_on_cpu = false;
-    int64_t window = 2048, eval_windows = 0;
+    std::string model, tokenizer;
+    // The run options as given on the command line, by table name (core/pipeline/run_options.h);
+    // checked against the table after parsing.
+    std::map<std::string, std::string> given;
     std::vector<std::string> overrides;
+    std::vector<std::string> eval;
+    int64_t window = 2048, eval_windows = 0;
     std::string out;
 };
-
-// "3.down_proj:bits=4,group=-1,method=rtn-minmax,skip"
-std::pair<std::string, pipeline::LayerOverride> parse_override(const std::string& text)
-{
-    const size_t colon = text.find(':');
-    if (colon == std::string::npos || colon == 0)
-        throw InvalidArgument("--override '" + text +
-                              "': expected <block>.<layer>:bits=N,group=G,method=M,skip");
-    pipeline::LayerOverride ov;
-    std::stringstream ss(text.substr(colon + 1));
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        const size_t eq = item.find('=');
-        const std::string key = item.substr(0, eq),
-                          value = eq == std::string::npos ? "" : item.substr(eq + 1);
-        try {
-            if (key == "skip" && eq == std::string::npos)
-                ov.skip = true;
-            else if (key == "bits")
-                ov.bits = std::stoi(value);
-            else if (key == "group")
-                ov.group_size = std::stoll(value);
-            else if (key == "method")
-                ov.method = value;
-            else
-                throw InvalidArgument("");
-        } catch (const std::exception&) {
-            throw InvalidArgument("--override '" + text + "': cannot read '" + item +
-                                  "' (bits=N, group=G, method=M or skip)");
-        }
-    }
-    return {text.substr(0, colon), ov};
-}
 
 std::string fmt(double v)
 {
@@ -98,6 +62,14 @@ void run_quantize(const QuantizeOptions& o)
     if (!o.out.empty() && !session::available())
         throw InvalidArgument("--out " + o.out +
                               ": this build has no HDF5, so it cannot write session files");
+    // The options first: a bad value is refused before any file is opened.
+    pipeline::RunOptions ro;
+    for (const auto& [name, value] : o.given)
+        ro.set(name, value, pipeline::cli_flag(pipeline::run_option_spec(name)));
+    for (const std::string& s : o.overrides)
+        ro.set("override", s, "--override");
+    pipeline::PipelineOptions po = ro.pipeline_options();
+    const pipeline::CalibrationRequest cr = ro.calibration();
     auto model = model::Model::open(o.model);
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
     std::unique_ptr<tok::Tokenizer> tok;
@@ -114,38 +86,20 @@ void run_quantize(const QuantizeOptions& o)
     if (!o.eval.empty())
         tokenizer();
 
-    pipeline::PipelineOptions po;
-    po.method = o.method;
-    po.bits = o.bits;
-    po.group_size = o.group;
-    po.damp = o.damp;
-    po.gptq_block = o.gptq_block;
-    po.act_order = !o.no_act_order;
-    po.device = o.device;
-    po.activations_on_cpu = o.activations_on_cpu;
-    po.batch = o.batch;
-    po.seed = o.seed;
-    for (const std::string& s : o.overrides)
-        po.overrides.insert(parse_override(s));
-    pipeline::CalibrationRequest cr;
-    cr.path = o.calib;
-    cr.format = o.calib_format;
-    cr.nsamples = o.nsamples;
-    cr.seqlen = o.seqlen;
-    cr.seed = o.seed;
     const pipeline::PreparedCalibration pc = pipeline::prepare_run(*model, po, cr, tokenizer);
     if (pc.drawn)
-        std::fprintf(stderr, "calibration: %lld x %lld tokens from %s (%lld tokens available)\n",
+        std::fprintf(stderr, "calibration: %lld x %lld tokens from %s (%lld tokens available)%s\n",
                      static_cast<long long>(po.calibration.size(0)),
-                     static_cast<long long>(po.calibration.size(1)), o.calib.c_str(),
-                     static_cast<long long>(pc.tokens_available));
+                     static_cast<long long>(po.calibration.size(1)), cr.path.c_str(),
+                     static_cast<long long>(pc.tokens_available),
+                     pc.seqlen < cr.seqlen ? " (sequences shortened to the model's context)" : "");
 
     eval::PerplexityOptions eo;
     eo.window = o.window;
     eo.max_windows = o.eval_windows;
     if (o.eval_windows > 0)
         eo.c4_windows = o.eval_windows;
-    std::tie(eo.device, eo.dtype) = model::compute_device(o.device);
+    std::tie(eo.device, eo.dtype) = model::compute_device(po.device);
     std::vector<double> ppl_before;
     if (!o.eval.empty())
         model->set_keep_blocks(true);  // every evaluation window passes through every block
@@ -181,8 +135,8 @@ void run_quantize(const QuantizeOptions& o)
                     ratio(l.proxy_loss, l.proxy_loss_rtn_minmax).c_str(), l.relative_weight_error,
                     l.seconds);
     }
-    std::printf("method %s, %d-bit, group %lld, %s s\n", o.method.c_str(), o.bits,
-                static_cast<long long>(o.group), q.config.extra["seconds"].c_str());
+    std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
+                static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());
     for (size_t i = 0; i < o.eval.size(); ++i) {
         const std::string& file = o.eval[i];
         ProgressBar bar("perplexity (quantized)");
@@ -213,36 +167,35 @@ void add_quantize_command(CLI::App& app)
     cmd->add_option("--model", o->model, "HF model directory or llama2.c checkpoint")->required();
     cmd->add_option("--tokenizer", o->tokenizer,
                     "tokenizer.bin, tokenizer.model or tokenizer.json");
-    std::vector<std::string> names;
-    for (const auto& m : pipeline::pipeline_methods())
-        names.push_back(m.name);
-    cmd->add_option("--method", o->method, "quantization method")
-        ->check(CLI::IsMember(names))
-        ->capture_default_str();
-    cmd->add_option("--bits", o->bits, "bits per weight (2..8)")->capture_default_str();
-    cmd->add_option("--group", o->group, "columns per group (-1: channel-wise)")
-        ->capture_default_str();
-    cmd->add_option(
-        "--calib", o->calib,
-        "calibration text, .jsonl ({\"text\": ...}) or .ids file (none: data-free RTN)");
-    cmd->add_option("--calib-format", o->calib_format, "auto, text, jsonl or ids")
-        ->check(CLI::IsMember({"auto", "text", "jsonl", "ids"}))
-        ->capture_default_str();
-    cmd->add_option("--nsamples", o->nsamples, "calibration sequences N")->capture_default_str();
-    cmd->add_option("--seqlen", o->seqlen, "tokens per calibration sequence L")
-        ->capture_default_str();
-    cmd->add_option("--seed", o->seed, "seed of the calibration draws")->capture_default_str();
-    cmd->add_option("--damp", o->damp, "relative Hessian damping")->capture_default_str();
-    cmd->add_option("--gptq-block", o->gptq_block, "GPTQ lazy-batch column block")
-        ->capture_default_str();
-    cmd->add_flag("--no-act-order", o->no_act_order, "GPTQ in natural column order");
-    cmd->add_option(
-        "--override", o->overrides,
-        "per-layer override, repeatable: <block|*>.<layer|*>:bits=N,group=G,method=M,skip");
-    cmd->add_option("--batch", o->batch, "calibration sequences per forward pass")
-        ->capture_default_str();
-    cmd->add_flag("--activations-on-cpu", o->activations_on_cpu,
-                  "keep calibration activations in host memory");
+    // The run options: generated from the one table (names, defaults, ranges, help).
+    for (const pipeline::RunOptionSpec& spec : pipeline::run_option_specs()) {
+        const std::string flag = pipeline::cli_flag(spec);
+        std::string help = spec.help;
+        if (spec.type == pipeline::OptionType::Int || spec.type == pipeline::OptionType::Real)
+            help += " (" + pipeline::range_text(spec) + ")";
+        if (spec.repeated) {
+            cmd->add_option(flag, o->overrides, help + "; repeatable");
+        } else if (spec.type == pipeline::OptionType::Flag) {
+            // A flag whose default is on is turned off with --no-NAME.
+            const std::string name = spec.name;
+            const bool on = std::string(spec.default_value) == "true";
+            cmd->add_flag_function(
+                on ? "--no-" + flag.substr(2) : flag,
+                [o, name, on](int64_t) { o->given[name] = on ? "false" : "true"; },
+                on ? "turn off: " + help : help);
+        } else {
+            const std::string name = spec.name;
+            CLI::Option* opt = cmd->add_option_function<std::string>(
+                flag, [o, name](const std::string& v) { o->given[name] = v; }, help);
+            if (*spec.default_value)
+                opt->default_str(spec.default_value);
+            if (!spec.choices.empty())
+                opt->check(CLI::IsMember(spec.choices));
+            opt->type_name(spec.type == pipeline::OptionType::Int    ? "INT"
+                           : spec.type == pipeline::OptionType::Real ? "REAL"
+                                                                     : "TEXT");
+        }
+    }
     cmd->add_option(
         "--eval", o->eval,
         "perplexity before/after on this file (wikitext2 .raw, C4 .jsonl or text); repeatable");
@@ -251,7 +204,6 @@ void add_quantize_command(CLI::App& app)
     cmd->add_option("--eval-windows", o->eval_windows,
                     "evaluate at most this many windows (0: all; C4: 256)")
         ->capture_default_str();
-    cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--out", o->out,
                     "write the session (HDF5: parameters, codes, diagnostics, perplexities)");
     cmd->callback([o]() { run_quantize(*o); });

@@ -1,4 +1,7 @@
 #include "app/gui/jobpanel.h"
+
+#include <limits>
+
 #include "app/gui/formrow.h"
 
 #include <QComboBox>
@@ -17,6 +20,7 @@
 #include <ATen/Context.h>
 
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/run_options.h"
 
 QStringList availableDevices()
 {
@@ -26,6 +30,20 @@ QStringList availableDevices()
             d << QStringLiteral("cuda:%1").arg(i);
     return d;
 }
+
+namespace {
+
+// A spin box's range from the run-options table (clamped to what a QSpinBox holds).
+void setRangeFromTable(QSpinBox* box, const char* option)
+{
+    const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(option);
+    const double hi = std::min<double>(spec.max, std::numeric_limits<int>::max());
+    box->setRange(static_cast<int>(spec.min), static_cast<int>(hi));
+    box->setToolTip(QString::fromUtf8(spec.help));
+    box->setObjectName(QString::fromUtf8(option));  // the table's name (tests look it up)
+}
+
+}  // namespace
 
 JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
 {
@@ -44,7 +62,7 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
            "group are chosen"));
     bits_ = new QSpinBox(this);
     bits_->setObjectName(QStringLiteral("jobBits"));
-    bits_->setRange(2, 8);
+    setRangeFromTable(bits_, "bits");
     bits_->setToolTip(tr("Bits per weight (2..8): 2^bits quantization levels"));
     group_ = new QComboBox(this);
     group_->setObjectName(QStringLiteral("jobGroup"));
@@ -79,15 +97,15 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     calibFormat_->setToolTip(tr("How the calibration file is read"));
     nsamples_ = new QSpinBox(this);
     nsamples_->setObjectName(QStringLiteral("jobSamples"));
-    nsamples_->setRange(1, 4096);
+    setRangeFromTable(nsamples_, "nsamples");
     nsamples_->setToolTip(tr("N: calibration sequences"));
     seqlen_ = new QSpinBox(this);
     seqlen_->setObjectName(QStringLiteral("jobSeqlen"));
-    seqlen_->setRange(8, 32768);
+    setRangeFromTable(seqlen_, "seqlen");
     seqlen_->setToolTip(tr("L: tokens per calibration sequence"));
     seed_ = new QSpinBox(this);
     seed_->setObjectName(QStringLiteral("jobSeed"));
-    seed_->setRange(0, 1 << 30);
+    setRangeFromTable(seed_, "seed");
     seed_->setToolTip(tr("Seed of the calibration draw (windows, and the demo's sampled text)"));
     tokenizer_ = new QLineEdit(this);
     tokenizer_->setObjectName(QStringLiteral("jobTokenizer"));

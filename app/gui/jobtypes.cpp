@@ -1,7 +1,23 @@
 #include "app/gui/jobtypes.h"
 
 #include "core/analysis/layer_figures.h"
+#include "core/common/error.h"
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/run_options.h"
+
+JobSettings::JobSettings()
+{
+    const zp::pipeline::RunOptions d;
+    setPipeline(QString::fromStdString(d.text("method")));
+    bits = static_cast<int>(d.integer("bits"));
+    groupSize = d.integer("group");
+    seed = static_cast<uint64_t>(d.integer("seed"));
+    device = QString::fromStdString(d.text("device"));
+    calibPath = QString::fromStdString(d.text("calib"));
+    calibFormat = QString::fromStdString(d.text("calib_format"));
+    nsamples = static_cast<int>(d.integer("nsamples"));
+    seqlen = static_cast<int>(d.integer("seqlen"));
+}
 
 bool JobSettings::setPipeline(const QString& name)
 {
@@ -79,9 +95,14 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
     s.calibPath = QString::fromStdString(qm.config.calibration_source);
     s.nsamples = static_cast<int>(qm.config.calibration_samples);
     s.seqlen = static_cast<int>(qm.config.calibration_seqlen);
-    auto d = qm.config.extra.find("device");
-    if (d != qm.config.extra.end())
-        s.device = QString::fromStdString(d->second);
+    // The recorded run options, read back through the table.
+    zp::pipeline::RunOptions ro;
+    try {
+        zp::pipeline::apply_record(ro, qm.config.extra, "session run record");
+        s.device = QString::fromStdString(ro.text("device"));
+    } catch (const zp::InvalidArgument&) {
+        // A record this build's table refuses: the settings keep their defaults.
+    }
     return s;
 }
 

@@ -14,20 +14,23 @@
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
 
+// A job's settings. Defaults, names and ranges come from the one run-options table
+// (core/pipeline/run_options.h), the same the command line uses.
 struct JobSettings {
-    QString pipeline = QStringLiteral("rtn-neuqi");  // a name of zp::pipeline::pipeline_methods()
-    zp::quant::Method method = zp::quant::Method::NeUQI;  // its (s, z) rule (kept in sync)
-    int bits = 2;
-    int64_t groupSize = 128;                 // -1: channel-wise
-    uint64_t seed = 0;                       // calibration seed
-    QString device = QStringLiteral("cpu");  // "cpu" or "cuda:N"
+    JobSettings();             // every field at the table's default
+    QString pipeline;          // a name of zp::pipeline::pipeline_methods()
+    zp::quant::Method method;  // its (s, z) rule (kept in sync)
+    int bits;
+    int64_t groupSize;  // -1: channel-wise
+    uint64_t seed;      // calibration seed
+    QString device;     // "cpu" or "cuda:N"
     // Calibration: a text / jsonl / ids file, or empty for the demo's sampled text (data-free RTN
     // for other models).
     QString calibPath;
-    QString calibFormat = QStringLiteral("auto");  // "auto", "text", "jsonl", "ids"
-    int nsamples = 16;                             // N
-    int seqlen = 128;                              // L
-    QString tokenizer;  // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
+    QString calibFormat;  // "auto", "text", "jsonl", "ids"
+    int nsamples;         // N
+    int seqlen;           // L (shortened to the model's context when the job runs)
+    QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
 
     // Sets pipeline and method together; false for an unknown name.
     bool setPipeline(const QString& name);

@@ -52,12 +52,12 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             return tok.get();
         };
         // The demo samples its calibration text from its own model when no file is given.
-        std::function<at::Tensor()> demoCalibration;
+        std::function<at::Tensor(int64_t)> demoCalibration;
         if (model->isDemo())
-            demoCalibration = [&] {
+            demoCalibration = [&](int64_t seqlen) {
                 p.stage = QStringLiteral("drawing the calibration set");
                 Q_EMIT progress(p);
-                return zp::demo::demo_calibration(*engine, s.nsamples, s.seqlen, s.seed);
+                return zp::demo::demo_calibration(*engine, s.nsamples, seqlen, s.seed);
             };
         if (!s.calibPath.isEmpty()) {
             p.stage = QStringLiteral("drawing the calibration set");
@@ -69,13 +69,13 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
                                           "model (seed %3)")
                                .arg(s.nsamples)
-                               .arg(s.seqlen)
+                               .arg(pc.seqlen)
                                .arg(s.seed));
         else if (pc.drawn)
             Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens from %3 (%4 tokens "
                                           "available, seed %5)")
                                .arg(s.nsamples)
-                               .arg(s.seqlen)
+                               .arg(pc.seqlen)
                                .arg(QString::fromStdString(pc.source))
                                .arg(pc.tokens_available)
                                .arg(s.seed));

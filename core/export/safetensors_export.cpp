@@ -24,6 +24,7 @@
 #include "core/common/text.h"
 #include "core/formats/safetensors.h"
 #include "core/model/packed_source.h"
+#include "core/pipeline/run_options.h"
 #include "core/quant/integer_zero.h"
 
 namespace zp::io {
@@ -248,11 +249,6 @@ json run_json(const quant::QuantizedModel& qm)
             {"extra", r.extra}};
 }
 
-const char* algorithm_name(quant::Algorithm a)
-{
-    return a == quant::Algorithm::GPTQ ? "gptq" : "rtn";
-}
-
 }  // namespace
 
 at::ScalarType parse_export_dtype(const std::string& name)
@@ -426,7 +422,7 @@ SafetensorsExportResult export_packed(const model::Model& model, const quant::Qu
                           {"group_size", is_quantized(&l) ? resolved_group(l) : l.group_size},
                           {"in_features", l.in_features},
                           {"out_features", l.out_features},
-                          {"algorithm", algorithm_name(l.algorithm)},
+                          {"algorithm", quant::algorithm_name(l.algorithm)},
                           {"param_method", l.param_method},
                           {"skipped", !is_quantized(&l)},
                           {"diag_loss", l.diag_loss},
@@ -627,8 +623,11 @@ quant::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
     l.in_features = p.in_features;
     l.out_features = p.out_features;
     l.skipped = p.skipped;
-    l.algorithm = field<std::string>(jl, "algorithm", where) == "gptq" ? quant::Algorithm::GPTQ
-                                                                       : quant::Algorithm::RTN;
+    try {
+        l.algorithm = quant::parse_algorithm(field<std::string>(jl, "algorithm", where));
+    } catch (const InvalidArgument& e) {
+        throw FormatError(where + ": " + e.what());
+    }
     l.param_method = field<std::string>(jl, "param_method", where);
     l.diag_loss = field<double>(jl, "diag_loss", where);
     l.diag_loss_minmax = field<double>(jl, "diag_loss_minmax", where);
@@ -668,6 +667,12 @@ PackedCheckpoint load_packed(const std::string& path)
     r.group_size = field<int64_t>(run, "group_size", where);
     r.software_version = field<std::string>(run, "software_version", where);
     r.extra = field<std::map<std::string, std::string>>(run, "extra", where);
+    try {  // the run options in it must be what the one table accepts
+        pipeline::RunOptions checked;
+        pipeline::apply_record(checked, r.extra, where + ".extra");
+    } catch (const InvalidArgument& e) {
+        throw FormatError(e.what());
+    }
     if (qc.contains("perplexity"))
         out.qm.perplexity = field<std::map<std::string, double>>(qc, "perplexity", cfg_path);
     SafetensorsFile f((d / "model.safetensors").string());

@@ -12,17 +12,9 @@
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
 #include "core/formats/hdf5.h"
+#include "core/pipeline/run_options.h"
 
 namespace zp::session {
-
-namespace {
-
-const char* algorithm_name(quant::Algorithm a)
-{
-    return a == quant::Algorithm::GPTQ ? "GPTQ" : "RTN";
-}
-
-}  // namespace
 
 std::string summarize(const quant::QuantizedModel& qm)
 {
@@ -50,10 +42,11 @@ std::string summarize(const quant::QuantizedModel& qm)
         std::snprintf(buf, sizeof buf,
                       "  block %3lld %-9s %-4s %-10s %d-bit g%-5lld [%lld x %lld]%s  rel.err %.4g  "
                       "diag %.4g\n",
-                      static_cast<long long>(l.block), l.name.c_str(), algorithm_name(l.algorithm),
-                      l.param_method.c_str(), l.bits, static_cast<long long>(l.group_size),
-                      static_cast<long long>(l.out_features), static_cast<long long>(l.in_features),
-                      l.skipped ? " skipped" : "", l.relative_weight_error, l.diag_loss);
+                      static_cast<long long>(l.block), l.name.c_str(),
+                      quant::algorithm_name(l.algorithm), l.param_method.c_str(), l.bits,
+                      static_cast<long long>(l.group_size), static_cast<long long>(l.out_features),
+                      static_cast<long long>(l.in_features), l.skipped ? " skipped" : "",
+                      l.relative_weight_error, l.diag_loss);
         o << buf;
     }
     return o.str();
@@ -143,7 +136,7 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
         g.set_i64("in_features", l.in_features);
         g.set_i64("skipped", l.skipped ? 1 : 0);
         g.set_string("name", l.name);
-        g.set_string("algorithm", algorithm_name(l.algorithm));
+        g.set_string("algorithm", quant::algorithm_name(l.algorithm));
         g.set_string("param_method", l.param_method);
         g.set_f64("diag_loss", l.diag_loss);
         g.set_f64("diag_loss_minmax", l.diag_loss_minmax);
@@ -251,6 +244,12 @@ quant::QuantizedModel read_session(const std::string& path)
                                                std::to_string(keys.size()) + " keys");
         for (size_t i = 0; i < keys.size(); ++i)
             rc.extra[keys[i]] = values[i];
+        try {  // the run options in it must be what the one table accepts
+            pipeline::RunOptions checked;
+            pipeline::apply_record(checked, rc.extra, "/config/extra_values");
+        } catch (const InvalidArgument& e) {
+            c.fail("/config/extra_values", e.what());
+        }
     }
     {
         const h5::Location p = f.open_group("perplexity");
@@ -278,12 +277,11 @@ quant::QuantizedModel read_session(const std::string& path)
         l.skipped = g.get_i64("skipped") != 0;
         l.name = g.get_string("name");
         const std::string alg = g.get_string("algorithm");
-        if (alg == "RTN")
-            l.algorithm = quant::Algorithm::RTN;
-        else if (alg == "GPTQ")
-            l.algorithm = quant::Algorithm::GPTQ;
-        else
-            g.fail(g.path() + "@algorithm", "'" + alg + "' is neither RTN nor GPTQ");
+        try {
+            l.algorithm = quant::parse_algorithm(alg);
+        } catch (const InvalidArgument&) {
+            g.fail(g.path() + "@algorithm", "'" + alg + "' is neither rtn nor gptq");
+        }
         l.param_method = g.get_string("param_method");
         l.diag_loss = g.get_f64("diag_loss");
         l.diag_loss_minmax = g.get_f64("diag_loss_minmax");

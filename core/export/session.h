@@ -8,14 +8,18 @@
 //   /config                    attributes: model_path, model_config_hash, calibration_source,
 //                              method, software_version (string); calibration_samples,
 //                              calibration_seqlen, bits, group_size (int64); seed (uint64)
-//     extra_keys, extra_values datasets: fixed-length strings [n] (RunConfig::extra, key order)
+//     extra_keys, extra_values datasets: fixed-length strings [n] (RunConfig::extra, key order):
+//                              the run options as core/pipeline/run_options.h records them
+//                              (damp, gptq_block, act_order, activations_on_cpu, batch, device,
+//                              override.<key> = "<key>:bits=N,group=G,method=M,skip"), "seconds"
 //   /perplexity
 //     names                    dataset: fixed-length strings [n] ("wikitext2/quantized", ...)
 //     values                   dataset: float64 [n]
 //   /layers                    attribute: count (int64); one group per layer, in pipeline order,
 //     000000, 000001, ...      named by its index (6 digits):
 //                              attributes: block, bits, group_size, out_features, in_features,
-//                              skipped (0/1) (int64); name, algorithm ("RTN" | "GPTQ"),
+//                              skipped (0/1) (int64); name, algorithm ("rtn" | "gptq";
+//                              files written before read as "RTN" | "GPTQ"),
 //                              param_method (string); diag_loss, diag_loss_minmax, proxy_loss,
 //                              proxy_loss_rtn_minmax, relative_weight_error, seconds (float64)
 //                              datasets, each only when the tensor is defined, in the tensor's

@@ -1,5 +1,7 @@
 #include "core/pipeline/pipeline.h"
 
+#include "core/pipeline/run_options.h"
+
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/ones.h>
@@ -196,14 +198,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
     rc.bits = o.bits;
     rc.group_size = o.group_size;
     rc.software_version = ZP_VERSION;
-    rc.extra["damp"] = std::to_string(o.damp);
-    rc.extra["gptq_block"] = std::to_string(o.gptq_block);
-    rc.extra["act_order"] = o.act_order ? "true" : "false";
-    rc.extra["device"] = o.device;
-    for (const auto& [key, ov] : o.overrides)
-        rc.extra["override." + key] = "bits=" + std::to_string(ov.bits) +
-                                      " group=" + std::to_string(ov.group_size) +
-                                      " method=" + ov.method + (ov.skip ? " skip" : "");
+    rc.extra = run_record(o);  // the run options, as the one table writes them
 
     const double total = static_cast<double>(plan.size());
     double done = 0.0;

@@ -2,6 +2,8 @@
 
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
+
 #include "core/common/error.h"
 
 namespace zp::pipeline {
@@ -9,7 +11,7 @@ namespace zp::pipeline {
 PreparedCalibration prepare_run(const model::Model& model, PipelineOptions& o,
                                 const CalibrationRequest& calib,
                                 const std::function<const tok::Tokenizer*()>& tokenizer,
-                                const std::function<at::Tensor()>& fallback,
+                                const std::function<at::Tensor(int64_t seqlen)>& fallback,
                                 const std::string& fallback_source)
 {
     const bool will_have_data = !calib.path.empty() || static_cast<bool>(fallback);
@@ -23,12 +25,13 @@ PreparedCalibration prepare_run(const model::Model& model, PipelineOptions& o,
         plan_layers(model.config(), check);
     }
     PreparedCalibration out;
+    out.seqlen = std::min(calib.seqlen, model.config().max_position);
     if (!calib.path.empty()) {
         data::CalibrationOptions co;
         co.path = calib.path;
         co.format = data::parse_calibration_format(calib.format);
         co.nsamples = calib.nsamples;
-        co.seqlen = calib.seqlen;
+        co.seqlen = out.seqlen;
         co.seed = calib.seed;
         const data::CalibrationFormat f = co.format == data::CalibrationFormat::Auto
                                               ? data::guess_calibration_format(co.path)
@@ -42,7 +45,7 @@ PreparedCalibration prepare_run(const model::Model& model, PipelineOptions& o,
         out.tokens_available = set.tokens_available;
         out.drawn = true;
     } else if (fallback) {
-        o.calibration = fallback();
+        o.calibration = fallback(out.seqlen);
         o.calibration_source = fallback_source;
         out.source = fallback_source;
         out.drawn = true;

@@ -1,5 +1,7 @@
 #include "core/quant/result.h"
 
+#include <cctype>
+
 #include "core/common/error.h"
 
 #include <ATen/Functions.h>
@@ -8,6 +10,23 @@
 #include "kernels/quantize.h"
 
 namespace zp::quant {
+
+const char* algorithm_name(Algorithm a)
+{
+    return a == Algorithm::GPTQ ? "gptq" : "rtn";
+}
+
+Algorithm parse_algorithm(const std::string& name)
+{
+    std::string n = name;
+    for (char& ch : n)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (n == "gptq")
+        return Algorithm::GPTQ;
+    if (n == "rtn")
+        return Algorithm::RTN;
+    throw InvalidArgument("algorithm '" + name + "' is not rtn or gptq");
+}
 
 at::Tensor QuantizedModel::dequantize(const LayerResult& layer)
 {

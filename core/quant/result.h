@@ -16,6 +16,11 @@ namespace zp::quant {
 
 // The quantization algorithm applied to one layer's weights.
 enum class Algorithm { RTN, GPTQ };
+// "rtn" / "gptq": the one spelling every file and listing uses.
+const char* algorithm_name(Algorithm a);
+// Reads "rtn" / "gptq" (any case: sessions before this spelling wrote "RTN" / "GPTQ");
+// InvalidArgument otherwise.
+Algorithm parse_algorithm(const std::string& name);
 
 struct LayerResult {
     int64_t block = 0;  // decoder block index

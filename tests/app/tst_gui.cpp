@@ -4,6 +4,7 @@
 // sessions save and reopen with the same figures; the evaluation tab fills
 // both perplexities and both texts; the export dialog writes a file; the playground follows its
 // sliders; bad files give a message in the window and the app keeps going.
+#include <QSpinBox>
 #include <QtTest/QtTest>
 
 #ifdef ZP_HAVE_GUI  // defined by zp_gui (app/gui/CMakeLists.txt); without the GUI this test skips
@@ -39,6 +40,7 @@
 #include "core/demo/demo_model.h"
 #include "core/demo/synthetic_group.h"
 #include "core/export/session.h"
+#include "core/pipeline/run_options.h"
 
 class TestGui : public QObject {
     Q_OBJECT
@@ -277,6 +279,33 @@ private Q_SLOTS:
         LayerTableModel* t = w.overview()->tableModel();
         for (int r = 0; r < t->rowCount(); ++r)
             QVERIFY(t->result(r).ratio() <= 1.0 + 1e-9);
+    }
+
+    // The job panel's defaults and ranges come from the one run-options table.
+    void jobPanelFollowsTheOptionsTable()
+    {
+        const zp::pipeline::RunOptions d;
+        const JobSettings s;
+        QCOMPARE(s.pipeline.toStdString(), d.text("method"));
+        QCOMPARE(int64_t(s.bits), d.integer("bits"));
+        QCOMPARE(s.groupSize, d.integer("group"));
+        QCOMPARE(int64_t(s.nsamples), d.integer("nsamples"));
+        QCOMPARE(int64_t(s.seqlen), d.integer("seqlen"));
+        QCOMPARE(s.calibFormat.toStdString(), d.text("calib_format"));
+        QCOMPARE(s.device.toStdString(), d.text("device"));
+        MainWindow w;
+        const JobSettings panel = w.jobPanel()->settings();
+        QCOMPARE(panel.pipeline, s.pipeline);
+        QCOMPARE(panel.bits, s.bits);
+        QCOMPARE(panel.nsamples, s.nsamples);
+        QCOMPARE(panel.seqlen, s.seqlen);
+        for (const char* name : {"bits", "nsamples", "seqlen", "seed"}) {
+            const QSpinBox* box = w.jobPanel()->findChild<QSpinBox*>(QString::fromUtf8(name));
+            QVERIFY2(box, name);
+            const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(name);
+            QCOMPARE(box->minimum(), int(spec.min));
+            QCOMPARE(double(box->maximum()), std::min<double>(spec.max, INT_MAX));
+        }
     }
 
     void cancelReturnsToIdle()

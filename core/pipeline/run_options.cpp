@@ -1,0 +1,375 @@
+#include "core/pipeline/run_options.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/common/error.h"
+
+namespace zp::pipeline {
+
+namespace {
+
+std::vector<std::string> method_names()
+{
+    std::vector<std::string> names;
+    for (const PipelineMethod& m : pipeline_methods())
+        names.push_back(m.name);
+    return names;
+}
+
+std::string format_real(double v)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    // The shortest text that reads back to the same double.
+    for (int p = 1; p <= 17; ++p) {
+        char b2[32];
+        std::snprintf(b2, sizeof b2, "%.*g", p, v);
+        if (std::strtod(b2, nullptr) == v)
+            return b2;
+    }
+    return buf;
+}
+
+bool parse_int(const std::string& s, int64_t* out)
+{
+    if (s.empty())
+        return false;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+bool parse_real(const std::string& s, double* out)
+{
+    if (s.empty())
+        return false;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (*end != '\0' || !std::isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+}  // namespace
+
+const std::vector<RunOptionSpec>& run_option_specs()
+{
+    using T = OptionType;
+    static const std::vector<RunOptionSpec> specs = {
+        {"method", T::Text, "gptq-neuqi", 0, 0, method_names(),
+         "quantization method: RTN or GPTQ with Min-Max, NeUQI or NeUQI-int parameters", false,
+         false},
+        {"bits", T::Int, "2", 2, 8, {}, "bits per weight", false, false},
+        {"group",
+         T::Int,
+         "-1",
+         -1,
+         1 << 20,
+         {},
+         "columns per group (-1: channel-wise, one group per row)",
+         false,
+         false},
+        {"calib",
+         T::Text,
+         "",
+         0,
+         0,
+         {},
+         "calibration text, .jsonl ({\"text\": ...}) or .ids file (none: data-free RTN)",
+         false,
+         false},
+        {"calib_format",
+         T::Text,
+         "auto",
+         0,
+         0,
+         {"auto", "text", "jsonl", "ids"},
+         "calibration file format (auto: by file name)",
+         false,
+         false},
+        {"nsamples", T::Int, "128", 1, 1 << 20, {}, "calibration sequences N", false, false},
+        {"seqlen",
+         T::Int,
+         "2048",
+         2,
+         1 << 20,
+         {},
+         "tokens per calibration sequence L (shortened to the model's context)",
+         false,
+         false},
+        {"seed",
+         T::Int,
+         "0",
+         0,
+         9007199254740991.0,
+         {},
+         "seed of the calibration draws",
+         false,
+         false},
+        {"damp", T::Real, "0.01", 0.0, 1.0, {}, "relative Hessian damping (GPTQ)"},
+        {"gptq_block", T::Int, "128", 1, 1 << 20, {}, "GPTQ lazy-batch column block"},
+        {"act_order",
+         T::Flag,
+         "true",
+         0,
+         0,
+         {},
+         "GPTQ in act-order (columns by descending diag H)"},
+        {"activations_on_cpu",
+         T::Flag,
+         "false",
+         0,
+         0,
+         {},
+         "keep the calibration activations in host memory"},
+        {"batch", T::Int, "8", 1, 4096, {}, "calibration sequences per forward pass"},
+        {"device", T::Text, "cpu", 0, 0, {}, "cpu or cuda[:N]"},
+        {"override",
+         T::Text,
+         "",
+         0,
+         0,
+         {},
+         "per-layer override: <block|*>.<layer|*>:bits=N,group=G,method=M,skip",
+         true},
+    };
+    return specs;
+}
+
+const RunOptionSpec& run_option_spec(const std::string& name)
+{
+    for (const RunOptionSpec& s : run_option_specs())
+        if (name == s.name)
+            return s;
+    throw InvalidArgument("unknown run option '" + name + "'");
+}
+
+std::string range_text(const RunOptionSpec& s)
+{
+    auto num = [&](double v) {
+        return s.type == OptionType::Int ? std::to_string(static_cast<int64_t>(v)) : format_real(v);
+    };
+    return num(s.min) + ".." + num(s.max);
+}
+
+std::string cli_flag(const RunOptionSpec& spec)
+{
+    std::string f = std::string("--") + spec.name;
+    for (char& ch : f)
+        if (ch == '_')
+            ch = '-';
+    return f;
+}
+
+RunOptions::RunOptions()
+{
+    for (const RunOptionSpec& s : run_option_specs())
+        if (!s.repeated)
+            values_[s.name] = s.default_value;
+}
+
+void RunOptions::set(const std::string& name, const std::string& value, const std::string& where)
+{
+    const RunOptionSpec& s = run_option_spec(name);
+    const std::string at =
+        (where.empty() ? std::string() : where + ": ") + name + " = '" + value + "': ";
+    std::string v = value;
+    switch (s.type) {
+        case OptionType::Int: {
+            int64_t x = 0;
+            if (!parse_int(value, &x))
+                throw InvalidArgument(at + "not an integer");
+            if (x < s.min || x > s.max)
+                throw InvalidArgument(at + "outside " + range_text(s));
+            v = std::to_string(x);
+            break;
+        }
+        case OptionType::Real: {
+            double x = 0.0;
+            if (!parse_real(value, &x))
+                throw InvalidArgument(at + "not a finite number");
+            if (x < s.min || x > s.max)
+                throw InvalidArgument(at + "outside " + range_text(s));
+            v = format_real(x);
+            break;
+        }
+        case OptionType::Flag:
+            if (value == "true" || value == "1")
+                v = "true";
+            else if (value == "false" || value == "0")
+                v = "false";
+            else
+                throw InvalidArgument(at + "not true or false");
+            break;
+        case OptionType::Text:
+            if (!s.choices.empty()) {
+                bool ok = false;
+                std::string list;
+                for (const std::string& c : s.choices) {
+                    ok = ok || c == value;
+                    list += (list.empty() ? "" : ", ") + c;
+                }
+                if (!ok)
+                    throw InvalidArgument(at + "not one of " + list);
+            }
+            break;
+    }
+    if (s.repeated) {
+        parse_override(value);  // checked now, not when the run starts
+        overrides_.push_back(value);
+    } else {
+        values_[name] = v;
+    }
+}
+
+const std::string& RunOptions::text(const std::string& name) const
+{
+    auto it = values_.find(name);
+    if (it == values_.end())
+        throw InvalidArgument("unknown run option '" + name + "'");
+    return it->second;
+}
+
+int64_t RunOptions::integer(const std::string& name) const
+{
+    return std::stoll(text(name));
+}
+
+double RunOptions::real(const std::string& name) const
+{
+    return std::stod(text(name));
+}
+
+bool RunOptions::flag(const std::string& name) const
+{
+    return text(name) == "true";
+}
+
+PipelineOptions RunOptions::pipeline_options() const
+{
+    PipelineOptions o;
+    o.method = text("method");
+    o.bits = static_cast<int>(integer("bits"));
+    o.group_size = integer("group");
+    o.seed = static_cast<uint64_t>(integer("seed"));
+    o.damp = real("damp");
+    o.gptq_block = integer("gptq_block");
+    o.act_order = flag("act_order");
+    o.activations_on_cpu = flag("activations_on_cpu");
+    o.batch = integer("batch");
+    o.device = text("device");
+    for (const std::string& s : overrides_)
+        o.overrides.insert(parse_override(s));
+    return o;
+}
+
+CalibrationRequest RunOptions::calibration() const
+{
+    CalibrationRequest c;
+    c.path = text("calib");
+    c.format = text("calib_format");
+    c.nsamples = integer("nsamples");
+    c.seqlen = integer("seqlen");
+    c.seed = static_cast<uint64_t>(integer("seed"));
+    return c;
+}
+
+std::pair<std::string, LayerOverride> parse_override(const std::string& text)
+{
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || colon == 0)
+        throw InvalidArgument("override '" + text +
+                              "': expected <block>.<layer>:bits=N,group=G,method=M,skip");
+    LayerOverride ov;
+    std::stringstream ss(text.substr(colon + 1));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq),
+                          value = eq == std::string::npos ? "" : item.substr(eq + 1);
+        int64_t n = 0;
+        if (key == "skip" && eq == std::string::npos)
+            ov.skip = true;
+        else if (key == "bits" && parse_int(value, &n))
+            ov.bits = static_cast<int>(n);
+        else if (key == "group" && parse_int(value, &n))
+            ov.group_size = n;
+        else if (key == "method")
+            ov.method = value;
+        else
+            throw InvalidArgument("override '" + text + "': cannot read '" + item +
+                                  "' (bits=N, group=G, method=M or skip)");
+    }
+    return {text.substr(0, colon), ov};
+}
+
+std::string format_override(const std::string& key, const LayerOverride& o)
+{
+    std::vector<std::string> items;
+    if (o.bits != 0)
+        items.push_back("bits=" + std::to_string(o.bits));
+    if (o.group_size != 0)
+        items.push_back("group=" + std::to_string(o.group_size));
+    if (!o.method.empty())
+        items.push_back("method=" + o.method);
+    if (o.skip)
+        items.push_back("skip");
+    std::string out = key + ":";
+    for (size_t i = 0; i < items.size(); ++i)
+        out += (i ? "," : "") + items[i];
+    return out;
+}
+
+std::map<std::string, std::string> run_record(const PipelineOptions& o)
+{
+    RunOptions r;
+    r.set("damp", format_real(o.damp));
+    r.set("gptq_block", std::to_string(o.gptq_block));
+    r.set("act_order", o.act_order ? "true" : "false");
+    r.set("activations_on_cpu", o.activations_on_cpu ? "true" : "false");
+    r.set("batch", std::to_string(o.batch));
+    r.set("device", o.device);
+    std::map<std::string, std::string> out;
+    for (const RunOptionSpec& s : run_option_specs())
+        if (s.recorded && !s.repeated)
+            out[s.name] = r.text(s.name);
+    for (const auto& [key, ov] : o.overrides)
+        out["override." + key] = format_override(key, ov);
+    return out;
+}
+
+void apply_record(RunOptions& options, const std::map<std::string, std::string>& extra,
+                  const std::string& where)
+{
+    for (const auto& [key, value] : extra) {
+        if (key.rfind("override.", 0) == 0) {
+            std::string v = value;
+            if (v.find(':') == std::string::npos) {
+                // Sessions written before the table: "bits=4 group=-1 method= skip" under the key.
+                std::string items;
+                std::stringstream ss(v);
+                std::string item;
+                while (ss >> item)
+                    if (item != "method=" && item != "bits=0" && item != "group=0")
+                        items += (items.empty() ? "" : ",") + item;
+                v = key.substr(9) + ":" + items;
+            }
+            options.set("override", v, where);
+            continue;
+        }
+        for (const RunOptionSpec& s : run_option_specs())
+            if (s.recorded && !s.repeated && key == s.name)
+                options.set(key, value, where);
+    }
+}
+
+}  // namespace zp::pipeline

@@ -8,6 +8,7 @@
 
 #include "app/cli/commands.h"
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::cli {
@@ -25,14 +26,8 @@ struct TokenizeOptions {
 void run_tokenize(const TokenizeOptions& o)
 {
     std::string text = o.text;
-    if (!o.file.empty()) {
-        std::ifstream in(o.file, std::ios::binary);
-        if (!in)
-            throw IoError("cannot open text file '" + o.file + "'");
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        text = ss.str();
-    }
+    if (!o.file.empty())
+        text = read_file(o.file);
     const auto tok = tok::load_tokenizer(o.tokenizer);
     const std::vector<int32_t> ids = tok->encode(text, o.bos);
     std::string line;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/formats/gguf_blocks.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -140,14 +141,6 @@ bool is_byte_piece(const std::string& p)
            std::isxdigit(static_cast<unsigned char>(p[4]));
 }
 
-std::string read_text(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError("cannot open '" + path + "'");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::vector<float> read_llama2c_scores(const std::string& path, int32_t n)
 {
     std::ifstream in(path, std::ios::binary);
@@ -266,7 +259,7 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
         eos = t->eos_id();
     } else if (ends(".json")) {
         auto t = tok::load_hf_tokenizer(file);
-        const nlohmann::json j = nlohmann::json::parse(read_text(file), nullptr, false);
+        const nlohmann::json j = nlohmann::json::parse(read_file(file), nullptr, false);
         if (j.is_discarded() || !j.contains("model"))
             throw FormatError(file + ": model: not a tokenizer.json");
         const auto& m = j["model"];

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 
 namespace zp::model {
 
@@ -249,14 +250,7 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
 
 ModelConfig parse_hf_config(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError(path + ": cannot open");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        throw IoError(path + ": read failed");
-    return parse_hf_config_text(ss.str(), path);
+    return parse_hf_config_text(read_file(path), path);
 }
 
 std::string to_hf_config_json(const ModelConfig& c)

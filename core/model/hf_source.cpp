@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/formats/safetensors.h"
 #include "core/model/weight_source.h"
 
@@ -82,14 +83,10 @@ HfSource::HfSource(const std::string& dir) : dir_(dir)
         throw IoError(dir + ": neither model.safetensors nor model.safetensors.index.json found");
 
     missing_in_ = index.string();
-    std::ifstream in(index, std::ios::binary);
-    if (!in)
-        throw IoError(index.string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string index_text = read_file(index.string());
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(ss.str());
+        j = nlohmann::json::parse(index_text);
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(index.string() + ": not valid JSON: " + e.what());
     }

@@ -464,10 +464,17 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
     std::map<TensorType, int64_t> linear_types;
     const auto q_perm = std::make_shared<at::Tensor>(llama_permutation(c.num_heads, c.head_dim));
     const auto k_perm = std::make_shared<at::Tensor>(llama_permutation(c.num_kv_heads, c.head_dim));
-    auto add_f32 = [&](const std::string& tname, const at::Tensor& shape_of, int64_t i,
-                       at::Tensor model::BlockWeights::*field, std::shared_ptr<at::Tensor> perm) {
+    // A float32 block tensor under its llama.cpp name (from the model's block layout table).
+    auto add_f32 = [&](int64_t i, at::Tensor model::BlockWeights::*field,
+                       std::shared_ptr<at::Tensor> perm) {
+        const at::Tensor& shape_of = layout.*field;
         if (!shape_of.defined())
             return;
+        const char* gguf_name = nullptr;
+        for (const model::BlockPart& p : model::block_parts())
+            if (p.member == field)
+                gguf_name = p.gguf;
+        const std::string tname = "blk." + std::to_string(i) + "." + gguf_name;
         sink.add_lazy(tname, ne_of(shape_of), TensorType::F32,
                       [block_of, i, field, perm](TensorSummary&) {
                           at::Tensor t = block_of(i).*field;
@@ -477,9 +484,7 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
                       });
     };
     for (int64_t i = 0; i < c.num_layers; ++i) {
-        const std::string blk = "blk." + std::to_string(i) + ".";
-        add_f32(blk + "attn_norm.weight", layout.input_norm, i, &model::BlockWeights::input_norm,
-                nullptr);
+        add_f32(i, &model::BlockWeights::input_norm, nullptr);
         for (const std::string& lname : model::linear_names()) {
             const std::string tname = linear_tensor_name(i, lname);
             std::shared_ptr<at::Tensor> perm;
@@ -547,13 +552,14 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
             }
         }
         using BW = model::BlockWeights;
-        add_f32(blk + "attn_q.bias", layout.q_bias, i, &BW::q_bias, permute ? q_perm : nullptr);
-        add_f32(blk + "attn_k.bias", layout.k_bias, i, &BW::k_bias, permute ? k_perm : nullptr);
-        add_f32(blk + "attn_v.bias", layout.v_bias, i, &BW::v_bias, nullptr);
-        add_f32(blk + "attn_output.bias", layout.o_bias, i, &BW::o_bias, nullptr);
-        add_f32(blk + "attn_q_norm.weight", layout.q_norm, i, &BW::q_norm, nullptr);
-        add_f32(blk + "attn_k_norm.weight", layout.k_norm, i, &BW::k_norm, nullptr);
-        add_f32(blk + "ffn_norm.weight", layout.post_norm, i, &BW::post_norm, nullptr);
+        // llama.cpp's order within a block; names from the layout table.
+        add_f32(i, &BW::q_bias, permute ? q_perm : nullptr);
+        add_f32(i, &BW::k_bias, permute ? k_perm : nullptr);
+        add_f32(i, &BW::v_bias, nullptr);
+        add_f32(i, &BW::o_bias, nullptr);
+        add_f32(i, &BW::q_norm, nullptr);
+        add_f32(i, &BW::k_norm, nullptr);
+        add_f32(i, &BW::post_norm, nullptr);
     }
     sink.add_f32("output_norm.weight", model.final_norm());
     if (!c.tie_word_embeddings)

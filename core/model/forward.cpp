@@ -107,7 +107,8 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t star
 }
 
 at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& hidden,
-                         int64_t pos0, KvCache* cache, const LinearObserver& observe)
+                         int64_t pos0, KvCache* cache, const LinearObserver& observe,
+                         const ActivationHooks* hooks)
 {
     if (hidden.dim() != 3 || hidden.size(2) != c.hidden_size)
         throw InvalidArgument("block_forward: hidden states must be [B, T, " +
@@ -130,7 +131,13 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
     const at::Tensor& wu = on(w_in.up, hidden, h9);
     const at::Tensor& wd = on(w_in.down, hidden, h10);
 
-    at::Tensor x = rms_norm(hidden, w_in.input_norm, c.rms_norm_eps);
+    auto rewrite = [&](const char* name, at::Tensor t) {
+        return hooks && hooks->linear_input ? hooks->linear_input(name, t) : t;
+    };
+    auto rewrite_attn = [&](const char* which, at::Tensor t) {
+        return hooks && hooks->attention ? hooks->attention(which, t) : t;
+    };
+    at::Tensor x = rewrite("q_proj", rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
     if (observe)
         observe("q_proj", x);
     at::Tensor q = linear(x, wq, bq).view({B, T, nh, hd});
@@ -144,8 +151,9 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
     k = k.transpose(1, 2);
     v = v.transpose(1, 2);
     auto [cos, sin] = rope_tables(c, pos0, T, hidden.device(), hidden.scalar_type());
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    q = rewrite_attn("q", q * cos + rotate_half(q) * sin);
+    k = rewrite_attn("k", k * cos + rotate_half(k) * sin);
+    v = rewrite_attn("v", v);
     if (cache) {
         if (cache->k.defined()) {
             k = at::cat({cache->k, k}, 2);
@@ -172,15 +180,16 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
         scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
     }
     at::Tensor attn = scores.softmax(-1).to(hidden.scalar_type()).matmul(v);  // [B, nh, T, hd]
-    attn = attn.transpose(1, 2).reshape({B, T, nh * hd});
+    attn = rewrite("o_proj", attn.transpose(1, 2).reshape({B, T, nh * hd}));
     if (observe)
         observe("o_proj", attn);
     at::Tensor out = hidden + linear(attn, wo, bo);
 
-    x = rms_norm(out, w_in.post_norm, c.rms_norm_eps);
+    x = rewrite("gate_proj", rms_norm(out, w_in.post_norm, c.rms_norm_eps));
     if (observe)
         observe("gate_proj", x);
-    at::Tensor a = at::silu(linear(x, wg, at::Tensor())) * linear(x, wu, at::Tensor());
+    at::Tensor a =
+        rewrite("down_proj", at::silu(linear(x, wg, at::Tensor())) * linear(x, wu, at::Tensor()));
     if (observe)
         observe("down_proj", a);
     return out + linear(a, wd, at::Tensor());
@@ -227,7 +236,8 @@ at::Tensor model_forward(const Model& m, const at::Tensor& ids, const ForwardOpt
     for (int64_t l = 0; l < c.num_layers; ++l) {
         report_progress(opt.progress, static_cast<double>(l), static_cast<double>(c.num_layers),
                         "block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
-        h = block_forward(c, m.block(l).to(opt.device, opt.dtype), h, 0);
+        h = block_forward(c, m.block(l).to(opt.device, opt.dtype), h, 0, nullptr, {},
+                          m.activation_hooks());
     }
     report_progress(opt.progress, static_cast<double>(c.num_layers),
                     static_cast<double>(c.num_layers), "logits");
@@ -262,7 +272,7 @@ at::Tensor Generator::feed(const std::vector<int32_t>& tokens)
         p[i] = tokens[i];
     at::Tensor h = embed_tokens(model_, ids, device_, dtype_);
     for (size_t l = 0; l < blocks_.size(); ++l)
-        h = block_forward(c, blocks_[l], h, pos_, &cache_[l]);
+        h = block_forward(c, blocks_[l], h, pos_, &cache_[l], {}, model_.activation_hooks());
     pos_ += static_cast<int64_t>(tokens.size());
     at::Tensor last = h.narrow(1, h.size(1) - 1, 1);
     return logits_with(last, norm_, head_, c.rms_norm_eps).reshape({-1}).to(at::kCPU);

@@ -162,6 +162,7 @@ struct Model::Impl {
     mutable std::map<int64_t, BlockWeights> kept;
     bool keep = false;
     mutable at::Tensor embed, norm, head;
+    std::shared_ptr<const ActivationHooks> hooks;
 
     void check_index(int64_t i) const
     {
@@ -380,6 +381,16 @@ const at::Tensor& Model::lm_head() const
     if (config().tie_word_embeddings)
         return embed_tokens();
     return impl_->global(impl_->head, "lm_head.weight");
+}
+
+void Model::set_activation_hooks(std::shared_ptr<const ActivationHooks> hooks)
+{
+    impl_->hooks = std::move(hooks);
+}
+
+const ActivationHooks* Model::activation_hooks() const
+{
+    return impl_->hooks.get();
 }
 
 }  // namespace zp::model

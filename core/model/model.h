@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,17 @@ struct LinearGroup {
 };
 const std::vector<LinearGroup>& linear_input_groups();
 
+// Rewrites of the activations inside a block's forward, for activation quantization and online
+// rotations (RUQuant; core/quant builds them). linear_input(name, x) rewrites the input of a
+// linear group before its matmul: "q_proj" (q, k, v), "o_proj", "gate_proj" (gate, up),
+// "down_proj"; x is [B, T, in]. attention(which, t) rewrites Q and K after RoPE ("q", "k") and
+// V ("v"), t [B, heads, T, head_dim], before the KV cache. Either may be empty (identity). A
+// Model carries them, so evaluation, generation and calibration all run the same forward.
+struct ActivationHooks {
+    std::function<at::Tensor(const std::string& name, const at::Tensor& x)> linear_input;
+    std::function<at::Tensor(const std::string& which, const at::Tensor& t)> attention;
+};
+
 class WeightSource;  // internal: where the bytes come from (core/model/weight_source.h)
 
 class Model {
@@ -107,6 +119,10 @@ public:
                               const at::Tensor& scale, const at::Tensor& zero, int64_t group_size);
     bool is_replaced(int64_t i) const;
     void reset_block(int64_t i);  // back to the weights on disk
+
+    // The activation rewrites every forward of this model applies (null: none).
+    void set_activation_hooks(std::shared_ptr<const ActivationHooks> hooks);
+    const ActivationHooks* activation_hooks() const;
 
     // Keep every block read from disk in memory (faster repeated passes; memory: whole model).
     void set_keep_blocks(bool keep);

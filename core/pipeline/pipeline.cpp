@@ -235,7 +235,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 const int64_t n = std::min(o.batch, N - s);
                 at::Tensor h = X.narrow(0, s, n).to(dev);
                 try {
-                    at::Tensor y = model::block_forward(c, w, h, 0, nullptr, observe);
+                    at::Tensor y = model::block_forward(c, w, h, 0, nullptr, observe,
+                                                        model.activation_hooks());
                     if (keep_output)
                         Y.narrow(0, s, n).copy_(y);
                 } catch (const StopForward&) {

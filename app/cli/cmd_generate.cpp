@@ -17,6 +17,7 @@
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/run_options.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::cli {
@@ -61,7 +62,7 @@ void apply_session(model::Model& model, const std::string& path, bool gguf_weigh
     for (const quant::LayerResult& l : qm.layers)
         n += !l.skipped && l.codes.defined();
     if (!gguf_weights) {
-        quant::install_quantized(model, qm);
+        pipeline::install_run(model, qm);
     } else {
         for (const quant::LayerResult& l : qm.layers)
             if (!l.skipped && l.codes.defined())

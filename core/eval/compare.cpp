@@ -11,6 +11,7 @@
 #include "core/common/text.h"
 #include "core/data/corpus.h"
 #include "core/model/forward.h"
+#include "core/pipeline/run_options.h"
 
 namespace zp::eval {
 
@@ -89,7 +90,7 @@ CompareResult compare_quantized(model::Model& m, const quant::QuantizedModel& qm
         r.original = perplexity_of_windows(m, windows, o.ppl, sub("perplexity, original model"));
         base += nwin;
         r.text_original = generate("generating, original model");
-        quant::install_quantized(m, qm);
+        pipeline::install_run(m, qm);
         r.quantized = perplexity_of_windows(m, windows, o.ppl, sub("perplexity, quantized model"));
         base += nwin;
         r.text_quantized = generate("generating, quantized model");

@@ -381,6 +381,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 quant::install_quantized(model, block_layers);
             }
         }
+        if (o.write_back)
+            model.set_activation_hooks(activation_hooks_for(o.abits, o.aclip, c.head_dim));
         report_progress(o.progress, total, total, "done");
     } catch (...) {
         restore();

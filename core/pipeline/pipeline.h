@@ -59,6 +59,10 @@ struct PipelineOptions {
     int64_t batch = 8;                // calibration sequences per forward pass
     std::map<std::string, LayerOverride> overrides;
     bool write_back = true;  // W_hat into the model (Model::set_block) as each block finishes
+    // Activations (RUQuant's quantizers, no transforms yet): 16 = none; fewer bits make every
+    // forward of the written-back model quantize its activations per token (clip aclip).
+    int abits = 16;
+    double aclip = 1.0;
     // (done layers, total layers, "block 2/5 down_proj: gptq (ETA 12 s)"); false cancels: the
     // pipeline throws zp::Cancelled and restores the model's blocks it had replaced.
     ProgressFn progress;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/quant/act_quant.h"
 
 namespace zp::pipeline {
 
@@ -133,6 +134,14 @@ const std::vector<RunOptionSpec>& run_option_specs()
          "keep the calibration activations in host memory"},
         {"batch", T::Int, "8", 1, 4096, {}, "calibration sequences per forward pass"},
         {"device", T::Text, "cpu", 0, 0, {}, "cpu or cuda[:N]"},
+        {"abits",
+         T::Int,
+         "16",
+         2,
+         16,
+         {},
+         "activation bits: per-token quantization of every linear input, Q, K and V (16: none)"},
+        {"aclip", T::Real, "1", 0.01, 1.0, {}, "activation clip ratio (RUQuant's lac)"},
         {"override",
          T::Text,
          "",
@@ -267,6 +276,8 @@ PipelineOptions RunOptions::pipeline_options() const
     o.activations_on_cpu = flag("activations_on_cpu");
     o.batch = integer("batch");
     o.device = text("device");
+    o.abits = static_cast<int>(integer("abits"));
+    o.aclip = real("aclip");
     for (const std::string& s : overrides_)
         o.overrides.insert(parse_override(s));
     return o;
@@ -338,6 +349,8 @@ std::map<std::string, std::string> run_record(const PipelineOptions& o)
     r.set("activations_on_cpu", o.activations_on_cpu ? "true" : "false");
     r.set("batch", std::to_string(o.batch));
     r.set("device", o.device);
+    r.set("abits", std::to_string(o.abits));
+    r.set("aclip", format_real(o.aclip));
     std::map<std::string, std::string> out;
     for (const RunOptionSpec& s : run_option_specs())
         if (s.recorded && !s.repeated)
@@ -370,6 +383,27 @@ void apply_record(RunOptions& options, const std::map<std::string, std::string>&
             if (s.recorded && !s.repeated && key == s.name)
                 options.set(key, value, where);
     }
+}
+
+std::shared_ptr<const model::ActivationHooks> activation_hooks_for(int abits, double aclip,
+                                                                   int64_t head_dim)
+{
+    if (abits >= 16)
+        return nullptr;
+    quant::ActivationQuantConfig a;
+    a.linear = a.qk = a.v = {abits, aclip};
+    // The head_dim Hadamard needs a power of two; other heads are quantized unrotated.
+    a.qk_hadamard = head_dim > 0 && (head_dim & (head_dim - 1)) == 0;
+    return quant::activation_quant_hooks(a, head_dim);
+}
+
+void install_run(model::Model& m, const quant::QuantizedModel& qm)
+{
+    RunOptions r;
+    apply_record(r, qm.config.extra, "run record");
+    quant::install_quantized(m, qm);
+    m.set_activation_hooks(activation_hooks_for(static_cast<int>(r.integer("abits")),
+                                                r.real("aclip"), m.config().head_dim));
 }
 
 }  // namespace zp::pipeline

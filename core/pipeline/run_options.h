@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +65,15 @@ private:
 // "3.down_proj:bits=4,group=-1,method=rtn-minmax,skip" -> (key, override). InvalidArgument.
 std::pair<std::string, LayerOverride> parse_override(const std::string& text);
 std::string format_override(const std::string& key, const LayerOverride& o);
+
+// Puts a run's result into a model: its quantized weights (quant::install_quantized) and, from
+// its run record, its activation quantization (Model::set_activation_hooks; none at 16 bits).
+// A reopened session or checkpoint so computes what the run computed. InvalidArgument for a
+// record the table refuses or a result that does not match the model.
+void install_run(model::Model& m, const quant::QuantizedModel& qm);
+// The activation hooks of abits / aclip (null at 16 bits) for a model of this head_dim.
+std::shared_ptr<const model::ActivationHooks> activation_hooks_for(int abits, double aclip,
+                                                                   int64_t head_dim);
 
 // The recorded options of a run (every RunOptionSpec with recorded = true, overrides as
 // "override.<key>"), as the result's RunConfig::extra keeps them; values formatted as the table

@@ -11,6 +11,8 @@
 #include "core/common/error.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
+#include "core/pipeline/pipeline.h"
+#include "core/pipeline/run_options.h"
 #include "core/quant/act_quant.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/common/test_util.h"
@@ -204,6 +206,40 @@ private Q_SLOTS:
         qInfo("mean NLL: full precision %.4f, A8 %.4f, A4 %.4f", nll_fp, nll_a[0], nll_a[1]);
         QVERIFY(std::abs(nll_a[0] - nll_fp) < 0.05 * nll_fp);
         QVERIFY(std::abs(nll_a[1] - nll_fp) > std::abs(nll_a[0] - nll_fp));
+    }
+
+    // W8A8 through the pipeline: the run leaves the model quantizing its activations (A16 leaves
+    // none), records abits, and install_run on a freshly opened model reproduces the run's logits
+    // exactly, as a reopened session does.
+    void pipeline_records_and_reinstalls_activation_bits()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        const at::Tensor ids = at::arange(1, 65, at::kLong).remainder(500).add(3).reshape({1, -1});
+        pipeline::PipelineOptions o;
+        o.method = "rtn-minmax";
+        o.bits = 8;
+        auto w_only = model::Model::open(bin.toStdString());
+        const quant::QuantizedModel q16 = pipeline::quantize_model(*w_only, o);
+        QVERIFY(w_only->activation_hooks() == nullptr);
+        QCOMPARE(q16.config.extra.at("abits"), std::string("16"));
+        const at::Tensor l16 = model::model_forward(*w_only, ids);
+
+        o.abits = 8;
+        o.aclip = 0.9;
+        auto wa = model::Model::open(bin.toStdString());
+        const quant::QuantizedModel q8 = pipeline::quantize_model(*wa, o);
+        QVERIFY(wa->activation_hooks() != nullptr);
+        QCOMPARE(q8.config.extra.at("abits"), std::string("8"));
+        QCOMPARE(q8.config.extra.at("aclip"), std::string("0.9"));
+        const at::Tensor l8 = model::model_forward(*wa, ids);
+        QVERIFY(!at::equal(l8, l16));
+
+        auto reopened = model::Model::open(bin.toStdString());
+        pipeline::install_run(*reopened, q8);
+        QVERIFY(at::equal(model::model_forward(*reopened, ids), l8));
+        auto reopened16 = model::Model::open(bin.toStdString());
+        pipeline::install_run(*reopened16, q16);
+        QVERIFY(at::equal(model::model_forward(*reopened16, ids), l16));
     }
 
     void bad_configs_are_refused()

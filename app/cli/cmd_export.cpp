@@ -53,7 +53,7 @@ void print_layers(const exporter::Report& r, bool gptq)
 void run_export(const ExportCliOptions& o)
 {
     const exporter::FormatInfo& info = exporter::format_info(o.format);
-    if (info.needs_model && o.model.empty() && !io::is_packed_checkpoint(o.session))
+    if (info.needs_model && o.model.empty() && !model::is_packed_checkpoint(o.session))
         throw InvalidArgument("export --format " + o.format +
                               " needs --model (the model the "
                               "session quantized)");
@@ -63,7 +63,7 @@ void run_export(const ExportCliOptions& o)
     // stand for the session and (without --model) for the model.
     quant::QuantizedModel qm;
     std::unique_ptr<model::Model> model;
-    if (io::is_packed_checkpoint(o.session)) {
+    if (model::is_packed_checkpoint(o.session)) {
         io::PackedCheckpoint pc = io::load_packed(o.session);
         qm = std::move(pc.qm);
         model = std::move(pc.model);

@@ -34,16 +34,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string module_path(const std::string& linear)
-{
-    return model::linear_module(linear);
-}
-
-std::string layer_prefix(int64_t block, const std::string& linear)
-{
-    return model::linear_prefix(block, linear);
-}
-
 bool is_quantized(const quant::LayerResult* l)
 {
     return l && !l->skipped && l->codes.defined();
@@ -136,7 +126,7 @@ void write_model_file(const model::Model& m, const quant::QuantizedModel& qm,
             const std::string name = model::block_tensor_name(l, p.name);
             const quant::LayerResult* r = p.linear ? qm.find(l, p.linear) : nullptr;
             if (is_quantized(r)) {
-                auto more = layout.linear(layer_prefix(l, p.linear), *r, with_data);
+                auto more = layout.linear(model::linear_prefix(l, p.linear), *r, with_data);
                 for (auto& it : more)
                     items.push_back(std::move(it));
                 continue;
@@ -266,7 +256,7 @@ at::ScalarType parse_export_dtype(const std::string& name)
 
 GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
 {
-    const std::string prefix = layer_prefix(layer.block, layer.name);
+    const std::string prefix = model::linear_prefix(layer.block, layer.name);
     if (!is_quantized(&layer))
         throw InvalidArgument("GPTQ export: " + prefix + " holds no quantized weights");
     const at::Tensor w_hat = quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
@@ -415,7 +405,7 @@ SafetensorsExportResult export_packed(const model::Model& model, const quant::Qu
 
     json layers = json::array();
     for (const auto& l : qm.layers)
-        layers.push_back({{"tensor", layer_prefix(l.block, l.name)},
+        layers.push_back({{"tensor", model::linear_prefix(l.block, l.name)},
                           {"block", l.block},
                           {"name", l.name},
                           {"bits", l.bits},
@@ -469,7 +459,7 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
         const bool ok = (l.bits == 2 || l.bits == 3 || l.bits == 4 || l.bits == 8) && g > 0 &&
                         in % g == 0 && (in * l.bits) % 32 == 0 && (out * l.bits) % 32 == 0;
         const int64_t gsz = g == in ? -1 : g;
-        plan[layer_prefix(l.block, l.name)] = {ok, {l.bits, gsz}};
+        plan[model::linear_prefix(l.block, l.name)] = {ok, {l.bits, gsz}};
         if (ok)
             ++counts[{l.bits, gsz}];
     }
@@ -543,14 +533,14 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
         for (const std::string& n : sub) {
             int64_t packed_blocks = 0;
             for (int64_t l = 0; l < c.num_layers; ++l) {
-                auto it = plan.find(layer_prefix(l, n));
+                auto it = plan.find(model::linear_prefix(l, n));
                 if (it != plan.end() && it->second.first)
                     ++packed_blocks;
                 else
                     any_excluded = true;
             }
             if (packed_blocks == c.num_layers)
-                names.push_back(module_path(n));
+                names.push_back(model::linear_module(n));
             else if (packed_blocks != 0)
                 uniform = false;  // quantized in some blocks only: no per-name list describes it
         }
@@ -560,12 +550,12 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
     // Layers the QuantizedModel does not hold at all are unquantized too.
     for (int64_t l = 0; l < c.num_layers; ++l)
         for (const std::string& n : model::linear_names())
-            if (!plan.count(layer_prefix(l, n))) {
+            if (!plan.count(model::linear_prefix(l, n))) {
                 std::string escaped;
-                for (char ch : layer_prefix(l, n))
+                for (char ch : model::linear_prefix(l, n))
                     escaped += ch == '.' ? std::string("\\.") : std::string(1, ch);
                 dynamic["-:^" + escaped + "$"] = json::object();
-                res.warnings.push_back(layer_prefix(l, n) +
+                res.warnings.push_back(model::linear_prefix(l, n) +
                                        ": not quantized in the session: stored unquantized");
             }
 
@@ -604,15 +594,12 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
 
 namespace {
 
-template <typename T>
-T field(const json& o, const char* key, const std::string& where)
-{
-    return model::packed_field<T>(o, key, where);
-}
+using model::packed_field;
 
-quant::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
+// The session part of a layer entry (its placement and storage, p, already parsed).
+quant::LayerResult layer_from_json(const json& jl, const model::PackedLinear& p,
+                                   const std::string& cfg_path)
 {
-    const model::PackedLinear p = model::parse_packed_linear(jl, cfg_path);
     const std::string where =
         cfg_path + ": quantization_config.layers entry " + jl["tensor"].dump();
     quant::LayerResult l;
@@ -624,26 +611,21 @@ quant::LayerResult layer_from_json(const json& jl, const std::string& cfg_path)
     l.out_features = p.out_features;
     l.skipped = p.skipped;
     try {
-        l.algorithm = quant::parse_algorithm(field<std::string>(jl, "algorithm", where));
+        l.algorithm = quant::parse_algorithm(packed_field<std::string>(jl, "algorithm", where));
     } catch (const InvalidArgument& e) {
         throw FormatError(where + ": " + e.what());
     }
-    l.param_method = field<std::string>(jl, "param_method", where);
-    l.diag_loss = field<double>(jl, "diag_loss", where);
-    l.diag_loss_minmax = field<double>(jl, "diag_loss_minmax", where);
-    l.proxy_loss = field<double>(jl, "proxy_loss", where);
-    l.proxy_loss_rtn_minmax = field<double>(jl, "proxy_loss_rtn_minmax", where);
-    l.relative_weight_error = field<double>(jl, "relative_weight_error", where);
-    l.seconds = field<double>(jl, "seconds", where);
+    l.param_method = packed_field<std::string>(jl, "param_method", where);
+    l.diag_loss = packed_field<double>(jl, "diag_loss", where);
+    l.diag_loss_minmax = packed_field<double>(jl, "diag_loss_minmax", where);
+    l.proxy_loss = packed_field<double>(jl, "proxy_loss", where);
+    l.proxy_loss_rtn_minmax = packed_field<double>(jl, "proxy_loss_rtn_minmax", where);
+    l.relative_weight_error = packed_field<double>(jl, "relative_weight_error", where);
+    l.seconds = packed_field<double>(jl, "seconds", where);
     return l;
 }
 
 }  // namespace
-
-bool is_packed_checkpoint(const std::string& path)
-{
-    return model::is_packed_checkpoint(path);
-}
 
 PackedCheckpoint load_packed(const std::string& path)
 {
@@ -656,17 +638,17 @@ PackedCheckpoint load_packed(const std::string& path)
     const std::string where = cfg_path + ": quantization_config.run";
     const json run = qc.contains("run") ? qc["run"] : json::object();
     quant::RunConfig& r = out.qm.config;
-    r.model_path = field<std::string>(run, "model_path", where);
-    r.model_config_hash = field<std::string>(run, "model_config_hash", where);
-    r.calibration_source = field<std::string>(run, "calibration_source", where);
-    r.calibration_samples = field<int64_t>(run, "calibration_samples", where);
-    r.calibration_seqlen = field<int64_t>(run, "calibration_seqlen", where);
-    r.seed = field<uint64_t>(run, "seed", where);
-    r.method = field<std::string>(run, "method", where);
-    r.bits = field<int>(run, "bits", where);
-    r.group_size = field<int64_t>(run, "group_size", where);
-    r.software_version = field<std::string>(run, "software_version", where);
-    r.extra = field<std::map<std::string, std::string>>(run, "extra", where);
+    r.model_path = packed_field<std::string>(run, "model_path", where);
+    r.model_config_hash = packed_field<std::string>(run, "model_config_hash", where);
+    r.calibration_source = packed_field<std::string>(run, "calibration_source", where);
+    r.calibration_samples = packed_field<int64_t>(run, "calibration_samples", where);
+    r.calibration_seqlen = packed_field<int64_t>(run, "calibration_seqlen", where);
+    r.seed = packed_field<uint64_t>(run, "seed", where);
+    r.method = packed_field<std::string>(run, "method", where);
+    r.bits = packed_field<int>(run, "bits", where);
+    r.group_size = packed_field<int64_t>(run, "group_size", where);
+    r.software_version = packed_field<std::string>(run, "software_version", where);
+    r.extra = packed_field<std::map<std::string, std::string>>(run, "extra", where);
     try {  // the run options in it must be what the one table accepts
         pipeline::RunOptions checked;
         pipeline::apply_record(checked, r.extra, where + ".extra");
@@ -674,22 +656,16 @@ PackedCheckpoint load_packed(const std::string& path)
         throw FormatError(e.what());
     }
     if (qc.contains("perplexity"))
-        out.qm.perplexity = field<std::map<std::string, double>>(qc, "perplexity", cfg_path);
+        out.qm.perplexity = packed_field<std::map<std::string, double>>(qc, "perplexity", cfg_path);
     SafetensorsFile f((d / "model.safetensors").string());
     const int64_t nblocks = out.model->config().num_layers;
     for (const json& jl : qc["layers"]) {
-        quant::LayerResult l = layer_from_json(jl, cfg_path);
+        const model::PackedLinear p = model::parse_packed_linear(jl, cfg_path);
+        quant::LayerResult l = layer_from_json(jl, p, cfg_path);
         if (l.block < 0 || l.block >= nblocks)
-            throw FormatError(cfg_path + ": layer " + layer_prefix(l.block, l.name) +
+            throw FormatError(cfg_path + ": layer " + model::linear_prefix(l.block, l.name) +
                               " is outside the model's " + std::to_string(nblocks) + " blocks");
         if (!l.skipped) {
-            model::PackedLinear p;
-            p.block = l.block;
-            p.name = l.name;
-            p.bits = l.bits;
-            p.group_size = l.group_size;
-            p.in_features = l.in_features;
-            p.out_features = l.out_features;
             const model::PackedTensors t = model::read_packed_tensors(f, p);
             l.codes = t.codes;
             l.scale = t.scale;

@@ -73,6 +73,7 @@
 #include "core/common/progress.h"
 #include "core/formats/bitpack.h"
 #include "core/model/model.h"
+#include "core/model/packed_source.h"
 #include "core/quant/result.h"
 
 namespace zp::io {
@@ -134,9 +135,6 @@ struct GptqEncoding {
 // (s = sum h w (c - z) / sum h (c - z)^2, rounded to fp16, two passes), keeping whichever grid
 // has the lowest sum h (w - W_hat)^2; never worse than the plain conversion.
 GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale = false);
-
-// True when dir holds a config.json whose quantization_config names "zeropoint-packed".
-bool is_packed_checkpoint(const std::string& dir);
 
 struct PackedCheckpoint {
     std::unique_ptr<model::Model> model;  // every quantized linear reads as W_hat (from the codes)

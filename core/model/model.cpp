@@ -38,8 +38,10 @@ std::optional<std::vector<int64_t>> shape(std::vector<int64_t> s)
     return s;
 }
 
+}  // namespace
+
 // The shape the config implies for a part; nullopt when the config says the part is absent.
-std::optional<std::vector<int64_t>> expected_shape(const ModelConfig& c, const std::string& part)
+std::optional<std::vector<int64_t>> part_shape(const ModelConfig& c, const std::string& part)
 {
     const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.q_dim(), KV = c.kv_dim();
     if (part == "input_layernorm.weight" || part == "post_attention_layernorm.weight")
@@ -65,6 +67,8 @@ std::optional<std::vector<int64_t>> expected_shape(const ModelConfig& c, const s
     return std::nullopt;
 }
 
+namespace {
+
 }  // namespace
 
 const std::vector<BlockPart>& block_parts()
@@ -89,11 +93,6 @@ const std::vector<BlockPart>& block_parts()
     return parts;
 }
 
-std::optional<std::vector<int64_t>> part_shape(const ModelConfig& config, const std::string& part)
-{
-    return expected_shape(config, part);
-}
-
 std::string linear_module(const std::string& linear)
 {
     for (const BlockPart& p : block_parts())
@@ -113,7 +112,7 @@ std::string linear_prefix(int64_t block, const std::string& linear)
 
 std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& linear)
 {
-    return *expected_shape(config, linear_module(linear) + ".weight");
+    return *part_shape(config, linear_module(linear) + ".weight");
 }
 
 const std::vector<LinearGroup>& linear_input_groups()
@@ -202,7 +201,7 @@ Model::Model(std::unique_ptr<WeightSource> source) : impl_(std::make_unique<Impl
         check("lm_head.weight", {c.vocab_size, c.hidden_size});
     for (int64_t l = 0; l < c.num_layers; ++l)
         for (const BlockPart& p : block_parts())
-            if (auto want = expected_shape(c, p.name))
+            if (auto want = part_shape(c, p.name))
                 check(block_tensor_name(l, p.name), *want);
 }
 
@@ -270,7 +269,7 @@ BlockWeights Model::block(int64_t i) const
     if (!have) {
         const ModelConfig& c = config();
         for (const BlockPart& p : block_parts())
-            if (expected_shape(c, p.name))
+            if (part_shape(c, p.name))
                 w.*p.member = impl_->src->load(block_tensor_name(i, p.name));
         std::lock_guard<std::mutex> lock(impl_->mu);
         if (impl_->keep)
@@ -287,7 +286,7 @@ void Model::set_quantized_linear(int64_t i, const std::string& name, const at::T
 {
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + name + ": ";
-    auto want = expected_shape(config(), linear_module(name) + ".weight");
+    auto want = part_shape(config(), linear_module(name) + ".weight");
     if (!want)
         throw InvalidArgument(where + "the model has no such linear layer");
     const int64_t out = (*want)[0], in = (*want)[1];
@@ -318,7 +317,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
     BlockWeights stored;
     for (const BlockPart& p : block_parts()) {
         const at::Tensor& t = w.*p.member;
-        auto want = expected_shape(c, p.name);
+        auto want = part_shape(c, p.name);
         if (!want) {
             if (t.defined())
                 throw InvalidArgument("block " + std::to_string(i) + ": '" + p.name +

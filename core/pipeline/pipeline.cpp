@@ -374,11 +374,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 // with the result, no copy) and dequantized when the block is read: a quantized
                 // model costs one byte per weight, not a float32 W_hat per block. Skipped linears
                 // and the norms stay as they are.
-                quant::QuantizedModel block_layers;
-                for (const quant::LayerResult& r : result.layers)
-                    if (r.block == b)
-                        block_layers.layers.push_back(r);
-                quant::install_quantized(model, block_layers);
+                quant::install_quantized(model, result, b);
             }
         }
         if (o.write_back)

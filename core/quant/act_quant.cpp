@@ -10,13 +10,22 @@
 
 namespace zp::quant {
 
-at::Tensor fake_quant_per_token(const at::Tensor& x, const ActQuantConfig& c)
+namespace {
+
+void check(const ActQuantConfig& c)
 {
     if (c.bits < 2)
         throw InvalidArgument("activation bits must be at least 2, got " + std::to_string(c.bits));
     if (!(c.clip > 0.0 && c.clip <= 1.0))
         throw InvalidArgument("activation clip ratio must be in (0, 1], got " +
                               std::to_string(c.clip));
+}
+
+}  // namespace
+
+at::Tensor fake_quant_per_token(const at::Tensor& x, const ActQuantConfig& c)
+{
+    check(c);
     if (c.bits >= 16)
         return x;
     if (!x.defined() || x.dim() < 1)
@@ -36,7 +45,7 @@ std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(const Activ
                                                                      int64_t head_dim)
 {
     for (const ActQuantConfig* q : {&c.linear, &c.qk, &c.v})
-        fake_quant_per_token(at::zeros({1, 2}), *q);  // the config checks, before any forward
+        check(*q);  // before any forward
     at::Tensor H;
     if (c.qk_hadamard && c.qk.bits < 16)
         H = hadamard(head_dim).to(at::kFloat);  // InvalidArgument unless a power of two

@@ -59,10 +59,10 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
     return (d * d * h).sum().item<double>();
 }
 
-void install_quantized(model::Model& m, const QuantizedModel& qm)
+void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
 {
     for (const LayerResult& l : qm.layers) {
-        if (l.skipped || !l.codes.defined())
+        if (l.skipped || !l.codes.defined() || (block >= 0 && l.block != block))
             continue;
         if (l.block < 0 || l.block >= m.config().num_layers)
             throw InvalidArgument("the quantized model has block " + std::to_string(l.block) +

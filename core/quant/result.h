@@ -78,6 +78,7 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
 // one byte per weight) and dequantizes a block when it is read. The pipeline's write-back,
 // evaluation and generation of a session all use it. InvalidArgument naming the layer when it
 // does not match the model (block outside it, unknown name, shapes).
-void install_quantized(model::Model& m, const QuantizedModel& qm);
+// block >= 0: only that block's layers (the pipeline's write-back, block by block).
+void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block = -1);
 
 }  // namespace zp::quant

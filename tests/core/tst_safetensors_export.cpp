@@ -238,7 +238,7 @@ private:
                       const std::string& dir)
     {
         const exporter::Report r = run_export(&m, qm, exporter::Format::Packed, dir);
-        QVERIFY(io::is_packed_checkpoint(dir));
+        QVERIFY(model::is_packed_checkpoint(dir));
         io::PackedCheckpoint pc = io::load_packed(dir);
         QCOMPARE(pc.qm.layers.size(), qm.layers.size());
         QCOMPARE(pc.qm.config.method, qm.config.method);
@@ -593,7 +593,7 @@ private Q_SLOTS:
         const std::string again = path("again");
         run_export(synth_.get(), synth_qm_, exporter::Format::Packed, again);
         run_export(synth_.get(), synth_qm_, exporter::Format::Safetensors, again);
-        QVERIFY(!io::is_packed_checkpoint(again));
+        QVERIFY(!model::is_packed_checkpoint(again));
         QVERIFY(model::Model::open(again)->format() == "hf");
     }
 

@@ -135,6 +135,25 @@ void run_quantize(const QuantizeOptions& o)
                     ratio(l.proxy_loss, l.proxy_loss_rtn_minmax).c_str(), l.relative_weight_error,
                     l.seconds);
     }
+    if (!q.transforms.empty()) {
+        // The activation side: one row per linear-input group.
+        std::printf("\n%5s %-10s %-8s %6s %5s %12s %12s %10s %10s %7s\n", "block", "input",
+                    "transform", "width", "rblk", "max|x|", "max|xQ|", "A err", "A err+T", "sec");
+        double build = 0.0;
+        for (const quant::GroupTransform* t : q.transforms.all()) {
+            build += t->seconds;
+            const double before = t->act_max.defined() ? t->act_max.max().item<double>() : 0.0;
+            const double after =
+                t->act_max_after.defined() ? t->act_max_after.max().item<double>() : 0.0;
+            std::printf("%5lld %-10s %-8s %6lld %5lld %12.4g %12.4g %10.4g %10.4g %7.2f\n",
+                        static_cast<long long>(t->block), t->input.c_str(),
+                        quant::transform_kind_info(t->kind).name, static_cast<long long>(t->width),
+                        static_cast<long long>(t->rotation_block), before, after,
+                        t->act_error_plain, t->act_error, t->seconds);
+        }
+        std::printf("A%d (clip %s), transforms built in %.2f s\n", po.abits,
+                    q.config.extra["aclip"].c_str(), build);
+    }
     std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
                 static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());
     for (size_t i = 0; i < o.eval.size(); ++i) {

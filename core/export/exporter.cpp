@@ -249,6 +249,15 @@ Report export_quantized(const model::Model* model, const quant::QuantizedModel& 
     const std::string fname = info.name;
     if (options.out.empty())
         throw InvalidArgument("export --format " + fname + ": no output path given");
+    for (const quant::GroupTransform* t : qm.transforms.all())
+        if (!t->identity() && options.format != Format::Imatrix)
+            throw InvalidArgument(
+                "export --format " + fname + ": the run's weights are quantized after a " +
+                quant::transform_kind_info(t->kind).label + " transform (block " +
+                std::to_string(t->block) + " " + t->input +
+                " and others), which the model must apply to its activations at run time; no "
+                "export format can carry that transform. Keep the session (zeropoint-cli "
+                "evaluate/generate --session apply it), or quantize with --transform none");
     if (info.needs_model && !model)
         throw InvalidArgument("export --format " + fname +
                               " needs the original model (--model): its embedding, norms and any "

@@ -85,10 +85,94 @@ std::string layer_group_name(size_t i)
     return buf;
 }
 
+void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
+{
+    const std::vector<const quant::GroupTransform*> all = qm.transforms.all();
+    h5::Location ts = f.create_group("transforms");
+    ts.set_i64("count", static_cast<int64_t>(all.size()));
+    for (size_t i = 0; i < all.size(); ++i) {
+        const quant::GroupTransform& t = *all[i];
+        h5::Location g = ts.create_group(layer_group_name(i));
+        g.set_i64("block", t.block);
+        g.set_string("input", t.input);
+        g.set_string("kind", quant::transform_kind_info(t.kind).name);
+        g.set_i64("width", t.width);
+        g.set_i64("rotation_block", t.rotation_block);
+        g.set_i64("tokens", t.tokens);
+        g.set_f64("act_error_plain", t.act_error_plain);
+        g.set_f64("act_error", t.act_error);
+        g.set_f64("seconds", t.seconds);
+        const std::pair<const char*, const at::Tensor*> tensors[] = {
+            {"smooth", &t.smooth},
+            {"r0", &t.r0},
+            {"perm", &t.perm},
+            {"r1", &t.r1},
+            {"householder", &t.householder},
+            {"act_max", &t.act_max},
+            {"act_max_after", &t.act_max_after}};
+        for (const auto& [name, tensor] : tensors)
+            if (tensor->defined())
+                g.write_tensor(name, tensor->contiguous());
+    }
+}
+
+void read_transforms(const h5::File& f, quant::QuantizedModel& qm, const std::string& path)
+{
+    const h5::Location ts = f.open_group("transforms");
+    const int64_t count = ts.get_i64("count");
+    if (count < 0 || static_cast<size_t>(count) != ts.children().size())
+        ts.fail("/transforms@count", std::to_string(count) + ", but the group holds " +
+                                         std::to_string(ts.children().size()) + " transforms");
+    for (int64_t i = 0; i < count; ++i) {
+        const h5::Location g = ts.open_group(layer_group_name(static_cast<size_t>(i)));
+        quant::GroupTransform t;
+        t.block = g.get_i64("block");
+        t.input = g.get_string("input");
+        const std::string kind = g.get_string("kind");
+        try {
+            t.kind = quant::parse_transform_kind(kind);
+        } catch (const InvalidArgument& e) {
+            g.fail(g.path() + "@kind", e.what());
+        }
+        t.width = g.get_i64("width");
+        t.rotation_block = g.get_i64("rotation_block");
+        t.tokens = g.get_i64("tokens");
+        t.act_error_plain = g.get_f64("act_error_plain");
+        t.act_error = g.get_f64("act_error");
+        t.seconds = g.get_f64("seconds");
+        const std::pair<const char*, at::Tensor*> tensors[] = {{"smooth", &t.smooth},
+                                                               {"r0", &t.r0},
+                                                               {"perm", &t.perm},
+                                                               {"r1", &t.r1},
+                                                               {"householder", &t.householder},
+                                                               {"act_max", &t.act_max},
+                                                               {"act_max_after", &t.act_max_after}};
+        for (const auto& [name, tensor] : tensors)
+            if (g.has(name))
+                *tensor = g.read_tensor(name);
+        bool known = false;
+        for (const model::LinearGroup& lg : model::linear_input_groups())
+            known = known || t.input == lg.input;
+        if (!known)
+            g.fail(g.path() + "@input", "'" + t.input + "' is not a linear-input group");
+        try {
+            t.check(path);
+        } catch (const InvalidArgument& e) {
+            g.fail(g.path(), e.what());
+        }
+        if (qm.transforms.find(t.block, t.input))
+            g.fail(g.path(),
+                   "a second transform for block " + std::to_string(t.block) + " " + t.input);
+        qm.transforms.add(std::move(t));
+    }
+}
+
 void write_contents(h5::File& f, const quant::QuantizedModel& qm)
 {
     f.set_string("schema", kSchema);
-    f.set_i64("schema_version", kSchemaVersion);
+    // Version 2 only where it matters: a file without transforms stays readable by version-1
+    // readers; one with them is refused by those rather than read without its transforms.
+    f.set_i64("schema_version", qm.transforms.empty() ? 1 : kSchemaVersion);
     f.set_string("software_version", qm.config.software_version);
     {
         h5::Location c = f.create_group("config");
@@ -153,6 +237,8 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
         if (l.hessian_diag.defined())
             g.write_tensor("hessian_diag", l.hessian_diag);
     }
+    if (!qm.transforms.empty())
+        write_transforms(f, qm);
 }
 
 void check_shape(const h5::Location& g, const char* name, const at::Tensor& t,
@@ -306,6 +392,8 @@ quant::QuantizedModel read_session(const std::string& path)
         check_shape(g, "hessian_diag", l.hessian_diag, {l.in_features});
         qm.layers.push_back(std::move(l));
     }
+    if (version >= 2 && f.has("transforms"))
+        read_transforms(f, qm, path);
     return qm;
 }
 

@@ -2,7 +2,7 @@
 // diagonal and figures, the measured perplexities) saved to HDF5 and read back identically.
 // Needs a build with HDF5 (ZP_HAVE_HDF5); without it every function throws InvalidArgument.
 //
-// Schema "zeropoint.session", version 1 (h5dump shows it as written):
+// Schema "zeropoint.session", version 2 (h5dump shows it as written):
 //   /                          attributes: schema = "zeropoint.session" (string),
 //                              schema_version = 1 (int64), software_version (string)
 //   /config                    attributes: model_path, model_config_hash, calibration_source,
@@ -25,6 +25,21 @@
 //                              datasets, each only when the tensor is defined, in the tensor's
 //                              own element type and shape: scale, zero ([out, groups], float32),
 //                              codes ([out, in], uint8), hessian_diag ([in], float64)
+//   /transforms                (version 2; only in runs with activation quantization or a
+//                              transform) attribute: count (int64); one group per linear-input
+//     000000, 000001, ...      group of a block, by block then q_proj, o_proj, gate_proj,
+//                              down_proj: attributes block, width, rotation_block, tokens (int64);
+//                              input ("q_proj" | "o_proj" | "gate_proj" | "down_proj"), kind
+//                              ("none" | "smooth" | "duquant" | "ruquant") (string);
+//                              act_error_plain, act_error, seconds (float64). Datasets, each only
+//                              where the kind has that stage (core/quant/ruquant.h):
+//                              smooth [width] float64 (x / s, W * s), r0 and r1 [b, b] float64
+//                              (block rotations, x blockdiag(R)), perm [width] int64 (output j =
+//                              input perm[j]), householder [width] float64 (unit u, H = I - 2uu^T),
+//                              act_max [width] float64 (max |x| per channel over the calibration
+//                              tokens), act_max_after [width] float64 (max |x Q| per channel).
+//                              The layers' codes of a transformed group quantize W Q^-T.
+//                              A file is written as version 1 when it has no transforms.
 // Strings are fixed-length, NUL-padded. Tensor datasets are chunked (~1 MiB), deflated where
 // HDF5 has zlib, and Fletcher-32 checksummed; the file format is HDF5 1.8+ (checksummed metadata),
 // so a damaged file is refused rather than read as wrong numbers.
@@ -39,7 +54,7 @@
 namespace zp::session {
 
 constexpr const char* kSchema = "zeropoint.session";
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 
 // True when this build can read and write session files.
 bool available();

@@ -108,7 +108,7 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t star
 
 at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& hidden,
                          int64_t pos0, KvCache* cache, const LinearObserver& observe,
-                         const ActivationHooks* hooks)
+                         const ActivationHooks* hooks, int64_t block_index)
 {
     if (hidden.dim() != 3 || hidden.size(2) != c.hidden_size)
         throw InvalidArgument("block_forward: hidden states must be [B, T, " +
@@ -132,10 +132,10 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
     const at::Tensor& wd = on(w_in.down, hidden, h10);
 
     auto rewrite = [&](const char* name, at::Tensor t) {
-        return hooks && hooks->linear_input ? hooks->linear_input(name, t) : t;
+        return hooks && hooks->linear_input ? hooks->linear_input(block_index, name, t) : t;
     };
     auto rewrite_attn = [&](const char* which, at::Tensor t) {
-        return hooks && hooks->attention ? hooks->attention(which, t) : t;
+        return hooks && hooks->attention ? hooks->attention(block_index, which, t) : t;
     };
     at::Tensor x = rewrite("q_proj", rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
     if (observe)
@@ -237,7 +237,7 @@ at::Tensor model_forward(const Model& m, const at::Tensor& ids, const ForwardOpt
         report_progress(opt.progress, static_cast<double>(l), static_cast<double>(c.num_layers),
                         "block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
         h = block_forward(c, m.block(l).to(opt.device, opt.dtype), h, 0, nullptr, {},
-                          m.activation_hooks());
+                          m.activation_hooks(), l);
     }
     report_progress(opt.progress, static_cast<double>(c.num_layers),
                     static_cast<double>(c.num_layers), "logits");
@@ -272,7 +272,8 @@ at::Tensor Generator::feed(const std::vector<int32_t>& tokens)
         p[i] = tokens[i];
     at::Tensor h = embed_tokens(model_, ids, device_, dtype_);
     for (size_t l = 0; l < blocks_.size(); ++l)
-        h = block_forward(c, blocks_[l], h, pos_, &cache_[l], {}, model_.activation_hooks());
+        h = block_forward(c, blocks_[l], h, pos_, &cache_[l], {}, model_.activation_hooks(),
+                          static_cast<int64_t>(l));
     pos_ += static_cast<int64_t>(tokens.size());
     at::Tensor last = h.narrow(1, h.size(1) - 1, 1);
     return logits_with(last, norm_, head_, c.rms_norm_eps).reshape({-1}).to(at::kCPU);

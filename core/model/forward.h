@@ -49,11 +49,12 @@ struct KvCache {
 // with one, they also attend to the cached positions, and this call's keys/values are appended
 // (pos0 must then equal cache->length()).
 // `hooks` (may be null) rewrite the activations (Model::activation_hooks); the observer sees each
-// linear input after its rewrite, as the linear does.
+// linear input after its rewrite, as the linear does. `block_index` tells the hooks which decoder
+// block this is.
 at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w, const at::Tensor& hidden,
                          int64_t pos0 = 0, KvCache* cache = nullptr,
-                         const LinearObserver& observe = {},
-                         const ActivationHooks* hooks = nullptr);
+                         const LinearObserver& observe = {}, const ActivationHooks* hooks = nullptr,
+                         int64_t block_index = 0);
 
 // Token ids [B, T] (int64, any device) -> hidden states [B, T, hidden] on device in dtype.
 at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device,

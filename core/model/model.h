@@ -72,14 +72,17 @@ struct LinearGroup {
 const std::vector<LinearGroup>& linear_input_groups();
 
 // Rewrites of the activations inside a block's forward, for activation quantization and online
-// rotations (RUQuant; core/quant builds them). linear_input(name, x) rewrites the input of a
-// linear group before its matmul: "q_proj" (q, k, v), "o_proj", "gate_proj" (gate, up),
-// "down_proj"; x is [B, T, in]. attention(which, t) rewrites Q and K after RoPE ("q", "k") and
-// V ("v"), t [B, heads, T, head_dim], before the KV cache. Either may be empty (identity). A
-// Model carries them, so evaluation, generation and calibration all run the same forward.
+// rotations (RUQuant; core/quant builds them). linear_input(block, name, x) rewrites the input
+// of a linear group of decoder block `block` before its matmul: "q_proj" (q, k, v), "o_proj",
+// "gate_proj" (gate, up), "down_proj"; x is [B, T, in]. attention(block, which, t) rewrites Q
+// and K after RoPE ("q", "k") and V ("v"), t [B, heads, T, head_dim], before the KV cache. Either
+// may be empty (identity). A Model carries them, so evaluation, generation and calibration all run
+// the same forward.
 struct ActivationHooks {
-    std::function<at::Tensor(const std::string& name, const at::Tensor& x)> linear_input;
-    std::function<at::Tensor(const std::string& which, const at::Tensor& t)> attention;
+    std::function<at::Tensor(int64_t block, const std::string& name, const at::Tensor& x)>
+        linear_input;
+    std::function<at::Tensor(int64_t block, const std::string& which, const at::Tensor& t)>
+        attention;
 };
 
 class WeightSource;  // internal: where the bytes come from (core/model/weight_source.h)

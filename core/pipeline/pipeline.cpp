@@ -15,6 +15,7 @@
 
 #include "core/common/error.h"
 #include "core/model/forward.h"
+#include "core/quant/act_quant.h"
 #include "core/quant/gptq.h"
 
 #ifndef ZP_VERSION
@@ -152,6 +153,16 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
             }
             p.config.method = p.method->params;
             const std::string what = "block " + std::to_string(b) + " " + name;
+            if (o.transform.kind != quant::TransformKind::None && !have_data)
+                throw InvalidArgument(std::string("transform ") +
+                                      quant::transform_kind_info(o.transform.kind).name +
+                                      " needs calibration data (--calib)");
+            if (p.skip && o.transform.kind != quant::TransformKind::None)
+                throw InvalidArgument(what +
+                                      ": a skipped layer cannot share a transformed input "
+                                      "(transform " +
+                                      quant::transform_kind_info(o.transform.kind).name +
+                                      "); quantize it or run without a transform");
             if (!p.skip) {
                 if (p.method->algorithm == quant::Algorithm::GPTQ && !have_data)
                     throw InvalidArgument(
@@ -160,6 +171,20 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
                 quant::validate_config(p.config, in_features(c, name), what);
             }
             plan.push_back(std::move(p));
+        }
+    }
+    if (o.transform.kind == quant::TransformKind::DuQuant ||
+        o.transform.kind == quant::TransformKind::RUQuant) {
+        for (const model::LinearGroup& g : model::linear_input_groups()) {
+            const int64_t width = in_features(c, g.input);
+            const int64_t rb =
+                o.transform.block > 0 ? o.transform.block : quant::default_rotation_block(width);
+            if (width % rb != 0)
+                throw InvalidArgument("rotation block " + std::to_string(rb) +
+                                      " does not divide the width " + std::to_string(width) +
+                                      " of the " + g.input +
+                                      " input (--rot-block 0 picks the "
+                                      "largest power of two up to 128 that divides each width)");
         }
     }
     return plan;
@@ -200,6 +225,15 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
     rc.software_version = ZP_VERSION;
     rc.extra = run_record(o);  // the run options, as the one table writes them
 
+    // The activation side: transforms built group by group into `transforms`, which the run's
+    // hooks read as it grows (a group not built yet passes unchanged; Q, K, V are quantized).
+    const bool act_side = o.abits < 16 || o.transform.kind != quant::TransformKind::None;
+    auto transforms = std::make_shared<quant::TransformSet>();
+    const quant::ActivationQuantConfig aq = activation_config(o.abits, o.aclip, c.head_dim);
+    const std::shared_ptr<const model::ActivationHooks> run_hooks =
+        act_side ? quant::activation_quant_hooks(aq, c.head_dim, transforms, false) : nullptr;
+    const model::ActivationHooks* hooks = act_side ? run_hooks.get() : model.activation_hooks();
+
     const double total = static_cast<double>(plan.size());
     double done = 0.0;
     auto report = [&](int64_t b, const std::string& what) {
@@ -227,7 +261,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             X = model::embed_tokens(model, o.calibration, store, at::kFloat);
         }
         auto forward_chunks = [&](const model::BlockWeights& w,
-                                  const model::LinearObserver& observe, bool keep_output) {
+                                  const model::LinearObserver& observe, bool keep_output,
+                                  int64_t block) {
             at::Tensor Y;
             if (keep_output)
                 Y = at::empty_like(X);
@@ -235,8 +270,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 const int64_t n = std::min(o.batch, N - s);
                 at::Tensor h = X.narrow(0, s, n).to(dev);
                 try {
-                    at::Tensor y = model::block_forward(c, w, h, 0, nullptr, observe,
-                                                        model.activation_hooks());
+                    at::Tensor y = model::block_forward(c, w, h, 0, nullptr, observe, hooks, block);
                     if (keep_output)
                         Y.narrow(0, s, n).copy_(y);
                 } catch (const StopForward&) {
@@ -273,6 +307,44 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 if (todo.empty())
                     continue;
                 any = true;
+                if (act_side && have_data) {
+                    // This group's input as the earlier groups leave it: its per-channel maxima
+                    // over every token, and the first rotation_tokens tokens for the transform.
+                    report(b, std::string(sg.input) + ": activation statistics");
+                    const int64_t in = in_features(c, sg.input);
+                    at::Tensor amax = at::zeros({in}, at::TensorOptions().dtype(at::kDouble));
+                    std::vector<at::Tensor> rows;
+                    int64_t nrows = 0, tokens = 0;
+                    const std::string key = sg.input;
+                    forward_chunks(
+                        w,
+                        [&](const std::string& name, const at::Tensor& input) {
+                            if (name != key)
+                                return;
+                            at::Tensor x = input.reshape({-1, in});
+                            amax = at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
+                            tokens += x.size(0);
+                            const int64_t take =
+                                std::min(x.size(0), o.transform.rotation_tokens - nrows);
+                            if (take > 0) {
+                                rows.push_back(x.narrow(0, 0, take).to(at::kCPU).to(at::kFloat));
+                                nrows += take;
+                            }
+                            throw StopForward{};
+                        },
+                        false, b);
+                    std::vector<at::Tensor> ws;
+                    for (const std::string& name : sg.layers)
+                        ws.push_back(w.linear(name));
+                    const at::Tensor sample = at::cat(rows, 0);
+                    quant::GroupTransform t =
+                        quant::build_group_transform(amax, sample, ws, o.transform, b, sg.input);
+                    t.tokens = tokens;
+                    quant::measure_activation_error(t, sample, aq.linear);
+                    for (const std::string& name : sg.layers)
+                        w.linear(name) = t.apply_weight(w.linear(name));
+                    transforms->add(std::move(t));
+                }
                 // The proxy Hessian of this sub-group's input, with the earlier sub-groups
                 // quantized.
                 at::Tensor H;
@@ -292,7 +364,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             tokens += x.size(0);
                             throw StopForward{};
                         },
-                        false);
+                        false, b);
                     H.div_(static_cast<double>(tokens));
                 }
                 for (const LayerPlan* p : todo) {
@@ -363,7 +435,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             // The next block's inputs come from this block with its quantized weights.
             if (have_data && b + 1 < c.num_layers) {
                 report(b, "propagating the activations");
-                X = forward_chunks(w, {}, true);
+                X = forward_chunks(w, {}, true, b);
             }
             if (o.write_back && any) {
                 std::optional<model::BlockWeights> prev;
@@ -377,8 +449,10 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 quant::install_quantized(model, result, b);
             }
         }
+        result.transforms = *transforms;
         if (o.write_back)
-            model.set_activation_hooks(activation_hooks_for(o.abits, o.aclip, c.head_dim));
+            model.set_activation_hooks(
+                activation_hooks_for(o.abits, o.aclip, c.head_dim, result.transforms));
         report_progress(o.progress, total, total, "done");
     } catch (...) {
         restore();

@@ -18,6 +18,7 @@
 #include "core/model/model.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
+#include "core/quant/ruquant.h"
 
 namespace zp::pipeline {
 
@@ -59,10 +60,14 @@ struct PipelineOptions {
     int64_t batch = 8;                // calibration sequences per forward pass
     std::map<std::string, LayerOverride> overrides;
     bool write_back = true;  // W_hat into the model (Model::set_block) as each block finishes
-    // Activations (RUQuant's quantizers, no transforms yet): 16 = none; fewer bits make every
-    // forward of the written-back model quantize its activations per token (clip aclip).
+    // Activations (RUQuant's quantizers): 16 = none; fewer bits make every forward of the
+    // written-back model quantize its activations per token (clip aclip).
     int abits = 16;
     double aclip = 1.0;
+    // RUQuant's transforms and its baselines (quant/ruquant.h), built per linear-input group from
+    // the calibration activations as the earlier groups (weights and activations) are quantized,
+    // and fused into the weights before they are quantized. Needs calibration data unless none.
+    quant::TransformOptions transform;
     // (done layers, total layers, "block 2/5 down_proj: gptq (ETA 12 s)"); false cancels: the
     // pipeline throws zp::Cancelled and restores the model's blocks it had replaced.
     ProgressFn progress;

@@ -21,6 +21,14 @@ std::vector<std::string> method_names()
     return names;
 }
 
+std::vector<std::string> transform_names()
+{
+    std::vector<std::string> names;
+    for (const quant::TransformKindInfo& k : quant::transform_kinds())
+        names.push_back(k.name);
+    return names;
+}
+
 std::string format_real(double v)
 {
     char buf[32];
@@ -142,6 +150,47 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "activation bits: per-token quantization of every linear input, Q, K and V (16: none)"},
         {"aclip", T::Real, "1", 0.01, 1.0, {}, "activation clip ratio (RUQuant's lac)"},
+        {"wclip",
+         T::Real,
+         "1",
+         0.01,
+         1.0,
+         {},
+         "weight clip ratio of Min-Max (RUQuant's swc: 0.8 at W4A4, 1 at W6A6)"},
+        {"transform", T::Text, "none", 0, 0, transform_names(),
+         "activation transform per linear input: none (RTN WxAy), smooth (SmoothQuant), duquant "
+         "(DuQuant-style rotations), ruquant (RUQuant)"},
+        {"alpha", T::Real, "0.6", 0.0, 1.0, {}, "SmoothQuant migration strength"},
+        {"rot_block",
+         T::Int,
+         "0",
+         0,
+         1 << 16,
+         {},
+         "rotation block (0: the largest power of two up to 128 dividing each width)"},
+        {"rot_steps", T::Int, "16", 0, 4096, {}, "greedy Householder steps per block rotation"},
+        {"givens_rounds",
+         T::Int,
+         "3",
+         0,
+         256,
+         {},
+         "permutation + Givens rounds per greedy step (ruquant)"},
+        {"givens",
+         T::Text,
+         "paper",
+         0,
+         0,
+         {"paper", "code"},
+         "Givens blocks: paper (map each pair onto its target) or code (the released code's "
+         "transpose)"},
+        {"rot_tokens",
+         T::Int,
+         "2048",
+         1,
+         1 << 24,
+         {},
+         "calibration tokens the rotations are built from"},
         {"override",
          T::Text,
          "",
@@ -278,6 +327,15 @@ PipelineOptions RunOptions::pipeline_options() const
     o.device = text("device");
     o.abits = static_cast<int>(integer("abits"));
     o.aclip = real("aclip");
+    o.search.clip = real("wclip");
+    o.transform.kind = quant::parse_transform_kind(text("transform"));
+    o.transform.alpha = real("alpha");
+    o.transform.block = integer("rot_block");
+    o.transform.greedy_steps = static_cast<int>(integer("rot_steps"));
+    o.transform.givens_rounds = static_cast<int>(integer("givens_rounds"));
+    o.transform.code_variant = text("givens") == "code";
+    o.transform.rotation_tokens = integer("rot_tokens");
+    o.transform.seed = static_cast<uint64_t>(integer("seed"));
     for (const std::string& s : overrides_)
         o.overrides.insert(parse_override(s));
     return o;
@@ -351,6 +409,14 @@ std::map<std::string, std::string> run_record(const PipelineOptions& o)
     r.set("device", o.device);
     r.set("abits", std::to_string(o.abits));
     r.set("aclip", format_real(o.aclip));
+    r.set("wclip", format_real(o.search.clip));
+    r.set("transform", quant::transform_kind_info(o.transform.kind).name);
+    r.set("alpha", format_real(o.transform.alpha));
+    r.set("rot_block", std::to_string(o.transform.block));
+    r.set("rot_steps", std::to_string(o.transform.greedy_steps));
+    r.set("givens_rounds", std::to_string(o.transform.givens_rounds));
+    r.set("givens", o.transform.code_variant ? "code" : "paper");
+    r.set("rot_tokens", std::to_string(o.transform.rotation_tokens));
     std::map<std::string, std::string> out;
     for (const RunOptionSpec& s : run_option_specs())
         if (s.recorded && !s.repeated)
@@ -385,25 +451,43 @@ void apply_record(RunOptions& options, const std::map<std::string, std::string>&
     }
 }
 
-std::shared_ptr<const model::ActivationHooks> activation_hooks_for(int abits, double aclip,
-                                                                   int64_t head_dim)
+quant::ActivationQuantConfig activation_config(int abits, double aclip, int64_t head_dim)
 {
-    if (abits >= 16)
-        return nullptr;
     quant::ActivationQuantConfig a;
     a.linear = a.qk = a.v = {abits, aclip};
     // The head_dim Hadamard needs a power of two; other heads are quantized unrotated.
     a.qk_hadamard = head_dim > 0 && (head_dim & (head_dim - 1)) == 0;
-    return quant::activation_quant_hooks(a, head_dim);
+    return a;
+}
+
+std::shared_ptr<const model::ActivationHooks> activation_hooks_for(
+    int abits, double aclip, int64_t head_dim, const quant::TransformSet& transforms)
+{
+    bool any = false;
+    for (const quant::GroupTransform* t : transforms.all())
+        any = any || !t->identity();
+    if (abits >= 16 && !any)
+        return nullptr;
+    const quant::ActivationQuantConfig a = activation_config(abits, aclip, head_dim);
+    if (!any)
+        return quant::activation_quant_hooks(a, head_dim);
+    return quant::activation_quant_hooks(a, head_dim,
+                                         std::make_shared<const quant::TransformSet>(transforms));
 }
 
 void install_run(model::Model& m, const quant::QuantizedModel& qm)
 {
     RunOptions r;
     apply_record(r, qm.config.extra, "run record");
+    for (const quant::GroupTransform* t : qm.transforms.all()) {
+        t->check("run");
+        if (t->block < 0 || t->block >= m.config().num_layers)
+            throw InvalidArgument("the run has a transform for block " + std::to_string(t->block) +
+                                  ", the model only " + std::to_string(m.config().num_layers));
+    }
     quant::install_quantized(m, qm);
-    m.set_activation_hooks(activation_hooks_for(static_cast<int>(r.integer("abits")),
-                                                r.real("aclip"), m.config().head_dim));
+    m.set_activation_hooks(activation_hooks_for(
+        static_cast<int>(r.integer("abits")), r.real("aclip"), m.config().head_dim, qm.transforms));
 }
 
 }  // namespace zp::pipeline

@@ -14,6 +14,7 @@
 
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/prepare.h"
+#include "core/quant/act_quant.h"
 
 namespace zp::pipeline {
 
@@ -71,9 +72,13 @@ std::string format_override(const std::string& key, const LayerOverride& o);
 // A reopened session or checkpoint so computes what the run computed. InvalidArgument for a
 // record the table refuses or a result that does not match the model.
 void install_run(model::Model& m, const quant::QuantizedModel& qm);
-// The activation hooks of abits / aclip (null at 16 bits) for a model of this head_dim.
-std::shared_ptr<const model::ActivationHooks> activation_hooks_for(int abits, double aclip,
-                                                                   int64_t head_dim);
+// The activation quantizers of abits / aclip for a model of this head_dim (the head_dim
+// Hadamard on Q and K where head_dim is a power of two).
+quant::ActivationQuantConfig activation_config(int abits, double aclip, int64_t head_dim);
+// The activation hooks of abits / aclip and a run's transforms: null at 16 bits without a
+// transform (every group identity), else quant::activation_quant_hooks.
+std::shared_ptr<const model::ActivationHooks> activation_hooks_for(
+    int abits, double aclip, int64_t head_dim, const quant::TransformSet& transforms = {});
 
 // The recorded options of a run (every RunOptionSpec with recorded = true, overrides as
 // "override.<key>"), as the result's RunConfig::extra keeps them; values formatted as the table

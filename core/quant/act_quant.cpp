@@ -44,6 +44,33 @@ at::Tensor fake_quant_per_token(const at::Tensor& x, const ActQuantConfig& c)
 std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(const ActivationQuantConfig& c,
                                                                      int64_t head_dim)
 {
+    return activation_quant_hooks(c, head_dim, nullptr, true);
+}
+
+void measure_activation_error(GroupTransform& t, const at::Tensor& x, const ActQuantConfig& q)
+{
+    if (q.bits >= 16) {
+        t.act_error_plain = t.act_error = 0.0;
+        return;
+    }
+    const at::Tensor xd = x.detach().to(at::kCPU).to(at::kFloat).reshape({-1, t.width});
+    const double n = xd.to(at::kDouble).norm().item<double>();
+    if (!(n > 0.0)) {
+        t.act_error_plain = t.act_error = 0.0;
+        return;
+    }
+    auto err = [&](const at::Tensor& y) {
+        return (y.to(at::kDouble) - xd.to(at::kDouble)).norm().item<double>() / n;
+    };
+    t.act_error_plain = err(fake_quant_per_token(xd, q));
+    t.act_error =
+        t.identity() ? t.act_error_plain : err(t.invert(fake_quant_per_token(t.apply(xd), q)));
+}
+
+std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(
+    const ActivationQuantConfig& c, int64_t head_dim,
+    std::shared_ptr<const TransformSet> transforms, bool quantize_untransformed)
+{
     for (const ActQuantConfig* q : {&c.linear, &c.qk, &c.v})
         check(*q);  // before any forward
     at::Tensor H;
@@ -51,12 +78,20 @@ std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(const Activ
         H = hadamard(head_dim).to(at::kFloat);  // InvalidArgument unless a power of two
     auto hooks = std::make_shared<model::ActivationHooks>();
     const ActQuantConfig linear = c.linear, qk = c.qk, v = c.v;
-    if (linear.bits < 16)
-        hooks->linear_input = [linear](const std::string&, const at::Tensor& x) {
+    if (transforms) {
+        hooks->linear_input = [linear, transforms, quantize_untransformed](
+                                  int64_t block, const std::string& name, const at::Tensor& x) {
+            if (const GroupTransform* t = transforms->find(block, name))
+                return fake_quant_per_token(t->apply(x), linear);
+            return quantize_untransformed ? fake_quant_per_token(x, linear) : x;
+        };
+    } else if (linear.bits < 16) {
+        hooks->linear_input = [linear](int64_t, const std::string&, const at::Tensor& x) {
             return fake_quant_per_token(x, linear);
         };
+    }
     if (qk.bits < 16 || v.bits < 16)
-        hooks->attention = [qk, v, H](const std::string& which, const at::Tensor& t) {
+        hooks->attention = [qk, v, H](int64_t, const std::string& which, const at::Tensor& t) {
             if (which == "v")
                 return fake_quant_per_token(t, v);
             if (qk.bits >= 16)

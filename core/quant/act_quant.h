@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/model/model.h"
+#include "core/quant/ruquant.h"
 
 namespace zp::quant {
 
@@ -35,5 +36,19 @@ struct ActivationQuantConfig {
 };
 std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(
     const ActivationQuantConfig& config, int64_t head_dim);
+
+// The same with RUQuant-style transforms (ruquant.h): the input of a linear group of a block
+// that has a transform in `transforms` becomes fq(x Q) (x Q alone at 16 bits; its weights must
+// hold W Q^-T); a group without one gets fq(x) when quantize_untransformed, else passes
+// unchanged (the pipeline's groups not built yet). The set is read at every call, so a caller
+// may keep adding to it (the pipeline does, group by group). Null transforms: the function above.
+std::shared_ptr<const model::ActivationHooks> activation_quant_hooks(
+    const ActivationQuantConfig& config, int64_t head_dim,
+    std::shared_ptr<const TransformSet> transforms, bool quantize_untransformed = true);
+
+// Relative error of the linear-input quantizer on rows x [n, width] of a group's input, in the
+// original basis: without the transform (fq(x) - x) and with it (fq(x Q) Q^-1 - x), written
+// into t.act_error_plain / t.act_error (0 at 16 bits).
+void measure_activation_error(GroupTransform& t, const at::Tensor& x, const ActQuantConfig& q);
 
 }  // namespace zp::quant

@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/model/model.h"
+#include "core/quant/ruquant.h"
 
 namespace zp::quant {
 
@@ -59,6 +60,10 @@ struct QuantizedModel {
     RunConfig config;
     std::vector<LayerResult> layers;           // in pipeline order
     std::map<std::string, double> perplexity;  // e.g. "wikitext2/original", "wikitext2/quantized"
+    // The activation side of a WxAy run: each linear-input group's transform (identity for
+    // "none") and its calibration statistics; empty for weight-only runs. The quantized weights
+    // of a transformed group are those of W Q^-T (ruquant.h).
+    TransformSet transforms;
 
     // W_hat of one layer as float32 [out, in] (dequantized from codes, scale, zero).
     static at::Tensor dequantize(const LayerResult& layer);

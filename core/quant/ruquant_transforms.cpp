@@ -221,7 +221,10 @@ at::Tensor greedy_block_rotation(const at::Tensor& x, const BlockRotationOptions
         {
             const int64_t row = argmax_abs(Y) / b;
             const double* y = Y.data_ptr<double>() + row * b;
-            const std::vector<double> t = uniform_target(rng, b, norm_of(y, b));
+            const double ny = norm_of(y, b);
+            const std::vector<double> t =
+                o.flat_target ? std::vector<double>(size_t(b), ny / std::sqrt(double(b)))
+                              : uniform_target(rng, b, ny);
             const at::Tensor H = householder_from(y, t.data(), b);
             R = R.matmul(H);
             Y = Y.matmul(H).contiguous();
@@ -296,6 +299,31 @@ at::Tensor householder_from_max_row(const at::Tensor& x, uint64_t seed)
     std::mt19937_64 rng(seed);
     const std::vector<double> t = uniform_target(rng, w, norm_of(r, w));
     return householder_from(r, t.data(), w);
+}
+
+at::Tensor householder_vector_from_max_row(const at::Tensor& x, uint64_t seed)
+{
+    const at::Tensor xd = cpu_double_2d(x, "householder_vector_from_max_row");
+    if (xd.numel() == 0)
+        throw InvalidArgument("householder_vector_from_max_row: x is empty");
+    const int64_t w = xd.size(1);
+    const int64_t row = argmax_abs(xd) / w;
+    const double* r = xd.data_ptr<double>() + row * w;
+    std::mt19937_64 rng(seed);
+    const std::vector<double> t = uniform_target(rng, w, norm_of(r, w));
+    at::Tensor u = at::zeros({w}, kF64);
+    double* up = u.data_ptr<double>();
+    double vv = 0.0;
+    for (int64_t i = 0; i < w; ++i) {
+        up[i] = r[i] - t[size_t(i)];
+        vv += up[i] * up[i];
+    }
+    if (!(vv > 0.0))
+        return at::zeros({w}, kF64);
+    const double f = 1.0 / std::sqrt(vv);
+    for (int64_t i = 0; i < w; ++i)
+        up[i] *= f;
+    return u;
 }
 
 at::Tensor block_diag_apply(const at::Tensor& x, const at::Tensor& R)

@@ -54,6 +54,10 @@ struct BlockRotationOptions {
     int givens_rounds = 3;      // permutation + Givens rounds after each Householder step
     uint64_t seed = 0;          // seeds the one std::mt19937_64 of all random draws
     bool code_variant = false;  // Givens blocks as in the released code (see givens_map)
+    // DuQuant-style: each greedy step reflects the max block vector onto the flat target
+    // |y| / sqrt(block) * (1, ..., 1) (the outlier spread evenly over the block, as DuQuant's
+    // rotation with a constant first column does) instead of a random uniform one.
+    bool flat_target = false;
 };
 
 // The greedy block rotation R [block, block] (ALGORITHMS.md 8 step 2), one matrix shared by all
@@ -96,6 +100,9 @@ std::vector<int64_t> zigzag_permutation(const at::Tensor& channel_max, int64_t b
 // An all-zero x gives the identity. Throws InvalidArgument (not 2-D, empty), NumericError
 // (NaN/Inf).
 at::Tensor householder_from_max_row(const at::Tensor& x, uint64_t seed);
+// The same reflection as its unit vector u = v / |v| (v = r - t), H = I - 2 u u^T: [width]
+// float64; all zeros when r = t (H = I).
+at::Tensor householder_vector_from_max_row(const at::Tensor& x, uint64_t seed);
 
 // x [tokens, width] times blockdiag(R, ..., R) (R [b, b], width divisible by b) without building
 // the [width, width] matrix: (x.view(tokens * width/b, b) R).view(tokens, width). Computed and

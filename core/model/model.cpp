@@ -11,6 +11,7 @@
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
+#include "core/model/gguf_source.h"
 #include "core/model/packed_source.h"
 #include "core/model/weight_source.h"
 #include "kernels/quantize.h"
@@ -219,13 +220,15 @@ std::unique_ptr<Model> Model::open(const std::string& path)
         src = is_packed_checkpoint(path) ? open_packed_source(path) : open_hf_source(path);
     } else {
         // A file of an HF directory (config.json, the index, a .safetensors shard) stands for the
-        // directory; anything else is taken for a llama2.c checkpoint.
+        // directory; a file that begins with "GGUF" (or is named .gguf) is llama.cpp's; anything
+        // else is taken for a llama2.c checkpoint.
         const std::string ext = p.extension().string();
         const bool hf = ext == ".json" || ext == ".safetensors";
         const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
-        src = !hf                         ? open_llama2c_source(path)
-              : is_packed_checkpoint(dir) ? open_packed_source(dir)
-                                          : open_hf_source(dir);
+        src = !hf && (ext == ".gguf" || is_gguf_file(path)) ? open_gguf_source(path)
+              : !hf                                         ? open_llama2c_source(path)
+              : is_packed_checkpoint(dir)                   ? open_packed_source(dir)
+                                                            : open_hf_source(dir);
     }
     auto m = std::make_unique<Model>(std::move(src));
     m->impl_->opened_as = path;

@@ -903,6 +903,16 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer_from_json(const std::string& json_t
     return build(json_text, name, nullptr);
 }
 
+std::unique_ptr<Tokenizer> load_hf_tokenizer_from_json(const std::string& json_text,
+                                                       const std::string& name,
+                                                       const std::string& config_json_text)
+{
+    const json config = json::parse(config_json_text, nullptr, false);
+    if (!config.is_object())
+        throw FormatError(name + ": tokenizer_config: not a JSON object");
+    return build(json_text, name, &config);
+}
+
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path)
 {
     const std::string text = read_file(path);

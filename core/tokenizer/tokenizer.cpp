@@ -102,6 +102,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path)
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<size_t>(in.gcount()));
 
+    // GGUF (llama.cpp): the magic decides, whatever the name.
+    if (head.size() >= 4 && std::memcmp(head.data(), "GGUF", 4) == 0)
+        return load_gguf_tokenizer(file);
     switch (sniff(file, head)) {
         case Kind::hf_json:
             return load_hf_tokenizer(file);

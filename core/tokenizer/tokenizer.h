@@ -28,8 +28,9 @@ public:
     virtual std::string piece(int32_t id) const = 0;
 };
 
-// Opens a tokenizer by content: tokenizer.json (HF), *.model (SentencePiece), otherwise llama2.c
-// tokenizer.bin. A directory is searched for tokenizer.json, then tokenizer.model.
+// Opens a tokenizer by content: a GGUF file (its tokenizer.ggml.* metadata: a .gguf model is its
+// own tokenizer), tokenizer.json (HF), *.model (SentencePiece), otherwise llama2.c tokenizer.bin.
+// A directory is searched for tokenizer.json, then tokenizer.model.
 // Throws IoError / FormatError naming the file and the field.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
@@ -59,6 +60,21 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
 // The same from JSON text already in memory; `name` stands for the file in error messages.
 std::unique_ptr<Tokenizer> load_hf_tokenizer_from_json(const std::string& json_text,
                                                        const std::string& name);
+
+// The same with the text of a tokenizer_config.json (its bos_token / eos_token) given in memory.
+std::unique_ptr<Tokenizer> load_hf_tokenizer_from_json(const std::string& json_text,
+                                                       const std::string& name,
+                                                       const std::string& config_json_text);
+
+// A GGUF file's tokenizer (llama.cpp's tokenizer.ggml.* metadata): "gpt2" byte-level BPE with the
+// pre-tokenizer tokenizer.ggml.pre names (llama-bpe / llama3, qwen2, smollm / starcoder, gpt-2,
+// default, and the names llama.cpp treats alike), or "llama" SentencePiece (scores, token types,
+// byte fallback, add_space_prefix). Encodes as llama.cpp's llama_tokenize with parse_special =
+// false: control tokens in the text are plain text, user-defined ones are matched; encode(text,
+// true) prepends BOS only where the file asks for one (tokenizer.ggml.add_bos_token; llama.cpp's
+// default: yes for llama and llama-bpe, no for other gpt2 types). decode drops control tokens.
+// Throws IoError, or FormatError naming the file and the metadata key.
+std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path);
 
 // One entry of a SentencePiece vocabulary, as stored in the .model file.
 struct SentencePieceEntry {

@@ -1,11 +1,13 @@
 #include "app/gui/jobpanel.h"
 
+#include <cmath>
 #include <limits>
 
 #include "app/gui/formrow.h"
 
 #include <QComboBox>
 #include <QDateTime>
+#include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -41,6 +43,27 @@ void setRangeFromTable(QSpinBox* box, const char* option)
     box->setRange(static_cast<int>(spec.min), static_cast<int>(hi));
     box->setToolTip(QString::fromUtf8(spec.help));
     box->setObjectName(QString::fromUtf8(option));  // the table's name (tests look it up)
+}
+
+void setRangeFromTable(QDoubleSpinBox* box, const char* option, int decimals)
+{
+    const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(option);
+    box->setDecimals(decimals);
+    box->setRange(spec.min, spec.max);
+    box->setSingleStep(std::pow(10.0, -std::min(decimals, 2)));
+    box->setToolTip(QStringLiteral("%1 (%2)").arg(QString::fromUtf8(spec.help),
+                                                  QString::fromStdString(range_text(spec))));
+    box->setObjectName(QString::fromUtf8(option));
+}
+
+// A combo box of a Text option's choices (data: the choice), named after the option.
+void setChoicesFromTable(QComboBox* box, const char* option)
+{
+    const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(option);
+    for (const std::string& c : spec.choices)
+        box->addItem(QString::fromStdString(c), QString::fromStdString(c));
+    box->setToolTip(QString::fromUtf8(spec.help));
+    box->setObjectName(QString::fromUtf8(option));
 }
 
 }  // namespace
@@ -129,9 +152,46 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     device_->addItems(availableDevices());
     device_->setToolTip(
         tr("Where the pipeline runs: the CPU, or a CUDA device this libtorch sees"));
-    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_,
-                                                      nsamples_, seqlen_, calibFormat_})
+    // The activation side (RUQuant and its baselines).
+    wclip_ = new QDoubleSpinBox(this);
+    setRangeFromTable(wclip_, "wclip", 2);
+    abits_ = new QSpinBox(this);
+    setRangeFromTable(abits_, "abits");
+    abits_->setSuffix(tr(" bits"));
+    aclip_ = new QDoubleSpinBox(this);
+    setRangeFromTable(aclip_, "aclip", 2);
+    aclip_->setPrefix(tr("clip "));
+    transform_ = new QComboBox(this);
+    transform_->setObjectName(QStringLiteral("transform"));
+    for (const zp::quant::TransformKindInfo& k : zp::quant::transform_kinds()) {
+        transform_->addItem(QString::fromUtf8(k.label), QString::fromUtf8(k.name));
+        transform_->setItemData(transform_->count() - 1,
+                                QStringLiteral("%1: %2").arg(QString::fromUtf8(k.name),
+                                                             QString::fromUtf8(k.description)),
+                                Qt::ToolTipRole);
+    }
+    transform_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("transform").help));
+    alpha_ = new QDoubleSpinBox(this);
+    setRangeFromTable(alpha_, "alpha", 2);
+    alpha_->setPrefix(QStringLiteral("α "));
+    rotBlock_ = new QSpinBox(this);
+    setRangeFromTable(rotBlock_, "rot_block");
+    rotBlock_->setSpecialValueText(tr("auto"));
+    rotBlock_->setPrefix(tr("block "));
+    givens_ = new QComboBox(this);
+    setChoicesFromTable(givens_, "givens");
+    for (QWidget* w : std::initializer_list<QWidget*>{
+             method_, bits_, group_, seed_, device_, nsamples_, seqlen_, calibFormat_, wclip_,
+             abits_, aclip_, transform_, alpha_, rotBlock_, givens_})
         w->setMinimumWidth(60);
+    connect(transform_, &QComboBox::currentIndexChanged, this, &JobPanel::updateTransformControls);
+    connect(abits_, &QSpinBox::valueChanged, this, &JobPanel::updateTransformControls);
+    for (QDoubleSpinBox* b : {wclip_, aclip_, alpha_})
+        connect(b, &QDoubleSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    for (QSpinBox* b : {abits_, rotBlock_})
+        connect(b, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    for (QComboBox* b : {transform_, givens_})
+        connect(b, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
     connect(method_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
     connect(bits_, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
     connect(group_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
@@ -188,6 +248,21 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     form->addRow(tr("Seed"), seed_);
     form->addRow(tr("Tokenizer"), withButton(this, tokenizer_, tokBrowse_));
     form->addRow(tr("Device"), device_);
+    form->addRow(tr("Weight clip"), wclip_);
+    auto* act = new QWidget(this);
+    auto* al = new QHBoxLayout(act);
+    al->setContentsMargins(0, 0, 0, 0);
+    al->addWidget(abits_, 1);
+    al->addWidget(aclip_, 1);
+    form->addRow(tr("Activations"), act);
+    form->addRow(tr("Transform"), transform_);
+    auto* rot = new QWidget(this);
+    auto* rl = new QHBoxLayout(rot);
+    rl->setContentsMargins(0, 0, 0, 0);
+    rl->addWidget(alpha_, 1);
+    rl->addWidget(rotBlock_, 1);
+    rl->addWidget(givens_, 1);
+    form->addRow(tr("Rotations"), rot);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(start_);
     buttons->addWidget(cancel_);
@@ -206,14 +281,27 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
 void JobPanel::updateCalibrationHint()
 {
     const bool gptq = method_->currentData().toString().startsWith(QLatin1String("gptq"));
-    calib_->setPlaceholderText(
-        demo_ ? tr("demo: sampled text")
-              : (gptq ? tr("required for GPTQ") : tr("none: data-free RTN (h = 1)")));
+    const bool needsData = gptq || transform_->currentData().toString() != QLatin1String("none");
+    calib_->setPlaceholderText(demo_ ? tr("demo: sampled text")
+                                     : (needsData ? tr("required for GPTQ and transforms")
+                                                  : tr("none: data-free RTN (h = 1)")));
+}
+
+void JobPanel::updateTransformControls()
+{
+    const QString kind = transform_->currentData().toString();
+    const bool idle = state_ == JobController::State::Idle;
+    aclip_->setEnabled(idle && abits_->value() < 16);
+    alpha_->setEnabled(idle && kind != QLatin1String("none"));
+    rotBlock_->setEnabled(idle &&
+                          (kind == QLatin1String("duquant") || kind == QLatin1String("ruquant")));
+    givens_->setEnabled(idle && kind == QLatin1String("ruquant"));
+    updateCalibrationHint();
 }
 
 JobSettings JobPanel::settings() const
 {
-    JobSettings s;
+    JobSettings s = base_;  // what the panel has no widget for stays as set
     s.setPipeline(method_->currentData().toString());
     s.bits = bits_->value();
     s.groupSize = group_->currentData().toInt();
@@ -224,11 +312,19 @@ JobSettings JobPanel::settings() const
     s.nsamples = nsamples_->value();
     s.seqlen = seqlen_->value();
     s.tokenizer = tokenizer_->text().trimmed();
+    s.wclip = wclip_->value();
+    s.abits = abits_->value();
+    s.aclip = aclip_->value();
+    s.transform = transform_->currentData().toString();
+    s.alpha = alpha_->value();
+    s.rotBlock = rotBlock_->value();
+    s.givens = givens_->currentData().toString();
     return s;
 }
 
 void JobPanel::setSettings(const JobSettings& s)
 {
+    base_ = s;
     int m = method_->findData(s.pipeline);
     method_->setCurrentIndex(m < 0 ? 0 : m);
     bits_->setValue(s.bits);
@@ -243,7 +339,16 @@ void JobPanel::setSettings(const JobSettings& s)
     nsamples_->setValue(s.nsamples);
     seqlen_->setValue(s.seqlen);
     tokenizer_->setText(s.tokenizer);
-    updateCalibrationHint();
+    wclip_->setValue(s.wclip);
+    abits_->setValue(s.abits);
+    aclip_->setValue(s.aclip);
+    int t = transform_->findData(s.transform);
+    transform_->setCurrentIndex(t < 0 ? 0 : t);
+    alpha_->setValue(s.alpha);
+    rotBlock_->setValue(static_cast<int>(s.rotBlock));
+    int gv = givens_->findData(s.givens);
+    givens_->setCurrentIndex(gv < 0 ? 0 : gv);
+    updateTransformControls();
 }
 
 void JobPanel::setModelLoaded(bool loaded, bool demo)
@@ -260,14 +365,17 @@ void JobPanel::setState(JobController::State state)
     const bool idle = state == JobController::State::Idle;
     start_->setEnabled(idle && modelLoaded_);
     cancel_->setEnabled(state == JobController::State::Running);
-    for (QWidget* w : std::initializer_list<QWidget*>{method_, bits_, group_, seed_, device_,
-                                                      calib_, calibBrowse_, calibFormat_, nsamples_,
-                                                      seqlen_, tokenizer_, tokBrowse_})
+    for (QWidget* w : std::initializer_list<QWidget*>{
+             method_, bits_, group_, seed_, device_, calib_, calibBrowse_, calibFormat_, nsamples_,
+             seqlen_, tokenizer_, tokBrowse_, wclip_, abits_, transform_})
         w->setEnabled(idle);
+    updateTransformControls();
     if (state == JobController::State::Cancelling)
         where_->setText(tr("Cancelling…"));
     else if (idle && !modelLoaded_)
         where_->setText(tr("Open a model (File > Open demo model) to start"));
+    else if (idle && where_->text() == tr("Open a model (File > Open demo model) to start"))
+        where_->setText(tr("Ready: Start (F5) quantizes the model"));
 }
 
 void JobPanel::setProgress(const JobProgress& p)

@@ -1,6 +1,9 @@
 // The job panel: pipeline method (from the engine's one method table), bits, group size,
 // calibration (file and format, or the demo's sampled text; N x L and seed), tokenizer and device;
-// start and cancel; progress with block, layer, stage and ETA; and the job log.
+// the weight clip and the activation side (activation bits and clip, the transform kind from
+// quant::transform_kinds(), alpha, rotation block, Givens variant), every default, range and
+// choice from the run-options table; start and cancel; progress with block, layer, stage and ETA;
+// and the job log.
 #pragma once
 
 #include <QWidget>
@@ -9,6 +12,7 @@
 #include "app/gui/jobtypes.h"
 
 class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
@@ -37,6 +41,7 @@ Q_SIGNALS:
 
 private:
     void updateCalibrationHint();
+    void updateTransformControls();  // alpha, block and Givens only where the kind uses them
 
     QComboBox* method_ = nullptr;
     QSpinBox* bits_ = nullptr;
@@ -50,6 +55,13 @@ private:
     QLineEdit* tokenizer_ = nullptr;
     QPushButton* tokBrowse_ = nullptr;
     QComboBox* device_ = nullptr;
+    QDoubleSpinBox* wclip_ = nullptr;
+    QSpinBox* abits_ = nullptr;
+    QDoubleSpinBox* aclip_ = nullptr;
+    QComboBox* transform_ = nullptr;
+    QDoubleSpinBox* alpha_ = nullptr;
+    QSpinBox* rotBlock_ = nullptr;
+    QComboBox* givens_ = nullptr;
     QPushButton* start_ = nullptr;
     QPushButton* cancel_ = nullptr;
     QProgressBar* bar_ = nullptr;
@@ -57,6 +69,7 @@ private:
     QLabel* stage_ = nullptr;
     QLabel* eta_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
+    JobSettings base_;  // the last settings set: the fields without a widget come from it
     bool modelLoaded_ = false, demo_ = false;
     JobController::State state_ = JobController::State::Idle;
 };

@@ -17,6 +17,64 @@ JobSettings::JobSettings()
     calibFormat = QString::fromStdString(d.text("calib_format"));
     nsamples = static_cast<int>(d.integer("nsamples"));
     seqlen = static_cast<int>(d.integer("seqlen"));
+    wclip = d.real("wclip");
+    abits = static_cast<int>(d.integer("abits"));
+    aclip = d.real("aclip");
+    transform = QString::fromStdString(d.text("transform"));
+    alpha = d.real("alpha");
+    rotBlock = d.integer("rot_block");
+    rotSteps = static_cast<int>(d.integer("rot_steps"));
+    givensRounds = static_cast<int>(d.integer("givens_rounds"));
+    givens = QString::fromStdString(d.text("givens"));
+    rotTokens = d.integer("rot_tokens");
+}
+
+namespace {
+
+// The table's text for a real value (as the command line would write it).
+std::string realText(double v)
+{
+    return QString::number(v, 'g', 17).toStdString();
+}
+
+// The run options of these settings, each checked by the table.
+zp::pipeline::RunOptions runOptionsOf(const JobSettings& s)
+{
+    zp::pipeline::RunOptions r;
+    r.set("method", s.pipeline.toStdString(), "job settings");
+    r.set("bits", std::to_string(s.bits), "job settings");
+    r.set("group", std::to_string(s.groupSize), "job settings");
+    r.set("seed", std::to_string(s.seed), "job settings");
+    r.set("device", s.device.toStdString(), "job settings");
+    r.set("wclip", realText(s.wclip), "job settings");
+    r.set("abits", std::to_string(s.abits), "job settings");
+    r.set("aclip", realText(s.aclip), "job settings");
+    r.set("transform", s.transform.toStdString(), "job settings");
+    r.set("alpha", realText(s.alpha), "job settings");
+    r.set("rot_block", std::to_string(s.rotBlock), "job settings");
+    r.set("rot_steps", std::to_string(s.rotSteps), "job settings");
+    r.set("givens_rounds", std::to_string(s.givensRounds), "job settings");
+    r.set("givens", s.givens.toStdString(), "job settings");
+    r.set("rot_tokens", std::to_string(s.rotTokens), "job settings");
+    return r;
+}
+
+}  // namespace
+
+zp::quant::TransformOptions JobSettings::transformOptions() const
+{
+    return runOptionsOf(*this).pipeline_options().transform;
+}
+
+zp::pipeline::PipelineOptions JobSettings::pipelineOptions() const
+{
+    return runOptionsOf(*this).pipeline_options();
+}
+
+QString JobSettings::bitsLabel() const
+{
+    return abits < 16 ? QStringLiteral("W%1A%2").arg(bits).arg(abits)
+                      : QStringLiteral("W%1").arg(bits);
 }
 
 bool JobSettings::setPipeline(const QString& name)
@@ -62,11 +120,23 @@ QString JobSettings::describe() const
                   .arg(seqlen)
                   .arg(calibPath.section('/', -1))
                   .arg(seed);
-    return QStringLiteral("%1, %2 bits, %3, %4, %5")
+    QString act;
+    if (abits < 16)
+        act += QStringLiteral(", A%1 (clip %2)").arg(abits).arg(aclip);
+    if (transform != QLatin1String("none")) {
+        QString kind = transform;
+        for (const zp::quant::TransformKindInfo& k : zp::quant::transform_kinds())
+            if (transform == QLatin1String(k.name))
+                kind = QString::fromUtf8(k.label);
+        act += QStringLiteral(", %1 (alpha %2)").arg(kind).arg(alpha);
+    }
+    if (wclip != 1.0)
+        act += QStringLiteral(", weight clip %1").arg(wclip);
+    return QStringLiteral("%1, %2 bits, %3, %4%5, %6")
         .arg(label())
         .arg(bits)
         .arg(groupSize < 0 ? QStringLiteral("channel-wise") : QStringLiteral("g%1").arg(groupSize))
-        .arg(calib)
+        .arg(calib, act)
         .arg(device);
 }
 
@@ -100,6 +170,16 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
     try {
         zp::pipeline::apply_record(ro, qm.config.extra, "session run record");
         s.device = QString::fromStdString(ro.text("device"));
+        s.wclip = ro.real("wclip");
+        s.abits = static_cast<int>(ro.integer("abits"));
+        s.aclip = ro.real("aclip");
+        s.transform = QString::fromStdString(ro.text("transform"));
+        s.alpha = ro.real("alpha");
+        s.rotBlock = ro.integer("rot_block");
+        s.rotSteps = static_cast<int>(ro.integer("rot_steps"));
+        s.givensRounds = static_cast<int>(ro.integer("givens_rounds"));
+        s.givens = QString::fromStdString(ro.text("givens"));
+        s.rotTokens = ro.integer("rot_tokens");
     } catch (const zp::InvalidArgument&) {
         // A record this build's table refuses: the settings keep their defaults.
     }

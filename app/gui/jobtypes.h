@@ -11,6 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/pipeline/pipeline.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
 
@@ -31,13 +32,33 @@ struct JobSettings {
     int nsamples;         // N
     int seqlen;           // L (shortened to the model's context when the job runs)
     QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
+    // Weights' Min-Max clip and the activation side (RUQuant, ALGORITHMS.md section 8).
+    double wclip;       // weight clip ratio (swc)
+    int abits;          // activation bits (16: none)
+    double aclip;       // activation clip ratio (lac)
+    QString transform;  // a name of zp::quant::transform_kinds(): "none", "smooth", ...
+    double alpha;       // SmoothQuant migration strength
+    int64_t rotBlock;   // rotation block (0: the largest power of two up to 128 dividing a width)
+    int rotSteps;       // greedy Householder steps per block rotation
+    int givensRounds;   // permutation + Givens rounds per greedy step
+    QString givens;     // "paper" or "code"
+    int64_t rotTokens;  // calibration tokens the rotations are built from
 
     // Sets pipeline and method together; false for an unknown name.
     bool setPipeline(const QString& name);
     bool isGptq() const;
     zp::quant::QuantConfig quantConfig() const;
-    QString label() const;     // "GPTQ + NeUQI"
-    QString describe() const;  // "GPTQ + NeUQI, 2 bits, g128, calibration 16 x 128 (seed 0), cpu"
+    // The transform options of these settings (kind, alpha, block, steps, Givens, seed, tokens).
+    zp::quant::TransformOptions transformOptions() const;
+    // The pipeline's options through the run-options table (every value checked there):
+    // InvalidArgument naming the option for a value the table refuses.
+    zp::pipeline::PipelineOptions pipelineOptions() const;
+    // "W2A4" style: the weight and activation bits ("W2" alone at 16 activation bits).
+    QString bitsLabel() const;
+    QString label() const;  // "GPTQ + NeUQI"
+    // "GPTQ + NeUQI, 2 bits, g128, calibration 16 x 128 (seed 0), cpu"; with the activation
+    // side: "..., A4 (clip 0.9), RUQuant (alpha 0.6), cpu".
+    QString describe() const;
 };
 
 struct LayerResult {

@@ -4,10 +4,14 @@
 //   zeropoint --demo --screenshots DIR      render every main view to DIR/*.png and exit
 //   zeropoint --screenshots DIR MODEL       the same for a model the engine opens (channel-wise
 //   job)
+//   zeropoint --screenshots DIR --activations --tokenizer T --calib TEXT MODEL
+//                                           the Activations tab before and after a W4A4 RUQuant
+//                                           job on MODEL
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QStandardPaths>
 
+#include "app/gui/activationscreenshots.h"
 #include "app/gui/mainwindow.h"
 #include "app/gui/screenshotrunner.h"
 
@@ -29,8 +33,21 @@ int main(int argc, char** argv)
         QStringLiteral("screenshots"),
         QStringLiteral("Run a short demo job, save every main view as PNG in <dir>, and exit."),
         QStringLiteral("dir"));
+    QCommandLineOption activations(
+        QStringLiteral("activations"),
+        QStringLiteral("With --screenshots: the Activations tab before and after a W4A4 RUQuant "
+                       "job (needs --calib, and --tokenizer where the model has none beside it)."));
+    QCommandLineOption tokenizer(QStringLiteral("tokenizer"),
+                                 QStringLiteral("The tokenizer for --activations."),
+                                 QStringLiteral("file"));
+    QCommandLineOption calib(QStringLiteral("calib"),
+                             QStringLiteral("The calibration text for --activations."),
+                             QStringLiteral("file"));
     parser.addOption(demo);
     parser.addOption(shots);
+    parser.addOption(activations);
+    parser.addOption(tokenizer);
+    parser.addOption(calib);
     parser.addPositionalArgument(QStringLiteral("model"),
                                  QStringLiteral("A model to open (path or \"demo\")."),
                                  QStringLiteral("[model]"));
@@ -43,6 +60,16 @@ int main(int argc, char** argv)
         window.resize(1600, 1000);
         window.show();
         const QStringList args = parser.positionalArguments();
+        if (parser.isSet(activations)) {
+            ActivationScreenshots runner(
+                &window, parser.value(shots),
+                args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first(),
+                parser.value(tokenizer), parser.value(calib));
+            QObject::connect(&runner, &ActivationScreenshots::done, &app,
+                             [](int code) { QCoreApplication::exit(code); });
+            runner.start();
+            return app.exec();
+        }
         ScreenshotRunner runner(
             &window, parser.value(shots),
             args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first());

@@ -35,6 +35,7 @@
 #endif
 #include <ATen/Context.h>
 
+#include "app/gui/activationsview.h"
 #include "app/gui/demomodel.h"
 #include "app/gui/evalview.h"
 #include "app/gui/exportdialog.h"
@@ -106,11 +107,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     inspector_ = new InspectorView(this);
     playground_ = new PlaygroundView(this);
     eval_ = new EvalView(this);
+    activations_ = new ActivationsView(this);
     tabs_ = new QTabWidget(this);
     tabs_->addTab(overview_, tr("Overview"));
     tabs_->addTab(inspector_, tr("Layer inspector"));
     tabs_->addTab(playground_, tr("Playground"));
     tabs_->addTab(eval_, tr("Evaluation"));
+    tabs_->addTab(activations_, tr("Activations"));
+    tabs_->setTabToolTip(4, tr("RUQuant's argument on real activations: outlier channels after "
+                               "each stage, one token against its quantization intervals, the "
+                               "error of every token (Ctrl+5)"));
     tabs_->setTabToolTip(3, tr("Perplexity and greedy text: original vs quantized (Ctrl+4)"));
     tabs_->setTabToolTip(0, tr("Which layers lose most (Ctrl+1)"));
     tabs_->setTabToolTip(1,
@@ -168,7 +174,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         inspector_->setFallbackSettings(jobPanel_->settings());
         eval_->setTokenizer(jobPanel_->settings().tokenizer);
         eval_->setDevice(jobPanel_->settings().device);
+        activations_->setJobSettings(jobPanel_->settings());
         updateStatus();
+    });
+    connect(activations_, &ActivationsView::failed, this, [this](const QString& m) {
+        statusBar()->showMessage(m, 10000);
+        jobPanel_->appendLog(m);
     });
     connect(eval_, &EvalView::failed, this, &MainWindow::showError);
     connect(eval_, &EvalView::finished, this, [this] {
@@ -234,6 +245,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     inspector_->setFallbackSettings(jobPanel_->settings());
     eval_->setTokenizer(jobPanel_->settings().tokenizer);
     eval_->setDevice(jobPanel_->settings().device);
+    activations_->setJobSettings(jobPanel_->settings());
     updateStatus();
 }
 
@@ -299,8 +311,9 @@ void MainWindow::createActions()
     cancel->setShortcut(QKeySequence(Qt::Key_Escape));
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
-    const char* names[] = {"&Overview", "Layer &inspector", "&Playground", "&Evaluation"};
-    for (int i = 0; i < 4; ++i) {
+    const char* names[] = {"&Overview", "Layer &inspector", "&Playground", "&Evaluation",
+                           "&Activations"};
+    for (int i = 0; i < 5; ++i) {
         QAction* a = view->addAction(tr(names[i]), this, [this, i] { tabs_->setCurrentIndex(i); });
         a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)));
     }
@@ -354,6 +367,7 @@ void MainWindow::setModel(ModelPtr model)
     jobPanel_->setModelLoaded(model_ != nullptr && model_->hasWeights(),
                               model_ && model_->isDemo());
     eval_->setInputs(model_, quantized_);
+    activations_->setInputs(model_, quantized_);
     setWindowTitle(model_ ? tr("%1 - ZeroPoint workbench").arg(model_->name())
                           : tr("ZeroPoint workbench"));
 }
@@ -378,6 +392,11 @@ bool MainWindow::startJob()
         if (s.isGptq() && s.calibPath.isEmpty() && !model_->isDemo())
             throw zp::InvalidArgument(
                 "GPTQ needs calibration data: choose a text, jsonl or ids file in the job panel");
+        if (s.transform != QLatin1String("none") && s.calibPath.isEmpty() && !model_->isDemo())
+            throw zp::InvalidArgument(
+                "a transform is built from calibration activations: choose a text, jsonl or ids "
+                "file in the job panel");
+        s.pipelineOptions();  // every value through the run-options table
         if (!s.calibPath.isEmpty() && !QFileInfo(s.calibPath).isFile())
             throw zp::IoError(QStringLiteral("calibration file %1 does not exist")
                                   .arg(s.calibPath)
@@ -393,6 +412,7 @@ bool MainWindow::startJob()
         previousResults_.push_back(overview_->tableModel()->result(i));
     previousQuantized_ = quantized_;
     overview_->clearResults();
+    overview_->setActivationErrors(nullptr);
     browser_->clearResults();
     inspector_->clearResults();
     inspector_->setFallbackSettings(s);
@@ -410,6 +430,8 @@ void MainWindow::setQuantized(QuantizedModelPtr qm)
     previousQuantized_.reset();
     previousResults_.clear();
     eval_->setInputs(model_, quantized_);
+    activations_->setInputs(model_, quantized_);
+    overview_->setActivationErrors(quantized_);
 }
 
 void MainWindow::restorePreviousResults()
@@ -427,6 +449,8 @@ void MainWindow::restorePreviousResults()
     previousResults_.clear();
     previousQuantized_.reset();
     eval_->setInputs(model_, quantized_);
+    activations_->setInputs(model_, quantized_);
+    overview_->setActivationErrors(quantized_);
 }
 
 void MainWindow::showQuantizedModel(const zp::quant::QuantizedModel& qm)
@@ -741,7 +765,12 @@ void MainWindow::showGuide()
            "<li><b>Evaluation</b> (Ctrl+4): perplexity of the original and the quantized model "
            "on a text file, and greedy text from both. File &gt; Save session (Ctrl+S) keeps a "
            "run; File &gt; Open session reopens it; File &gt; Export (Ctrl+Shift+E) writes GGUF, "
-           "imatrix, safetensors, packed or GPTQ files.</li></ol>"
+           "imatrix, safetensors, packed or GPTQ files.</li>"
+           "<li><b>Activations</b> (Ctrl+5): for W4A4-style runs (activation bits and a "
+           "transform such as RUQuant in the Job panel), a block's linear input on real text: "
+           "the outlier channels after each stage of the transform, one token against the "
+           "quantization intervals (midpoint vs Lloyd-Max centroid) and every token's error, "
+           "before and after.</li></ol>"
            "<p>Every plot zooms with the wheel, pans by dragging, shows values on hover and saves "
            "as PNG, PDF or CSV "
            "(Save… or right click). Losses are importance-weighted squared errors: sum h (Q(w) - "
@@ -783,6 +812,13 @@ void MainWindow::readSettings()
     j.groupSize = s.value("job/group", static_cast<qlonglong>(j.groupSize)).toLongLong();
     j.seed = s.value("job/seed", 0).toULongLong();
     j.device = s.value("job/device", j.device).toString();
+    j.wclip = s.value("job/wclip", j.wclip).toDouble();
+    j.abits = s.value("job/abits", j.abits).toInt();
+    j.aclip = s.value("job/aclip", j.aclip).toDouble();
+    j.transform = s.value("job/transform", j.transform).toString();
+    j.alpha = s.value("job/alpha", j.alpha).toDouble();
+    j.rotBlock = s.value("job/rotBlock", static_cast<qlonglong>(j.rotBlock)).toLongLong();
+    j.givens = s.value("job/givens", j.givens).toString();
     jobPanel_->setSettings(j);
     recent_ = s.value("recent").toStringList();
     updateRecentMenu();
@@ -806,6 +842,13 @@ void MainWindow::writeSettings()
     s.setValue("job/group", static_cast<qlonglong>(j.groupSize));
     s.setValue("job/seed", static_cast<qulonglong>(j.seed));
     s.setValue("job/device", j.device);
+    s.setValue("job/wclip", j.wclip);
+    s.setValue("job/abits", j.abits);
+    s.setValue("job/aclip", j.aclip);
+    s.setValue("job/transform", j.transform);
+    s.setValue("job/alpha", j.alpha);
+    s.setValue("job/rotBlock", static_cast<qlonglong>(j.rotBlock));
+    s.setValue("job/givens", j.givens);
     s.setValue("recent", recent_);
     playground_->saveSettings(s);
 }
@@ -815,5 +858,6 @@ void MainWindow::closeEvent(QCloseEvent* e)
     writeSettings();
     jobs_->cancel();
     eval_->cancel();
+    activations_->cancel();
     e->accept();
 }

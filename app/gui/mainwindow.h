@@ -1,7 +1,7 @@
-// The workbench window: model browser and job panel in docks, the overview, the layer inspector
-// and the playground as tabs, a status bar (device, memory, job state) and a message bar for
-// errors. Settings (layout, job settings, recent files, playground) live in one QSettings, read
-// here and written on close.
+// The workbench window: model browser and job panel in docks, the overview, the layer inspector,
+// the playground, the evaluation and the activations as tabs, a status bar (device, memory, job
+// state) and a message bar for errors. Settings (layout, job settings, recent files, playground)
+// live in one QSettings, read here and written on close.
 #pragma once
 
 #include <QMainWindow>
@@ -22,6 +22,7 @@ class OverviewView;
 class InspectorView;
 class PlaygroundView;
 class EvalView;
+class ActivationsView;
 class ExportDialog;
 
 class MainWindow : public QMainWindow {
@@ -38,6 +39,7 @@ public:
     InspectorView* inspector() const { return inspector_; }
     PlaygroundView* playground() const { return playground_; }
     EvalView* evaluation() const { return eval_; }
+    ActivationsView* activations() const { return activations_; }
     ExportDialog* exportDialog() const { return exportDialog_; }
     QuantizedModelPtr quantized() const { return quantized_; }
     QString statusText() const;  // the status bar's device and memory labels
@@ -88,6 +90,7 @@ private:
     InspectorView* inspector_ = nullptr;
     PlaygroundView* playground_ = nullptr;
     EvalView* eval_ = nullptr;
+    ActivationsView* activations_ = nullptr;
     ExportDialog* exportDialog_ = nullptr;
     QuantizedModelPtr quantized_, previousQuantized_;
     std::vector<LayerResult> previousResults_;

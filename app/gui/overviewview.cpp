@@ -9,8 +9,10 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 
+#include "app/gui/activationdata.h"
 #include "app/gui/layertablemodel.h"
 #include "app/gui/plots/layerheatmapplot.h"
 #include "app/gui/plots/layerlossbarplot.h"
@@ -48,6 +50,14 @@ OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
 
     heatmap_ = new LayerHeatmapPlot(this);
     bars_ = new LayerLossBarPlot(this);
+    actHeatmap_ = new LayerHeatmapPlot(tr("Activation error per linear input"),
+                                       tr("error with / without the transform"), this);
+    actHeatmap_->setObjectName(QStringLiteral("activationHeatmap"));
+    actHeatmap_->setToolTip(
+        tr("Relative error ||fq(x Q) Q^-1 - x|| / ||x|| of each group's per-token activation "
+           "quantizer on the calibration tokens (the number), coloured by its ratio to the "
+           "error without the transform"));
+    actHeatmap_->hide();
     connect(heatmap_, &LayerHeatmapPlot::cellClicked, this, [this](int block, int type) {
         if (model_) {
             int i = model_->layerIndex(block, type);
@@ -61,10 +71,13 @@ OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
     });
 
     auto* plots = new QSplitter(Qt::Horizontal, this);
+    plotSplit_ = plots;
     plots->addWidget(heatmap_);
+    plots->addWidget(actHeatmap_);
     plots->addWidget(bars_);
     plots->setStretchFactor(0, 2);
-    plots->setStretchFactor(1, 3);
+    plots->setStretchFactor(1, 2);
+    plots->setStretchFactor(2, 3);
     auto* tableBox = new QWidget(this);
     auto* tl = new QVBoxLayout(tableBox);
     tl->setContentsMargins(0, 0, 0, 0);
@@ -82,7 +95,57 @@ OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
 
 QList<PlotView*> OverviewView::plots() const
 {
-    return {heatmap_, bars_};
+    return {heatmap_, bars_, actHeatmap_};
+}
+
+bool OverviewView::hasActivationErrors() const
+{
+    return !actHeatmap_->isHidden();
+}
+
+void OverviewView::setActivationErrors(const QuantizedModelPtr& qm)
+{
+    if (!qm || qm->transforms.empty()) {
+        actHeatmap_->hide();
+        actHeatmap_->clearPlot();
+        return;
+    }
+    const QStringList groups = activationGroups();
+    int blocks = model_ ? model_->blockCount() : 0;
+    for (const zp::quant::GroupTransform* t : qm->transforms.all())
+        blocks = std::max(blocks, static_cast<int>(t->block) + 1);
+    const size_t n = static_cast<size_t>(blocks) * groups.size();
+    std::vector<double> ratio(n, NAN);
+    QStringList labels, details;
+    for (size_t i = 0; i < n; ++i) {
+        labels << QString();
+        details << QString();
+    }
+    QString kind;
+    for (const zp::quant::GroupTransform* t : qm->transforms.all()) {
+        const int g = static_cast<int>(groups.indexOf(QString::fromStdString(t->input)));
+        if (g < 0 || t->block < 0)
+            continue;
+        const size_t cell = static_cast<size_t>(t->block) * groups.size() + g;
+        ratio[cell] = t->act_error_plain > 0 ? t->act_error / t->act_error_plain : 1.0;
+        labels[static_cast<int>(cell)] =
+            QStringLiteral("%1\n×%2").arg(t->act_error, 0, 'f', 4).arg(ratio[cell], 0, 'f', 2);
+        details[static_cast<int>(cell)] =
+            tr("error %1 with %2, %3 without (%4 tokens)")
+                .arg(t->act_error, 0, 'g', 4)
+                .arg(QString::fromUtf8(zp::quant::transform_kind_info(t->kind).label))
+                .arg(t->act_error_plain, 0, 'g', 4)
+                .arg(t->tokens);
+        kind = QString::fromUtf8(zp::quant::transform_kind_info(t->kind).label);
+    }
+    actHeatmap_->setData(groups, blocks, ratio, tr("error with / without %1").arg(kind), labels,
+                         details);
+    if (actHeatmap_->isHidden()) {
+        actHeatmap_->show();
+        // Seven weight columns, four activation groups, the bars.
+        const int w = std::max(600, plotSplit_->width());
+        plotSplit_->setSizes({w * 7 / 17, w * 4 / 17, w * 6 / 17});
+    }
 }
 
 void OverviewView::setModel(ModelPtr model)

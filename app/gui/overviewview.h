@@ -1,5 +1,8 @@
 // The overview after a job: a heatmap of blocks x layer types coloured by the loss ratio to
-// Min-Max, a bar chart of both losses per layer, and a sortable, filterable table of every layer.
+// Min-Max, a bar chart of both losses per layer, and a sortable, filterable table of every layer;
+// after a run with activation quantization or a transform, next to the weight heatmap, one of
+// blocks x linear-input groups with each group's activation error
+// (quant::GroupTransform::act_error, coloured by act_error / act_error_plain).
 #pragma once
 
 #include <QWidget>
@@ -8,6 +11,7 @@
 #include "app/gui/workbenchmodel.h"
 
 class QLineEdit;
+class QSplitter;
 class QSortFilterProxyModel;
 class QTableView;
 class LayerTableModel;
@@ -23,6 +27,9 @@ public:
     void setModel(ModelPtr model);
     void setResult(const LayerResult& r);
     void clearResults();
+    // The activation-error heatmap of a run (hidden when it has no transforms or qm is null).
+    void setActivationErrors(const QuantizedModelPtr& qm);
+    bool hasActivationErrors() const;
 
     LayerTableModel* tableModel() const { return table_; }
     QSortFilterProxyModel* proxyModel() const { return proxy_; }
@@ -42,5 +49,7 @@ private:
     QLineEdit* filter_ = nullptr;
     LayerHeatmapPlot* heatmap_ = nullptr;
     LayerLossBarPlot* bars_ = nullptr;
+    LayerHeatmapPlot* actHeatmap_ = nullptr;
+    QSplitter* plotSplit_ = nullptr;
     bool redrawPending_ = false;
 };

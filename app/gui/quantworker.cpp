@@ -29,12 +29,9 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
     QString current;
     try {
         std::unique_ptr<zp::model::Model> engine = model->openEngine();
-        zp::pipeline::PipelineOptions o;
-        o.method = s.pipeline.toStdString();
-        o.bits = s.bits;
-        o.group_size = s.groupSize;
-        o.seed = s.seed;
-        o.device = s.device.toStdString();
+        // Every run option (method, bits, clips, activation bits, transform and its settings,
+        // seeds) through the one table, as the command line reads them.
+        zp::pipeline::PipelineOptions o = s.pipelineOptions();
         o.write_back = false;
         Q_EMIT message(QStringLiteral("Job: %1 on %2 (%3 layers)")
                            .arg(s.describe(), model->name())

@@ -23,6 +23,8 @@
 #include <array>
 #include <cmath>
 
+#include "app/gui/activationdata.h"
+#include "app/gui/activationsview.h"
 #include "app/gui/demomodel.h"
 #include "app/gui/evalview.h"
 #include "app/gui/exportdialog.h"
@@ -33,14 +35,24 @@
 #include "app/gui/mainwindow.h"
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
+#include "app/gui/plots/channelmaxplot.h"
 #include "app/gui/plots/plotview.h"
 #include "app/gui/plots/rowerrorplot.h"
+#include "app/gui/plots/tokenerrorplot.h"
+#include "app/gui/plots/tokenintervalplot.h"
 #include "core/analysis/group_study.h"
 #include "core/common/error.h"
 #include "core/demo/demo_model.h"
 #include "core/demo/synthetic_group.h"
 #include "core/export/session.h"
+#include "core/model/forward.h"
+#include "core/model/model.h"
 #include "core/pipeline/run_options.h"
+#include "core/quant/act_quant.h"
+#include "core/quant/ruquant.h"
+
+#include <ATen/ATen.h>
+#include <QDoubleSpinBox>
 
 class TestGui : public QObject {
     Q_OBJECT
@@ -82,6 +94,68 @@ private:
             v.push_back(a);
         }
         return v;
+    }
+
+    // One token's grid by a plain scalar loop (the rule of quant::fake_quant_per_token, written
+    // out again): midpoints, centroids (mean of the values in each interval), the mean gap and
+    // the token's relative error.
+    struct ScalarGrid {
+        std::vector<double> mid, cent;
+        std::vector<int> count;
+        double gap = 0.0, error = 0.0;
+    };
+    static ScalarGrid scalarGrid(const std::vector<double>& x, int bits, double clip)
+    {
+        ScalarGrid g;
+        const int levels = 1 << bits;
+        double mn = x[0], mx = x[0];
+        for (double v : x) {
+            mn = std::min(mn, v);
+            mx = std::max(mx, v);
+        }
+        double s = (mx * clip - mn * clip) / (levels - 1);
+        s = std::min(std::max(s, 1e-5), 1e4);
+        const double z = std::nearbyint(std::min(std::max(-mn * clip / s, -1e4), 1e4));
+        g.mid.resize(levels);
+        g.cent.assign(levels, 0.0);
+        g.count.assign(levels, 0);
+        double err = 0.0, norm = 0.0;
+        for (double v : x) {
+            double q = std::nearbyint(v / s) + z;
+            q = std::min(std::max(q, 0.0), levels - 1.0);
+            g.cent[static_cast<int>(q)] += v;
+            g.count[static_cast<int>(q)] += 1;
+            const double back = s * (q - z);
+            err += (back - v) * (back - v);
+            norm += v * v;
+        }
+        int used = 0;
+        for (int q = 0; q < levels; ++q) {
+            g.mid[q] = s * (q - z);
+            if (g.count[q] > 0) {
+                g.cent[q] /= g.count[q];
+                g.gap += std::abs(g.cent[q] - g.mid[q]) / s;
+                ++used;
+            }
+        }
+        g.gap /= std::max(1, used);
+        g.error = std::sqrt(err / norm);
+        return g;
+    }
+
+    // Waits for the Activations view to deliver new data.
+    static bool computeAndWait(ActivationsView* v)
+    {
+        QSignalSpy updated(v, &ActivationsView::updated);
+        QSignalSpy failed(v, &ActivationsView::failed);
+        if (!v->compute())
+            return false;
+        if (!updated.wait(300000)) {
+            if (!failed.isEmpty())
+                qWarning("activations failed: %s", qPrintable(failed.first().at(0).toString()));
+            return false;
+        }
+        return true;
     }
 
 private Q_SLOTS:
@@ -306,6 +380,334 @@ private Q_SLOTS:
             QCOMPARE(box->minimum(), int(spec.min));
             QCOMPARE(double(box->maximum()), std::min<double>(spec.max, INT_MAX));
         }
+    }
+
+    // The activation-side widgets of the job panel: names, defaults, ranges and choices from the
+    // run-options table, and the settings reach the pipeline's options through it.
+    void jobPanelActivationOptions()
+    {
+        MainWindow w;
+        const zp::pipeline::RunOptions d;
+        for (const char* name : {"abits", "rot_block"}) {
+            const QSpinBox* box = w.jobPanel()->findChild<QSpinBox*>(QString::fromUtf8(name));
+            QVERIFY2(box, name);
+            const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(name);
+            QCOMPARE(box->minimum(), int(spec.min));
+            QCOMPARE(double(box->maximum()), std::min<double>(spec.max, INT_MAX));
+            QCOMPARE(int64_t(box->value()), d.integer(name));
+        }
+        for (const char* name : {"aclip", "wclip", "alpha"}) {
+            const auto* box = w.jobPanel()->findChild<QDoubleSpinBox*>(QString::fromUtf8(name));
+            QVERIFY2(box, name);
+            const zp::pipeline::RunOptionSpec& spec = zp::pipeline::run_option_spec(name);
+            QCOMPARE(box->minimum(), spec.min);
+            QCOMPARE(box->maximum(), spec.max);
+            QCOMPARE(box->value(), d.real(name));
+        }
+        auto* kind = w.jobPanel()->findChild<QComboBox*>(QStringLiteral("transform"));
+        QVERIFY(kind);
+        QCOMPARE(kind->count(), static_cast<int>(zp::quant::transform_kinds().size()));
+        for (int i = 0; i < kind->count(); ++i)
+            QCOMPARE(kind->itemData(i).toString(),
+                     QString::fromUtf8(zp::quant::transform_kinds()[i].name));
+        QCOMPARE(kind->currentData().toString().toStdString(), d.text("transform"));
+        auto* givens = w.jobPanel()->findChild<QComboBox*>(QStringLiteral("givens"));
+        QVERIFY(givens);
+        const auto& choices = zp::pipeline::run_option_spec("givens").choices;
+        QCOMPARE(givens->count(), static_cast<int>(choices.size()));
+        QCOMPARE(givens->currentData().toString().toStdString(), d.text("givens"));
+
+        // Settings in, settings out, and into PipelineOptions as the table maps them.
+        JobSettings s = quickSettings(QStringLiteral("rtn-minmax"));
+        s.bits = 4;
+        s.wclip = 0.8;
+        s.abits = 4;
+        s.aclip = 0.9;
+        s.transform = QStringLiteral("ruquant");
+        s.alpha = 0.45;
+        s.rotBlock = 32;
+        s.givens = QStringLiteral("code");
+        w.jobPanel()->setSettings(s);
+        const JobSettings back = w.jobPanel()->settings();
+        QCOMPARE(back.abits, 4);
+        QCOMPARE(back.aclip, 0.9);
+        QCOMPARE(back.wclip, 0.8);
+        QCOMPARE(back.transform, QStringLiteral("ruquant"));
+        QCOMPARE(back.alpha, 0.45);
+        QCOMPARE(back.rotBlock, int64_t(32));
+        QCOMPARE(back.givens, QStringLiteral("code"));
+        QVERIFY(w.jobPanel()->findChild<QComboBox*>(QStringLiteral("givens"))->isEnabled());
+        const zp::pipeline::PipelineOptions o = back.pipelineOptions();
+        QCOMPARE(o.abits, 4);
+        QCOMPARE(o.aclip, 0.9);
+        QCOMPARE(o.search.clip, 0.8);
+        QVERIFY(o.transform.kind == zp::quant::TransformKind::RUQuant);
+        QCOMPARE(o.transform.alpha, 0.45);
+        QCOMPARE(o.transform.block, int64_t(32));
+        QVERIFY(o.transform.code_variant);
+        QCOMPARE(o.transform.seed, uint64_t(3));
+        QCOMPARE(o.seed, uint64_t(3));
+        QCOMPARE(o.transform.greedy_steps, int(d.integer("rot_steps")));
+        // Givens only for RUQuant, alpha for any transform.
+        s.transform = QStringLiteral("smooth");
+        w.jobPanel()->setSettings(s);
+        QVERIFY(!w.jobPanel()->findChild<QComboBox*>(QStringLiteral("givens"))->isEnabled());
+        QVERIFY(w.jobPanel()->findChild<QDoubleSpinBox*>(QStringLiteral("alpha"))->isEnabled());
+        // A value the table refuses is named.
+        s.aclip = 1.5;
+        try {
+            s.pipelineOptions();
+            QFAIL("aclip 1.5 accepted");
+        } catch (const zp::InvalidArgument& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains(QStringLiteral("aclip")), e.what());
+        }
+    }
+
+    // The Activations tab on the demo with a transform built on the fly: the captured input is
+    // the model's, the stage curves are GroupTransform::stages' maxima, and one token's
+    // intervals, centroids and error match a scalar loop.
+    void activationsViewMatchesTheEngine()
+    {
+        MainWindow w;
+        QVERIFY(w.openDemo());
+        ActivationsView* v = w.activations();
+        v->setText(QString(), 2, 48);
+        v->setBlock(1);
+        v->setGroup(QStringLiteral("gate_proj"));
+        v->setTransformSource(QStringLiteral("ruquant"));
+        v->setBits(4, 1.0);
+        QVERIFY(computeAndWait(v));
+        const ActivationData& d = v->data();
+        QVERIFY(d.valid());
+        QCOMPARE(d.tokens, int64_t(96));
+        QCOMPARE(d.width, int64_t(256));
+        QVERIFY(!d.fromRun);
+        QVERIFY(d.kind == zp::quant::TransformKind::RUQuant);
+        QCOMPARE(d.stageNames,
+                 QStringList({"input", "smoothed", "R0", "permuted", "R1", "householder"}));
+
+        // The capture, redone here: the demo's tokens through blocks 0 and 1 of the
+        // full-precision model, the input of gate_proj.
+        std::unique_ptr<zp::model::Model> engine = w.model()->openEngine();
+        const JobSettings job = w.jobPanel()->settings();
+        const at::Tensor ids = zp::demo::demo_calibration(*engine, 2, 48, job.seed);
+        at::Tensor h = zp::model::embed_tokens(*engine, ids, at::kCPU, at::kFloat);
+        h = zp::model::block_forward(engine->config(), engine->block(0), h, 0, nullptr, {}, nullptr,
+                                     0);
+        at::Tensor x;
+        zp::model::block_forward(
+            engine->config(), engine->block(1), h, 0, nullptr,
+            [&](const std::string& name, const at::Tensor& in) {
+                if (name == "gate_proj")
+                    x = in.reshape({-1, in.size(-1)}).to(at::kDouble);
+            },
+            nullptr, 1);
+        QVERIFY(x.defined());
+        QVERIFY2(at::allclose(x, d.x, 1e-6, 1e-7), "the captured activations differ");
+
+        // The transform, rebuilt here with the job panel's options and the same tokens.
+        JobSettings ts = job;
+        ts.transform = QStringLiteral("ruquant");
+        const zp::model::BlockWeights bw = engine->block(1);
+        const zp::quant::GroupTransform t = zp::quant::build_group_transform(
+            x.abs().amax(0), x, {bw.linear("gate_proj"), bw.linear("up_proj")},
+            ts.transformOptions(), 1, "gate_proj");
+        const auto stages = t.stages(x);
+        QCOMPARE(static_cast<int>(stages.size()), d.stageNames.size());
+        auto* plot = qobject_cast<ChannelMaxPlot*>(v->plots().at(0));
+        QVERIFY(plot);
+        QCOMPARE(plot->dataPointCount(), 6 * 256);
+        for (size_t i = 0; i < stages.size(); ++i) {
+            const at::Tensor m = stages[i].second.abs().amax(0);
+            for (int64_t c = 0; c < 256; c += 17)
+                QVERIFY(std::abs(m[c].item<double>() - d.stageMax[i][c]) <=
+                        1e-9 * (1 + std::abs(m[c].item<double>())));
+            const double top = m.max().item<double>();
+            const double drawn = plot->drawnMaximum(QString::fromStdString(stages[i].first));
+            QVERIFY2(std::abs(drawn - top) <= 1e-9 * top,
+                     qPrintable(QStringLiteral("%1: drawn %2, stages %3")
+                                    .arg(QString::fromStdString(stages[i].first))
+                                    .arg(drawn)
+                                    .arg(top)));
+        }
+        // RUQuant flattens the outliers: the largest channel after the Householder stands out
+        // less than before smoothing.
+        QVERIFY(ChannelMaxPlot::peakRatio(d.stageMax.back()) <
+                ChannelMaxPlot::peakRatio(d.stageMax.front()));
+
+        // One token against its intervals, before and after, by a scalar loop.
+        for (int token : {0, 37, 95}) {
+            v->setToken(token);
+            for (bool after : {false, true}) {
+                const std::vector<double> vals = d.tokenValues(token, after);
+                const at::Tensor row = after ? t.apply(x)[token] : x[token];
+                QCOMPARE(vals.size(), size_t(256));
+                QVERIFY(std::abs(vals[5] - row[5].item<double>()) <= 1e-9);
+                const ScalarGrid g = scalarGrid(vals, 4, 1.0);
+                const TokenIntervals& iv = after ? v->intervalsAfter() : v->intervalsBefore();
+                QCOMPARE(iv.midpoints.size(), size_t(16));
+                for (int q = 0; q < 16; ++q) {
+                    QVERIFY(std::abs(iv.midpoints[q] - g.mid[q]) <=
+                            1e-12 * (1 + std::abs(g.mid[q])));
+                    QCOMPARE(iv.counts[q], int64_t(g.count[q]));
+                    if (g.count[q] > 0)
+                        QVERIFY(std::abs(iv.centroids[q] - g.cent[q]) <=
+                                1e-12 * (1 + std::abs(g.cent[q])));
+                    else
+                        QVERIFY(std::isnan(iv.centroids[q]));
+                }
+                QVERIFY(std::abs(iv.meanGap - g.gap) <= 1e-12);
+                const double err = after ? d.errorTransformed[token] : d.errorPlain[token];
+                if (!after)  // after: measured in the original basis (fq(x Q) Q^-1 - x)
+                    QVERIFY2(std::abs(err - g.error) <= 1e-9,
+                             qPrintable(QStringLiteral("%1 vs %2").arg(err).arg(g.error)));
+                // What the plot draws is this grid.
+                auto* tp = qobject_cast<TokenIntervalPlot*>(v->plots().at(after ? 3 : 2));
+                QVERIFY(tp);
+                QCOMPARE(tp->picture().midpoints, iv.midpoints);
+                QCOMPARE(tp->picture().values, vals);
+            }
+        }
+        // The error after the transform in the original basis, as the engine measures it.
+        {
+            zp::quant::ActQuantConfig q;
+            q.bits = 4;
+            q.clip = 1.0;
+            const at::Tensor back = t.invert(zp::quant::fake_quant_per_token(t.apply(x), q));
+            const double e37 = ((back[37] - x[37]).norm() / x[37].norm()).item<double>();
+            QVERIFY(std::abs(e37 - d.errorTransformed[37]) <= 1e-9);
+            zp::quant::GroupTransform tt = t;
+            zp::quant::measure_activation_error(tt, x, q);
+            QVERIFY(std::abs(tt.act_error - d.setErrorTransformed) <= 1e-5 * tt.act_error);
+            QVERIFY(std::abs(tt.act_error_plain - d.setErrorPlain) <= 1e-5 * tt.act_error_plain);
+            QVERIFY(d.setErrorTransformed < d.setErrorPlain);
+        }
+        // The mean gap over all tokens is the mean of the per-token gaps.
+        double sum = 0;
+        for (int64_t k = 0; k < d.tokens; ++k)
+            sum += scalarGrid(d.tokenValues(k, false), 4, 1.0).gap;
+        QVERIFY(std::abs(sum / d.tokens - d.gapPlain) <= 1e-12);
+        QCOMPARE(v->plots().at(1)->dataPointCount(), 2 * 96);
+        QVERIFY(v->summaryText().contains(QStringLiteral("gate_proj")));
+
+        // A change of the quantizer recomputes (from the cached capture) without a click.
+        const double error4 = d.setErrorPlain;
+        QSignalSpy updated(v, &ActivationsView::updated);
+        v->setBits(8, 1.0);
+        QVERIFY(updated.wait(120000));
+        QCOMPARE(v->data().abits, 8);
+        QVERIFY(v->data().setErrorPlain < error4 / 4);
+        QVERIFY(at::allclose(v->data().x, x, 1e-6, 1e-7));
+    }
+
+    // Cancel stops the computation: cancelled(), not updated(), and the previous picture stays.
+    void activationsCancel()
+    {
+        MainWindow w;
+        QVERIFY(w.openDemo());
+        ActivationsView* v = w.activations();
+        v->setText(QString(), 1, 16);
+        v->setBlock(0);
+        v->setTransformSource(QStringLiteral("smooth"));
+        QVERIFY(computeAndWait(v));
+        const int64_t before = v->data().tokens;
+        QSignalSpy cancelled(v, &ActivationsView::cancelled);
+        QSignalSpy updated(v, &ActivationsView::updated);
+        v->setText(QString(), 16, 128);  // another capture, not cached
+        v->setBlock(3);                  // (starts again: the picture is there)
+        if (!v->isRunning())
+            QVERIFY(v->compute());
+        QVERIFY(v->isRunning());
+        v->cancel();
+        QVERIFY(cancelled.wait(120000));
+        QVERIFY(!v->isRunning());
+        QCOMPARE(updated.count(), 0);
+        QCOMPARE(v->data().tokens, before);
+        QVERIFY(v->statusText().contains(QStringLiteral("Cancelled")));
+        // And it works again afterwards.
+        v->setText(QString(), 1, 16);
+        QVERIFY(computeAndWait(v));
+        QCOMPARE(v->data().block, 3);
+    }
+
+    // A W4A4 RUQuant job: the pipeline gets the options, the overview's activation heatmap
+    // shows every group's act_error, and the Activations tab uses the run's transform.
+    void ruquantJobFillsTheActivationViews()
+    {
+        MainWindow w;
+        QVERIFY(w.openDemo());
+        QVERIFY(!w.overview()->hasActivationErrors());
+        JobSettings s = quickSettings(QStringLiteral("rtn-minmax"));
+        s.bits = 4;
+        s.groupSize = -1;
+        s.abits = 4;
+        s.aclip = 0.9;
+        s.wclip = 0.8;
+        s.transform = QStringLiteral("ruquant");
+        QVERIFY(runJob(w, s));
+        const QuantizedModelPtr qm = w.quantized();
+        QCOMPARE(qm->config.extra.at("transform"), std::string("ruquant"));
+        QCOMPARE(qm->config.extra.at("abits"), std::string("4"));
+        QCOMPARE(qm->config.extra.at("aclip"), std::string("0.9"));
+        QCOMPARE(qm->config.extra.at("wclip"), std::string("0.8"));
+        const int blocks = w.model()->blockCount();
+        QCOMPARE(static_cast<int>(qm->transforms.all().size()), blocks * 4);
+        QVERIFY(w.overview()->hasActivationErrors());
+        PlotView* heat = w.overview()->plots().at(2);
+        QCOMPARE(heat->dataPointCount(), blocks * 4);
+        QTemporaryDir dir;
+        const QString csv = dir.filePath(QStringLiteral("act.csv"));
+        QVERIFY(heat->save(csv));
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), blocks * 4 + 2);
+        for (const zp::quant::GroupTransform* t : qm->transforms.all()) {
+            QVERIFY(t->kind == zp::quant::TransformKind::RUQuant);
+            QVERIFY(t->act_error > 0 && t->act_error_plain > 0);
+            const QString line =
+                lines.value(2 + static_cast<int>(t->block) * 4 +
+                            activationGroups().indexOf(QString::fromStdString(t->input)));
+            QVERIFY2(line.startsWith(QStringLiteral("%1,%2,").arg(t->block).arg(
+                         QString::fromStdString(t->input))),
+                     qPrintable(line));
+            const double shown = line.section(',', 2, 2).toDouble();
+            QVERIFY(std::abs(shown - t->act_error / t->act_error_plain) <= 1e-9);
+        }
+
+        // The Activations tab now shows the run's transform, at the run's A4 / clip 0.9.
+        ActivationsView* v = w.activations();
+        QCOMPARE(v->transformSource(), QStringLiteral("run"));
+        v->setText(QString(), 2, 32);
+        v->setBlock(2);
+        v->setGroup(QStringLiteral("down_proj"));
+        QVERIFY(computeAndWait(v));
+        const ActivationData& d = v->data();
+        QVERIFY(d.fromRun);
+        QCOMPARE(d.abits, 4);
+        QCOMPARE(d.aclip, 0.9);
+        const zp::quant::GroupTransform* t = qm->transforms.find(2, "down_proj");
+        QVERIFY(t);
+        const auto stages = t->stages(d.x);
+        QCOMPARE(static_cast<int>(stages.size()), d.stageNames.size());
+        auto* plot = qobject_cast<ChannelMaxPlot*>(v->plots().at(0));
+        for (size_t i = 0; i < stages.size(); ++i) {
+            const double top = stages[i].second.abs().max().item<double>();
+            QVERIFY(std::abs(plot->drawnMaximum(QString::fromStdString(stages[i].first)) - top) <=
+                    1e-9 * top);
+        }
+        QVERIFY(at::allclose(d.y, t->apply(d.x), 1e-9, 1e-12));
+        // Choosing one stage draws it over the faint input.
+        v->setStage(4);
+        QCOMPARE(plot->dataPointCount(), 2 * static_cast<int>(d.width));
+        // A cancelled next job keeps the heatmap of this run.
+        QSignalSpy cancelled(w.jobController(), &JobController::cancelled);
+        QVERIFY(w.startJob());
+        QVERIFY(!w.overview()->hasActivationErrors());
+        w.cancelJob();
+        QVERIFY(cancelled.wait(600000));
+        QVERIFY(w.overview()->hasActivationErrors());
+        QVERIFY(w.quantized() == qm);
     }
 
     void cancelReturnsToIdle()

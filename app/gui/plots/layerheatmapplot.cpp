@@ -9,7 +9,13 @@
 #include "app/gui/colors.h"
 
 LayerHeatmapPlot::LayerHeatmapPlot(QWidget* parent)
-    : PlotView(tr("Loss relative to Min-Max, per layer"), parent)
+    : LayerHeatmapPlot(tr("Loss relative to Min-Max, per layer"),
+                       tr("loss / Min-Max (green: lower, red: no gain)"), parent)
+{
+}
+
+LayerHeatmapPlot::LayerHeatmapPlot(const QString& title, const QString& keyLabel, QWidget* parent)
+    : PlotView(title, parent), keyLabel_(keyLabel)
 {
     connect(this, &PlotView::clicked, this, [this](double x, double y) {
         int b, t;
@@ -27,8 +33,11 @@ bool LayerHeatmapPlot::cellAt(double x, double y, int* block, int* type) const
 }
 
 void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
-                               const std::vector<double>& values, const QString& valueName)
+                               const std::vector<double>& values, const QString& valueName,
+                               const QStringList& labels, const QStringList& details)
 {
+    labels_ = labels;
+    details_ = details;
     types_ = types;
     blocks_ = blocks;
     values_ = values;
@@ -50,7 +59,11 @@ void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
             r->setBrush(colors::ratio(v));
             auto* text = new QCPItemText(p);
             text->position->setCoords(t, b);
-            text->setText(std::isfinite(v) ? QString::number(v, 'f', 3) : QStringLiteral("–"));
+            const int cell = b * static_cast<int>(types.size()) + t;
+            text->setText(
+                cell < labels.size() && !labels[cell].isEmpty()
+                    ? labels[cell]
+                    : (std::isfinite(v) ? QString::number(v, 'f', 3) : QStringLiteral("–")));
             text->setColor(QColor(30, 30, 30));
             if (std::isfinite(v))
                 cells->addData(b * types.size() + t, v);
@@ -66,7 +79,7 @@ void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
     if (!key_) {  // the colour key, created once (clearPlot() keeps layout elements)
         key_ = new QCPColorScale(p);
         p->plotLayout()->addElement(0, 1, key_);
-        key_->setLabel(tr("loss / Min-Max (green: lower, red: no gain)"));
+        key_->setLabel(keyLabel_);
         QCPColorGradient g;
         g.clearColorStops();
         for (int k = 0; k <= 10; ++k)
@@ -96,22 +109,28 @@ QString LayerHeatmapPlot::hoverText(const QPoint& pixel) const
     if (!cellAt(plot()->xAxis->pixelToCoord(pixel.x()), plot()->yAxis->pixelToCoord(pixel.y()), &b,
                 &t))
         return QString();
-    const double v = values_[static_cast<size_t>(b) * types_.size() + t];
-    return QStringLiteral("block %1 %2: %3 = %4 (click to inspect)")
+    const size_t cell = static_cast<size_t>(b) * types_.size() + t;
+    const double v = values_[cell];
+    const QString detail = details_.value(static_cast<int>(cell));
+    return QStringLiteral("block %1 %2: %3 = %4%5 (click to inspect)")
         .arg(b)
         .arg(types_[t], valueName_,
-             std::isfinite(v) ? QString::number(v, 'f', 4) : tr("not computed"));
+             std::isfinite(v) ? QString::number(v, 'f', 4) : tr("not computed"),
+             detail.isEmpty() ? QString() : QStringLiteral(", ") + detail);
 }
 
 void LayerHeatmapPlot::writeCsv(QTextStream& out) const
 {
-    out << "# " << title() << "\n\"block\",\"layer type\",\"" << valueName_ << "\"\n";
+    out << "# " << title() << "\n\"block\",\"layer type\",\"" << valueName_ << "\""
+        << (details_.isEmpty() ? "" : ",\"details\"") << "\n";
     for (int b = 0; b < blocks_; ++b)
         for (int t = 0; t < types_.size(); ++t) {
             const double v = values_[static_cast<size_t>(b) * types_.size() + t];
             out << b << "," << types_[t] << ",";
             if (std::isfinite(v))
                 out << QString::number(v, 'g', 10);
+            if (!details_.isEmpty())
+                out << ",\"" << details_.value(b * static_cast<int>(types_.size()) + t) << "\"";
             out << "\n";
         }
 }

@@ -1,5 +1,6 @@
-// Blocks x layer types, each cell coloured by a ratio (loss of the method / loss of Min-Max) and
-// labelled with its value. NaN cells (not computed yet) stay grey.
+// Blocks x layer types, each cell coloured by a ratio (loss of the method / loss of Min-Max, or
+// activation error with / without the transform) and labelled with its value (or a label given
+// per cell). NaN cells (not computed yet) stay grey.
 #pragma once
 
 #include <QStringList>
@@ -14,10 +15,14 @@ class LayerHeatmapPlot : public PlotView {
     Q_OBJECT
 public:
     explicit LayerHeatmapPlot(QWidget* parent = nullptr);
+    // Another ratio: its title and the colour key's label.
+    LayerHeatmapPlot(const QString& title, const QString& keyLabel, QWidget* parent = nullptr);
 
-    // values[block * types.size() + type]
+    // values[block * types.size() + type]; labels (optional, same layout): the cell texts, else
+    // the values; details (optional): more for the hover and the CSV.
     void setData(const QStringList& types, int blocks, const std::vector<double>& values,
-                 const QString& valueName);
+                 const QString& valueName, const QStringList& labels = {},
+                 const QStringList& details = {});
     QString hoverText(const QPoint& pixel) const override;
     void writeCsv(QTextStream& out) const override;
 
@@ -30,6 +35,7 @@ private:
     QStringList types_;
     int blocks_ = 0;
     std::vector<double> values_;
-    QString valueName_;
+    QString valueName_, keyLabel_;
+    QStringList labels_, details_;
     QCPColorScale* key_ = nullptr;
 };

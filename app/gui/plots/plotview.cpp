@@ -15,6 +15,8 @@
 #include <QToolTip>
 #include <QVBoxLayout>
 
+#include <cmath>
+
 #include "app/gui/plots/qcp.h"
 
 PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), title_(title)
@@ -89,6 +91,8 @@ void PlotView::clearPlot(const QString& message)
     plot_->clearPlottables();
     plot_->clearItems();
     plot_->legend->setVisible(false);
+    if (caption_)
+        caption_->setText(QString());
     // An empty plot shows its message, not a meaningless 0..5 frame.
     for (QCPAxis* a : {plot_->xAxis, plot_->yAxis})
         a->setVisible(message.isEmpty());
@@ -254,6 +258,68 @@ QString PlotView::hoverText(const QPoint& pixel) const
 void PlotView::setHoverLine(const QString& text)
 {
     hoverLabel_->setText(text);
+}
+
+void PlotView::setCaption(const QString& text)
+{
+    if (!top_) {
+        plot_->plotLayout()->insertRow(0);
+        top_ = new QCPLayoutGrid;
+        plot_->plotLayout()->addElement(0, 0, top_);
+        plot_->plotLayout()->setRowStretchFactor(0, 0.001);
+    }
+    if (!caption_) {
+        caption_ = new QCPTextElement(plot_);
+        caption_->setTextFlags(Qt::AlignLeft | Qt::AlignVCenter);
+        caption_->setTextColor(QColor(40, 40, 40));
+        QFont f = font();
+        f.setPointSizeF(f.pointSizeF() * 0.9);
+        caption_->setFont(f);
+        top_->addElement(0, 0, caption_);
+    }
+    caption_->setText(text);
+}
+
+void PlotView::legendAbove(int columns)
+{
+    if (!top_) {
+        plot_->plotLayout()->insertRow(0);
+        top_ = new QCPLayoutGrid;
+        plot_->plotLayout()->addElement(0, 0, top_);
+        plot_->plotLayout()->setRowStretchFactor(0, 0.001);
+    }
+    if (!legendMoved_) {
+        plot_->axisRect()->insetLayout()->take(plot_->legend);
+        top_->addElement(caption_ ? 1 : 0, 0, plot_->legend);  // under the caption
+        plot_->legend->setBorderPen(Qt::NoPen);
+        plot_->legend->setBrush(Qt::NoBrush);
+        legendMoved_ = true;
+    }
+    plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot_->legend->setWrap(columns);
+    plot_->legend->setVisible(true);
+}
+
+void PlotView::setLogTicks(QCustomPlot* p, double lo, double hi)
+{
+    QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+    if (lo > 0 && hi > lo) {
+        int added = 0;
+        for (int e = static_cast<int>(std::floor(std::log10(lo))) - 1;
+             e <= static_cast<int>(std::ceil(std::log10(hi))) + 1; ++e)
+            for (double m : {1.0, 2.0, 5.0}) {
+                const double v = m * std::pow(10.0, e);
+                if (v >= lo && v <= hi) {
+                    t->addTick(v, QString::number(v, 'g', 3));
+                    ++added;
+                }
+            }
+        if (added < 2) {  // a narrow range: its ends
+            t->addTick(lo, QString::number(lo, 'g', 3));
+            t->addTick(hi, QString::number(hi, 'g', 3));
+        }
+    }
+    p->yAxis->setTicker(t);
 }
 
 void PlotView::finishPlot(bool keepRanges)

@@ -7,6 +7,8 @@
 #include <QWidget>
 
 class QCustomPlot;
+class QCPLayoutGrid;
+class QCPTextElement;
 class QLabel;
 class QTextStream;
 
@@ -49,11 +51,20 @@ protected:
     bool nearestPoint(const QPoint& pixel, QString* name, double* key, double* value, int* index,
                       double radius = 12.0) const;
     void setHoverLine(const QString& text);
+    // Rows above the axis rect (created once): a caption, and under it the legend (`columns`
+    // entries per line), so that neither covers the data. Call setCaption first.
+    void setCaption(const QString& text);
+    void legendAbove(int columns);
+    // Ticks at 1, 2, 5 x 10^k for a logarithmic value axis spanning [lo, hi].
+    static void setLogTicks(QCustomPlot* plot, double lo, double hi);
 
 private:
     QString title_;
     QCustomPlot* plot_ = nullptr;
     QLabel* hoverLabel_ = nullptr;
     QPoint pressPos_;
+    QCPLayoutGrid* top_ = nullptr;
+    QCPTextElement* caption_ = nullptr;
+    bool legendMoved_ = false;
     double homeX0_ = 0, homeX1_ = 1, homeY0_ = 0, homeY1_ = 1;
 };

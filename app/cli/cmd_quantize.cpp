@@ -153,6 +153,16 @@ void run_quantize(const QuantizeOptions& o)
         }
         std::printf("A%d (clip %s), transforms built in %.2f s\n", po.abits,
                     q.config.extra["aclip"].c_str(), build);
+        if (q.config.extra.count("stage2_seconds"))
+            std::printf("stage 2 (%s epochs) took %s s\n",
+                        q.config.extra["finetune_epochs"].c_str(),
+                        q.config.extra["stage2_seconds"].c_str());
+        for (const quant::GroupTransform* t : q.transforms.all())
+            if (t->input == "q_proj" && t->stage2_loss_before >= 0.0)
+                std::printf("block %lld stage 2: block-output MSE %.4g -> %.4g%s\n",
+                            static_cast<long long>(t->block), t->stage2_loss_before,
+                            t->stage2_loss_after,
+                            t->stage2_loss_after == t->stage2_loss_before ? " (stage-1 kept)" : "");
     }
     std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
                 static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());

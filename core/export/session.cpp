@@ -102,6 +102,8 @@ void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
         g.set_f64("act_error_plain", t.act_error_plain);
         g.set_f64("act_error", t.act_error);
         g.set_f64("seconds", t.seconds);
+        g.set_f64("stage2_loss_before", t.stage2_loss_before);
+        g.set_f64("stage2_loss_after", t.stage2_loss_after);
         const std::pair<const char*, const at::Tensor*> tensors[] = {
             {"smooth", &t.smooth},
             {"r0", &t.r0},
@@ -140,6 +142,8 @@ void read_transforms(const h5::File& f, quant::QuantizedModel& qm, const std::st
         t.act_error_plain = g.get_f64("act_error_plain");
         t.act_error = g.get_f64("act_error");
         t.seconds = g.get_f64("seconds");
+        t.stage2_loss_before = g.get_f64("stage2_loss_before");
+        t.stage2_loss_after = g.get_f64("stage2_loss_after");
         const std::pair<const char*, at::Tensor*> tensors[] = {{"smooth", &t.smooth},
                                                                {"r0", &t.r0},
                                                                {"perm", &t.perm},

@@ -31,7 +31,8 @@
 //                              down_proj: attributes block, width, rotation_block, tokens (int64);
 //                              input ("q_proj" | "o_proj" | "gate_proj" | "down_proj"), kind
 //                              ("none" | "smooth" | "duquant" | "ruquant") (string);
-//                              act_error_plain, act_error, seconds (float64). Datasets, each only
+//                              act_error_plain, act_error, seconds, stage2_loss_before,
+//                              stage2_loss_after (float64; -1 without stage 2). Datasets, each only
 //                              where the kind has that stage (core/quant/ruquant.h):
 //                              smooth [width] float64 (x / s, W * s), r0 and r1 [b, b] float64
 //                              (block rotations, x blockdiag(R)), perm [width] int64 (output j =

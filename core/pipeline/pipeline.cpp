@@ -17,6 +17,7 @@
 #include "core/model/forward.h"
 #include "core/quant/act_quant.h"
 #include "core/quant/gptq.h"
+#include "core/quant/ruquant_finetune.h"
 
 #ifndef ZP_VERSION
 #define ZP_VERSION "unknown"
@@ -157,6 +158,11 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
                 throw InvalidArgument(std::string("transform ") +
                                       quant::transform_kind_info(o.transform.kind).name +
                                       " needs calibration data (--calib)");
+            if (o.transform.finetune_epochs > 0 &&
+                o.transform.kind != quant::TransformKind::RUQuant)
+                throw InvalidArgument(
+                    "stage 2 (finetune epochs) tunes RUQuant's Householder vectors: it needs "
+                    "transform ruquant");
             if (p.skip && o.transform.kind != quant::TransformKind::None)
                 throw InvalidArgument(what +
                                       ": a skipped layer cannot share a transformed input "
@@ -280,158 +286,204 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
         };
 
         size_t pi = 0;
+        double stage2_seconds = 0.0;
+        const bool stage2 = o.transform.finetune_epochs > 0 && have_data &&
+                            o.transform.kind == quant::TransformKind::RUQuant;
         for (int64_t b = 0; b < c.num_layers; ++b) {
-            model::BlockWeights w = model.block(b).to(dev, at::kFloat, /*copy=*/true);
+            const model::BlockWeights w_orig = model.block(b).to(dev, at::kFloat, /*copy=*/true);
+            model::BlockWeights w;
             bool any = false;
-            for (const model::LinearGroup& sg : model::linear_input_groups()) {
-                std::vector<const LayerPlan*> todo;
-                for (const std::string& name : sg.layers) {
-                    const LayerPlan& p = plan[pi++];
-                    if (p.block != b || p.name != name)
-                        throw Error("internal: pipeline plan out of order at " + name);
-                    if (p.skip) {
+            // With stage 2 the block runs twice: pass 0 builds the transforms and quantizes as
+            // stage 1 does (so each group sees the earlier ones quantized), stage 2 tunes the
+            // Householder vectors, and pass 1 quantizes the block again with the tuned transforms.
+            const size_t pi_block = pi, layers_block = result.layers.size();
+            const double done_block = done;
+            std::map<std::string, quant::GroupTransform> tuned;
+            for (int pass = 0; pass < (stage2 ? 2 : 1); ++pass) {
+                const bool final_pass = pass + 1 == (stage2 ? 2 : 1);
+                if (pass == 1) {
+                    report(b, "stage 2: tuning the Householder vectors");
+                    quant::FinetuneOptions fo;
+                    fo.epochs = o.transform.finetune_epochs;
+                    fo.lr = o.transform.finetune_lr;
+                    fo.batch = o.batch;
+                    fo.wbits = o.bits;
+                    fo.wclip = o.search.clip;
+                    fo.act = aq;
+                    fo.progress = [&](double, double, const std::string& what) {
+                        report(b, what);
+                        return true;
+                    };
+                    stage2_seconds +=
+                        quant::finetune_householder(c, w_orig, b, *transforms, X, fo).seconds;
+                    for (const model::LinearGroup& sg : model::linear_input_groups()) {
+                        tuned[sg.input] = *transforms->find(b, sg.input);
+                        transforms->remove(b, sg.input);
+                    }
+                    pi = pi_block;
+                    result.layers.resize(layers_block);
+                    done = done_block;
+                }
+                w = w_orig.to(dev, at::kFloat, /*copy=*/true);
+                for (const model::LinearGroup& sg : model::linear_input_groups()) {
+                    std::vector<const LayerPlan*> todo;
+                    for (const std::string& name : sg.layers) {
+                        const LayerPlan& p = plan[pi++];
+                        if (p.block != b || p.name != name)
+                            throw Error("internal: pipeline plan out of order at " + name);
+                        if (p.skip) {
+                            quant::LayerResult r;
+                            r.block = b;
+                            r.name = name;
+                            r.skipped = true;
+                            r.out_features = w.linear(name).size(0);
+                            r.in_features = w.linear(name).size(1);
+                            result.layers.push_back(std::move(r));
+                            if (o.on_layer)
+                                o.on_layer(result.layers.back());
+                            done += 1.0;
+                        } else {
+                            todo.push_back(&p);
+                        }
+                    }
+                    if (todo.empty())
+                        continue;
+                    any = true;
+                    if (act_side && have_data) {
+                        // This group's input as the earlier groups leave it: its per-channel maxima
+                        // over every token, and the first rotation_tokens tokens for the transform.
+                        report(b, std::string(sg.input) + ": activation statistics");
+                        const int64_t in = in_features(c, sg.input);
+                        at::Tensor amax = at::zeros({in}, at::TensorOptions().dtype(at::kDouble));
+                        std::vector<at::Tensor> rows;
+                        int64_t nrows = 0, tokens = 0;
+                        const std::string key = sg.input;
+                        forward_chunks(
+                            w,
+                            [&](const std::string& name, const at::Tensor& input) {
+                                if (name != key)
+                                    return;
+                                at::Tensor x = input.reshape({-1, in});
+                                amax =
+                                    at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
+                                tokens += x.size(0);
+                                const int64_t take =
+                                    std::min(x.size(0), o.transform.rotation_tokens - nrows);
+                                if (take > 0) {
+                                    rows.push_back(
+                                        x.narrow(0, 0, take).to(at::kCPU).to(at::kFloat));
+                                    nrows += take;
+                                }
+                                throw StopForward{};
+                            },
+                            false, b);
+                        std::vector<at::Tensor> ws;
+                        for (const std::string& name : sg.layers)
+                            ws.push_back(w.linear(name));
+                        const at::Tensor sample = at::cat(rows, 0);
+                        quant::GroupTransform t;
+                        if (pass == 1) {
+                            t = tuned.at(sg.input);  // stage 2's: the statistics follow it
+                            t.act_max_after = t.apply(sample.to(at::kDouble)).abs().amax(0);
+                        } else {
+                            t = quant::build_group_transform(amax, sample, ws, o.transform, b,
+                                                             sg.input);
+                        }
+                        t.tokens = tokens;
+                        quant::measure_activation_error(t, sample, aq.linear);
+                        for (const std::string& name : sg.layers)
+                            w.linear(name) = t.apply_weight(w.linear(name));
+                        transforms->add(std::move(t));
+                    }
+                    // The proxy Hessian of this sub-group's input, with the earlier sub-groups
+                    // quantized.
+                    at::Tensor H;
+                    if (have_data) {
+                        report(b, std::string(sg.input) + ": collecting H");
+                        const int64_t in = in_features(c, sg.input);
+                        H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
+                        int64_t tokens = 0;
+                        const std::string key = sg.input;
+                        forward_chunks(
+                            w,
+                            [&](const std::string& name, const at::Tensor& input) {
+                                if (name != key)
+                                    return;
+                                at::Tensor x = input.reshape({-1, in}).to(at::kDouble);
+                                H.addmm_(x.t(), x);
+                                tokens += x.size(0);
+                                throw StopForward{};
+                            },
+                            false, b);
+                        H.div_(static_cast<double>(tokens));
+                    }
+                    for (const LayerPlan* p : todo) {
+                        report(b, p->name + ": " + p->method->name);
+                        auto t0 = std::chrono::steady_clock::now();
+                        const std::string what = "block " + std::to_string(b) + " " + p->name;
+                        at::Tensor W = w.linear(p->name);
                         quant::LayerResult r;
                         r.block = b;
-                        r.name = name;
-                        r.skipped = true;
-                        r.out_features = w.linear(name).size(0);
-                        r.in_features = w.linear(name).size(1);
+                        r.name = p->name;
+                        r.algorithm = p->method->algorithm;
+                        r.param_method = quant::method_info(p->method->params).name;
+                        r.bits = p->config.bits;
+                        r.out_features = W.size(0);
+                        r.in_features = W.size(1);
+                        at::Tensor What, h;
+                        if (p->method->algorithm == quant::Algorithm::GPTQ) {
+                            quant::GptqConfig gc;
+                            gc.quant = p->config;
+                            gc.damp = o.damp;
+                            gc.block_size = o.gptq_block;
+                            gc.act_order = o.act_order;
+                            gc.double_precision = o.double_precision;
+                            quant::GptqResult g = quant::gptq_quantize(W, H, gc, what);
+                            r.group_size = g.rtn.group_size;
+                            r.scale = g.scale;
+                            r.zero = g.zero;
+                            r.codes = g.codes;
+                            What = g.dequantized.to(at::kFloat);
+                            h = g.importance;
+                            r.diag_loss_minmax = g.rtn.diagnostics.diag_loss_minmax;
+                            r.proxy_loss_rtn_minmax = g.rtn.diagnostics.proxy_loss_minmax;
+                            at::Tensor dW = What.to(at::kDouble) - W.to(at::kDouble);
+                            r.diag_loss = (dW * dW * h).sum().item<double>();
+                            r.proxy_loss = quant::proxy_loss(dW, H);
+                        } else {
+                            at::Tensor imp = H.defined() ? quant::damped_hessian_diagonal(H, o.damp)
+                                                         : at::Tensor();
+                            quant::LayerQuant q = quant::quantize_layer(W, H, p->config, what, imp);
+                            r.group_size = q.group_size;
+                            r.scale = q.scale;
+                            r.zero = q.zero;
+                            r.codes = q.codes;
+                            What = q.dequantized.to(at::kFloat);
+                            h = q.importance;
+                            r.diag_loss = q.diagnostics.diag_loss;
+                            r.diag_loss_minmax = q.diagnostics.diag_loss_minmax;
+                            r.proxy_loss = q.diagnostics.proxy_loss;
+                            r.proxy_loss_rtn_minmax = q.diagnostics.proxy_loss_minmax;
+                        }
+                        const double wn = W.to(at::kDouble).norm().item<double>();
+                        r.relative_weight_error =
+                            wn > 0.0
+                                ? (What.to(at::kDouble) - W.to(at::kDouble)).norm().item<double>() /
+                                      wn
+                                : 0.0;
+                        r.scale = r.scale.to(at::kCPU).to(at::kFloat);
+                        r.zero = r.zero.to(at::kCPU).to(at::kFloat);
+                        r.codes = r.codes.to(at::kCPU);
+                        r.hessian_diag = h.to(at::kCPU).to(at::kDouble);
+                        w.linear(p->name) = What.to(dev);
+                        r.seconds = seconds_since(t0);
                         result.layers.push_back(std::move(r));
-                        if (o.on_layer)
+                        if (o.on_layer && final_pass)
                             o.on_layer(result.layers.back());
                         done += 1.0;
-                    } else {
-                        todo.push_back(&p);
                     }
                 }
-                if (todo.empty())
-                    continue;
-                any = true;
-                if (act_side && have_data) {
-                    // This group's input as the earlier groups leave it: its per-channel maxima
-                    // over every token, and the first rotation_tokens tokens for the transform.
-                    report(b, std::string(sg.input) + ": activation statistics");
-                    const int64_t in = in_features(c, sg.input);
-                    at::Tensor amax = at::zeros({in}, at::TensorOptions().dtype(at::kDouble));
-                    std::vector<at::Tensor> rows;
-                    int64_t nrows = 0, tokens = 0;
-                    const std::string key = sg.input;
-                    forward_chunks(
-                        w,
-                        [&](const std::string& name, const at::Tensor& input) {
-                            if (name != key)
-                                return;
-                            at::Tensor x = input.reshape({-1, in});
-                            amax = at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
-                            tokens += x.size(0);
-                            const int64_t take =
-                                std::min(x.size(0), o.transform.rotation_tokens - nrows);
-                            if (take > 0) {
-                                rows.push_back(x.narrow(0, 0, take).to(at::kCPU).to(at::kFloat));
-                                nrows += take;
-                            }
-                            throw StopForward{};
-                        },
-                        false, b);
-                    std::vector<at::Tensor> ws;
-                    for (const std::string& name : sg.layers)
-                        ws.push_back(w.linear(name));
-                    const at::Tensor sample = at::cat(rows, 0);
-                    quant::GroupTransform t =
-                        quant::build_group_transform(amax, sample, ws, o.transform, b, sg.input);
-                    t.tokens = tokens;
-                    quant::measure_activation_error(t, sample, aq.linear);
-                    for (const std::string& name : sg.layers)
-                        w.linear(name) = t.apply_weight(w.linear(name));
-                    transforms->add(std::move(t));
-                }
-                // The proxy Hessian of this sub-group's input, with the earlier sub-groups
-                // quantized.
-                at::Tensor H;
-                if (have_data) {
-                    report(b, std::string(sg.input) + ": collecting H");
-                    const int64_t in = in_features(c, sg.input);
-                    H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
-                    int64_t tokens = 0;
-                    const std::string key = sg.input;
-                    forward_chunks(
-                        w,
-                        [&](const std::string& name, const at::Tensor& input) {
-                            if (name != key)
-                                return;
-                            at::Tensor x = input.reshape({-1, in}).to(at::kDouble);
-                            H.addmm_(x.t(), x);
-                            tokens += x.size(0);
-                            throw StopForward{};
-                        },
-                        false, b);
-                    H.div_(static_cast<double>(tokens));
-                }
-                for (const LayerPlan* p : todo) {
-                    report(b, p->name + ": " + p->method->name);
-                    auto t0 = std::chrono::steady_clock::now();
-                    const std::string what = "block " + std::to_string(b) + " " + p->name;
-                    at::Tensor W = w.linear(p->name);
-                    quant::LayerResult r;
-                    r.block = b;
-                    r.name = p->name;
-                    r.algorithm = p->method->algorithm;
-                    r.param_method = quant::method_info(p->method->params).name;
-                    r.bits = p->config.bits;
-                    r.out_features = W.size(0);
-                    r.in_features = W.size(1);
-                    at::Tensor What, h;
-                    if (p->method->algorithm == quant::Algorithm::GPTQ) {
-                        quant::GptqConfig gc;
-                        gc.quant = p->config;
-                        gc.damp = o.damp;
-                        gc.block_size = o.gptq_block;
-                        gc.act_order = o.act_order;
-                        gc.double_precision = o.double_precision;
-                        quant::GptqResult g = quant::gptq_quantize(W, H, gc, what);
-                        r.group_size = g.rtn.group_size;
-                        r.scale = g.scale;
-                        r.zero = g.zero;
-                        r.codes = g.codes;
-                        What = g.dequantized.to(at::kFloat);
-                        h = g.importance;
-                        r.diag_loss_minmax = g.rtn.diagnostics.diag_loss_minmax;
-                        r.proxy_loss_rtn_minmax = g.rtn.diagnostics.proxy_loss_minmax;
-                        at::Tensor dW = What.to(at::kDouble) - W.to(at::kDouble);
-                        r.diag_loss = (dW * dW * h).sum().item<double>();
-                        r.proxy_loss = quant::proxy_loss(dW, H);
-                    } else {
-                        at::Tensor imp =
-                            H.defined() ? quant::damped_hessian_diagonal(H, o.damp) : at::Tensor();
-                        quant::LayerQuant q = quant::quantize_layer(W, H, p->config, what, imp);
-                        r.group_size = q.group_size;
-                        r.scale = q.scale;
-                        r.zero = q.zero;
-                        r.codes = q.codes;
-                        What = q.dequantized.to(at::kFloat);
-                        h = q.importance;
-                        r.diag_loss = q.diagnostics.diag_loss;
-                        r.diag_loss_minmax = q.diagnostics.diag_loss_minmax;
-                        r.proxy_loss = q.diagnostics.proxy_loss;
-                        r.proxy_loss_rtn_minmax = q.diagnostics.proxy_loss_minmax;
-                    }
-                    const double wn = W.to(at::kDouble).norm().item<double>();
-                    r.relative_weight_error =
-                        wn > 0.0
-                            ? (What.to(at::kDouble) - W.to(at::kDouble)).norm().item<double>() / wn
-                            : 0.0;
-                    r.scale = r.scale.to(at::kCPU).to(at::kFloat);
-                    r.zero = r.zero.to(at::kCPU).to(at::kFloat);
-                    r.codes = r.codes.to(at::kCPU);
-                    r.hessian_diag = h.to(at::kCPU).to(at::kDouble);
-                    w.linear(p->name) = What.to(dev);
-                    r.seconds = seconds_since(t0);
-                    result.layers.push_back(std::move(r));
-                    if (o.on_layer)
-                        o.on_layer(result.layers.back());
-                    done += 1.0;
-                }
-            }
+            }  // pass
             // The next block's inputs come from this block with its quantized weights.
             if (have_data && b + 1 < c.num_layers) {
                 report(b, "propagating the activations");
@@ -450,6 +502,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             }
         }
         result.transforms = *transforms;
+        if (stage2)
+            rc.extra["stage2_seconds"] = std::to_string(stage2_seconds);
         if (o.write_back)
             model.set_activation_hooks(
                 activation_hooks_for(o.abits, o.aclip, c.head_dim, result.transforms));

@@ -184,6 +184,15 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {"paper", "code"},
          "Givens blocks: paper (map each pair onto its target) or code (the released code's "
          "transpose)"},
+        {"finetune_epochs",
+         T::Int,
+         "0",
+         0,
+         10000,
+         {},
+         "RUQuant stage 2: epochs of AdamW on the Householder vectors against each block's "
+         "full-precision output (0: none)"},
+        {"finetune_lr", T::Real, "0.01", 1e-6, 1.0, {}, "RUQuant stage 2: AdamW learning rate"},
         {"rot_tokens",
          T::Int,
          "2048",
@@ -335,6 +344,8 @@ PipelineOptions RunOptions::pipeline_options() const
     o.transform.givens_rounds = static_cast<int>(integer("givens_rounds"));
     o.transform.code_variant = text("givens") == "code";
     o.transform.rotation_tokens = integer("rot_tokens");
+    o.transform.finetune_epochs = static_cast<int>(integer("finetune_epochs"));
+    o.transform.finetune_lr = real("finetune_lr");
     o.transform.seed = static_cast<uint64_t>(integer("seed"));
     for (const std::string& s : overrides_)
         o.overrides.insert(parse_override(s));
@@ -417,6 +428,8 @@ std::map<std::string, std::string> run_record(const PipelineOptions& o)
     r.set("givens_rounds", std::to_string(o.transform.givens_rounds));
     r.set("givens", o.transform.code_variant ? "code" : "paper");
     r.set("rot_tokens", std::to_string(o.transform.rotation_tokens));
+    r.set("finetune_epochs", std::to_string(o.transform.finetune_epochs));
+    r.set("finetune_lr", format_real(o.transform.finetune_lr));
     std::map<std::string, std::string> out;
     for (const RunOptionSpec& s : run_option_specs())
         if (s.recorded && !s.repeated)

@@ -329,6 +329,11 @@ void TransformSet::add(GroupTransform t)
     groups_[key] = std::make_shared<const GroupTransform>(std::move(t));
 }
 
+void TransformSet::remove(int64_t block, const std::string& input)
+{
+    groups_.erase({block, input});
+}
+
 const GroupTransform* TransformSet::find(int64_t block, const std::string& input) const
 {
     auto it = groups_.find({block, input});

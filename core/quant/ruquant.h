@@ -55,6 +55,8 @@ struct TransformOptions {
     bool code_variant = false;       // Givens blocks as the released code builds them
     uint64_t seed = 0;               // every random draw derives from it (and block, group, stage)
     int64_t rotation_tokens = 2048;  // calibration tokens the rotations are built from
+    int finetune_epochs = 0;         // stage 2 (ruquant_finetune.h); 0: none
+    double finetune_lr = 1e-2;       // AdamW learning rate of stage 2
 };
 
 // The largest power of two up to 128 that divides width (576 -> 64, 1536 -> 128, 172 -> 4).
@@ -81,6 +83,8 @@ struct GroupTransform {
     // fq(x) - x, and with it, fq(x Q) Q^-1 - x (0 at 16 bits).
     double act_error_plain = 0.0, act_error = 0.0;
     double seconds = 0.0;  // building it
+    // Stage 2: the block-output MSE before and after tuning the Householder vectors (-1: none).
+    double stage2_loss_before = -1.0, stage2_loss_after = -1.0;
 
     bool identity() const;  // no stage at all (kind none)
     // x [..., width] -> x Q (same shape, dtype and device as x).
@@ -112,6 +116,7 @@ GroupTransform build_group_transform(const at::Tensor& act_max, const at::Tensor
 class TransformSet {
 public:
     void add(GroupTransform t);  // replaces one of the same (block, input)
+    void remove(int64_t block, const std::string& input);
     const GroupTransform* find(int64_t block, const std::string& input) const;
     bool empty() const { return groups_.empty(); }
     std::vector<const GroupTransform*> all() const;  // by block, then pipeline order

@@ -11,6 +11,7 @@ Methods (rows):
   DuQuant-style   --transform duquant --method rtn-minmax
   RUQuant         --transform ruquant --method rtn-minmax
   RUQuant (code Givens)   the released code's Givens blocks (--givens code)
+  RUQuant + stage 2       --finetune-epochs E (AdamW on the Householder vectors)
   RUQuant + GPTQ/NeUQI    --transform ruquant --method gptq-neuqi
 
 Clip ratios follow ALGORITHMS.md 8: W4A4 --aclip 0.9 --wclip 0.8, otherwise 1.0 / 1.0.
@@ -33,6 +34,7 @@ METHODS = [
     ("DuQuant-style", ["--transform", "duquant", "--method", "rtn-minmax"]),
     ("RUQuant", ["--transform", "ruquant", "--method", "rtn-minmax"]),
     ("RUQuant (code Givens)", ["--transform", "ruquant", "--givens", "code", "--method", "rtn-minmax"]),
+    ("RUQuant + stage 2", ["--transform", "ruquant", "--method", "rtn-minmax", "--finetune-epochs", "{epochs}"]),
     ("RUQuant + GPTQ/NeUQI", ["--transform", "ruquant", "--method", "gptq-neuqi"]),
 ]
 
@@ -75,6 +77,7 @@ def main():
     ap.add_argument("--window", default="512")
     ap.add_argument("--eval-windows", default="40")
     ap.add_argument("--rot-tokens", default="2048")
+    ap.add_argument("--finetune-epochs", default="10", help="stage-2 epochs of the stage-2 row")
     ap.add_argument("--settings", default="8,6,4", help="comma-separated x of WxAx")
     ap.add_argument("--methods", default="", help="comma-separated row names (default: all)")
     ap.add_argument("--extra", action="append", default=[], help="more quantize arguments")
@@ -94,6 +97,7 @@ def main():
     for bits in [int(b) for b in a.settings.split(",")]:
         clips = ["--aclip", "0.9", "--wclip", "0.8"] if bits <= 4 else ["--aclip", "1", "--wclip", "1"]
         for label, extra in methods:
+            extra = [x.replace("{epochs}", a.finetune_epochs) for x in extra]
             ppl, total, build, wall, cmd = run(a.cli, common, extra + ["--bits", str(bits), "--abits", str(bits)] + clips)
             fp = fp or {n: ppl[n][0] for n in names}
             rows.append((f"W{bits}A{bits}", label, [ppl[n][1] for n in names], build, total, wall))

@@ -36,6 +36,7 @@ struct QuantizeOptions {
     std::vector<std::string> overrides;
     std::vector<std::string> eval;
     int64_t window = 2048, eval_windows = 0;
+    bool skip_original = false;
     std::string out;
 };
 
@@ -104,6 +105,10 @@ void run_quantize(const QuantizeOptions& o)
     if (!o.eval.empty())
         model->set_keep_blocks(true);  // every evaluation window passes through every block
     for (const std::string& file : o.eval) {
+        if (o.skip_original) {
+            ppl_before.push_back(-1.0);
+            continue;
+        }
         ProgressBar bar("perplexity (original)");
         ppl_before.push_back(eval::perplexity_of_file(
                                  *model, *tok, file, eval::guess_protocol(file), eo, bar.callback())
@@ -173,11 +178,15 @@ void run_quantize(const QuantizeOptions& o)
                                  *model, *tok, file, eval::guess_protocol(file), eo, bar.callback())
                                  .perplexity;
         bar.finish();
-        std::printf("perplexity on %s: original %.4f, quantized %.4f\n", file.c_str(),
-                    ppl_before[i], after);
         std::string stem = file.substr(file.find_last_of('/') + 1);
         stem = stem.substr(0, stem.find('.'));
-        q.perplexity[stem + "/original"] = ppl_before[i];
+        if (o.skip_original) {
+            std::printf("perplexity on %s: quantized %.4f\n", file.c_str(), after);
+        } else {
+            std::printf("perplexity on %s: original %.4f, quantized %.4f\n", file.c_str(),
+                        ppl_before[i], after);
+            q.perplexity[stem + "/original"] = ppl_before[i];
+        }
         q.perplexity[stem + "/quantized"] = after;
     }
     if (!o.out.empty()) {
@@ -233,6 +242,9 @@ void add_quantize_command(CLI::App& app)
     cmd->add_option("--eval-windows", o->eval_windows,
                     "evaluate at most this many windows (0: all; C4: 256)")
         ->capture_default_str();
+    cmd->add_flag("--skip-original-eval", o->skip_original,
+                  "with --eval: evaluate the quantized model only (when the original's "
+                  "perplexity is already known)");
     cmd->add_option("--out", o->out,
                     "write the session (HDF5: parameters, codes, diagnostics, perplexities)");
     cmd->callback([o]() { run_quantize(*o); });

@@ -64,6 +64,10 @@ std::string config_hash(const model::ModelConfig& config)
 
 namespace {
 
+// Largest calibration input of one group the pipeline keeps to collect H from it without a second
+// forward (the activation side runs a statistics pass first).
+constexpr int64_t kKeepInputsBytes = int64_t(1) << 30;
+
 int64_t in_features(const model::ModelConfig& c, const std::string& name)
 {
     if (name == "o_proj")
@@ -349,6 +353,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     if (todo.empty())
                         continue;
                     any = true;
+                    std::vector<at::Tensor> kept_inputs;  // this group's raw inputs
                     if (act_side && have_data) {
                         // This group's input as the earlier groups leave it: its per-channel maxima
                         // over every token, and the first rotation_tokens tokens for the transform.
@@ -358,12 +363,17 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         std::vector<at::Tensor> rows;
                         int64_t nrows = 0, tokens = 0;
                         const std::string key = sg.input;
+                        // The raw inputs are kept (when small enough) so that H below comes from
+                        // them through the new transform and quantizer without a second forward.
+                        const bool keep = X.size(0) * X.size(1) * in * 4 <= kKeepInputsBytes;
                         forward_chunks(
                             w,
                             [&](const std::string& name, const at::Tensor& input) {
                                 if (name != key)
                                     return;
                                 at::Tensor x = input.reshape({-1, in});
+                                if (keep)
+                                    kept_inputs.push_back(x.to(store));
                                 amax =
                                     at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
                                 tokens += x.size(0);
@@ -398,7 +408,23 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     // The proxy Hessian of this sub-group's input, with the earlier sub-groups
                     // quantized.
                     at::Tensor H;
-                    if (have_data) {
+                    if (have_data && !kept_inputs.empty()) {
+                        // As the observer would see them: through this group's rewrite.
+                        report(b, std::string(sg.input) + ": collecting H");
+                        const int64_t in = in_features(c, sg.input);
+                        H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
+                        int64_t tokens = 0;
+                        for (const at::Tensor& raw : kept_inputs) {
+                            at::Tensor x = raw.to(dev);
+                            if (hooks && hooks->linear_input)
+                                x = hooks->linear_input(b, sg.input, x);
+                            x = x.to(at::kDouble);
+                            H.addmm_(x.t(), x);
+                            tokens += x.size(0);
+                        }
+                        kept_inputs.clear();
+                        H.div_(static_cast<double>(tokens));
+                    } else if (have_data) {
                         report(b, std::string(sg.input) + ": collecting H");
                         const int64_t in = in_features(c, sg.input);
                         H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));

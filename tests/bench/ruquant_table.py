@@ -38,7 +38,7 @@ METHODS = [
     ("RUQuant + GPTQ/NeUQI", ["--transform", "ruquant", "--method", "gptq-neuqi"]),
 ]
 
-PPL = re.compile(r"^perplexity on (.+): original ([0-9.eE+-]+|nan|inf), quantized ([0-9.eE+-]+|nan|inf)$")
+PPL = re.compile(r"^perplexity on (.+): (?:original ([0-9.eE+-]+|nan|inf), )?quantized ([0-9.eE+-]+|nan|inf)$")
 TOTAL = re.compile(r"^method \S+, \d+-bit, group -?\d+, ([0-9.]+) s$")
 BUILD = re.compile(r"^A\d+ \(clip [0-9.]+\), transforms built in ([0-9.]+) s$")
 
@@ -55,7 +55,7 @@ def run(cli, common, extra):
     for line in p.stdout.splitlines():
         m = PPL.match(line.strip())
         if m:
-            ppl[os.path.basename(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+            ppl[os.path.basename(m.group(1))] = (float(m.group(2) or "nan"), float(m.group(3)))
         m = TOTAL.match(line.strip())
         if m:
             total = float(m.group(1))
@@ -98,12 +98,13 @@ def main():
         clips = ["--aclip", "0.9", "--wclip", "0.8"] if bits <= 4 else ["--aclip", "1", "--wclip", "1"]
         for label, extra in methods:
             extra = [x.replace("{epochs}", a.finetune_epochs) for x in extra]
-            ppl, total, build, wall, cmd = run(a.cli, common, extra + ["--bits", str(bits), "--abits", str(bits)] + clips)
+            skip = ["--skip-original-eval"] if fp else []  # the original is evaluated once
+            ppl, total, build, wall, cmd = run(a.cli, common, extra + ["--bits", str(bits), "--abits", str(bits)] + clips + skip)
             fp = fp or {n: ppl[n][0] for n in names}
             rows.append((f"W{bits}A{bits}", label, [ppl[n][1] for n in names], build, total, wall))
             print(f"# W{bits}A{bits} {label}: " + ", ".join(f"{n} {ppl[n][1]:.4f}" for n in names) +
                   f"; transforms {build:.1f} s, pipeline {total:.1f} s, wall {wall:.1f} s", file=sys.stderr, flush=True)
-    print("| setting | method | " + " | ".join(names) + " | transforms (s) | pipeline (s) | wall incl. eval (s) |")
+    print("| setting | method | " + " | ".join(names) + " | transforms (s) | pipeline (s) | wall (s) |")
     print("|---|---|" + "---|" * len(names) + "---|---|---|")
     print("| FP (float32) | - | " + " | ".join(f"{fp[n]:.3f}" for n in names) + " | - | - | - |")
     for setting, label, vals, build, total, wall in rows:

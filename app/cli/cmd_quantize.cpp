@@ -12,6 +12,7 @@
 
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
+#include "app/cli/run_option_flags.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
 #include "core/data/calibration.h"
@@ -30,10 +31,8 @@ namespace {
 
 struct QuantizeOptions {
     std::string model, tokenizer;
-    // The run options as given on the command line, by table name (core/pipeline/run_options.h);
-    // checked against the table after parsing.
-    std::map<std::string, std::string> given;
-    std::vector<std::string> overrides;
+    // The run options as given on the command line (core/pipeline/run_options.h).
+    std::shared_ptr<GivenRunOptions> given = std::make_shared<GivenRunOptions>();
     std::vector<std::string> eval;
     int64_t window = 2048, eval_windows = 0;
     bool skip_original = false;
@@ -65,9 +64,9 @@ void run_quantize(const QuantizeOptions& o)
                               ": this build has no HDF5, so it cannot write session files");
     // The options first: a bad value is refused before any file is opened.
     pipeline::RunOptions ro;
-    for (const auto& [name, value] : o.given)
+    for (const auto& [name, value] : o.given->values)
         ro.set(name, value, pipeline::cli_flag(pipeline::run_option_spec(name)));
-    for (const std::string& s : o.overrides)
+    for (const std::string& s : o.given->overrides)
         ro.set("override", s, "--override");
     pipeline::PipelineOptions po = ro.pipeline_options();
     const pipeline::CalibrationRequest cr = ro.calibration();
@@ -206,34 +205,7 @@ void add_quantize_command(CLI::App& app)
     cmd->add_option("--tokenizer", o->tokenizer,
                     "tokenizer.bin, tokenizer.model or tokenizer.json");
     // The run options: generated from the one table (names, defaults, ranges, help).
-    for (const pipeline::RunOptionSpec& spec : pipeline::run_option_specs()) {
-        const std::string flag = pipeline::cli_flag(spec);
-        std::string help = spec.help;
-        if (spec.type == pipeline::OptionType::Int || spec.type == pipeline::OptionType::Real)
-            help += " (" + pipeline::range_text(spec) + ")";
-        if (spec.repeated) {
-            cmd->add_option(flag, o->overrides, help + "; repeatable");
-        } else if (spec.type == pipeline::OptionType::Flag) {
-            // A flag whose default is on is turned off with --no-NAME.
-            const std::string name = spec.name;
-            const bool on = std::string(spec.default_value) == "true";
-            cmd->add_flag_function(
-                on ? "--no-" + flag.substr(2) : flag,
-                [o, name, on](int64_t) { o->given[name] = on ? "false" : "true"; },
-                on ? "turn off: " + help : help);
-        } else {
-            const std::string name = spec.name;
-            CLI::Option* opt = cmd->add_option_function<std::string>(
-                flag, [o, name](const std::string& v) { o->given[name] = v; }, help);
-            if (*spec.default_value)
-                opt->default_str(spec.default_value);
-            if (!spec.choices.empty())
-                opt->check(CLI::IsMember(spec.choices));
-            opt->type_name(spec.type == pipeline::OptionType::Int    ? "INT"
-                           : spec.type == pipeline::OptionType::Real ? "REAL"
-                                                                     : "TEXT");
-        }
-    }
+    add_run_option_flags(cmd, o->given, "quantize");
     cmd->add_option(
         "--eval", o->eval,
         "perplexity before/after on this file (wikitext2 .raw, C4 .jsonl or text); repeatable");

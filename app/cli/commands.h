@@ -19,5 +19,6 @@ void add_tokenize_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_distill_command(CLI::App& app);
 
 }  // namespace zp::cli

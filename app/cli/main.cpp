@@ -22,6 +22,7 @@ int main(int argc, char** argv)
     zp::cli::add_export_command(app);
     zp::cli::add_inspect_command(app);
     zp::cli::add_quantize_command(app);
+    zp::cli::add_distill_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

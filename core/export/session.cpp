@@ -176,7 +176,10 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
     f.set_string("schema", kSchema);
     // Version 2 only where it matters: a file without transforms stays readable by version-1
     // readers; one with them is refused by those rather than read without its transforms.
-    f.set_i64("schema_version", qm.transforms.empty() ? 1 : kSchemaVersion);
+    f.set_i64("schema_version",
+              qm.transforms.empty() && qm.float_parts.empty() && qm.distill_loss.empty()
+                  ? 1
+                  : kSchemaVersion);
     f.set_string("software_version", qm.config.software_version);
     {
         h5::Location c = f.create_group("config");
@@ -243,6 +246,20 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
     }
     if (!qm.transforms.empty())
         write_transforms(f, qm);
+    if (!qm.float_parts.empty()) {
+        h5::Location fp = f.create_group("float_parts");
+        std::vector<std::string> names;
+        for (const auto& [name, t] : qm.float_parts) {
+            fp.write_tensor(layer_group_name(names.size()), t.to(at::kFloat).contiguous());
+            names.push_back(name);
+        }
+        fp.write_strings("names", names);
+    }
+    if (!qm.distill_loss.empty()) {
+        h5::Location d = f.create_group("distill");
+        d.write_tensor("loss", at::tensor(qm.distill_loss, at::kDouble)
+                                   .reshape({static_cast<int64_t>(qm.distill_loss.size())}));
+    }
 }
 
 void check_shape(const h5::Location& g, const char* name, const at::Tensor& t,
@@ -398,6 +415,25 @@ quant::QuantizedModel read_session(const std::string& path)
     }
     if (version >= 2 && f.has("transforms"))
         read_transforms(f, qm, path);
+    if (version >= 2 && f.has("float_parts")) {
+        const h5::Location fp = f.open_group("float_parts");
+        const auto names = fp.read_strings("names");
+        for (size_t i = 0; i < names.size(); ++i) {
+            const at::Tensor t = fp.read_tensor(layer_group_name(i));
+            if (t.scalar_type() != at::kFloat || t.dim() != 1 || !t.isfinite().all().item<bool>())
+                fp.fail("/float_parts/" + layer_group_name(i),
+                        "'" + names[i] + "' must be a finite float32 vector");
+            qm.float_parts[names[i]] = t;
+        }
+    }
+    if (version >= 2 && f.has("distill")) {
+        const h5::Location d = f.open_group("distill");
+        const at::Tensor loss = d.read_tensor("loss");
+        if (loss.scalar_type() != at::kDouble || loss.dim() != 1)
+            d.fail("/distill/loss", "expected float64 [steps]");
+        const at::Tensor lc = loss.contiguous();
+        qm.distill_loss.assign(lc.data_ptr<double>(), lc.data_ptr<double>() + lc.numel());
+    }
     return qm;
 }
 

@@ -40,7 +40,14 @@
 //                              act_max [width] float64 (max |x| per channel over the calibration
 //                              tokens), act_max_after [width] float64 (max |x Q| per channel).
 //                              The layers' codes of a transformed group quantize W Q^-T.
-//                              A file is written as version 1 when it has no transforms.
+//   /float_parts               (version 2; only after distillation) names: fixed-length strings
+//     000000, 000001, ...      [n] (HF names: "model.layers.3.input_layernorm.weight",
+//                              "model.norm.weight"); dataset i: that tensor, float32 [size]
+//                              (trained RMSNorm gains and q/k/v biases; they replace the model's)
+//   /distill                   (version 2; only after distillation) loss: float64 [steps], the
+//                              distillation loss per step; its settings and before/after losses
+//                              are in /config extra_keys as "distill.*"
+//                              A file is written as version 1 when it has none of these.
 // Strings are fixed-length, NUL-padded. Tensor datasets are chunked (~1 MiB), deflated where
 // HDF5 has zlib, and Fletcher-32 checksummed; the file format is HDF5 1.8+ (checksummed metadata),
 // so a damaged file is refused rather than read as wrong numbers.

@@ -159,6 +159,7 @@ struct Model::Impl {
         int64_t group_size = 0;
     };
     std::map<int64_t, std::map<std::string, QuantizedLinear>> quantized;  // overlays on a block
+    std::map<int64_t, std::map<std::string, at::Tensor>> parts;  // float part overlays (trained)
     mutable std::map<int64_t, BlockWeights> kept;
     bool keep = false;
     mutable at::Tensor embed, norm, head;
@@ -254,12 +255,15 @@ BlockWeights Model::block(int64_t i) const
 {
     impl_->check_index(i);
     std::map<std::string, Impl::QuantizedLinear> overlays;
+    std::map<std::string, at::Tensor> part_overlays;
     BlockWeights w;
     bool have = false;
     {
         std::lock_guard<std::mutex> lock(impl_->mu);
         if (auto it = impl_->quantized.find(i); it != impl_->quantized.end())
             overlays = it->second;
+        if (auto it = impl_->parts.find(i); it != impl_->parts.end())
+            part_overlays = it->second;
         // Copies, so that a caller editing its block in place cannot change the model's.
         if (auto it = impl_->replaced.find(i); it != impl_->replaced.end()) {
             w = it->second.to(at::kCPU, at::kFloat, /*copy=*/true);
@@ -280,7 +284,41 @@ BlockWeights Model::block(int64_t i) const
     }
     for (const auto& [name, q] : overlays)
         w.linear(name) = kernels::dequantize(q.codes, q.scale, q.zero, q.group_size);
+    for (const auto& [name, t] : part_overlays)
+        for (const BlockPart& p : block_parts())
+            if (name == p.name)
+                w.*p.member = t.clone();
     return w;
+}
+
+void Model::set_block_part(int64_t i, const std::string& part, const at::Tensor& value)
+{
+    impl_->check_index(i);
+    const std::string where = "block " + std::to_string(i) + " " + part + ": ";
+    const BlockPart* bp = nullptr;
+    for (const BlockPart& p : block_parts())
+        if (part == p.name)
+            bp = &p;
+    if (!bp)
+        throw InvalidArgument(where + "not a part of a decoder block");
+    if (bp->linear)
+        throw InvalidArgument(where + "a linear weight (use set_linear / set_quantized_linear)");
+    auto want = part_shape(config(), part);
+    if (!want)
+        throw InvalidArgument(where + "the model has no such tensor");
+    if (!value.defined() || value.sizes().vec() != *want || !value.is_floating_point())
+        throw InvalidArgument(where + "expected a float tensor " + shape_str(*want));
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->parts[i][part] = value.detach().to(at::kCPU, at::kFloat).contiguous().clone();
+}
+
+void Model::set_final_norm(const at::Tensor& value)
+{
+    const std::vector<int64_t> want{config().hidden_size};
+    if (!value.defined() || value.sizes().vec() != want || !value.is_floating_point())
+        throw InvalidArgument(path() + ": final norm: expected a float tensor " + shape_str(want));
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->norm = value.detach().to(at::kCPU, at::kFloat).contiguous().clone();
 }
 
 void Model::set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
@@ -338,6 +376,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->replaced[i] = std::move(stored);
     impl_->quantized.erase(i);
+    impl_->parts.erase(i);
 }
 
 void Model::set_linear(int64_t i, const std::string& name, const at::Tensor& weight)
@@ -358,6 +397,7 @@ void Model::reset_block(int64_t i)
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->replaced.erase(i);
     impl_->quantized.erase(i);
+    impl_->parts.erase(i);
 }
 
 void Model::set_keep_blocks(bool keep)

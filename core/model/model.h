@@ -120,6 +120,12 @@ public:
     // A later set_block(i) replaces it.
     void set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
                               const at::Tensor& scale, const at::Tensor& zero, int64_t group_size);
+    // Replaces one float part of block i that is not a linear weight (an RMSNorm gain, a bias:
+    // BlockPart::name, e.g. "input_layernorm.weight"), kept over whatever the block holds (also
+    // over quantized linears) until set_block / reset_block; shape checked (InvalidArgument).
+    void set_block_part(int64_t i, const std::string& part, const at::Tensor& value);
+    // Replaces the final RMSNorm gain [hidden] (InvalidArgument on a wrong shape).
+    void set_final_norm(const at::Tensor& value);
     bool is_replaced(int64_t i) const;
     void reset_block(int64_t i);  // back to the weights on disk
 

@@ -95,7 +95,8 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "calibration text, .jsonl ({\"text\": ...}) or .ids file (none: data-free RTN)",
          false,
-         false},
+         false,
+         "both"},
         {"calib_format",
          T::Text,
          "auto",
@@ -104,8 +105,18 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {"auto", "text", "jsonl", "ids"},
          "calibration file format (auto: by file name)",
          false,
-         false},
-        {"nsamples", T::Int, "128", 1, 1 << 20, {}, "calibration sequences N", false, false},
+         false,
+         "both"},
+        {"nsamples",
+         T::Int,
+         "128",
+         1,
+         1 << 20,
+         {},
+         "calibration sequences N",
+         false,
+         false,
+         "both"},
         {"seqlen",
          T::Int,
          "2048",
@@ -114,7 +125,8 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "tokens per calibration sequence L (shortened to the model's context)",
          false,
-         false},
+         false,
+         "both"},
         {"seed",
          T::Int,
          "0",
@@ -123,7 +135,8 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "seed of the calibration draws",
          false,
-         false},
+         false,
+         "both"},
         {"damp", T::Real, "0.01", 0.0, 1.0, {}, "relative Hessian damping (GPTQ)"},
         {"gptq_block", T::Int, "128", 1, 1 << 20, {}, "GPTQ lazy-batch column block"},
         {"act_order",
@@ -141,7 +154,7 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "keep the calibration activations in host memory"},
         {"batch", T::Int, "8", 1, 4096, {}, "calibration sequences per forward pass"},
-        {"device", T::Text, "cpu", 0, 0, {}, "cpu or cuda[:N]"},
+        {"device", T::Text, "cpu", 0, 0, {}, "cpu or cuda[:N]", false, true, "both"},
         {"abits",
          T::Int,
          "16",
@@ -200,6 +213,56 @@ const std::vector<RunOptionSpec>& run_option_specs()
          1 << 24,
          {},
          "calibration tokens the rotations are built from"},
+        {"lr",
+         T::Real,
+         "0.0003",
+         0.0,
+         1.0,
+         {},
+         "distillation: AdamW learning rate (betas 0.9, 0.95; cosine schedule)",
+         false,
+         false,
+         "distill"},
+        {"epochs",
+         T::Int,
+         "1",
+         1,
+         10000,
+         {},
+         "distillation: passes over the calibration sequences",
+         false,
+         false,
+         "distill"},
+        {"warmup",
+         T::Real,
+         "0.1",
+         0.0,
+         0.99,
+         {},
+         "distillation: share of the steps with a linear warm-up",
+         false,
+         false,
+         "distill"},
+        {"distill_batch",
+         T::Int,
+         "1",
+         1,
+         4096,
+         {},
+         "distillation: sequences per step",
+         false,
+         false,
+         "distill"},
+        {"train_norms",
+         T::Flag,
+         "true",
+         0,
+         0,
+         {},
+         "distillation: also train the RMSNorm gains and q/k/v biases",
+         false,
+         false,
+         "distill"},
         {"override",
          T::Text,
          "",
@@ -210,6 +273,12 @@ const std::vector<RunOptionSpec>& run_option_specs()
          true},
     };
     return specs;
+}
+
+bool option_applies(const RunOptionSpec& spec, const std::string& command)
+{
+    const std::string scope = spec.scope;
+    return scope == "both" || scope == command;
 }
 
 const RunOptionSpec& run_option_spec(const std::string& name)
@@ -350,6 +419,18 @@ PipelineOptions RunOptions::pipeline_options() const
     for (const std::string& s : overrides_)
         o.overrides.insert(parse_override(s));
     return o;
+}
+
+DistillOptions RunOptions::distill_options() const
+{
+    DistillOptions d;
+    d.lr = real("lr");
+    d.epochs = static_cast<int>(integer("epochs"));
+    d.warmup = real("warmup");
+    d.batch = integer("distill_batch");
+    d.train_float_parts = flag("train_norms");
+    d.device = text("device");
+    return d;
 }
 
 CalibrationRequest RunOptions::calibration() const

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/pipeline/distill.h"
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/prepare.h"
 #include "core/quant/act_quant.h"
@@ -30,7 +31,11 @@ struct RunOptionSpec {
     bool repeated = false;  // may be given more than once (override)
     bool recorded = true;   // kept in the run record (false: calibration inputs that
                             // RunConfig holds in fields of its own)
+    // Which command takes it: "quantize", "distill" or "both" (the calibration options).
+    const char* scope = "quantize";
 };
+// True when `command` ("quantize" or "distill") takes the option.
+bool option_applies(const RunOptionSpec& spec, const std::string& command);
 
 const std::vector<RunOptionSpec>& run_option_specs();
 // InvalidArgument naming the option when there is no such option.
@@ -57,6 +62,9 @@ public:
     // The pipeline's options and the calibration request these values give.
     PipelineOptions pipeline_options() const;
     CalibrationRequest calibration() const;
+    // The distillation settings (distill_*; calibration and device from the same table), without
+    // the calibration ids and callbacks.
+    DistillOptions distill_options() const;
 
 private:
     std::map<std::string, std::string> values_;

@@ -70,6 +70,28 @@ void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
         m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
                                l.group_size <= 0 ? l.in_features : l.group_size);
     }
+    for (const auto& [name, t] : qm.float_parts) {
+        if (name == "model.norm.weight") {
+            if (block < 0)
+                m.set_final_norm(t);
+            continue;
+        }
+        const std::string prefix = "model.layers.";
+        const size_t dot = name.find('.', prefix.size());
+        int64_t b = -1;
+        if (name.rfind(prefix, 0) == 0 && dot != std::string::npos) {
+            const std::string num = name.substr(prefix.size(), dot - prefix.size());
+            if (!num.empty() && num.size() < 10 &&
+                num.find_first_not_of("0123456789") == std::string::npos)
+                b = std::stoll(num);
+        }
+        if (b < 0 || b >= m.config().num_layers)
+            throw InvalidArgument("trained tensor '" + name +
+                                  "' is neither a block part of this model nor model.norm.weight");
+        if (block >= 0 && b != block)
+            continue;
+        m.set_block_part(b, name.substr(dot + 1), t);
+    }
 }
 
 }  // namespace zp::quant

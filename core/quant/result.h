@@ -64,6 +64,12 @@ struct QuantizedModel {
     // "none") and its calibration statistics; empty for weight-only runs. The quantized weights
     // of a transformed group are those of W Q^-T (ruquant.h).
     TransformSet transforms;
+    // Float tensors of the model that a later step trained (distillation: RMSNorm gains, q/k/v
+    // biases), by HF name ("model.layers.3.input_layernorm.weight", "model.norm.weight"); they
+    // replace the model's own when the result is installed. Empty for a plain run.
+    std::map<std::string, at::Tensor> float_parts;
+    // The distillation loss per step (empty when not distilled).
+    std::vector<double> distill_loss;
 
     // W_hat of one layer as float32 [out, in] (dequantized from codes, scale, zero).
     static at::Tensor dequantize(const LayerResult& layer);
@@ -84,6 +90,8 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
 // evaluation and generation of a session all use it. InvalidArgument naming the layer when it
 // does not match the model (block outside it, unknown name, shapes).
 // block >= 0: only that block's layers (the pipeline's write-back, block by block).
+// float_parts go in too (Model::set_block_part / set_final_norm; the final norm only when block
+// < 0); InvalidArgument for a name that is not a block part or the final norm.
 void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block = -1);
 
 }  // namespace zp::quant

@@ -1,0 +1,43 @@
+#include "app/cli/run_option_flags.h"
+
+#include <CLI/CLI.hpp>
+
+#include "core/pipeline/run_options.h"
+
+namespace zp::cli {
+
+void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>& given,
+                          const std::string& command)
+{
+    for (const pipeline::RunOptionSpec& spec : pipeline::run_option_specs()) {
+        if (!pipeline::option_applies(spec, command))
+            continue;
+        const std::string flag = pipeline::cli_flag(spec);
+        std::string help = spec.help;
+        if (spec.type == pipeline::OptionType::Int || spec.type == pipeline::OptionType::Real)
+            help += " (" + pipeline::range_text(spec) + ")";
+        const std::string name = spec.name;
+        if (spec.repeated) {
+            cmd->add_option(flag, given->overrides, help + "; repeatable");
+        } else if (spec.type == pipeline::OptionType::Flag) {
+            // A flag whose default is on is turned off with --no-NAME.
+            const bool on = std::string(spec.default_value) == "true";
+            cmd->add_flag_function(
+                on ? "--no-" + flag.substr(2) : flag,
+                [given, name, on](int64_t) { given->values[name] = on ? "false" : "true"; },
+                on ? "turn off: " + help : help);
+        } else {
+            CLI::Option* opt = cmd->add_option_function<std::string>(
+                flag, [given, name](const std::string& v) { given->values[name] = v; }, help);
+            if (*spec.default_value)
+                opt->default_str(spec.default_value);
+            if (!spec.choices.empty())
+                opt->check(CLI::IsMember(spec.choices));
+            opt->type_name(spec.type == pipeline::OptionType::Int    ? "INT"
+                           : spec.type == pipeline::OptionType::Real ? "REAL"
+                                                                     : "TEXT");
+        }
+    }
+}
+
+}  // namespace zp::cli

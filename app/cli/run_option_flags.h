@@ -1,0 +1,27 @@
+// Command-line flags generated from the one table of run options (core/pipeline/run_options.h):
+// its names, defaults, ranges, choices and help, for the options a command takes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace zp::cli {
+
+// The values given on the command line, by table name, checked against the table after parsing.
+struct GivenRunOptions {
+    std::map<std::string, std::string> values;
+    std::vector<std::string> overrides;
+};
+
+// Adds a flag to `cmd` for every option of the table that `command` ("quantize" or "distill")
+// takes; values land in *given.
+void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>& given,
+                          const std::string& command);
+
+}  // namespace zp::cli

@@ -700,6 +700,26 @@ private Q_SLOTS:
         // Choosing one stage draws it over the faint input.
         v->setStage(4);
         QCOMPARE(plot->dataPointCount(), 2 * static_cast<int>(d.width));
+        // A session keeps the transforms: reopened, the heatmap and the run's transform are back.
+        if (zp::session::available()) {
+            const QString path = dir.filePath(QStringLiteral("ruquant.h5"));
+            QVERIFY(w.saveSession(path));
+            MainWindow w2;
+            QVERIFY2(w2.openSession(path), qPrintable(w2.lastError()));
+            QVERIFY(w2.overview()->hasActivationErrors());
+            QCOMPARE(w2.overview()->plots().at(2)->dataPointCount(), blocks * 4);
+            QCOMPARE(w2.activations()->transformSource(), QStringLiteral("run"));
+            w2.activations()->setText(QString(), 2, 32);
+            w2.activations()->setBlock(2);
+            w2.activations()->setGroup(QStringLiteral("down_proj"));
+            QVERIFY(computeAndWait(w2.activations()));
+            const ActivationData& d2 = w2.activations()->data();
+            QVERIFY(d2.fromRun);
+            // The reopened transform is the run's (its text may differ: w2 has its own seed).
+            const zp::quant::GroupTransform* t2 = w2.quantized()->transforms.find(2, "down_proj");
+            QVERIFY(t2 && at::allclose(t2->matrix(), t->matrix(), 1e-12, 1e-12));
+            QVERIFY(at::allclose(d2.y, t->apply(d2.x), 1e-9, 1e-12));
+        }
         // A cancelled next job keeps the heatmap of this run.
         QSignalSpy cancelled(w.jobController(), &JobController::cancelled);
         QVERIFY(w.startJob());

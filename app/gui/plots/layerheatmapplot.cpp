@@ -60,10 +60,19 @@ void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
             auto* text = new QCPItemText(p);
             text->position->setCoords(t, b);
             const int cell = b * static_cast<int>(types.size()) + t;
-            text->setText(
+            QString label =
                 cell < labels.size() && !labels[cell].isEmpty()
                     ? labels[cell]
-                    : (std::isfinite(v) ? QString::number(v, 'f', 3) : QStringLiteral("–")));
+                    : (std::isfinite(v) ? QString::number(v, 'f', 3) : QStringLiteral("–"));
+            // Many blocks leave a line of text per cell (a 30-block model: small text).
+            if (blocks > 10)
+                label = label.section('\n', 0, 0);
+            text->setText(label);
+            if (blocks > 16) {
+                QFont f = text->font();
+                f.setPointSizeF(f.pointSizeF() * (blocks > 24 ? 0.7 : 0.8));
+                text->setFont(f);
+            }
             text->setColor(QColor(30, 30, 30));
             if (std::isfinite(v))
                 cells->addData(b * types.size() + t, v);

@@ -295,8 +295,9 @@ void PlotView::legendAbove(int columns)
         plot_->legend->setBrush(Qt::NoBrush);
         legendMoved_ = true;
     }
-    plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
     plot_->legend->setWrap(columns);
+    // Rearranges the items already there (the graphs were added before) under the new wrap.
+    plot_->legend->setFillOrder(QCPLegend::foColumnsFirst, true);
     plot_->legend->setVisible(true);
 }
 

@@ -61,8 +61,10 @@ void TokenErrorPlot::setData(const std::vector<double>& before, const std::vecto
         auto* label = new QCPItemText(p);
         label->position->setType(QCPItemPosition::ptPlotCoords);
         label->position->setCoords(selectedToken, hi * 1.1);
-        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignVCenter);
-        label->setPadding(QMargins(4, 0, 0, 0));
+        // Beside the line, on the side with room.
+        const bool right = selectedToken < 0.7 * static_cast<double>(before.size());
+        label->setPositionAlignment((right ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignVCenter);
+        label->setPadding(right ? QMargins(4, 0, 0, 0) : QMargins(0, 0, 4, 0));
         label->setColor(QColor(160, 20, 20));
         QString piece = text_.value(selectedToken);
         label->setText(piece.isEmpty() ? tr("token %1").arg(selectedToken)

@@ -106,40 +106,39 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t star
     return {ang.cos().to(device, dtype), ang.sin().to(device, dtype)};
 }
 
-at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& hidden,
-                         int64_t pos0, KvCache* cache, const LinearObserver& observe,
-                         const ActivationHooks* hooks, int64_t block_index)
+namespace {
+
+void check_block_input(const ModelConfig& c, const at::Tensor& hidden, const char* what)
 {
     if (hidden.dim() != 3 || hidden.size(2) != c.hidden_size)
-        throw InvalidArgument("block_forward: hidden states must be [B, T, " +
+        throw InvalidArgument(std::string(what) + ": hidden states must be [B, T, " +
                               std::to_string(c.hidden_size) + "]");
-    if (cache && cache->length() != pos0)
-        throw InvalidArgument("block_forward: pos0 " + std::to_string(pos0) +
-                              " differs from the cache length " + std::to_string(cache->length()));
-    const int64_t B = hidden.size(0), T = hidden.size(1);
-    const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
-    at::Tensor h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10;
-    const at::Tensor& wq = on(w_in.q, hidden, h0);
-    const at::Tensor& wk = on(w_in.k, hidden, h1);
-    const at::Tensor& wv = on(w_in.v, hidden, h2);
-    const at::Tensor& wo = on(w_in.o, hidden, h3);
-    const at::Tensor& bq = on(w_in.q_bias, hidden, h4);
-    const at::Tensor& bk = on(w_in.k_bias, hidden, h5);
-    const at::Tensor& bv = on(w_in.v_bias, hidden, h6);
-    const at::Tensor& bo = on(w_in.o_bias, hidden, h7);
-    const at::Tensor& wg = on(w_in.gate, hidden, h8);
-    const at::Tensor& wu = on(w_in.up, hidden, h9);
-    const at::Tensor& wd = on(w_in.down, hidden, h10);
+}
 
-    auto rewrite = [&](const char* name, at::Tensor t) {
-        return hooks && hooks->linear_input ? hooks->linear_input(block_index, name, t) : t;
-    };
+at::Tensor rewrite_input(const ActivationHooks* hooks, int64_t block, const char* name,
+                         at::Tensor t)
+{
+    return hooks && hooks->linear_input ? hooks->linear_input(block, name, t) : t;
+}
+
+// The attention of a block from its (rewritten) q/k/v input x [B, T, hidden]: the input of o_proj
+// [B, T, q_dim] before its rewrite.
+at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& x,
+                             int64_t pos0, KvCache* cache, const ActivationHooks* hooks,
+                             int64_t block_index)
+{
+    const int64_t B = x.size(0), T = x.size(1);
+    const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
+    at::Tensor h0, h1, h2, h4, h5, h6;
+    const at::Tensor& wq = on(w_in.q, x, h0);
+    const at::Tensor& wk = on(w_in.k, x, h1);
+    const at::Tensor& wv = on(w_in.v, x, h2);
+    const at::Tensor& bq = on(w_in.q_bias, x, h4);
+    const at::Tensor& bk = on(w_in.k_bias, x, h5);
+    const at::Tensor& bv = on(w_in.v_bias, x, h6);
     auto rewrite_attn = [&](const char* which, at::Tensor t) {
         return hooks && hooks->attention ? hooks->attention(block_index, which, t) : t;
     };
-    at::Tensor x = rewrite("q_proj", rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
-    if (observe)
-        observe("q_proj", x);
     at::Tensor q = linear(x, wq, bq).view({B, T, nh, hd});
     at::Tensor k = linear(x, wk, bk).view({B, T, nkv, hd});
     at::Tensor v = linear(x, wv, bv).view({B, T, nkv, hd});
@@ -150,7 +149,7 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
     q = q.transpose(1, 2);  // [B, nh, T, hd]
     k = k.transpose(1, 2);
     v = v.transpose(1, 2);
-    auto [cos, sin] = rope_tables(c, pos0, T, hidden.device(), hidden.scalar_type());
+    auto [cos, sin] = rope_tables(c, pos0, T, x.device(), x.scalar_type());
     q = rewrite_attn("q", q * cos + rotate_half(q) * sin);
     k = rewrite_attn("k", k * cos + rotate_half(k) * sin);
     v = rewrite_attn("v", v);
@@ -174,25 +173,103 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
         // Keys are the last S positions ending with this call's: key j sits at position
         // pos0 + T - S + j, query i at pos0 + i, so key j is in query i's future when j > i + S -
         // T.
-        at::Tensor mask =
-            at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(hidden.device()))
-                .triu(S - T + 1);
+        at::Tensor mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(x.device()))
+                              .triu(S - T + 1);
         scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
     }
-    at::Tensor attn = scores.softmax(-1).to(hidden.scalar_type()).matmul(v);  // [B, nh, T, hd]
-    attn = rewrite("o_proj", attn.transpose(1, 2).reshape({B, T, nh * hd}));
+    at::Tensor attn = scores.softmax(-1).to(x.scalar_type()).matmul(v);  // [B, nh, T, hd]
+    return attn.transpose(1, 2).reshape({B, T, nh * hd});
+}
+
+// hidden + o_proj(ctx) for a rewritten context.
+at::Tensor attention_output(const BlockWeights& w_in, const at::Tensor& hidden,
+                            const at::Tensor& ctx)
+{
+    at::Tensor h3, h7;
+    return hidden + linear(ctx, on(w_in.o, hidden, h3), on(w_in.o_bias, hidden, h7));
+}
+
+// silu(gate(x)) * up(x) for a rewritten MLP input.
+at::Tensor mlp_activation(const BlockWeights& w_in, const at::Tensor& x)
+{
+    at::Tensor h8, h9;
+    return at::silu(linear(x, on(w_in.gate, x, h8), at::Tensor())) *
+           linear(x, on(w_in.up, x, h9), at::Tensor());
+}
+
+at::Tensor mlp_output(const BlockWeights& w_in, const at::Tensor& out, const at::Tensor& a)
+{
+    at::Tensor h10;
+    return out + linear(a, on(w_in.down, out, h10), at::Tensor());
+}
+
+}  // namespace
+
+at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& hidden,
+                         int64_t pos0, KvCache* cache, const LinearObserver& observe,
+                         const ActivationHooks* hooks, int64_t block_index)
+{
+    check_block_input(c, hidden, "block_forward");
+    if (cache && cache->length() != pos0)
+        throw InvalidArgument("block_forward: pos0 " + std::to_string(pos0) +
+                              " differs from the cache length " + std::to_string(cache->length()));
+    auto rewrite = [&](const char* name, at::Tensor t) {
+        return rewrite_input(hooks, block_index, name, std::move(t));
+    };
+    at::Tensor x = rewrite("q_proj", rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
+    if (observe)
+        observe("q_proj", x);
+    at::Tensor attn =
+        rewrite("o_proj", attention_context(c, w_in, x, pos0, cache, hooks, block_index));
     if (observe)
         observe("o_proj", attn);
-    at::Tensor out = hidden + linear(attn, wo, bo);
-
+    const at::Tensor out = attention_output(w_in, hidden, attn);
     x = rewrite("gate_proj", rms_norm(out, w_in.post_norm, c.rms_norm_eps));
     if (observe)
         observe("gate_proj", x);
-    at::Tensor a =
-        rewrite("down_proj", at::silu(linear(x, wg, at::Tensor())) * linear(x, wu, at::Tensor()));
+    at::Tensor a = rewrite("down_proj", mlp_activation(w_in, x));
     if (observe)
         observe("down_proj", a);
-    return out + linear(a, wd, at::Tensor());
+    return mlp_output(w_in, out, a);
+}
+
+BlockStepper::BlockStepper(const ModelConfig& c, const BlockWeights& w, const at::Tensor& hidden,
+                           const ActivationHooks* hooks, int64_t block_index)
+    : c_(c), hooks_(hooks), block_(block_index), hidden_(hidden)
+{
+    check_block_input(c, hidden, "BlockStepper");
+    input_ = rms_norm(hidden, w.input_norm, c.rms_norm_eps);
+}
+
+const char* BlockStepper::group() const
+{
+    static const char* names[] = {"q_proj", "o_proj", "gate_proj", "down_proj", ""};
+    return names[stage_];
+}
+
+void BlockStepper::advance(const BlockWeights& w)
+{
+    const at::Tensor x = rewrite_input(hooks_, block_, group(), input_);
+    switch (stage_) {
+        case 0:
+            input_ = attention_context(c_, w, x, 0, nullptr, hooks_, block_);
+            break;
+        case 1:
+            out_ = attention_output(w, hidden_, x);
+            input_ = rms_norm(out_, w.post_norm, c_.rms_norm_eps);
+            break;
+        case 2:
+            input_ = mlp_activation(w, x);
+            break;
+        case 3:
+            input_ = mlp_output(w, out_, x);
+            out_ = at::Tensor();
+            hidden_ = at::Tensor();
+            break;
+        default:
+            throw InvalidArgument("BlockStepper: the block is already complete");
+    }
+    ++stage_;
 }
 
 at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device,

@@ -56,6 +56,30 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w, const at::
                          const LinearObserver& observe = {}, const ActivationHooks* hooks = nullptr,
                          int64_t block_index = 0);
 
+// One decoder block computed group by group, for a caller that changes a linear group's weights
+// once its input is known (the quantization pipeline): the same operations as block_forward
+// (without a cache, pos0 = 0) in the same order, so the output is identical, but each stage is
+// computed once. input() is the raw input (before the hooks' rewrite) of group() - "q_proj",
+// "o_proj", "gate_proj", "down_proj" in turn; advance(w) computes the next group's input with the
+// weights as they are now (group()'s included). After down_proj, done() is true and input() is
+// the block's output.
+class BlockStepper {
+public:
+    BlockStepper(const ModelConfig& c, const BlockWeights& w, const at::Tensor& hidden,
+                 const ActivationHooks* hooks, int64_t block_index);
+    const char* group() const;  // "" when done
+    bool done() const { return stage_ == 4; }
+    const at::Tensor& input() const { return input_; }
+    void advance(const BlockWeights& w);
+
+private:
+    const ModelConfig& c_;
+    const ActivationHooks* hooks_;
+    int64_t block_;
+    int stage_ = 0;
+    at::Tensor hidden_, out_, input_;
+};
+
 // Token ids [B, T] (int64, any device) -> hidden states [B, T, hidden] on device in dtype.
 at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device,
                         at::ScalarType dtype);

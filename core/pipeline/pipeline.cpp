@@ -291,6 +291,13 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
 
         size_t pi = 0;
         double stage2_seconds = 0.0;
+        // One block forward per block, group by group (model::BlockStepper), when the chunks'
+        // block inputs, residuals and widest group inputs fit in stage_cache_bytes; else one
+        // partial forward per group.
+        const int64_t widest = std::max({c.intermediate_size, c.q_dim(), c.hidden_size});
+        const bool staged = have_data && o.calibration.size(0) * o.calibration.size(1) *
+                                                 (2 * c.hidden_size + widest) * 4 <=
+                                             o.stage_cache_bytes;
         const bool stage2 = o.transform.finetune_epochs > 0 && have_data &&
                             o.transform.kind == quant::TransformKind::RUQuant;
         for (int64_t b = 0; b < c.num_layers; ++b) {
@@ -303,6 +310,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             const size_t pi_block = pi, layers_block = result.layers.size();
             const double done_block = done;
             std::map<std::string, quant::GroupTransform> tuned;
+            std::vector<model::BlockStepper> steppers;
             for (int pass = 0; pass < (stage2 ? 2 : 1); ++pass) {
                 const bool final_pass = pass + 1 == (stage2 ? 2 : 1);
                 if (pass == 1) {
@@ -329,6 +337,17 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     done = done_block;
                 }
                 w = w_orig.to(dev, at::kFloat, /*copy=*/true);
+                // Staged: each chunk's block forward advances group by group (one forward per
+                // block instead of one partial forward per group).
+                steppers.clear();
+                if (staged)
+                    for (int64_t s = 0; s < N; s += o.batch)
+                        steppers.emplace_back(
+                            c, w, X.narrow(0, s, std::min(o.batch, N - s)).to(dev), hooks, b);
+                auto advance = [&]() {
+                    for (model::BlockStepper& st : steppers)
+                        st.advance(w);
+                };
                 for (const model::LinearGroup& sg : model::linear_input_groups()) {
                     std::vector<const LayerPlan*> todo;
                     for (const std::string& name : sg.layers) {
@@ -350,10 +369,15 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             todo.push_back(&p);
                         }
                     }
-                    if (todo.empty())
+                    if (todo.empty()) {
+                        advance();
                         continue;
+                    }
                     any = true;
                     std::vector<at::Tensor> kept_inputs;  // this group's raw inputs
+                    if (staged)
+                        for (const model::BlockStepper& st : steppers)
+                            kept_inputs.push_back(st.input().reshape({-1, st.input().size(-1)}));
                     if (act_side && have_data) {
                         // This group's input as the earlier groups leave it: its per-channel maxima
                         // over every token, and the first rotation_tokens tokens for the transform.
@@ -366,27 +390,33 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         // The raw inputs are kept (when small enough) so that H below comes from
                         // them through the new transform and quantizer without a second forward.
                         const bool keep = X.size(0) * X.size(1) * in * 4 <= kKeepInputsBytes;
-                        forward_chunks(
-                            w,
-                            [&](const std::string& name, const at::Tensor& input) {
-                                if (name != key)
-                                    return;
-                                at::Tensor x = input.reshape({-1, in});
-                                if (keep)
-                                    kept_inputs.push_back(x.to(store));
-                                amax =
-                                    at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
-                                tokens += x.size(0);
-                                const int64_t take =
-                                    std::min(x.size(0), o.transform.rotation_tokens - nrows);
-                                if (take > 0) {
-                                    rows.push_back(
-                                        x.narrow(0, 0, take).to(at::kCPU).to(at::kFloat));
-                                    nrows += take;
-                                }
-                                throw StopForward{};
-                            },
-                            false, b);
+                        auto stats = [&](const at::Tensor& x) {
+                            amax = at::maximum(amax, x.abs().amax(0).to(at::kCPU).to(at::kDouble));
+                            tokens += x.size(0);
+                            const int64_t take =
+                                std::min(x.size(0), o.transform.rotation_tokens - nrows);
+                            if (take > 0) {
+                                rows.push_back(x.narrow(0, 0, take).to(at::kCPU).to(at::kFloat));
+                                nrows += take;
+                            }
+                        };
+                        if (staged) {
+                            for (const at::Tensor& x : kept_inputs)
+                                stats(x);
+                        } else {
+                            forward_chunks(
+                                w,
+                                [&](const std::string& name, const at::Tensor& input) {
+                                    if (name != key)
+                                        return;
+                                    at::Tensor x = input.reshape({-1, in});
+                                    if (keep)
+                                        kept_inputs.push_back(x.to(store));
+                                    stats(x);
+                                    throw StopForward{};
+                                },
+                                false, b);
+                        }
                         std::vector<at::Tensor> ws;
                         for (const std::string& name : sg.layers)
                             ws.push_back(w.linear(name));
@@ -508,12 +538,23 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             o.on_layer(result.layers.back());
                         done += 1.0;
                     }
+                    advance();
                 }
             }  // pass
             // The next block's inputs come from this block with its quantized weights.
             if (have_data && b + 1 < c.num_layers) {
                 report(b, "propagating the activations");
-                X = forward_chunks(w, {}, true, b);
+                if (staged) {
+                    at::Tensor Y = at::empty_like(X);
+                    int64_t s0 = 0;
+                    for (const model::BlockStepper& st : steppers) {
+                        Y.narrow(0, s0, st.input().size(0)).copy_(st.input());
+                        s0 += st.input().size(0);
+                    }
+                    X = Y;
+                } else {
+                    X = forward_chunks(w, {}, true, b);
+                }
             }
             if (o.write_back && any) {
                 std::optional<model::BlockWeights> prev;

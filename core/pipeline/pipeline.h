@@ -60,6 +60,10 @@ struct PipelineOptions {
     int64_t batch = 8;                // calibration sequences per forward pass
     std::map<std::string, LayerOverride> overrides;
     bool write_back = true;  // W_hat into the model (Model::set_block) as each block finishes
+    // Memory the pipeline may use to run each block's forward once, group by group (block inputs,
+    // residuals and the widest group input of all calibration sequences); above it, one partial
+    // forward per group. The results are the same either way.
+    int64_t stage_cache_bytes = int64_t(2) << 30;
     // Activations (RUQuant's quantizers): 16 = none; fewer bits make every forward of the
     // written-back model quantize its activations per token (clip aclip).
     int abits = 16;

@@ -12,6 +12,7 @@ Methods (rows):
   RUQuant         --transform ruquant --method rtn-minmax
   RUQuant (code Givens)   the released code's Givens blocks (--givens code)
   RUQuant + stage 2       --finetune-epochs E (AdamW on the Householder vectors)
+  RUQuant + NeUQI         --transform ruquant --method rtn-neuqi (NeUQI parameters, RTN rounding)
   RUQuant + GPTQ/NeUQI    --transform ruquant --method gptq-neuqi
 
 Clip ratios follow ALGORITHMS.md 8: W4A4 --aclip 0.9 --wclip 0.8, otherwise 1.0 / 1.0.
@@ -35,6 +36,7 @@ METHODS = [
     ("RUQuant", ["--transform", "ruquant", "--method", "rtn-minmax"]),
     ("RUQuant (code Givens)", ["--transform", "ruquant", "--givens", "code", "--method", "rtn-minmax"]),
     ("RUQuant + stage 2", ["--transform", "ruquant", "--method", "rtn-minmax", "--finetune-epochs", "{epochs}"]),
+    ("RUQuant + NeUQI", ["--transform", "ruquant", "--method", "rtn-neuqi"]),
     ("RUQuant + GPTQ/NeUQI", ["--transform", "ruquant", "--method", "gptq-neuqi"]),
 ]
 

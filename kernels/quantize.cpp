@@ -1,7 +1,10 @@
 #include "kernels/quantize.h"
 
+#include <ATen/ops/arange.h>
+#include <ATen/ops/constant_pad_nd.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/full_like.h>
 #include <ATen/ops/where.h>
 
@@ -52,13 +55,34 @@ int dtype_code(const at::Tensor& t)
 
 int64_t resolve_group_size(int64_t group_size, int64_t cols)
 {
-    if (group_size == -1 || group_size == cols)
+    if (group_size == -1 || group_size >= cols)
         return cols;
     TORCH_CHECK(group_size > 0, "group size must be positive or -1 (channel-wise), got ",
                 group_size);
-    TORCH_CHECK(cols % group_size == 0, "group size ", group_size,
-                " does not divide the row length ", cols);
     return group_size;
+}
+
+at::Tensor group_sum(const at::Tensor& x, int64_t g)
+{
+    TORCH_CHECK(x.dim() == 2 && g > 0, "group_sum: x must be 2-D and g > 0");
+    const int64_t rows = x.size(0), cols = x.size(1), groups = group_count(cols, g);
+    const int64_t pad = groups * g - cols;
+    // Zero padding of the short last group: it adds nothing to the sum.
+    at::Tensor xp = pad > 0 ? at::constant_pad_nd(x, {0, pad}, 0.0) : x;
+    return xp.reshape({rows, groups, g}).sum(2);
+}
+
+at::Tensor normalized_group_importance(const at::Tensor& h_in, int64_t g)
+{
+    TORCH_CHECK(h_in.dim() == 1 && g > 0, "normalized_group_importance: h must be 1-D and g > 0");
+    at::Tensor h = h_in.to(at::kDouble);
+    const int64_t cols = h.size(0), groups = group_count(cols, g);
+    at::Tensor sums = group_sum(h.unsqueeze(0), g).squeeze(0);  // [groups]
+    at::Tensor lens = at::full({groups}, static_cast<double>(g), h.options());
+    lens.narrow(0, groups - 1, 1).fill_(static_cast<double>(cols - (groups - 1) * g));
+    at::Tensor col_group = at::arange(cols, h.options().dtype(at::kLong)).div(g, "floor");
+    at::Tensor s = sums.index_select(0, col_group), n = lens.index_select(0, col_group);
+    return at::where(s > 0, h / s.clamp_min(1e-300), 1.0 / n);
 }
 
 at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at::Tensor& zero_in,
@@ -70,8 +94,8 @@ at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at
     at::Tensor w = w_in.contiguous();
     at::Tensor scale = scale_in.to(w.scalar_type()).contiguous();
     at::Tensor zero = zero_in.to(w.scalar_type()).contiguous();
-    check_params(scale, w.size(0), w.size(1) / g, "scale");
-    check_params(zero, w.size(0), w.size(1) / g, "zero");
+    check_params(scale, w.size(0), group_count(w.size(1), g), "scale");
+    check_params(zero, w.size(0), group_count(w.size(1), g), "zero");
     at::Tensor codes = at::empty(w.sizes(), w.options().dtype(at::kByte));
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
@@ -98,8 +122,8 @@ at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in,
                 "scale must be float32 or float64");
     at::Tensor scale = scale_in.contiguous();
     at::Tensor zero = zero_in.to(scale.scalar_type()).contiguous();
-    check_params(scale, codes.size(0), codes.size(1) / g, "scale");
-    check_params(zero, codes.size(0), codes.size(1) / g, "zero");
+    check_params(scale, codes.size(0), group_count(codes.size(1), g), "scale");
+    check_params(zero, codes.size(0), group_count(codes.size(1), g), "zero");
     at::Tensor out = at::empty(codes.sizes(), scale.options());
     if (codes.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
@@ -124,8 +148,8 @@ at::Tensor fake_quantize(const at::Tensor& w_in, const at::Tensor& scale_in,
     at::Tensor w = w_in.contiguous();
     at::Tensor scale = scale_in.to(w.scalar_type()).contiguous();
     at::Tensor zero = zero_in.to(w.scalar_type()).contiguous();
-    check_params(scale, w.size(0), w.size(1) / g, "scale");
-    check_params(zero, w.size(0), w.size(1) / g, "zero");
+    check_params(scale, w.size(0), group_count(w.size(1), g), "scale");
+    check_params(zero, w.size(0), group_count(w.size(1), g), "zero");
     at::Tensor out = at::empty_like(w);
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
@@ -152,21 +176,18 @@ at::Tensor group_loss(const at::Tensor& w_in, const at::Tensor& h_in, const at::
     if (w_in.is_cuda()) {
         // Device-agnostic: fake-quantize on the device, reduce with tensor ops.
         at::Tensor fq = fake_quantize(w_in, scale_in, zero_in, bits, g).to(at::kDouble);
-        at::Tensor h = h_in.to(at::kDouble).view({w_in.size(1) / g, g});
-        if (normalize) {
-            at::Tensor hs = h.sum(1, true);
-            h = at::where(hs > 0, h / hs.clamp_min(1e-300), at::full_like(h, 1.0 / g));
-        }
-        at::Tensor e = (fq - w_in.to(at::kDouble)).view({w_in.size(0), w_in.size(1) / g, g});
-        return (e * e * h.unsqueeze(0)).sum(2);
+        at::Tensor h = normalize ? normalized_group_importance(h_in, g) : h_in.to(at::kDouble);
+        at::Tensor e = fq - w_in.to(at::kDouble);
+        return group_sum(e * e * h.unsqueeze(0), g);
     }
     at::Tensor w = w_in.contiguous();
     at::Tensor h = h_in.to(at::kDouble).contiguous();
     at::Tensor scale = scale_in.to(w.scalar_type()).contiguous();
     at::Tensor zero = zero_in.to(w.scalar_type()).contiguous();
-    check_params(scale, w.size(0), w.size(1) / g, "scale");
-    check_params(zero, w.size(0), w.size(1) / g, "zero");
-    at::Tensor out = at::empty({w.size(0), w.size(1) / g}, w.options().dtype(at::kDouble));
+    check_params(scale, w.size(0), group_count(w.size(1), g), "scale");
+    check_params(zero, w.size(0), group_count(w.size(1), g), "zero");
+    at::Tensor out =
+        at::empty({w.size(0), group_count(w.size(1), g)}, w.options().dtype(at::kDouble));
     cpu::group_loss(w, h, scale, zero, bits, g, normalize, out);
     return out;
 }
@@ -179,7 +200,7 @@ void minmax_params(const at::Tensor& w_in, int bits, int64_t group_size, double 
     TORCH_CHECK(clip > 0.0 && clip <= 1.0, "clip factor must be in (0, 1], got ", clip);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
     at::Tensor w = w_in.is_cuda() ? w_in.cpu().contiguous() : w_in.contiguous();
-    at::Tensor s = at::empty({w.size(0), w.size(1) / g}, w.options());
+    at::Tensor s = at::empty({w.size(0), group_count(w.size(1), g)}, w.options());
     at::Tensor z = at::empty_like(s);
     cpu::minmax_params(w, bits, g, clip, s, z);
     *scale = s.to(w_in.device());

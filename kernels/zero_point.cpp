@@ -3,6 +3,7 @@
 #include <ATen/ops/all.h>
 #include <ATen/ops/amax.h>
 #include <ATen/ops/amin.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/full_like.h>
 #include <ATen/ops/isfinite.h>
@@ -68,6 +69,26 @@ SortedGroups sort_groups(const at::Tensor& w, const at::Tensor& h, int64_t g)
 
 #endif
 
+// A row whose last group is shorter than g (g does not divide cols) is searched as two parts: the
+// whole groups, and the tail as one group of its own length. Each part has a group size that
+// divides it, so every path (CPU, CUDA, reference) keeps working on equal-length groups; the
+// results join along the group dimension, in column order.
+int64_t whole_group_cols(int64_t cols, int64_t g)
+{
+    return cols % g == 0 ? cols : (cols / g) * g;
+}
+
+SearchResult join_groups(const SearchResult& a, const SearchResult& b)
+{
+    SearchResult r;
+    r.scale = at::cat({a.scale, b.scale}, 1);
+    r.zero = at::cat({a.zero, b.zero}, 1);
+    r.loss = at::cat({a.loss, b.loss}, 1);
+    r.minmax_loss = at::cat({a.minmax_loss, b.minmax_loss}, 1);
+    r.index = at::cat({a.index, b.index}, 1);
+    return r;
+}
+
 }  // namespace
 
 namespace detail {
@@ -76,7 +97,7 @@ SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits,
                              const at::Tensor& scale_d, const at::Tensor& offset_d,
                              const at::Tensor& index)
 {
-    const int64_t rows = w.size(0), groups = w.size(1) / g;
+    const int64_t rows = w.size(0), groups = group_count(w.size(1), g);
     SearchResult r;
     at::Tensor s = scale_d.view({rows, groups}).to(w.scalar_type());
     at::Tensor z = (-offset_d).view({rows, groups}).to(w.scalar_type());
@@ -110,10 +131,20 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in,
 {
     check_common(w_in, h_in, bits);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
-    const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;
+    const int64_t rows = w_in.size(0), groups = group_count(w_in.size(1), g);
     TORCH_CHECK(scales_in.dim() == 3 && scales_in.size(0) == rows && scales_in.size(1) == groups,
                 "scales must be [rows, groups, C] = [", rows, ", ", groups, ", C], got ",
                 scales_in.sizes());
+    if (const int64_t head = whole_group_cols(w_in.size(1), g); head != w_in.size(1)) {
+        const int64_t tail = w_in.size(1) - head;
+        ZeroPointSolve a =
+            solve_zero_point(w_in.narrow(1, 0, head), h_in.narrow(0, 0, head),
+                             scales_in.narrow(1, 0, groups - 1), bits, g, solver, brute_points);
+        ZeroPointSolve b =
+            solve_zero_point(w_in.narrow(1, head, tail), h_in.narrow(0, head, tail),
+                             scales_in.narrow(1, groups - 1, 1), bits, tail, solver, brute_points);
+        return ZeroPointSolve{at::cat({a.zero, b.zero}, 1), at::cat({a.loss, b.loss}, 1)};
+    }
     at::Tensor scales = scales_in.to(at::kDouble).contiguous();
     TORCH_CHECK(at::isfinite(scales).all().item<bool>() && (scales > 0).all().item<bool>(),
                 "scales must be finite and > 0");
@@ -164,9 +195,18 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in,
     check_common(w_in, h_in, config.bits);
     check_search_config(config);
     const int64_t g = resolve_group_size(config.group_size, w_in.size(1));
+    if (const int64_t head = whole_group_cols(w_in.size(1), g); head != w_in.size(1)) {
+        const int64_t tail = w_in.size(1) - head;
+        SearchConfig whole = config, last = config;
+        whole.group_size = g;
+        last.group_size = tail;
+        return join_groups(
+            neuqi_search(w_in.narrow(1, 0, head), h_in.narrow(0, 0, head), whole),
+            neuqi_search(w_in.narrow(1, head, tail), h_in.narrow(0, head, tail), last));
+    }
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
-        const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;
+        const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;  // g divides (see above)
         const int levels = 1 << config.bits;
         SortedGroups sg = sort_groups(w_in, h_in, g);
         at::Tensor range = sg.w.select(1, g - 1) - sg.w.select(1, 0);
@@ -195,6 +235,13 @@ SearchResult neuqi_int_search(const at::Tensor& w_in, const at::Tensor& h_in, in
     check_common(w_in, h_in, bits);
     TORCH_CHECK(grid >= 1, "grid (T) must be >= 1, got ", grid);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
+    if (const int64_t head = whole_group_cols(w_in.size(1), g); head != w_in.size(1)) {
+        const int64_t tail = w_in.size(1) - head;
+        return join_groups(
+            neuqi_int_search(w_in.narrow(1, 0, head), h_in.narrow(0, 0, head), bits, g, grid),
+            neuqi_int_search(w_in.narrow(1, head, tail), h_in.narrow(0, head, tail), bits, tail,
+                             grid));
+    }
     // The integer search is O(n) per scale and short; CUDA tensors run it on the CPU.
     SearchResult r = cpu::neuqi_int_search(w_in.cpu().contiguous(),
                                            h_in.cpu().to(at::kDouble).contiguous(), bits, g, grid);

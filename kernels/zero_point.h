@@ -2,8 +2,9 @@
 //
 // Shapes: w [rows, cols] float32 or float64, on CPU (or CUDA with a CUDA build); h [cols]
 // importance
-// >= 0 (any floating dtype, same device). Groups are g consecutive columns of a row (g divides
-// cols; g = cols is channel-wise), so parameters are [rows, cols / g]. Within each group h is
+// >= 0 (any floating dtype, same device). Groups are g consecutive columns of a row (g = cols is
+// channel-wise), so parameters are [rows, ceil(cols / g)]; when g does not divide cols the last
+// group holds the remaining cols % g columns and is searched like any other. Within each group h is
 // normalised to sum 1 (a group whose importance sums to 0 is treated as uniform), and every loss
 // below is sum_i h_i (Q(w_i) - w_i)^2 with that normalised h: a weighted mean squared error.
 #pragma once

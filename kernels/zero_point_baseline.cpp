@@ -105,6 +105,23 @@ SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h,
     TORCH_CHECK(w.dim() == 2 && h.dim() == 1 && h.size(0) == w.size(1),
                 "neuqi_search_tensor_ops: bad shapes");
     const int64_t g = resolve_group_size(cfg.group_size, w.size(1));
+    if (w.size(1) % g != 0) {
+        // A short last group: the whole groups, then the tail as one group (as neuqi_search).
+        const int64_t head = (w.size(1) / g) * g, tail = w.size(1) - head;
+        SearchConfig whole = cfg, last = cfg;
+        whole.group_size = g;
+        last.group_size = tail;
+        SearchResult a = neuqi_search_tensor_ops(w.narrow(1, 0, head), h.narrow(0, 0, head), whole);
+        SearchResult b =
+            neuqi_search_tensor_ops(w.narrow(1, head, tail), h.narrow(0, head, tail), last);
+        SearchResult r;
+        r.scale = at::cat({a.scale, b.scale}, 1);
+        r.zero = at::cat({a.zero, b.zero}, 1);
+        r.loss = at::cat({a.loss, b.loss}, 1);
+        r.minmax_loss = at::cat({a.minmax_loss, b.minmax_loss}, 1);
+        r.index = at::cat({a.index, b.index}, 1);
+        return r;
+    }
     const int64_t rows = w.size(0), groups = w.size(1) / g, M = rows * groups;
     const int levels = 1 << cfg.bits;
     const int grid = cfg.grid;

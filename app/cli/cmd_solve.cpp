@@ -94,12 +94,16 @@ void run_solve(const SolveOptions& o)
                          meta);
     double mean = r.group_loss.mean().item<double>(),
            mean_mm = r.group_loss_minmax.mean().item<double>();
+    // A group size that does not divide the row: the last group of each row is shorter.
+    const int64_t tail = w.size(1) % r.group_size;
+    const std::string last =
+        tail != 0 ? " (the last of each row " + std::to_string(tail) + ")" : std::string();
     std::printf(
-        "%s: %s %d-bit, %s, %ld x %ld, %ld groups of %ld\n", o.weight.c_str(),
+        "%s: %s %d-bit, %s, %ld x %ld, %ld groups of %ld%s\n", o.weight.c_str(),
         quant::method_info(cfg.method).label, cfg.bits,
         r.group_size == w.size(1) ? "channel-wise" : ("g" + std::to_string(r.group_size)).c_str(),
         static_cast<long>(w.size(0)), static_cast<long>(w.size(1)),
-        static_cast<long>(r.group_loss.numel()), static_cast<long>(r.group_size));
+        static_cast<long>(r.group_loss.numel()), static_cast<long>(r.group_size), last.c_str());
     std::printf("mean group loss   %.6e\nMin-Max           %.6e\nratio to Min-Max  %.4f\n", mean,
                 mean_mm, mean_mm > 0 ? mean / mean_mm : 1.0);
     std::printf("groups better than Min-Max: %ld of %ld;  time %.3f s\nwrote %s\n",

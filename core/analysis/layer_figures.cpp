@@ -4,6 +4,7 @@
 
 #include "core/common/error.h"
 #include "core/quant/quantizer.h"
+#include "kernels/quantize.h"
 
 namespace zp::analysis {
 
@@ -14,21 +15,19 @@ LayerFigures layer_figures(const at::Tensor& W, const quant::LayerResult& r)
         throw InvalidArgument(what + ": the layer was not quantized");
     if (W.dim() != 2 || W.size(0) != r.out_features || W.size(1) != r.in_features)
         throw InvalidArgument(what + ": weights do not match the layer's shape");
-    const int64_t out = r.out_features, in = r.in_features;
-    const int64_t gs = r.group_size > 0 ? r.group_size : in;
-    const int64_t groups = in / gs;
+    const int64_t in = r.in_features;
+    const int64_t gs = r.group_size > 0 && r.group_size < in ? r.group_size : in;
     LayerFigures f;
     at::Tensor h = r.hessian_diag.defined() && r.hessian_diag.numel() == in
                        ? r.hessian_diag.to(at::kDouble).clamp_min(0.0)
                        : at::ones({in}, at::kDouble);
     f.importance = h;
-    at::Tensor hg = h.reshape({groups, gs});
-    at::Tensor sum = hg.sum(1, true);
-    // A group whose importance sums to 0 counts uniformly (as the kernels do).
-    at::Tensor hn = at::where(sum > 0, hg / sum.clamp_min(1e-300), at::full_like(hg, 1.0 / gs));
+    // Normalised per group, the last one shorter when gs does not divide in; a group whose
+    // importance sums to 0 counts uniformly (as the kernels do).
+    at::Tensor hn = kernels::normalized_group_importance(h, gs);
     at::Tensor W64 = W.to(at::kDouble);
     at::Tensor dW = quant::QuantizedModel::dequantize(r).to(at::kDouble) - W64;
-    f.group_loss = (dW * dW).reshape({out, groups, gs}).mul(hn.unsqueeze(0)).sum(2);
+    f.group_loss = kernels::group_sum(dW * dW * hn.unsqueeze(0), gs);
     quant::QuantConfig c;
     c.method = quant::Method::MinMax;
     c.bits = r.bits;

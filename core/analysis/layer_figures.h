@@ -10,8 +10,9 @@
 namespace zp::analysis {
 
 struct LayerFigures {
-    at::Tensor group_loss;         // [out, groups] float64: sum_i h_i (W_hat - W)^2, h summing to 1
-                                   // in each group (kernels/zero_point.h's convention)
+    at::Tensor group_loss;         // [out, ceil(in / group)] float64: sum_i h_i (W_hat - W)^2, h
+                                   // summing to 1 in each group, the last group shorter when the
+                                   // group size does not divide in (kernels/zero_point.h)
     at::Tensor group_loss_minmax;  // the same for RTN Min-Max at the layer's bits and group size
     at::Tensor importance;         // [in] float64, the h used
 };

@@ -81,12 +81,23 @@ uint32_t file_type_for(const std::map<TensorType, int64_t>& counts)
 // (<= 0: channel-wise) as; note receives why when that is the F16 fallback (else is cleared).
 TensorType planned_linear_type(int bits, int64_t cols, int64_t group_size, std::string* note)
 {
-    const int64_t g = group_size <= 0 ? cols : group_size;
+    const int64_t g = group_size <= 0 || group_size > cols ? cols : group_size;
     const TensorType want = affine_type_for_bits(bits);
     note->clear();
     if (want == TensorType::Q8_0 ? cols % kBlock != 0 : !blocks_fit(cols, g)) {
-        *note = "row length " + std::to_string(cols) + " / group " + std::to_string(g) +
-                " not a multiple of 32: stored F16";
+        // llama.cpp's blocks are 32 wide and each carries one (d, m): every group, the short last
+        // one included, must be a whole number of blocks.
+        const int64_t tail = cols % g;
+        if (cols % kBlock != 0 && want != TensorType::Q8_0 && tail != 0 && g % kBlock == 0)
+            *note = "last group of " + std::to_string(tail) + " columns (" + std::to_string(cols) +
+                    " = " + std::to_string(cols / g) + " x " + std::to_string(g) + " + " +
+                    std::to_string(tail) + ") is not a whole number of 32-wide blocks";
+        else if (cols % kBlock != 0)
+            *note = "row length " + std::to_string(cols) + " is not a multiple of 32";
+        else
+            *note = "group size " + std::to_string(g) +
+                    " is not a multiple of 32 (a 32-wide block holds one (d, m))";
+        *note += ": stored F16";
         return TensorType::F16;
     }
     return want;
@@ -179,7 +190,7 @@ LinearEncoding encode_linear(const quant::LayerResult& layer)
         throw InvalidArgument("GGUF export: " + where + " holds no quantized weights");
     const at::Tensor base = quant::QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
     const int64_t cols = base.size(1);
-    const int64_t g = layer.group_size <= 0 ? cols : layer.group_size;
+    const int64_t g = layer.group_size <= 0 || layer.group_size > cols ? cols : layer.group_size;
     LinearEncoding e;
     const TensorType want = affine_type_for_bits(layer.bits);
     e.type = planned_linear_type(layer.bits, cols, layer.group_size, &e.note);

@@ -4,8 +4,12 @@
 //
 // Linear layers: the workbench's real zero-point quantizer maps exactly onto Q4_1 (2-4 bits) and
 // Q5_1 (5 bits) with fp16 (d, m) (core/formats/gguf_blocks.h); 6-8 bits become Q8_0, a symmetric
-// re-quantization whose added error is reported. A layer whose row length or group size is not a
-// multiple of 32 is written F16, with a warning naming it. Layers the QuantizedModel does not
+// re-quantization whose added error is reported. A group size that does not divide the row gives
+// a shorter last group; it maps onto blocks as well when it is a whole number of 32-wide blocks
+// (576 in groups of 128: 4 x 128 + 64, each block with its group's (d, m)). A layer whose row
+// length or group size is not a multiple of 32 (so its last group is not whole blocks either:
+// 172 in groups of 64 ends in 44 columns) is written F16, with a warning naming the tensor and
+// the reason. Layers the QuantizedModel does not
 // hold (or holds as skipped) are written F16 from the model's weights. Norms and biases stay F32;
 // the embedding and output matrix are F16 or Q8_0. For arch "llama" q/k rows are permuted from HF
 // halves to interleaved pairs.

@@ -44,6 +44,12 @@ int64_t resolved_group(const quant::LayerResult& l)
     return l.group_size <= 0 ? l.in_features : l.group_size;
 }
 
+// ceil(in / g): the last group is shorter when g does not divide in (GPTQ's rule).
+int64_t group_count(int64_t in, int64_t g)
+{
+    return (in + g - 1) / g;
+}
+
 const char* hf_dtype_name(at::ScalarType t)
 {
     return t == at::kFloat ? "float32" : t == at::kHalf ? "float16" : "bfloat16";
@@ -272,9 +278,8 @@ GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
     std::string why;
     if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
         why = std::to_string(bits) + "-bit codes have no GPTQ packing (2, 3, 4, 8 bits)";
-    else if (g <= 0 || in % g != 0)
-        why = "group size " + std::to_string(g) + " does not divide in_features " +
-              std::to_string(in);
+    else if (g <= 0 || g > in)
+        why = "group size " + std::to_string(g) + " is not in 1.." + std::to_string(in);
     else if ((in * bits) % 32 != 0)
         why = "in_features " + std::to_string(in) + " x " + std::to_string(bits) +
               " bits does not fill whole int32 words (qweight)";
@@ -307,6 +312,10 @@ GptqEncoding encode_gptq(const quant::LayerResult& layer, bool refit_scale)
         e.line.note = std::to_string(zmoved) + "/" + std::to_string(z.numel()) +
                       " zero-points rounded, " + std::to_string(e.line.codes_changed) +
                       " codes moved";
+        if (in % g != 0)
+            e.line.note += "; " + std::to_string(in / g) + " groups of " + std::to_string(g) +
+                           " + a last group of " + std::to_string(in % g) +
+                           " (ceil(in / g) rows of scales and qzeros, g_idx = c / g)";
         if (refit_scale) {
             char buf[96];
             std::snprintf(buf, sizeof buf, "; scale refit (nearest z alone: added loss %.4g)",
@@ -368,10 +377,11 @@ SafetensorsExportResult export_packed(const model::Model& model, const quant::Qu
     layout.linear = [&](const std::string& prefix, const quant::LayerResult& l,
                         bool with_data) -> std::vector<Item> {
         const int64_t g = resolved_group(l);
-        if (g <= 0 || l.in_features % g != 0)
+        if (g <= 0 || g > l.in_features)
             throw InvalidArgument("packed export: " + prefix + ": group size " + std::to_string(g) +
-                                  " does not divide in_features " + std::to_string(l.in_features));
-        const int64_t groups = l.in_features / g;
+                                  " is not in 1.." + std::to_string(l.in_features));
+        // ceil(in / g) groups: the last one is shorter when g does not divide in.
+        const int64_t groups = group_count(l.in_features, g);
         std::vector<Item> items;
         items.push_back({prefix + ".qcodes",
                          at::kByte,
@@ -450,23 +460,37 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
     // The checkpoint's bits and group size: the most common among the layers that pack.
     std::map<std::pair<int, int64_t>, int> counts;
     std::map<std::string, std::pair<bool, std::pair<int, int64_t>>>
-        plan;  // prefix -> (packed, (b, g))
+        plan;                             // prefix -> (packed, (b, g))
+    std::vector<std::string> short_last;  // packed layers whose last group is shorter
     for (const auto& l : qm.layers) {
         if (!is_quantized(&l))
             continue;
         // Decide packability the way encode_gptq does, without the work.
         const int64_t g = resolved_group(l), in = l.in_features, out = l.out_features;
         const bool ok = (l.bits == 2 || l.bits == 3 || l.bits == 4 || l.bits == 8) && g > 0 &&
-                        in % g == 0 && (in * l.bits) % 32 == 0 && (out * l.bits) % 32 == 0;
+                        g <= in && (in * l.bits) % 32 == 0 && (out * l.bits) % 32 == 0;
         const int64_t gsz = g == in ? -1 : g;
         plan[model::linear_prefix(l.block, l.name)] = {ok, {l.bits, gsz}};
         if (ok)
             ++counts[{l.bits, gsz}];
+        if (ok && in % g != 0)
+            short_last.push_back(model::linear_prefix(l.block, l.name) + " (" + std::to_string(in) +
+                                 " = " + std::to_string(in / g) + " x " + std::to_string(g) +
+                                 " + " + std::to_string(in % g) + ")");
     }
     if (counts.empty())
         throw InvalidArgument(
             "gptq export: no layer can be stored as GPTQ (bits 2, 3, 4 or 8 with in_features and "
-            "out_features multiples of 32 / gcd(32, bits) and a group size dividing in_features)");
+            "out_features multiples of 32 / gcd(32, bits))");
+    if (!short_last.empty())
+        // GPTQ's own rule, which GPTQModel's and AutoGPTQ's QuantLinear share (scales and qzeros
+        // of ceil(in / g) rows, g_idx = c / g); vLLM's GPTQ layers check in % g == 0 and refuse.
+        res.warnings.push_back(
+            std::to_string(short_last.size()) + " layer(s) end in a shorter group, e.g. " +
+            short_last.front() +
+            ": stored with ceil(in / group) groups and g_idx = c / group as GPTQModel and "
+            "transformers read them; vLLM refuses a group size that does not divide "
+            "in_features");
     auto best = std::max_element(counts.begin(), counts.end(),
                                  [](const auto& a, const auto& b) { return a.second < b.second; });
     const int bits = best->first.first;
@@ -484,8 +508,8 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
             const int b = bg.first;
             const int64_t g = resolved_group(l);
             return {{prefix + ".qweight", at::kInt, {in * b / 32, out}, {}},
-                    {prefix + ".qzeros", at::kInt, {in / g, out * b / 32}, {}},
-                    {prefix + ".scales", at::kHalf, {in / g, out}, {}},
+                    {prefix + ".qzeros", at::kInt, {group_count(in, g), out * b / 32}, {}},
+                    {prefix + ".scales", at::kHalf, {group_count(in, g), out}, {}},
                     {prefix + ".g_idx", at::kInt, {in}, {}}};
         }
         GptqEncoding e = encode_gptq(l, refit_scale);

@@ -14,10 +14,11 @@
 //                                                      stream bit 8b + k (numpy: unpackbits(...,
 //                                                      bitorder="little")); the row's last byte is
 //                                                      zero-padded
-//      P.scales        F32 [out, in / group_size]      s
-//      P.zeros         F32 [out, in / group_size]      z (real-valued)
+//      P.scales        F32 [out, ceil(in / group_size)] s
+//      P.zeros         F32 [out, ceil(in / group_size)] z (real-valued)
 //      P.hessian_diag  F64 [in]                        only when the layer has one
-//    with W_hat[r, c] = scales[r, c / g] * (code[r, c] - zeros[r, c / g]) computed in float32, and
+//    with W_hat[r, c] = scales[r, c / g] * (code[r, c] - zeros[r, c / g]) computed in float32 (the
+//    last group is shorter when g does not divide in), and
 //    P.bias where the model has one. Every other tensor keeps its HF name, stored F32 (exact: the
 //    engine holds weights as float32). Skipped layers are stored as P.weight (F32).
 //    config.json is the model's HF config plus
@@ -39,19 +40,22 @@
 //                                              int32 words (2/4/8 bits: 32/bits values per word,
 //                                              value k at bit k*bits; 3 bits: GPTQ's packing of
 //                                              32 values into 3 words across word boundaries)
-//      P.qzeros  int32 [in / g, out * bits / 32]  the integer zero-points, packed so along out
-//      P.scales  F16   [in / g, out]
+//      P.qzeros  int32 [G, out * bits / 32]       the integer zero-points, packed so along out
+//      P.scales  F16   [G, out]                   G = ceil(in / g)
 //      P.g_idx   int32 [in]                       c / g
 //      P.bias    F16                              where the model has one
 //    dequantizing to w[r, c] = float(scales[c / g, r]) * (q[c, r] - qzeros[c / g, r]) (float32).
+//    A group size that does not divide in gives a shorter last group, as GPTQ's reference code,
+//    GPTQModel and AutoGPTQ lay it out (ceil(in / g) rows, g_idx = c / g); the export warns that
+//    vLLM's GPTQ layers refuse such a layer (they check in % g == 0).
 //    Zero-points are integers there: each real z is rounded to the nearest integer in
 //    [0, 2^bits - 1], the scale rounded to fp16, and the codes re-quantized from the workbench's
 //    W_hat with that (s, z): code = clamp(round(W_hat / s + z), 0, 2^bits - 1). The loss this adds,
 //    sum_i h_i (w - W_hat)^2 (h = hessian_diag, ones if absent), is reported per layer, comparable
 //    to LayerResult::diag_loss. Channel-wise layers use group_size -1 (one group of in columns).
 //    exporter::Options::gptq_refit_scale / encode_gptq(refit_scale) optionally re-fits the scale.
-//    Fallback: a layer GPTQ cannot hold (bits 5-7; in * bits or out * bits not a multiple of 32;
-//    a group size that does not divide in) is stored unquantized as P.weight F16 (W_hat), with a
+//    Fallback: a layer GPTQ cannot hold (bits 5-7; in * bits or out * bits not a multiple of 32)
+//    is stored unquantized as P.weight F16 (W_hat), with a
 //    warning naming it, and excluded from quantization through quantization_config "dynamic"
 //    ("-:^P$", GPTQModel's per-module rule; when the same module name is excluded in every block,
 //    also through "modules_in_block_to_quantize" that transformers/optimum read). Layers whose bits

@@ -404,8 +404,9 @@ quant::QuantizedModel read_session(const std::string& path)
             l.codes = g.read_tensor("codes");
         if (g.has("hessian_diag"))
             l.hessian_diag = g.read_tensor("hessian_diag");
-        if (l.group_size > 0 && l.in_features % l.group_size == 0) {
-            const int64_t groups = l.in_features / l.group_size;
+        if (l.group_size > 0) {
+            // ceil(in / g) groups: the last one is shorter when g does not divide in.
+            const int64_t groups = (l.in_features + l.group_size - 1) / l.group_size;
             check_shape(g, "scale", l.scale, {l.out_features, groups});
             check_shape(g, "zero", l.zero, {l.out_features, groups});
         }

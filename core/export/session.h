@@ -23,7 +23,9 @@
 //                              param_method (string); diag_loss, diag_loss_minmax, proxy_loss,
 //                              proxy_loss_rtn_minmax, relative_weight_error, seconds (float64)
 //                              datasets, each only when the tensor is defined, in the tensor's
-//                              own element type and shape: scale, zero ([out, groups], float32),
+//                              own element type and shape: scale, zero ([out, groups], float32;
+//                              groups = ceil(in / group_size), the last one shorter when
+//                              group_size does not divide in),
 //                              codes ([out, in], uint8), hessian_diag ([in], float64)
 //   /transforms                (version 2; only in runs with activation quantization or a
 //                              transform) attribute: count (int64); one group per linear-input

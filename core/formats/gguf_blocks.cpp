@@ -28,10 +28,10 @@ void check_block_cols(int64_t cols, const char* what)
                               std::to_string(cols) + " is not a multiple of 32");
 }
 
-// Groups expanded to columns: [rows, groups] -> [rows, cols].
-at::Tensor expand_groups(const at::Tensor& p, int64_t group_size)
+// Groups expanded to columns: [rows, groups] -> [rows, cols] (a short last group is cut).
+at::Tensor expand_groups(const at::Tensor& p, int64_t group_size, int64_t cols)
 {
-    return p.repeat_interleave(group_size, 1);
+    return p.repeat_interleave(group_size, 1).narrow(1, 0, cols);
 }
 
 }  // namespace
@@ -59,8 +59,9 @@ TensorType affine_type_for_bits(int bits)
 
 bool blocks_fit(int64_t cols, int64_t group_size)
 {
-    const int64_t g = group_size <= 0 ? cols : group_size;
-    return cols > 0 && cols % kBlock == 0 && g % kBlock == 0 && cols % g == 0;
+    const int64_t g = group_size <= 0 || group_size > cols ? cols : group_size;
+    // Then a short last group (cols % g) is a whole number of blocks too.
+    return cols > 0 && cols % kBlock == 0 && g % kBlock == 0;
 }
 
 AffineBlocks snap_affine(const at::Tensor& w_in, const at::Tensor& scale, const at::Tensor& zero,
@@ -70,11 +71,8 @@ AffineBlocks snap_affine(const at::Tensor& w_in, const at::Tensor& scale, const 
         throw InvalidArgument("GGUF blocks: bits " + std::to_string(bits) + " outside 2..8");
     at::Tensor w = rows_cols_float(w_in, "weight");
     const int64_t rows = w.size(0), cols = w.size(1);
-    const int64_t g = group_size <= 0 ? cols : group_size;
-    if (cols % g != 0)
-        throw InvalidArgument("GGUF blocks: group size " + std::to_string(g) + " does not divide " +
-                              std::to_string(cols));
-    const int64_t groups = cols / g;
+    const int64_t g = group_size <= 0 || group_size > cols ? cols : group_size;
+    const int64_t groups = (cols + g - 1) / g;  // the last group is shorter when g does not divide
     if (!scale.defined() || !zero.defined() || scale.dim() != 2 || zero.dim() != 2 ||
         scale.size(0) != rows || scale.size(1) != groups || zero.sizes() != scale.sizes())
         throw InvalidArgument("GGUF blocks: scale/zero must be [" + std::to_string(rows) + ", " +
@@ -91,8 +89,8 @@ AffineBlocks snap_affine(const at::Tensor& w_in, const at::Tensor& scale, const 
     if (!at::isfinite(a.d).all().item<bool>() || !at::isfinite(a.m).all().item<bool>())
         throw NumericError(
             "GGUF blocks: a scale or minimum is not finite in fp16 (|s| or |s z| > 65504, or NaN)");
-    const at::Tensor d_full = expand_groups(a.d, g);
-    const at::Tensor m_full = expand_groups(a.m, g);
+    const at::Tensor d_full = expand_groups(a.d, g, cols);
+    const at::Tensor m_full = expand_groups(a.m, g, cols);
     const double qmax = static_cast<double>((1 << bits) - 1);
     at::Tensor q = ((w - m_full) / d_full).round().clamp(0.0, qmax);
     q = at::where(d_full == 0, at::zeros_like(q), q);
@@ -119,7 +117,7 @@ std::vector<uint8_t> pack_affine(const AffineBlocks& a, TensorType type)
     if (!blocks_fit(cols, a.group_size))
         throw InvalidArgument("GGUF blocks: row length " + std::to_string(cols) + " / group " +
                               std::to_string(a.group_size) + " are not multiples of 32");
-    const int64_t groups = cols / a.group_size;
+    const int64_t groups = (cols + a.group_size - 1) / a.group_size;
     const int64_t nb = cols / kBlock;
     const uint8_t* codes = a.codes.data_ptr<uint8_t>();
     const float* d = a.d.data_ptr<float>();

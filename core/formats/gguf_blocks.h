@@ -90,7 +90,9 @@ float fp16_value(uint16_t bits);
 // 6..8 -> Q8_0 (symmetric: a re-quantization that adds loss).
 TensorType affine_type_for_bits(int bits);
 // True when a [rows, cols] weight with this group size can be stored as 32-element blocks that
-// carry the group's (d, m): cols % 32 == 0 and group % 32 == 0 (group resolved, -1 = cols).
+// carry the group's (d, m): cols % 32 == 0 and group % 32 == 0 (group resolved, -1 = cols). The
+// group need not divide cols: a shorter last group (cols % group, then a multiple of 32 too) is
+// whole blocks as well, each repeating that group's (d, m).
 bool blocks_fit(int64_t cols, int64_t group_size);
 
 // A real zero-point quantizer snapped to fp16 parameters (see the top of this file).
@@ -102,8 +104,9 @@ struct AffineBlocks {
     at::Tensor w_hat;        // [rows, cols] float32 = codes * d + m (float32 multiply, then add)
 };
 // w: [rows, cols] the weights to encode (normally the workbench's W_hat); scale, zero: [rows,
-// groups]. d = fp16(s), m = fp16(-s z), code = clamp(round_half_even((w - m) / d), 0, 2^bits - 1)
-// (d == 0: code 0). CPU. Throws InvalidArgument on bad shapes, NumericError on non-finite d, m.
+// ceil(cols / group)] (the last group shorter when group does not divide cols). d = fp16(s), m =
+// fp16(-s z), code = clamp(round_half_even((w - m) / d), 0, 2^bits - 1) (d == 0: code 0). CPU.
+// Throws InvalidArgument on bad shapes, NumericError on non-finite d, m.
 AffineBlocks snap_affine(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero,
                          int bits, int64_t group_size);
 // Packs into Q4_1 (bits <= 4) or Q5_1 (bits == 5) blocks; needs blocks_fit. Row-major blocks.

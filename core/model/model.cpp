@@ -335,10 +335,11 @@ void Model::set_quantized_linear(int64_t i, const std::string& name, const at::T
         throw InvalidArgument(
             where + "codes must be uint8 " + shape_str(*want) + ", got " +
             (codes.defined() ? shape_str(codes.sizes().vec()) : std::string("(undefined)")));
-    if (group_size <= 0 || in % group_size != 0)
+    if (group_size <= 0 || group_size > in)
         throw InvalidArgument(where + "group size " + std::to_string(group_size) +
-                              " does not divide " + std::to_string(in));
-    const std::vector<int64_t> pshape{out, in / group_size};
+                              " is not in 1.." + std::to_string(in));
+    // ceil(in / g) groups: the last one is shorter when g does not divide in.
+    const std::vector<int64_t> pshape{out, kernels::group_count(in, group_size)};
     for (const at::Tensor* t : {&scale, &zero})
         if (!t->defined() || t->sizes().vec() != pshape)
             throw InvalidArgument(where + "scale and zero must be " + shape_str(pshape));

@@ -114,7 +114,8 @@ public:
     // Replaces one linear weight ("q_proj"...) of block i; shape checked.
     void set_linear(int64_t i, const std::string& name, const at::Tensor& weight);
     // Replaces one linear weight of block i by its quantized form: codes [out, in] uint8 and
-    // scale, zero [out, in / group_size] (float32), W_hat = scale * (code - zero) per group.
+    // scale, zero [out, ceil(in / group_size)] (float32), W_hat = scale * (code - zero) per group
+    // (group = column / group_size; the last group is shorter when group_size does not divide in).
     // Kept as given (the tensors are shared, not copied: one byte per weight instead of four for
     // a float32 W_hat) and dequantized whenever block(i) is read. Shapes checked (InvalidArgument).
     // A later set_block(i) replaces it.

@@ -71,7 +71,7 @@ PackedLinear parse_packed_linear(const json& jl, const std::string& cfg_path)
     if (packed_field<std::string>(jl, "tensor", where) != prefix)
         throw FormatError(where + ": 'tensor' does not match block and name");
     if (!l.skipped && (l.bits < 1 || l.bits > 8 || l.in_features <= 0 || l.out_features <= 0 ||
-                       l.group_size <= 0 || l.in_features % l.group_size != 0))
+                       l.group_size <= 0 || l.group_size > l.in_features))
         throw FormatError(where + ": bits " + std::to_string(l.bits) + ", group_size " +
                           std::to_string(l.group_size) + ", in_features " +
                           std::to_string(l.in_features) + " cannot describe a layer");
@@ -91,7 +91,8 @@ PackedTensors read_packed_tensors(const io::SafetensorsFile& f, const PackedLine
                               io::SafetensorsWriter::dtype_name(type) + " " + shape_str(shape));
         return f.tensor(name);
     };
-    const int64_t groups = l.in_features / l.group_size;
+    // ceil(in / g): the last group is shorter when g does not divide in.
+    const int64_t groups = kernels::group_count(l.in_features, l.group_size);
     PackedTensors t;
     t.codes = io::unpack_codes(
         get(p + ".qcodes", at::kByte, {l.out_features, (l.in_features * l.bits + 7) / 8}), l.bits,

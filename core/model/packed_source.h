@@ -58,7 +58,7 @@ PackedLinear parse_packed_linear(const nlohmann::json& entry, const std::string&
 
 struct PackedTensors {
     at::Tensor codes;         // uint8 [out, in] (unpacked)
-    at::Tensor scale, zero;   // float32 [out, in / group]
+    at::Tensor scale, zero;   // float32 [out, ceil(in / group)]
     at::Tensor hessian_diag;  // float64 [in], or undefined
 };
 // Reads one layer's tensors, checking dtype and shape (FormatError naming file and tensor).

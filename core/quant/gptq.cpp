@@ -109,7 +109,8 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
     U = U.to(wdt);
 
     at::Tensor W = W0.index_select(1, out.perm).contiguous();
-    // The (s, z) column of every permuted input column (its original group).
+    // The (s, z) column of every permuted input column: its original group, column / g, so with
+    // act-order the groups stay those of the original columns and a short last group stays last.
     at::Tensor group_of = at::floor_divide(out.perm, g);
     at::Tensor S = out.scale.to(wdt).index_select(1, group_of);
     at::Tensor Z = out.zero.to(wdt).index_select(1, group_of);

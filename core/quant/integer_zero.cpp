@@ -11,7 +11,7 @@ IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale,
                                   const std::string& what)
 {
     const at::Tensor w_hat = QuantizedModel::dequantize(layer).to(at::kFloat).contiguous();
-    const int64_t out = w_hat.size(0), in = w_hat.size(1);
+    const int64_t in = w_hat.size(1);
     const int bits = layer.bits;
     const int64_t g = layer.group_size <= 0 ? in : layer.group_size;
     const int64_t levels = (int64_t{1} << bits) - 1;
@@ -20,18 +20,21 @@ IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale,
     at::Tensor z = z_real.round().clamp(0, static_cast<double>(levels));
     if (!(s > 0).all().item<bool>())
         throw NumericError(what + ": a scale is zero or negative after rounding to fp16");
-    const int64_t G = in / g;
+    // Columns to (row, group) sums: kernels::group_sum, whose last group may be shorter.
     const at::Tensor h = layer.hessian_diag.defined() && layer.hessian_diag.numel() == in
-                             ? layer.hessian_diag.to(at::kDouble).reshape({1, G, g})
-                             : at::ones({1, G, g}, at::TensorOptions().dtype(at::kDouble));
-    const at::Tensor target = w_hat.to(at::kDouble).reshape({out, G, g});
+                             ? layer.hessian_diag.to(at::kDouble).reshape({1, in})
+                             : at::ones({1, in}, at::TensorOptions().dtype(at::kDouble));
+    const at::Tensor target = w_hat.to(at::kDouble);
     // Per-(row, group) loss sum h (w - W_hat)^2 of the grid (s, z) [out, G].
     auto group_loss = [&](const at::Tensor& sc, const at::Tensor& zc) {
         const at::Tensor c = kernels::quantize(w_hat, sc, zc, bits, g);
-        const at::Tensor d =
-            kernels::dequantize(c, sc, zc, g).to(at::kDouble).reshape({out, G, g}) - target;
-        return (d * d * h).sum(-1);
+        const at::Tensor d = kernels::dequantize(c, sc, zc, g).to(at::kDouble) - target;
+        return kernels::group_sum(d * d * h, g);
     };
+    // A group's value repeated over its columns: [out, G] -> [out, in].
+    const at::Tensor col_group =
+        at::arange(in, at::TensorOptions().dtype(at::kLong)).div(g, "floor");
+    auto per_column = [&](const at::Tensor& p) { return p.index_select(1, col_group); };
     const double nearest_loss = group_loss(s, z).sum().item<double>();
     if (refit_scale) {
         // For each integer neighbour of the real zero-point: the codes it gives, then the
@@ -42,10 +45,10 @@ IntegerZeroGrid integer_zero_grid(const LayerResult& layer, bool refit_scale,
                                      z_real.ceil().clamp(0, static_cast<double>(levels))}) {
             at::Tensor sc = s;
             for (int iter = 0; iter < 2; ++iter) {
-                const at::Tensor c =
-                    kernels::quantize(w_hat, sc, zc, bits, g).to(at::kDouble).reshape({out, G, g}) -
-                    zc.to(at::kDouble).reshape({out, G, 1});
-                const at::Tensor num = (h * target * c).sum(-1), den = (h * c * c).sum(-1);
+                const at::Tensor c = kernels::quantize(w_hat, sc, zc, bits, g).to(at::kDouble) -
+                                     per_column(zc.to(at::kDouble));
+                const at::Tensor num = kernels::group_sum(h * target * c, g),
+                                 den = kernels::group_sum(h * c * c, g);
                 at::Tensor ls = (num / den.clamp_min(1e-300)).to(at::kFloat);
                 ls = at::where((den > 0) & (ls > 0), ls, sc).to(at::kHalf).to(at::kFloat);
                 // fp16 underflow or overflow keeps the previous scale.

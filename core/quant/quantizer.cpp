@@ -59,16 +59,13 @@ void validate_config(const QuantConfig& c, int64_t cols, const std::string& what
     if (c.method == Method::NeUQI && !c.full_grid && (c.coarse < 1 || c.grid % c.coarse != 0))
         throw InvalidArgument(what + ": coarse count " + std::to_string(c.coarse) +
                               " must divide the grid T = " + std::to_string(c.grid));
-    if (c.group_size != -1 && c.group_size != cols) {
-        if (c.group_size <= 0)
-            throw InvalidArgument(what +
-                                  ": group size must be positive or -1 (channel-wise), got " +
-                                  std::to_string(c.group_size));
-        if (cols % c.group_size != 0)
-            throw InvalidArgument(what + ": group size " + std::to_string(c.group_size) +
-                                  " does not divide the row length " + std::to_string(cols) +
-                                  " (use a divisor of it, or channel-wise: -1)");
-    }
+    // A group size that does not divide the row is valid: the last group is shorter (GPTQ's
+    // rule), e.g. 576 in groups of 128 is 4 x 128 + 64.
+    if (c.group_size != -1 && c.group_size <= 0)
+        throw InvalidArgument(what + ": group size must be positive or -1 (channel-wise), got " +
+                              std::to_string(c.group_size));
+    if (cols < 1)
+        throw InvalidArgument(what + ": the weight has no columns");
 }
 
 void validate_weights(const at::Tensor& w, const std::string& what)

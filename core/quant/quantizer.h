@@ -36,7 +36,8 @@ struct QuantConfig {
 };
 
 // Throws InvalidArgument (bits outside 2..8, clip outside (0, 1], grid/coarse mismatch, a group
-// size that does not divide the row length - naming `what`, e.g. the layer).
+// size of 0 or below -1 - naming `what`, e.g. the layer). A group size that does not divide the
+// row length cols is valid: ceil(cols / g) groups, the last one shorter.
 void validate_config(const QuantConfig& c, int64_t cols, const std::string& what);
 // Throws NumericError naming `what` and the position of the first NaN/Inf.
 void validate_weights(const at::Tensor& w, const std::string& what);
@@ -54,14 +55,14 @@ struct LayerDiagnostics {
 };
 
 struct LayerQuant {
-    at::Tensor scale, zero;        // [rows, groups], dtype of W
+    at::Tensor scale, zero;        // [rows, ceil(cols / group_size)], dtype of W
     at::Tensor codes;              // uint8 [rows, cols]
     at::Tensor group_loss;         // [rows, groups] float64, h normalised per group
     at::Tensor group_loss_minmax;  // the same for Min-Max
     at::Tensor importance;         // [cols] float64, the h used (ones without calibration)
     at::Tensor dequantized;        // [rows, cols] dtype of W
     LayerDiagnostics diagnostics;
-    int64_t group_size = 0;  // resolved (cols for channel-wise)
+    int64_t group_size = 0;  // resolved (cols for channel-wise); the last group may be shorter
     double seconds = 0.0;
 };
 

@@ -34,7 +34,8 @@ struct LayerResult {
     int64_t group_size = 0;  // resolved: columns per group (== in_features for channel-wise)
     bool skipped = false;    // left in full precision by a per-layer override
     int64_t out_features = 0, in_features = 0;
-    at::Tensor scale, zero;   // [out, in / group] float32 CPU (real-valued zero-points)
+    at::Tensor scale, zero;   // [out, ceil(in / group)] float32 CPU (real-valued zero-points);
+                              // the last group is shorter when group_size does not divide in
     at::Tensor codes;         // [out, in] uint8 CPU; W_hat = scale * (code - zero) per group
     at::Tensor hessian_diag;  // [in] float64 CPU: damped diag(H) (ones when data-free)
     double diag_loss = 0.0, diag_loss_minmax = 0.0;  // ALGORITHMS.md section 2, un-normalised h

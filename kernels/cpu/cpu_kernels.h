@@ -9,8 +9,8 @@
 
 namespace zp::kernels::cpu {
 
-// h [cols] float64 normalised to sum 1 within each group of g columns (uniform where a group's
-// sum is 0): the importance every loss of the search uses.
+// h [cols] float64 normalised to sum 1 within each group of g columns, the last one possibly
+// shorter (uniform where a group's sum is 0): the importance every loss of the search uses.
 std::vector<double> normalized_importance(const at::Tensor& h, int64_t g);
 
 void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
@@ -24,6 +24,8 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
 void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale,
                    at::Tensor& zero);
 
+// The searches take a g that divides cols (the dispatchers in zero_point.cpp split off a short
+// last group); the functions above also take a short last group.
 ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,
                                 int bits, int64_t g);
 SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const SearchConfig& config,

@@ -20,7 +20,7 @@ constexpr int64_t kGrain = 16;
 void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
               int64_t g, at::Tensor& codes)
 {
-    const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
+    const int64_t rows = w.size(0), cols = w.size(1), groups = group_count(cols, g);
     const int levels = 1 << bits;
     uint8_t* out = codes.data_ptr<uint8_t>();
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_quantize_cpu", [&] {
@@ -41,7 +41,7 @@ void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& ze
 void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero, int64_t g,
                 at::Tensor& out)
 {
-    const int64_t rows = codes.size(0), cols = codes.size(1), groups = cols / g;
+    const int64_t rows = codes.size(0), cols = codes.size(1), groups = group_count(cols, g);
     const uint8_t* cp = codes.data_ptr<uint8_t>();
     AT_DISPATCH_FLOATING_TYPES(scale.scalar_type(), "zp_dequantize_cpu", [&] {
         const scalar_t* sp = scale.data_ptr<scalar_t>();
@@ -60,7 +60,7 @@ void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tens
 void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& zero, int bits,
                    int64_t g, at::Tensor& out)
 {
-    const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
+    const int64_t rows = w.size(0), cols = w.size(1), groups = group_count(cols, g);
     const int levels = 1 << bits;
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_fake_quantize_cpu", [&] {
         const scalar_t* wp = w.data_ptr<scalar_t>();
@@ -80,7 +80,7 @@ void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tenso
 void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scale,
                 const at::Tensor& zero, int bits, int64_t g, bool normalize, at::Tensor& out)
 {
-    const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
+    const int64_t rows = w.size(0), cols = w.size(1), groups = group_count(cols, g);
     const int levels = 1 << bits;
     const double* hp = h.data_ptr<double>();
     double* op = out.data_ptr<double>();
@@ -94,8 +94,9 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
         at::parallel_for(0, rows * groups, kGrain, [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;
+                const int64_t n = std::min(g, cols - j * g);  // the last group may be short
                 op[k] = direct_group_loss(wp + r * cols + j * g, hn.data() + j * g,
-                                          static_cast<int>(g), sp[k], zp_[k], levels);
+                                          static_cast<int>(n), sp[k], zp_[k], levels);
             }
         });
     });
@@ -104,7 +105,7 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
 void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale,
                    at::Tensor& zero)
 {
-    const int64_t rows = w.size(0), cols = w.size(1), groups = cols / g;
+    const int64_t rows = w.size(0), cols = w.size(1), groups = group_count(cols, g);
     const int levels = 1 << bits;
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_minmax_cpu", [&] {
         const scalar_t* wp = w.data_ptr<scalar_t>();
@@ -112,8 +113,9 @@ void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Te
         scalar_t* zp_ = zero.data_ptr<scalar_t>();
         at::parallel_for(0, rows * groups, kGrain, [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
-                const scalar_t* p = wp + (k / groups) * cols + (k % groups) * g;
-                auto mm = std::minmax_element(p, p + g);
+                const int64_t j = k % groups, n = std::min(g, cols - j * g);
+                const scalar_t* p = wp + (k / groups) * cols + j * g;
+                auto mm = std::minmax_element(p, p + n);
                 detail::minmax_params<scalar_t>(*mm.first, *mm.second, levels,
                                                 static_cast<scalar_t>(clip), sp + k, zp_ + k);
             }

@@ -232,12 +232,13 @@ std::vector<double> normalized_importance(const at::Tensor& h, int64_t g)
     const double* hp = h.data_ptr<double>();
     const int64_t cols = h.size(0);
     std::vector<double> hn(hp, hp + cols);
-    for (int64_t j = 0; j < cols / g; ++j) {
+    for (int64_t j = 0; j * g < cols; ++j) {
+        const int64_t n = std::min(g, cols - j * g);  // the last group may be short
         double sum = 0.0;
-        for (int64_t c = 0; c < g; ++c)
+        for (int64_t c = 0; c < n; ++c)
             sum += hp[j * g + c];
-        for (int64_t c = 0; c < g; ++c)
-            hn[j * g + c] = sum > 0.0 ? hp[j * g + c] / sum : 1.0 / static_cast<double>(g);
+        for (int64_t c = 0; c < n; ++c)
+            hn[j * g + c] = sum > 0.0 ? hp[j * g + c] / sum : 1.0 / static_cast<double>(n);
     }
     return hn;
 }

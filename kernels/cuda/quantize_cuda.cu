@@ -30,7 +30,7 @@ __global__ void quantize_kernel(const T* w, const T* s, const T* z, int64_t rows
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
         return;
-    int64_t r = i / cols, c = i % cols, k = r * (cols / g) + c / g;
+    int64_t r = i / cols, c = i % cols, k = r * ((cols + g - 1) / g) + c / g;
     codes[i] = static_cast<uint8_t>(quant_code(w[i], s[k], z[k], levels));
 }
 
@@ -41,7 +41,7 @@ __global__ void dequantize_kernel(const uint8_t* codes, const T* s, const T* z, 
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
         return;
-    int64_t r = i / cols, c = i % cols, k = r * (cols / g) + c / g;
+    int64_t r = i / cols, c = i % cols, k = r * ((cols + g - 1) / g) + c / g;
     out[i] = dequant_value<T>(codes[i], s[k], z[k]);
 }
 
@@ -52,7 +52,7 @@ __global__ void fake_quantize_kernel(const T* w, const T* s, const T* z, int64_t
     int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= rows * cols)
         return;
-    int64_t r = i / cols, c = i % cols, k = r * (cols / g) + c / g;
+    int64_t r = i / cols, c = i % cols, k = r * ((cols + g - 1) / g) + c / g;
     out[i] = fake_quant_value(w[i], s[k], z[k], levels);
 }
 

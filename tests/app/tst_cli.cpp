@@ -81,6 +81,9 @@ private Q_SLOTS:
                                          << "w" << 8 << 32;
         QTest::newRow("neuqi/bf16/2bit/g64") << "neuqi"
                                              << "w_bf16" << 2 << 64;
+        // 256 = 2 x 96 + a last group of 64: ceil(256 / 96) = 3 groups.
+        QTest::newRow("neuqi/3bit/g96") << "neuqi"
+                                        << "w" << 3 << 96;
     }
 
     void solve_writes_parameters()
@@ -97,7 +100,7 @@ private Q_SLOTS:
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains("ratio to Min-Max"), qPrintable(r.out));
         zp::io::SafetensorsFile f(out.toStdString());
-        const int64_t groups = group < 0 ? 1 : 256 / group;
+        const int64_t groups = group < 0 ? 1 : (256 + group - 1) / group;
         for (const char* name : {"scales", "zeros", "loss", "loss_minmax"})
             QCOMPARE(f.info(name).shape, (std::vector<int64_t>{16, groups}));
         QCOMPARE(f.info("codes").shape, (std::vector<int64_t>{16, 256}));
@@ -118,8 +121,8 @@ private Q_SLOTS:
             << QStringList{"--weight", "vec"} << 1 << QStringList{"vec", "rank"};
         QTest::newRow("wrong dtype")
             << QStringList{"--weight", "ids"} << 1 << QStringList{"ids", "dtype", "I64"};
-        QTest::newRow("group does not divide") << QStringList{"--weight", "w", "--group", "48"} << 1
-                                               << QStringList{"48", "256", "does not divide"};
+        QTest::newRow("group size 0") << QStringList{"--weight", "w", "--group", "0"} << 1
+                                      << QStringList{"group size", "positive or -1"};
         QTest::newRow("NaN weights")
             << QStringList{"--weight", "w_nan"} << 1 << QStringList{"w_nan", "[3, 17]", "NaN"};
         QTest::newRow("negative importance")

@@ -138,14 +138,16 @@ struct RefGptq {
     int near_ties = 0;  // rounding arguments within 1e-9 of a half-integer
 };
 
-// W [rows, cols], H [cols, cols] undamped; S, Z [rows, cols / group] the static parameters.
+// W [rows, cols], H [cols, cols] undamped; S, Z [rows, ceil(cols / group)] the static parameters:
+// column c uses group c / group of its original position (GPTQ's rule, also with act-order), so
+// when group does not divide cols the last group is shorter.
 RefGptq reference_gptq(const std::vector<double>& W, int64_t rows, int64_t cols,
                        const std::vector<double>& H, const std::vector<double>& S,
                        const std::vector<double>& Z, int64_t group, int bits, double damp,
                        bool act_order, int max_retries = 6)
 {
     RefGptq r;
-    const int64_t groups = cols / group;
+    const int64_t groups = (cols + group - 1) / group;
     double mean = 0.0;
     for (int64_t i = 0; i < cols; ++i)
         mean += H[i * cols + i];
@@ -462,7 +464,7 @@ private Q_SLOTS:
         for (const char* h : {"correlated", "lowrank"})
             for (const char* m : {"minmax", "neuqi"})
                 for (int bits : {2, 3, 4})
-                    for (int group : {32, -1})
+                    for (int group : {32, -1, 48})  // 48: 160 = 3 x 48 + a last group of 16
                         for (bool ao : {true, false})
                             QTest::newRow(qPrintable(QString("%1/%2/%3bit/g%4/%5")
                                                          .arg(h)
@@ -503,6 +505,26 @@ private Q_SLOTS:
         const RefGptq ref = compare_with_reference(g, W, H, gc, /*exact=*/true);
         if (QTest::currentTestFailed())
             return;
+        if (group > 0 && cols % group != 0) {
+            // ceil(cols / group) static groups; the short last one's Min-Max parameters come from
+            // its own original columns (float64 like the production run).
+            const int64_t groups = (cols + group - 1) / group, c0 = (groups - 1) * group;
+            QCOMPARE(g.scale.size(1), groups);
+            if (method == "minmax") {
+                const std::vector<double> w = to_vector(W), sv = to_vector(g.scale),
+                                          zv = to_vector(g.zero);
+                for (int64_t r = 0; r < rows; ++r) {
+                    double lo = w[r * cols + c0], hi = lo;
+                    for (int64_t c = c0; c < cols; ++c) {
+                        lo = std::min(lo, w[r * cols + c]);
+                        hi = std::max(hi, w[r * cols + c]);
+                    }
+                    const double sc = (hi - lo) / double((1 << bits) - 1);
+                    QCOMPARE(sv[r * groups + groups - 1], sc);
+                    QCOMPARE(zv[r * groups + groups - 1], std::nearbyint(-lo / sc));
+                }
+            }
+        }
         // Feedback matters on this Hessian: codes move away from RTN's (same (s, z)) and the
         // reference's loss is far below RTN's (a sanity check of the reference itself).
         const at::Tensor rc = g.rtn.codes.contiguous();
@@ -582,11 +604,14 @@ private Q_SLOTS:
         QTest::addColumn<QString>("layer");
         QTest::addColumn<int>("group");
         QTest::addColumn<bool>("act_order");
-        for (const char* layer : {"q_proj", "down_proj"})
+        // down_proj in groups of 64: 172 = 2 x 64 + a last group of 44.
+        const std::pair<const char*, int> layers[] = {
+            {"q_proj", 32}, {"down_proj", -1}, {"down_proj", 64}};
+        for (const auto& [layer, group] : layers)
             for (bool ao : {true, false})
-                QTest::newRow(
-                    qPrintable(QString("%1/%2").arg(layer).arg(ao ? "act-order" : "natural")))
-                    << QString(layer) << (QString(layer) == "q_proj" ? 32 : -1) << ao;
+                QTest::newRow(qPrintable(
+                    QString("%1/g%2/%3").arg(layer).arg(group).arg(ao ? "act-order" : "natural")))
+                    << QString(layer) << group << ao;
     }
 
     void matches_reference_on_real_hessian()
@@ -671,15 +696,18 @@ private Q_SLOTS:
     {
         at::Tensor W = at::randn({4, 172}, at::kFloat);
         quant::GptqConfig gc;
-        gc.quant.group_size = 32;
+        gc.quant.group_size = -2;
         try {
             quant::gptq_quantize(W, at::eye(172, at::kDouble), gc, "block 0 down_proj");
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
-            QVERIFY2(m.contains("block 0 down_proj") && m.contains("172") && m.contains("32"),
-                     e.what());
+            QVERIFY2(m.contains("block 0 down_proj") && m.contains("-2"), e.what());
         }
+        // Groups of 32 on 172 columns: 5 x 32 + 12, valid.
+        gc.quant.group_size = 32;
+        QCOMPARE(quant::gptq_quantize(W, at::eye(172, at::kDouble), gc, "w").scale.size(1),
+                 int64_t(6));
         gc.quant.group_size = -1;
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, quant::gptq_quantize(W, at::Tensor(), gc, "w"));
         QVERIFY_THROWS_EXCEPTION(InvalidArgument,

@@ -96,7 +96,7 @@ private Q_SLOTS:
     {
         ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
         pipeline::PipelineOptions o = options("gptq-neuqi", 2);
-        o.group_size = 32;
+        o.group_size = -5;
         int calls = 0;
         o.progress = [&](double, double, const std::string&) {
             ++calls;
@@ -107,16 +107,17 @@ private Q_SLOTS:
             QFAIL("expected InvalidArgument");
         } catch (const InvalidArgument& e) {
             const QString m = e.what();
-            QVERIFY2(m.contains("block 0 down_proj") && m.contains("32") && m.contains("172"),
-                     e.what());
+            QVERIFY2(m.contains("block 0 q_proj") && m.contains("-5"), e.what());
         }
         QCOMPARE(calls, 0);
         for (int64_t b = 0; b < model_->config().num_layers; ++b)
             QVERIFY(!model_->is_replaced(b));
-        // g64 divides 64 but not 172 either; a per-layer override to channel-wise makes it valid.
-        o.group_size = 32;
-        o.overrides["*.down_proj"].group_size = -1;
-        QCOMPARE(pipeline::plan_layers(model_->config(), o).size(), size_t(5 * 7));
+        // Groups of 32 or 64 do not divide down_proj's 172 columns: valid, the last group is
+        // shorter (172 = 5 x 32 + 12 = 2 x 64 + 44), as in GPTQ.
+        for (int64_t g : {32, 64}) {
+            o.group_size = g;
+            QCOMPARE(pipeline::plan_layers(model_->config(), o).size(), size_t(5 * 7));
+        }
     }
 
     void plan_errors()
@@ -235,8 +236,20 @@ private Q_SLOTS:
                 model_->set_quantized_linear(1, "up_proj", codes.t().contiguous(), scale, zero, 32);
             },
             "codes must be uint8");
-        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 48); },
-                "does not divide");
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 65); },
+                "group size 65");
+        refused([&] { model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 16); },
+                "scale and zero");  // 4 groups of 16 expected
+        // 48 does not divide 64: ceil(64 / 48) = 2 groups, the second of 16 columns.
+        model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 48);
+        const at::Tensor w48 = model_->block(1).linear("up_proj");
+        QVERIFY(at::equal(w48.narrow(1, 0, 48),
+                          (scale.narrow(1, 0, 1) *
+                           (codes.narrow(1, 0, 48).to(at::kFloat) - zero.narrow(1, 0, 1)))));
+        QVERIFY(at::equal(w48.narrow(1, 48, 16),
+                          (scale.narrow(1, 1, 1) *
+                           (codes.narrow(1, 48, 16).to(at::kFloat) - zero.narrow(1, 1, 1)))));
+        model_->set_quantized_linear(1, "up_proj", codes, scale, zero, 32);
         refused(
             [&] {
                 model_->set_quantized_linear(1, "up_proj", codes, scale.narrow(1, 0, 1), zero, 32);
@@ -341,6 +354,67 @@ private Q_SLOTS:
             QDir(dir.path())
                 .entryList(QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot);
         QVERIFY2(left.isEmpty(), qPrintable("left behind: " + left.join(", ")));
+    }
+
+    // zeropoint-cli quantize in groups of 64, which stories260K's down_proj (172 = 2 x 64 + 44)
+    // used to refuse ("group size 64 does not divide the row length 172"): GPTQ + NeUQI runs end
+    // to end, the session holds [out, 3] parameters for down_proj, the quantized perplexity is
+    // close to the original's, and the GGUF export stores down_proj F16 saying why.
+    void cli_quantize_in_groups_of_64()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(tokp, "tokenizers/tok512.bin");
+        ZP_REQUIRE_ASSET(text, "text/tinystories_val.txt");
+        if (test::cli_path().isEmpty())
+            QSKIP("ZP_CLI is not set (run through ctest)");
+        if (!session::available())
+            QSKIP("built without HDF5: zeropoint-cli quantize cannot write sessions");
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString out = dir.filePath(QStringLiteral("g64.h5"));
+        auto run = [](const QStringList& args, QString* log) {
+            QProcess p;
+            p.setProcessChannelMode(QProcess::MergedChannels);
+            p.start(test::cli_path(), args);
+            if (!p.waitForStarted(10000) || !p.waitForFinished(300000))
+                return -1;
+            *log = QString::fromUtf8(p.readAll());
+            return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
+        };
+        QString log;
+        QStringList args{"quantize", "--model", bin, "--tokenizer", tokp, "--out", out};
+        args += QStringList{"--method", "gptq-neuqi", "--bits", "4", "--group", "64"};
+        args += QStringList{"--calib", text, "--nsamples", "16", "--seqlen", "256"};
+        args += QStringList{"--eval", text, "--window", "256", "--eval-windows", "8"};
+        QCOMPARE(run(args, &log), 0);
+        QVERIFY2(log.contains("group 64"), qPrintable(log));
+        const quant::QuantizedModel qm = session::read_session(out.toStdString());
+        QCOMPARE(qm.layers.size(), size_t(5 * 7));
+        for (const auto& l : qm.layers) {
+            QCOMPARE(l.group_size, int64_t(64));
+            QCOMPARE(l.scale.size(1), (l.in_features + 63) / 64);
+        }
+        const quant::LayerResult* down = qm.find(0, "down_proj");
+        QVERIFY(down);
+        QCOMPARE(down->scale.sizes().vec(), std::vector<int64_t>({64, 3}));
+        double proxy = 0.0, proxy_rtn_mm = 0.0;
+        for (const auto& l : qm.layers) {
+            proxy += l.proxy_loss;
+            proxy_rtn_mm += l.proxy_loss_rtn_minmax;
+        }
+        QVERIFY2(proxy < proxy_rtn_mm, "GPTQ + NeUQI not below RTN Min-Max's proxy loss");
+        const double orig = qm.perplexity.at("tinystories_val/original"),
+                     quantized = qm.perplexity.at("tinystories_val/quantized");
+        qInfo("stories260K gptq-neuqi 4-bit g64: perplexity %.4f (original %.4f)", quantized, orig);
+        QVERIFY(std::isfinite(quantized) && quantized > orig * 0.99 && quantized < orig * 1.5);
+        const QString gguf = dir.filePath(QStringLiteral("g64.gguf"));
+        QCOMPARE(run({"export", "--session", out, "--model", bin, "--tokenizer", tokp, "--format",
+                      "gguf", "--out", gguf},
+                     &log),
+                 0);
+        QVERIFY2(log.contains("blk.0.ffn_down.weight") &&
+                     log.contains("last group of 44 columns (172 = 2 x 64 + 44)"),
+                 qPrintable(log));
     }
 
     // One row per method (each row its own watchdog period); the ordering is checked afterwards.

@@ -29,7 +29,8 @@ std::vector<T> values(const at::Tensor& t)
 
 // Scalar references written from ALGORITHMS.md sections 1-2 apart from the code under test (plain
 // loops, like ggml's *_ref functions). W [rows, cols] row-major float32 like the layer, its
-// parameters [rows, cols / g] float32: code = clamp(round(w/s + z), 0, N-1) (half to even) and
+// parameters [rows, ceil(cols / g)] float32 (group = column / g, the last one shorter when g does
+// not divide cols): code = clamp(round(w/s + z), 0, N-1) (half to even) and
 // Q = s (code - z), computed in float32 like the stored weights.
 struct LayerRef {
     std::vector<int> codes;  // [rows, cols]
@@ -39,7 +40,7 @@ struct LayerRef {
 LayerRef quantize_ref(const std::vector<float>& W, int64_t cols, int64_t g,
                       const std::vector<float>& s, const std::vector<float>& z, int bits)
 {
-    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = cols / g;
+    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = (cols + g - 1) / g;
     const float top = static_cast<float>((1 << bits) - 1);
     LayerRef r;
     r.codes.resize(W.size());
@@ -58,13 +59,14 @@ LayerRef quantize_ref(const std::vector<float>& W, int64_t cols, int64_t g,
 void minmax_ref(const std::vector<float>& W, int64_t cols, int64_t g, int bits,
                 std::vector<float>* s, std::vector<float>* z)
 {
-    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = cols / g;
+    const int64_t rows = static_cast<int64_t>(W.size()) / cols, groups = (cols + g - 1) / g;
     s->resize(rows * groups);
     z->resize(rows * groups);
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < groups; ++j) {
             const float* p = W.data() + i * cols + j * g;
-            const float lo = *std::min_element(p, p + g), hi = *std::max_element(p, p + g);
+            const int64_t n = std::min(g, cols - j * g);  // the last group may be short
+            const float lo = *std::min_element(p, p + n), hi = *std::max_element(p, p + n);
             const float scale = hi > lo ? (hi - lo) / static_cast<float>((1 << bits) - 1) : 1.0f;
             (*s)[i * groups + j] = scale;
             (*z)[i * groups + j] = std::nearbyint(-lo / scale);
@@ -104,7 +106,7 @@ private Q_SLOTS:
         QTest::addColumn<int>("group");
         for (const auto& m : quant::methods())
             for (int bits : {2, 3, 4})
-                for (int group : {-1, 64})
+                for (int group : {-1, 64, 96})  // 96: 256 = 2 x 96 + a last group of 64
                     QTest::newRow(
                         qPrintable(QString("%1/%2bit/g%3").arg(m.name).arg(bits).arg(group)))
                         << QString(m.name) << bits << group;
@@ -151,6 +153,7 @@ private Q_SLOTS:
         const LayerRef q =
             quantize_ref(Wv, 256, g, values<float>(r.scale), values<float>(r.zero), bits);
         QCOMPARE(r.codes.size(1), int64_t(256));
+        QCOMPARE(r.scale.size(1), (256 + g - 1) / g);
         QVERIFY(values<int>(r.codes) == q.codes);
         const std::vector<float> dq = values<float>(r.dequantized);
         for (size_t k = 0; k < dq.size(); ++k)
@@ -195,15 +198,18 @@ private Q_SLOTS:
     {
         at::Tensor W = at::randn({4, 64});
         quant::QuantConfig cfg;
-        cfg.group_size = 48;
+        cfg.group_size = 0;
         try {
             quant::quantize_layer(W, at::Tensor(), cfg, "blk.3.ffn_down");
             QFAIL("no exception");
         } catch (const InvalidArgument& e) {
             QString m = e.what();
-            QVERIFY2(m.contains("blk.3.ffn_down") && m.contains("48") && m.contains("64"),
+            QVERIFY2(m.contains("blk.3.ffn_down") && m.contains("group size") && m.contains("0"),
                      e.what());
         }
+        // 48 does not divide 64: groups of 48 and 16, not an error.
+        cfg.group_size = 48;
+        QCOMPARE(quant::quantize_layer(W, at::Tensor(), cfg, "x").scale.size(1), int64_t(2));
         cfg.group_size = -1;
         cfg.bits = 9;
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, quant::quantize_layer(W, at::Tensor(), cfg, "x"));

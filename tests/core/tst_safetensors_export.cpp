@@ -60,10 +60,23 @@ model::ModelConfig synthetic_config()
     return c;
 }
 
-void write_synthetic_model(const std::string& dir)
+// SmolLM2-135M's widths in a one-block model: hidden 576 (9 heads of 64, 3 KV heads), FFN 192.
+// In groups of 128, every input width ends in a shorter group: 576 = 4 x 128 + 64, 192 = 128 + 64.
+model::ModelConfig wide_config()
+{
+    model::ModelConfig c = synthetic_config();
+    c.hidden_size = 576;
+    c.intermediate_size = 192;
+    c.num_layers = 1;
+    c.num_heads = 9;
+    c.num_kv_heads = 3;
+    c.head_dim = 64;
+    return c;
+}
+
+void write_synthetic_model(const std::string& dir, const model::ModelConfig& c = synthetic_config())
 {
     fs::create_directories(dir);
-    const model::ModelConfig c = synthetic_config();
     std::ofstream(dir + "/config.json") << model::to_hf_config_json(c);
     std::vector<std::pair<std::string, at::Tensor>> t;
     uint64_t seed = 100;
@@ -360,7 +373,8 @@ private:
                 }
                 ++*packed_layers;
                 const int64_t in = l.in_features, out = l.out_features;
-                const int64_t g = l.group_size <= 0 ? in : l.group_size, G = in / g;
+                // ceil(in / g) groups: the last one is shorter when g does not divide in.
+                const int64_t g = l.group_size <= 0 ? in : l.group_size, G = (in + g - 1) / g;
                 QCOMPARE(f.info(p + ".qweight").shape,
                          (std::vector<int64_t>{in * l.bits / 32, out}));
                 QCOMPARE(f.info(p + ".qzeros").shape, (std::vector<int64_t>{G, out * l.bits / 32}));
@@ -651,6 +665,66 @@ private Q_SLOTS:
                          std::string::npos,
                      e.what());
         }
+    }
+
+    // Every input width ends in a shorter group (576 = 4 x 128 + 64, 192 = 128 + 64): the packed
+    // checkpoint reloads bit for bit, the dequantized one within fp16, the GPTQ one packs every
+    // layer with ceil(in / 128) groups and g_idx = c / 128 (and warns that vLLM refuses that),
+    // and the PyPI safetensors reader decodes all three to the expected weights.
+    void partial_groups_wide_model()
+    {
+        const std::string dir = path("wide-model");
+        write_synthetic_model(dir, wide_config());
+        auto m = model::Model::open(dir);
+        pipeline::PipelineOptions o;
+        o.method = "rtn-neuqi";
+        o.bits = 4;
+        o.group_size = 128;
+        o.search.coarse = 16;
+        o.search.grid = 256;
+        o.write_back = false;
+        quant::QuantizedModel qm = pipeline::quantize_model(*m, o);
+        QCOMPARE(qm.layers.size(), size_t(7));
+        for (const auto& l : qm.layers) {
+            QCOMPARE(l.group_size, int64_t(128));
+            QCOMPARE(l.scale.size(1), (l.in_features + 127) / 128);
+        }
+        check_dequantized(*m, qm, path("wide-st"), "f16");
+        if (QTest::currentTestFailed())
+            return;
+        check_packed(*m, qm, path("wide-packed"));
+        if (QTest::currentTestFailed())
+            return;
+        int packed = 0, fallback = 0;
+        const json layers = check_gptq(*m, qm, path("wide-gptq"), &packed, &fallback);
+        if (QTest::currentTestFailed())
+            return;
+        QCOMPARE(packed, 7);
+        QCOMPARE(fallback, 0);
+        const json qc = read_json(path("wide-gptq") + "/config.json")["quantization_config"];
+        QCOMPARE(qc["group_size"].get<int>(), 128);
+        exporter::Options opt;
+        opt.format = exporter::Format::Gptq;
+        opt.out = path("wide-gptq-2");
+        const exporter::Report r = exporter::export_quantized(m.get(), qm, opt);
+        QVERIFY2(std::any_of(r.warnings.begin(), r.warnings.end(),
+                             [](const std::string& w) {
+                                 return w.find("7 layer(s) end in a shorter group") !=
+                                            std::string::npos &&
+                                        w.find("vLLM") != std::string::npos;
+                             }),
+                 "no warning about the shorter last groups");
+        run_export(m.get(), qm, exporter::Format::Packed, path("wide-py-packed"));
+        const json manifest = {{"dequantized", path("wide-st")},
+                               {"packed", path("wide-py-packed")},
+                               {"gptq", path("wide-gptq")},
+                               {"dtype", "F16"},
+                               {"layers", layers},
+                               {"skipped", json::array()},
+                               {"gptq_bits", 4},
+                               {"gptq_group", 128}};
+        std::ofstream(path("wide-manifest.json")) << manifest.dump(2);
+        ZP_PYTHON_READER(run_python_check(path("wide-manifest.json")));
     }
 
     void stories260k()

@@ -12,6 +12,7 @@
 #include "core/common/error.h"
 #include "core/export/session.h"
 #include "core/formats/hdf5.h"
+#include "core/quant/quantizer.h"
 #include "core/quant/result.h"
 #include "tests/common/test_util.h"
 
@@ -72,6 +73,36 @@ quant::QuantizedModel make_result(int64_t rows, int64_t cols)
         qm.layers.push_back(l);
     }
     return qm;
+}
+
+// One layer of a 576-wide synthetic model quantized for real in groups of 128: 4 groups of 128
+// and a last one of 64 (SmolLM2-135M's hidden size), scale and zero [rows, 5].
+quant::LayerResult partial_group_layer(int64_t rows)
+{
+    const int64_t cols = 576;
+    const at::Tensor W = test::make_weights("laplace", rows, cols, 21).to(at::kFloat);
+    quant::QuantConfig c;
+    c.method = quant::Method::NeUQI;
+    c.bits = 3;
+    c.group_size = 128;
+    c.grid = 256;
+    c.coarse = 16;
+    const quant::LayerQuant q = quant::quantize_layer(W, at::Tensor(), c, "synthetic");
+    quant::LayerResult l;
+    l.block = 0;
+    l.name = "q_proj";
+    l.param_method = "neuqi";
+    l.bits = 3;
+    l.group_size = q.group_size;
+    l.out_features = rows;
+    l.in_features = cols;
+    l.scale = q.scale;
+    l.zero = q.zero;
+    l.codes = q.codes;
+    l.hessian_diag = q.importance;
+    l.diag_loss = q.diagnostics.diag_loss;
+    l.diag_loss_minmax = q.diagnostics.diag_loss_minmax;
+    return l;
 }
 
 bool same_tensor(const at::Tensor& a, const at::Tensor& b)
@@ -283,6 +314,34 @@ private Q_SLOTS:
         }
         expect_format_error(file("no_layers.h5"), "/config");
 #endif
+    }
+
+    // A group size that does not divide the row (576 = 4 x 128 + 64): scale and zero have
+    // ceil(576 / 128) = 5 columns, round-trip exactly, dequantize to the same W_hat, and a file
+    // whose scale has the 4 columns of a floor division is refused.
+    void partial_groups_round_trip()
+    {
+        quant::QuantizedModel a;
+        a.config.method = "rtn-neuqi";
+        a.config.bits = 3;
+        a.config.group_size = 128;
+        a.layers.push_back(partial_group_layer(24));
+        QCOMPARE(a.layers[0].scale.sizes().vec(), std::vector<int64_t>({24, 5}));
+        session::write_session(a, file("partial.h5"));
+        const quant::QuantizedModel b = session::read_session(file("partial.h5"));
+        QCOMPARE(b.layers.size(), size_t(1));
+        QCOMPARE(b.config.group_size, int64_t(128));
+        QCOMPARE(b.layers[0].group_size, int64_t(128));
+        QVERIFY(same_tensor(b.layers[0].scale, a.layers[0].scale));
+        QVERIFY(same_tensor(b.layers[0].zero, a.layers[0].zero));
+        QVERIFY(same_tensor(b.layers[0].codes, a.layers[0].codes));
+        QVERIFY(at::equal(quant::QuantizedModel::dequantize(b.layers[0]),
+                          quant::QuantizedModel::dequantize(a.layers[0])));
+        quant::QuantizedModel bad = a;
+        bad.layers[0].scale = a.layers[0].scale.narrow(1, 0, 4).contiguous();
+        bad.layers[0].zero = a.layers[0].zero.narrow(1, 0, 4).contiguous();
+        session::write_session(bad, file("partial_floor.h5"));
+        expect_format_error(file("partial_floor.h5"), "/layers/000000/scale");
     }
 
     void shapes_must_agree()

@@ -18,7 +18,8 @@ The manifest (written by tests/core/tst_safetensors_export.cpp):
                "rel_error": r, "added_loss": a}]}   # the exporter's reported figures
 What is checked, written from the documented layouts and not from ZeroPoint's code:
   * every file: names (derived here from config.json), dtypes and shapes;
-  * packed: codes unpacked from the little-endian row bit stream, W_hat = s * (code - z) (float32);
+  * packed: codes unpacked from the little-endian row bit stream, W_hat = s * (code - z) (float32)
+    with ceil(in / group) groups per row, the last one shorter when group does not divide in;
   * dequantized: each quantized weight == W_hat rounded to float16, other tensors as in packed;
   * gptq: qweight/qzeros unpacked as GPTQ's int32 bit packing along the input (qweight) and output
     (qzeros) dimension; w = scales[g_idx] * (q - z) equals the expected values, is near W_hat with
@@ -268,8 +269,9 @@ def main():
             if info["in_features"] != inn or info["out_features"] != out or g != layers[prefix]["group"]:
                 fail(f"packed config.json: {prefix} entry {info} disagrees with shape {shape}")
             ok = pf.expect(prefix + ".qcodes", "U8", [out, (inn * bits + 7) // 8])
-            ok &= pf.expect(prefix + ".scales", "F32", [out, inn // g])
-            ok &= pf.expect(prefix + ".zeros", "F32", [out, inn // g])
+            G = -(-inn // g)  # ceil: the last group is shorter when g does not divide in
+            ok &= pf.expect(prefix + ".scales", "F32", [out, G])
+            ok &= pf.expect(prefix + ".zeros", "F32", [out, G])
             expected_packed |= {prefix + ".qcodes", prefix + ".scales", prefix + ".zeros"}
             if prefix + ".hessian_diag" in pf.names:
                 expected_packed.add(prefix + ".hessian_diag")
@@ -280,8 +282,8 @@ def main():
             codes = unpack_rows(pf.get(prefix + ".qcodes"), bits, inn)
             if codes.max() >= (1 << bits):
                 fail(f"packed: {prefix}: a code exceeds {bits} bits")
-            s = np.repeat(pf.get(prefix + ".scales"), g, axis=1)
-            z = np.repeat(pf.get(prefix + ".zeros"), g, axis=1)
+            s = np.repeat(pf.get(prefix + ".scales"), g, axis=1)[:, :inn]
+            z = np.repeat(pf.get(prefix + ".zeros"), g, axis=1)[:, :inn]
             w_hat[prefix] = (s * (codes.astype(np.float32) - z)).astype(np.float32)
         else:
             expected_packed.add(name)
@@ -344,7 +346,7 @@ def main():
             continue
         out, inn = shape
         bits, g = lay["bits"], lay["group"]
-        G = inn // g
+        G = -(-inn // g)  # ceil(in / g), as GPTQModel's QuantLinear allocates scales and qzeros
         names4 = {prefix + s for s in (".qweight", ".qzeros", ".scales", ".g_idx")}
         expected_gptq |= names4
         ok = gf.expect(prefix + ".qweight", "I32", [inn * bits // 32, out])

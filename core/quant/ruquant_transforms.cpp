@@ -213,43 +213,82 @@ at::Tensor greedy_block_rotation(const at::Tensor& x, const BlockRotationOptions
 
     std::mt19937_64 rng(o.seed);
     at::Tensor R = at::eye(b, kF64);
-    at::Tensor Y = xd.reshape({-1, b}).contiguous();  // block vectors of x blockdiag(R)
+    // A copy: it is updated in place (xd may share the caller's storage).
+    at::Tensor Y = xd.reshape({-1, b}).clone(at::MemoryFormat::Contiguous);
     if (Y.numel() == 0)
         return R;
+    // Every update is applied in place, as the rank-1 (Householder) or 2-column (Givens) change it
+    // is, to Y [rows, b] and R [b, b] alike: O(rows b) per update instead of a matmul's O(rows
+    // b^2).
+    const int64_t rows = Y.size(0);
+    double* yp = Y.data_ptr<double>();
+    double* rp = R.data_ptr<double>();
+    // M <- M (I - 2 v v^T / vv) for a row-major [n, b] M.
+    auto reflect = [b](double* m, int64_t n, const std::vector<double>& v, double vv) {
+        const double f = 2.0 / vv;
+        for (int64_t r = 0; r < n; ++r) {
+            double* row = m + r * b;
+            double d = 0.0;
+            for (int64_t k = 0; k < b; ++k)
+                d += row[k] * v[size_t(k)];
+            d *= f;
+            for (int64_t k = 0; k < b; ++k)
+                row[k] -= d * v[size_t(k)];
+        }
+    };
+    // Columns (i, j) of a row-major [n, b] M <- (g00 m_i + g01 m_j, g10 m_i + g11 m_j).
+    struct Pair {
+        int64_t i, j;
+        double g00, g01, g10, g11;
+    };
+    auto rotate = [b](double* m, int64_t n, const std::vector<Pair>& pairs) {
+        for (int64_t r = 0; r < n; ++r) {
+            double* row = m + r * b;
+            for (const Pair& p : pairs) {
+                const double a = row[p.i], c = row[p.j];
+                row[p.i] = p.g00 * a + p.g01 * c;
+                row[p.j] = p.g10 * a + p.g11 * c;
+            }
+        }
+    };
     for (int step = 0; step < o.greedy_steps; ++step) {
-        // 1. Householder: the max block vector onto a random positive target of equal norm.
+        // 1. Householder: the max block vector onto a positive target of equal norm.
         {
             const int64_t row = argmax_abs(Y) / b;
-            const double* y = Y.data_ptr<double>() + row * b;
+            const double* y = yp + row * b;
             const double ny = norm_of(y, b);
             const std::vector<double> t =
                 o.flat_target ? std::vector<double>(size_t(b), ny / std::sqrt(double(b)))
                               : uniform_target(rng, b, ny);
-            const at::Tensor H = householder_from(y, t.data(), b);
-            R = R.matmul(H);
-            Y = Y.matmul(H).contiguous();
+            std::vector<double> v(static_cast<size_t>(b));
+            double vv = 0.0;
+            for (int64_t k = 0; k < b; ++k) {
+                v[size_t(k)] = y[k] - t[size_t(k)];
+                vv += v[size_t(k)] * v[size_t(k)];
+            }
+            if (vv > 0.0) {
+                reflect(rp, b, v, vv);
+                reflect(yp, rows, v, vv);
+            }
         }
         // 2. Rounds of a random permutation + Givens rotations on adjacent pairs.
         for (int round = 0; round < o.givens_rounds; ++round) {
             const std::vector<int64_t> p = random_permutation(rng, b);
             const int64_t row = argmax_abs(Y) / b;
-            const double* y = Y.data_ptr<double>() + row * b;
-            at::Tensor M = at::eye(b, kF64);
-            double* m = M.data_ptr<double>();
+            const double* y = yp + row * b;
+            std::vector<Pair> pairs;
+            pairs.reserve(size_t(b / 2));
             for (int64_t k = 0; k + 1 < b; k += 2) {
                 const int64_t i = p[size_t(k)], j = p[size_t(k + 1)];
                 const double yi = y[i], yj = y[j];
                 const std::vector<double> t = uniform_target(rng, 2, std::hypot(yi, yj));
                 const at::Tensor G = givens_map(yi, yj, t[0], t[1], o.code_variant);
                 const double* g = G.data_ptr<double>();
-                // Row vectors: (y M)_(i, j) = (g (y_i, y_j)^T)^T, so M holds g^T at (i, j).
-                m[i * b + i] = g[0];
-                m[i * b + j] = g[2];
-                m[j * b + i] = g[1];
-                m[j * b + j] = g[3];
+                // Row vectors: (y M)_(i, j) = (g (y_i, y_j)^T)^T.
+                pairs.push_back({i, j, g[0], g[1], g[2], g[3]});
             }
-            R = R.matmul(M);
-            Y = Y.matmul(M).contiguous();
+            rotate(rp, b, pairs);
+            rotate(yp, rows, pairs);
         }
     }
     return R;

@@ -72,6 +72,8 @@ void run_export(const ExportCliOptions& o)
     }
     if (!o.model.empty())
         model = model::Model::open(o.model);
+    if (model)  // trained norms (a distilled session) replace the model's own in every format
+        quant::install_float_parts(*model, qm);
     exporter::Options opt;
     opt.format = info.format;
     opt.out = o.out;

@@ -59,17 +59,8 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
     return (d * d * h).sum().item<double>();
 }
 
-void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
+void install_float_parts(model::Model& m, const QuantizedModel& qm, int64_t block)
 {
-    for (const LayerResult& l : qm.layers) {
-        if (l.skipped || !l.codes.defined() || (block >= 0 && l.block != block))
-            continue;
-        if (l.block < 0 || l.block >= m.config().num_layers)
-            throw InvalidArgument("the quantized model has block " + std::to_string(l.block) +
-                                  ", the model only " + std::to_string(m.config().num_layers));
-        m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
-                               l.group_size <= 0 ? l.in_features : l.group_size);
-    }
     for (const auto& [name, t] : qm.float_parts) {
         if (name == "model.norm.weight") {
             if (block < 0)
@@ -92,6 +83,20 @@ void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
             continue;
         m.set_block_part(b, name.substr(dot + 1), t);
     }
+}
+
+void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
+{
+    for (const LayerResult& l : qm.layers) {
+        if (l.skipped || !l.codes.defined() || (block >= 0 && l.block != block))
+            continue;
+        if (l.block < 0 || l.block >= m.config().num_layers)
+            throw InvalidArgument("the quantized model has block " + std::to_string(l.block) +
+                                  ", the model only " + std::to_string(m.config().num_layers));
+        m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
+                               l.group_size <= 0 ? l.in_features : l.group_size);
+    }
+    install_float_parts(m, qm, block);
 }
 
 }  // namespace zp::quant

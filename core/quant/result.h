@@ -94,5 +94,8 @@ double weighted_loss(const at::Tensor& w, const at::Tensor& ref, const LayerResu
 // float_parts go in too (Model::set_block_part / set_final_norm; the final norm only when block
 // < 0); InvalidArgument for a name that is not a block part or the final norm.
 void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block = -1);
+// Only the float_parts (what install_quantized does after the linears): exports call it so that
+// the norms they copy from the model are the trained ones.
+void install_float_parts(model::Model& m, const QuantizedModel& qm, int64_t block = -1);
 
 }  // namespace zp::quant

@@ -11,7 +11,9 @@
 
 #include "core/common/error.h"
 #include "core/data/calibration.h"
+#include "core/export/exporter.h"
 #include "core/export/session.h"
+#include "core/formats/safetensors.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/distill.h"
@@ -188,6 +190,35 @@ private Q_SLOTS:
         auto partial = model::Model::open(bin.toStdString());
         pipeline::install_run(*partial, no_parts);
         QVERIFY(!at::equal(model::model_forward(*partial, ids), logits));
+    }
+
+    // Exports keep the trained parameters: the dequantized safetensors export holds the trained
+    // W_hat and the trained norms; a GGUF export (Q2_K-free: 2-bit channel-wise rows go to the
+    // format's nearest type) is written from the same.
+    void exports_keep_the_trained_parameters()
+    {
+        QVERIFY2(model_, "stories260K assets missing");
+        pipeline::DistillOptions d = options(4);
+        d.lr = 3e-3;
+        const pipeline::DistillResult r = pipeline::distill(*model_, q2_, d);
+        const QString bin = test::asset("models/stories260K.bin");
+        auto m = model::Model::open(bin.toStdString());
+        quant::install_float_parts(*m, r.model);
+        QTemporaryDir dir;
+        exporter::Options eo;
+        eo.format = exporter::Format::Safetensors;
+        eo.dtype = "f32";
+        eo.out = (dir.path() + "/hf").toStdString();
+        exporter::export_quantized(m.get(), r.model, eo);
+        io::SafetensorsFile f(eo.out + "/model.safetensors");
+        QVERIFY(
+            at::equal(f.tensor("model.norm.weight"), r.model.float_parts.at("model.norm.weight")));
+        QVERIFY(!at::equal(f.tensor("model.norm.weight"), model_->final_norm()));
+        const std::string n1 = "model.layers.1.input_layernorm.weight";
+        QVERIFY(at::equal(f.tensor(n1), r.model.float_parts.at(n1)));
+        const quant::LayerResult* l = r.model.find(3, "down_proj");
+        QVERIFY(at::equal(f.tensor("model.layers.3.mlp.down_proj.weight"),
+                          quant::QuantizedModel::dequantize(*l)));
     }
 
     void bad_input_and_cancel()

@@ -232,6 +232,26 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
         const size_t n = std::strlen(suf);
         return file.size() >= n && file.compare(file.size() - n, n, suf) == 0;
     };
+    {
+        // A GGUF file (a llama.cpp model opened as input, or an earlier export) is its own
+        // tokenizer: its tokenizer.ggml.* metadata is copied as it is.
+        char magic[4] = {};
+        std::ifstream in(file, std::ios::binary);
+        if (in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0) {
+            const File src = read(file);
+            const Value* toks = src.find("tokenizer.ggml.tokens");
+            if (!toks)
+                throw FormatError(file + ": no tokenizer.ggml.tokens (not a model GGUF)");
+            if (static_cast<int64_t>(toks->as.size()) != model_vocab)
+                throw FormatError(file + ": tokenizer.ggml.tokens has " +
+                                  std::to_string(toks->as.size()) + " tokens, the model " +
+                                  std::to_string(model_vocab));
+            for (const auto& [key, value] : src.kv)
+                if (key.rfind("tokenizer.ggml.", 0) == 0)
+                    w.set(key, value);
+            return warnings;
+        }
+    }
     std::vector<std::string> tokens;
     std::vector<float> scores;
     std::vector<int32_t> types;

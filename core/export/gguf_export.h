@@ -73,8 +73,9 @@ struct ExportReport {
 
 // Adds the tokenizer.ggml.* metadata of a tokenizer file (llama2.c tokenizer.bin, SentencePiece
 // .model, HF tokenizer.json, or a directory holding one) for a model of model_vocab ids (fewer
-// tokenizer ids are padded with [PAD<i>] user-defined tokens; more is a FormatError). Returns
-// warnings (e.g. approximations).
+// tokenizer ids are padded with [PAD<i>] user-defined tokens; more is a FormatError). A GGUF file
+// (recognised by its magic) gives its own tokenizer.ggml.* metadata unchanged; its token count
+// must equal model_vocab (FormatError). Returns warnings (e.g. approximations).
 std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& tokenizer_path,
                                                 int64_t model_vocab);
 

@@ -1029,6 +1029,35 @@ private Q_SLOTS:
             QVERIFY2(!e.startsWith("cancelled.gguf"), qPrintable(e));
     }
 
+    // A GGUF file is its own tokenizer for an export (a llama.cpp model opened as input): the
+    // tokenizer.ggml.* metadata is copied unchanged; a vocabulary of another size is refused.
+    void gguf_file_as_export_tokenizer()
+    {
+        ZP_REQUIRE_ASSET(model_path, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(tok_path, "tokenizers/tok512.bin");
+        auto model = model::Model::open(model_path.toStdString());
+        gguf::export_model(*model, nullptr, tok_path.toStdString(), file("tok_src.gguf"), {});
+        gguf::export_model(*model, nullptr, file("tok_src.gguf"), file("tok_copy.gguf"), {});
+        const gguf::File a = gguf::read(file("tok_src.gguf")),
+                         b = gguf::read(file("tok_copy.gguf"));
+        int copied = 0;
+        for (const auto& [key, v] : a.kv) {
+            if (key.rfind("tokenizer.ggml.", 0) != 0)
+                continue;
+            const gguf::Value* w = b.find(key);
+            QVERIFY2(w, key.c_str());
+            QVERIFY2(w->type == v.type && w->array_type == v.array_type && w->u == v.u &&
+                         w->i == v.i && w->f == v.f && w->b == v.b && w->s == v.s &&
+                         w->au == v.au && w->ai == v.ai && w->af == v.af && w->as == v.as,
+                     key.c_str());
+            ++copied;
+        }
+        QVERIFY(copied >= 6);
+        gguf::Writer w;
+        QVERIFY_THROWS_EXCEPTION(FormatError,
+                                 gguf::add_tokenizer_metadata(w, file("tok_src.gguf"), 1000));
+    }
+
     void llama_permutation_restores_llama2c_rows()
     {
         ZP_REQUIRE_ASSET(model_path, "models/stories260K.bin");

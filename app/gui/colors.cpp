@@ -18,4 +18,17 @@ QColor ratio(double r)
     return QColor(mix(a.red(), b.red()), mix(a.green(), b.green()), mix(a.blue(), b.blue()));
 }
 
+QColor sequential(double t)
+{
+    if (!std::isfinite(t))
+        return QColor(230, 230, 230);
+    // 0xffffcc -> 0xa1dab4 -> 0x41b6c4 (ColorBrewer YlGnBu, its light half)
+    t = std::clamp(t, 0.0, 1.0);
+    const QColor a = t < 0.5 ? QColor(0xff, 0xff, 0xcc) : QColor(0xa1, 0xda, 0xb4);
+    const QColor b = t < 0.5 ? QColor(0xa1, 0xda, 0xb4) : QColor(0x41, 0xb6, 0xc4);
+    const double u = t < 0.5 ? t * 2.0 : (t - 0.5) * 2.0;
+    auto mix = [u](int x, int y) { return static_cast<int>(std::lround(x + (y - x) * u)); };
+    return QColor(mix(a.red(), b.red()), mix(a.green(), b.green()), mix(a.blue(), b.blue()));
+}
+
 }  // namespace colors

@@ -41,5 +41,8 @@ inline QColor method(zp::quant::Method m)
 constexpr double kRatioLow = 0.3, kRatioHigh = 1.0;
 // A light colour (dark text stays readable on it) for ratio = loss / Min-Max loss.
 QColor ratio(double r);
+// A light sequential colour for t in [0, 1] (pale yellow -> light blue; dark text stays
+// readable), for magnitudes without a good or bad side (e.g. how far a parameter moved).
+QColor sequential(double t);
 
 }  // namespace colors

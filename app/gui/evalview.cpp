@@ -22,11 +22,15 @@
 #include "core/eval/compare.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
+#include "core/pipeline/run_options.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace {
 
-EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm, const EvalSettings& s,
+// qm: the quantized result; distilled (may be null): its distillation, evaluated third on the same
+// windows and prompt.
+EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm,
+                         const QuantizedModelPtr& distilled, const EvalSettings& s,
                          const zp::ProgressFn& progress)
 {
     std::unique_ptr<zp::model::Model> engine = model->openEngine();
@@ -60,8 +64,44 @@ EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm, con
             zp::eval::windows_of_file(*engine, *tok, path, zp::eval::guess_protocol(path), o.ppl);
         r.what = s.textPath.section('/', -1);
     }
-    zp::eval::CompareResult c =
-        zp::eval::compare_quantized(*engine, *qm, *tok, windows, o, progress);
+    // Progress over two (or three) models' windows and generated tokens.
+    const double per = static_cast<double>(windows.size(0) + o.steps);
+    const double total = (distilled ? 3.0 : 2.0) * per;
+    zp::ProgressFn first = [&](double done, double, const std::string& stage) {
+        return progress(std::min(done, 2.0 * per), total, stage);
+    };
+    zp::eval::CompareResult c = zp::eval::compare_quantized(*engine, *qm, *tok, windows, o, first);
+    if (distilled) {
+        // The same windows and prompt through the distilled result (this engine instance is
+        // private to the evaluation, so nothing needs restoring).
+        zp::pipeline::install_run(*engine, *distilled);
+        const zp::eval::PerplexityResult d = zp::eval::perplexity_of_windows(
+            *engine, windows, o.ppl, [&](double done, double, const std::string&) {
+                return progress(2.0 * per + done, total, "perplexity, distilled model");
+            });
+        std::vector<int32_t> prompt = tok->encode(o.prompt, true);
+        if (prompt.empty())
+            prompt.push_back(0);
+        std::vector<int32_t> stops;
+        if (tok->eos_id() >= 0)
+            stops.push_back(tok->eos_id());
+        int64_t n = 0;
+        const std::vector<int32_t> ids = zp::model::generate_greedy(
+            *engine, prompt, o.steps, stops,
+            [&](int32_t, int32_t) {
+                ++n;
+                if (!progress(2.0 * per + windows.size(0) + n, total,
+                              "generating, distilled model"))
+                    throw zp::Cancelled();
+                return true;
+            },
+            o.ppl.device, o.ppl.dtype);
+        const std::vector<int32_t> tail(ids.begin() + std::min(ids.size(), prompt.size()),
+                                        ids.end());
+        r.hasDistilled = true;
+        r.pplDistilled = d.perplexity;
+        r.textDistilled = QString::fromStdString(tok->decode(tail));
+    }
     r.pplOriginal = c.original.perplexity;
     r.pplQuantized = c.quantized.perplexity;
     r.windows = c.original.windows;
@@ -130,7 +170,9 @@ EvalView::EvalView(QWidget* parent) : QWidget(parent)
     original_->setObjectName(QStringLiteral("evalOriginalText"));
     quantizedText_ = new QPlainTextEdit(this);
     quantizedText_->setObjectName(QStringLiteral("evalQuantizedText"));
-    for (QPlainTextEdit* e : {original_, quantizedText_}) {
+    distilledText_ = new QPlainTextEdit(this);
+    distilledText_->setObjectName(QStringLiteral("evalDistilledText"));
+    for (QPlainTextEdit* e : {original_, quantizedText_, distilledText_}) {
         e->setReadOnly(true);
         e->setPlaceholderText(tr("Greedy continuation of the prompt"));
     }
@@ -173,8 +215,14 @@ EvalView::EvalView(QWidget* parent) : QWidget(parent)
     (new QVBoxLayout(ob))->addWidget(original_);
     auto* qb = new QGroupBox(tr("Quantized model"), this);
     (new QVBoxLayout(qb))->addWidget(quantizedText_);
+    quantizedBox_ = qb;
+    auto* db = new QGroupBox(tr("Distilled model"), this);
+    (new QVBoxLayout(db))->addWidget(distilledText_);
+    distilledBox_ = db;
+    db->hide();
     texts->addWidget(ob);
     texts->addWidget(qb);
+    texts->addWidget(db);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(top, 3);
     layout->addLayout(texts, 2);
@@ -209,11 +257,16 @@ QList<PlotView*> EvalView::plots() const
     return {plot_};
 }
 
-void EvalView::setInputs(ModelPtr model, QuantizedModelPtr quantized)
+void EvalView::setInputs(ModelPtr model, QuantizedModelPtr quantized, QuantizedModelPtr undistilled)
 {
-    const bool changed = model != model_ || quantized != quantized_;
+    const bool changed = model != model_ || quantized != quantized_ || undistilled != undistilled_;
     model_ = std::move(model);
     quantized_ = std::move(quantized);
+    undistilled_ = std::move(undistilled);
+    distilledBox_->setVisible(undistilled_ != nullptr);
+    static_cast<QGroupBox*>(quantizedBox_)
+        ->setTitle(undistilled_ ? tr("Quantized model, before distillation")
+                                : tr("Quantized model"));
     if (changed && task_->isRunning())
         task_->cancel();  // its numbers would belong to the previous run
     if (changed) {
@@ -221,6 +274,7 @@ void EvalView::setInputs(ModelPtr model, QuantizedModelPtr quantized)
         plot_->clearPlot(tr("Evaluate to compare the original and the quantized model"));
         original_->clear();
         quantizedText_->clear();
+        distilledText_->clear();
         summary_->clear();
     }
     if (model_ && model_->isDemo()) {
@@ -280,11 +334,13 @@ bool EvalView::start()
     }
     const EvalSettings s = settings();
     ModelPtr model = model_;
-    QuantizedModelPtr qm = quantized_;
+    // After a distillation here: the result it started from, then the distilled one.
+    QuantizedModelPtr qm = undistilled_ ? undistilled_ : quantized_;
+    QuantizedModelPtr distilled = undistilled_ ? quantized_ : nullptr;
     stage_->setText(tr("Starting…"));
     bar_->setRange(0, 0);
-    return task_->start([model, qm, s](const zp::ProgressFn& progress) {
-        return QVariant::fromValue(runEvaluation(model, qm, s, progress));
+    return task_->start([model, qm, distilled, s](const zp::ProgressFn& progress) {
+        return QVariant::fromValue(runEvaluation(model, qm, distilled, s, progress));
     });
 }
 
@@ -314,16 +370,28 @@ void EvalView::show(const EvalResult& r)
     result_ = r;
     hasResult_ = true;
     const QString what = tr("%1: %2 windows of %3 tokens").arg(r.what).arg(r.windows).arg(r.window);
-    plot_->setData({tr("original"), tr("quantized (%1)").arg(settingsOf(*quantized_).label())},
-                   {r.pplOriginal, r.pplQuantized}, what);
+    const JobSettings run = settingsOf(undistilled_ ? *undistilled_ : *quantized_);
+    QStringList names{tr("original"), tr("quantized (%1)").arg(run.label())};
+    std::vector<double> values{r.pplOriginal, r.pplQuantized};
+    if (r.hasDistilled) {
+        names << tr("distilled");
+        values.push_back(r.pplDistilled);
+    }
+    plot_->setData(names, values, what);
     original_->setPlainText(r.prompt + QStringLiteral("▸") + r.textOriginal);
     quantizedText_->setPlainText(r.prompt + QStringLiteral("▸") + r.textQuantized);
-    summary_->setText(
-        tr("Perplexity on %1: original <b>%2</b>, quantized <b>%3</b> (%4x).")
-            .arg(what.toHtmlEscaped())
-            .arg(r.pplOriginal, 0, 'f', 3)
-            .arg(r.pplQuantized, 0, 'f', 3)
-            .arg(r.pplOriginal > 0 ? r.pplQuantized / r.pplOriginal : 0.0, 0, 'f', 3));
+    distilledText_->setPlainText(r.hasDistilled ? r.prompt + QStringLiteral("▸") + r.textDistilled
+                                                : QString());
+    QString text = tr("Perplexity on %1: original <b>%2</b>, quantized <b>%3</b> (%4x)")
+                       .arg(what.toHtmlEscaped())
+                       .arg(r.pplOriginal, 0, 'f', 3)
+                       .arg(r.pplQuantized, 0, 'f', 3)
+                       .arg(r.pplOriginal > 0 ? r.pplQuantized / r.pplOriginal : 0.0, 0, 'f', 3);
+    if (r.hasDistilled)
+        text += tr(", distilled <b>%1</b> (%2x)")
+                    .arg(r.pplDistilled, 0, 'f', 3)
+                    .arg(r.pplOriginal > 0 ? r.pplDistilled / r.pplOriginal : 0.0, 0, 'f', 3);
+    summary_->setText(text + QStringLiteral("."));
     stage_->setText(tr("Done."));
     bar_->setRange(0, 1);
     bar_->setValue(1);

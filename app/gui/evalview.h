@@ -1,7 +1,8 @@
 // The evaluation tab: perplexity of the original and the quantized model on a chosen text file
 // (or, for the demo, text sampled from the demo model) as a bar chart, and greedy text from both
-// for one prompt side by side. Runs on a BackgroundTask with progress and cancel; the numbers come
-// from core/eval/compare.h.
+// for one prompt side by side. When the current result was distilled here, a third entry: the
+// result before distillation ("quantized") and after ("distilled"), on the same windows. Runs on a
+// BackgroundTask with progress and cancel; the numbers come from core/eval/compare.h.
 #pragma once
 
 #include <QMetaType>
@@ -35,6 +36,9 @@ struct EvalResult {
     int64_t windows = 0, window = 0;
     QString what;  // "demo text" or the file name
     QString prompt, textOriginal, textQuantized;
+    bool hasDistilled = false;  // pplQuantized / textQuantized: before distillation
+    double pplDistilled = 0.0;
+    QString textDistilled;
 };
 Q_DECLARE_METATYPE(EvalResult)
 
@@ -43,7 +47,9 @@ class EvalView : public QWidget {
 public:
     explicit EvalView(QWidget* parent = nullptr);
 
-    void setInputs(ModelPtr model, QuantizedModelPtr quantized);
+    // undistilled: the result `quantized` was distilled from (null: quantized is a plain run).
+    void setInputs(ModelPtr model, QuantizedModelPtr quantized,
+                   QuantizedModelPtr undistilled = nullptr);
     void setTokenizer(const QString& path) { tokenizer_ = path; }
     void setDevice(const QString& device) { device_ = device; }
     EvalSettings settings() const;
@@ -64,7 +70,7 @@ private:
     void show(const EvalResult& r);
 
     ModelPtr model_;
-    QuantizedModelPtr quantized_;
+    QuantizedModelPtr quantized_, undistilled_;
     QString tokenizer_, device_ = QStringLiteral("cpu");
     BackgroundTask* task_ = nullptr;
     QLineEdit* text_ = nullptr;
@@ -81,6 +87,9 @@ private:
     PerplexityPlot* plot_ = nullptr;
     QPlainTextEdit* original_ = nullptr;
     QPlainTextEdit* quantizedText_ = nullptr;
+    QPlainTextEdit* distilledText_ = nullptr;
+    QWidget* distilledBox_ = nullptr;
+    QWidget* quantizedBox_ = nullptr;
     EvalResult result_;
     bool hasResult_ = false;
 };

@@ -56,9 +56,9 @@ ExportDialog::ExportDialog(ModelPtr model, QuantizedModelPtr quantized, QWidget*
     tokBrowse_ = new QPushButton(tr("…"), this);
     tokBrowse_->setMaximumWidth(32);
     connect(tokBrowse_, &QPushButton::clicked, this, [this] {
-        QString p =
-            QFileDialog::getOpenFileName(this, tr("Tokenizer"), tokenizer_->text(),
-                                         tr("Tokenizers (*.json *.model *.bin);;All files (*)"));
+        QString p = QFileDialog::getOpenFileName(
+            this, tr("Tokenizer"), tokenizer_->text(),
+            tr("Tokenizers (*.json *.model *.bin *.gguf);;All files (*)"));
         if (!p.isEmpty())
             tokenizer_->setText(p);
     });

@@ -9,6 +9,8 @@ JobController::JobController(QObject* parent) : QObject(parent)
     qRegisterMetaType<JobProgress>();
     qRegisterMetaType<JobSummary>();
     qRegisterMetaType<QuantizedModelPtr>();
+    qRegisterMetaType<DistillSettings>();
+    qRegisterMetaType<DistillOutcomePtr>();
     thread_.setObjectName(QStringLiteral("zeropoint-job"));
     worker_ = new QuantWorker;
     worker_->moveToThread(&thread_);
@@ -17,6 +19,9 @@ JobController::JobController(QObject* parent) : QObject(parent)
     connect(worker_, &QuantWorker::layerFinished, this, &JobController::layerFinished);
     connect(worker_, &QuantWorker::message, this, &JobController::message);
     connect(worker_, &QuantWorker::quantized, this, &JobController::quantized);
+    connect(worker_, &QuantWorker::distillStep, this, &JobController::distillStep,
+            Qt::QueuedConnection);
+    connect(worker_, &QuantWorker::distilled, this, &JobController::distilled);
     connect(worker_, &QuantWorker::finished, this, [this](const JobSummary& s) {
         setState(State::Idle);
         Q_EMIT finished(s);
@@ -43,11 +48,26 @@ bool JobController::start(ModelPtr model, const JobSettings& settings)
 {
     if (state_ != State::Idle || !model)
         return false;
+    kind_ = Kind::Quantize;
     setState(State::Running);
     QuantWorker* w = worker_;
     w->resetCancel();
     QMetaObject::invokeMethod(
         w, [w, model, settings] { w->run(model, settings); }, Qt::QueuedConnection);
+    return true;
+}
+
+bool JobController::startDistill(ModelPtr model, QuantizedModelPtr qm,
+                                 const DistillSettings& settings)
+{
+    if (state_ != State::Idle || !model || !qm)
+        return false;
+    kind_ = Kind::Distill;
+    setState(State::Running);
+    QuantWorker* w = worker_;
+    w->resetCancel();
+    QMetaObject::invokeMethod(
+        w, [w, model, qm, settings] { w->runDistill(model, qm, settings); }, Qt::QueuedConnection);
     return true;
 }
 

@@ -5,6 +5,7 @@
 
 #include "app/gui/formrow.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
 #include <QDoubleSpinBox>
@@ -17,6 +18,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include <ATen/Context.h>
@@ -141,9 +143,9 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     tokBrowse_->setMaximumWidth(32);
     tokBrowse_->setToolTip(tr("Choose a tokenizer"));
     connect(tokBrowse_, &QPushButton::clicked, this, [this] {
-        QString p =
-            QFileDialog::getOpenFileName(this, tr("Tokenizer"), tokenizer_->text(),
-                                         tr("Tokenizers (*.json *.model *.bin);;All files (*)"));
+        QString p = QFileDialog::getOpenFileName(
+            this, tr("Tokenizer"), tokenizer_->text(),
+            tr("Tokenizers (*.json *.model *.bin *.gguf);;All files (*)"));
         if (!p.isEmpty())
             tokenizer_->setText(p);
     });
@@ -180,16 +182,93 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     rotBlock_->setPrefix(tr("block "));
     givens_ = new QComboBox(this);
     setChoicesFromTable(givens_, "givens");
+    // RUQuant's greedy rotation and its stage 2.
+    rotSteps_ = new QSpinBox(this);
+    setRangeFromTable(rotSteps_, "rot_steps");
+    rotSteps_->setPrefix(tr("steps "));
+    givensRounds_ = new QSpinBox(this);
+    setRangeFromTable(givensRounds_, "givens_rounds");
+    givensRounds_->setPrefix(tr("rounds "));
+    rotTokens_ = new QSpinBox(this);
+    setRangeFromTable(rotTokens_, "rot_tokens");
+    rotTokens_->setSuffix(tr(" tokens"));
+    finetuneEpochs_ = new QSpinBox(this);
+    setRangeFromTable(finetuneEpochs_, "finetune_epochs");
+    finetuneEpochs_->setSpecialValueText(tr("off"));
+    finetuneEpochs_->setSuffix(tr(" epochs"));
+    finetuneLr_ = new QDoubleSpinBox(this);
+    setRangeFromTable(finetuneLr_, "finetune_lr", 6);
+    finetuneLr_->setStepType(QAbstractSpinBox::AdaptiveDecimalStepType);
+    finetuneLr_->setPrefix(tr("lr "));
+
+    // The distillation page.
+    lr_ = new QDoubleSpinBox(this);
+    setRangeFromTable(lr_, "lr", 6);
+    lr_->setStepType(QAbstractSpinBox::AdaptiveDecimalStepType);
+    epochs_ = new QSpinBox(this);
+    setRangeFromTable(epochs_, "epochs");
+    warmup_ = new QDoubleSpinBox(this);
+    setRangeFromTable(warmup_, "warmup", 2);
+    distillBatch_ = new QSpinBox(this);
+    setRangeFromTable(distillBatch_, "distill_batch");
+    distillBatch_->setSuffix(tr(" per step"));
+    trainNorms_ = new QCheckBox(tr("RMSNorm gains and q/k/v biases too"), this);
+    trainNorms_->setObjectName(QStringLiteral("train_norms"));
+    trainNorms_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("train_norms").help));
+    distillCalib_ = new QLineEdit(this);
+    distillCalib_->setObjectName(QStringLiteral("distillCalibration"));
+    distillCalib_->setClearButtonEnabled(true);
+    distillCalib_->setPlaceholderText(tr("the quantization's calibration file"));
+    distillCalib_->setToolTip(
+        tr("Training text (.txt), JSON lines (.jsonl) or token ids (.ids); empty: the file on "
+           "the Quantize page (the demo: text sampled from the model)"));
+    distillCalibBrowse_ = new QPushButton(tr("…"), this);
+    distillCalibBrowse_->setMaximumWidth(32);
+    distillCalibBrowse_->setToolTip(tr("Choose the training text"));
+    connect(distillCalibBrowse_, &QPushButton::clicked, this, [this] {
+        QString p = QFileDialog::getOpenFileName(
+            this, tr("Distillation data"), distillCalib_->text(),
+            tr("Calibration data (*.txt *.raw *.jsonl *.json *.ids *.tokens);;All files (*)"));
+        if (!p.isEmpty())
+            distillCalib_->setText(p);
+    });
+    distillSamples_ = new QSpinBox(this);
+    setRangeFromTable(distillSamples_, "nsamples");
+    distillSamples_->setObjectName(QStringLiteral("distill_nsamples"));
+    distillSeqlen_ = new QSpinBox(this);
+    setRangeFromTable(distillSeqlen_, "seqlen");
+    distillSeqlen_->setObjectName(QStringLiteral("distill_seqlen"));
+    distillSeed_ = new QSpinBox(this);
+    setRangeFromTable(distillSeed_, "seed");
+    distillSeed_->setObjectName(QStringLiteral("distill_seed"));
+    distill_ = new QPushButton(tr("Distill"), this);
+    distill_->setObjectName(QStringLiteral("distillStart"));
+    distill_->setToolTip(
+        tr("Train the current result's scales and zero-points against the original model, codes "
+           "frozen; the trained result becomes the current one (Ctrl+F5)"));
+    connect(distill_, &QPushButton::clicked, this, &JobPanel::distillRequested);
+    distillNote_ = new QLabel(this);
+    distillNote_->setObjectName(QStringLiteral("distillNote"));
+    distillNote_->setWordWrap(true);
     for (QWidget* w : std::initializer_list<QWidget*>{
-             method_, bits_, group_, seed_, device_, nsamples_, seqlen_, calibFormat_, wclip_,
-             abits_, aclip_, transform_, alpha_, rotBlock_, givens_})
+             method_,         bits_,          group_,      seed_,     device_,       nsamples_,
+             seqlen_,         calibFormat_,   wclip_,      abits_,    aclip_,        transform_,
+             alpha_,          rotBlock_,      givens_,     rotSteps_, givensRounds_, rotTokens_,
+             finetuneEpochs_, finetuneLr_,    lr_,         epochs_,   warmup_,       distillBatch_,
+             distillSamples_, distillSeqlen_, distillSeed_})
         w->setMinimumWidth(60);
     connect(transform_, &QComboBox::currentIndexChanged, this, &JobPanel::updateTransformControls);
     connect(abits_, &QSpinBox::valueChanged, this, &JobPanel::updateTransformControls);
+    connect(finetuneEpochs_, &QSpinBox::valueChanged, this, &JobPanel::updateTransformControls);
     for (QDoubleSpinBox* b : {wclip_, aclip_, alpha_})
         connect(b, &QDoubleSpinBox::valueChanged, this, &JobPanel::settingsChanged);
-    for (QSpinBox* b : {abits_, rotBlock_})
+    for (QDoubleSpinBox* b : {finetuneLr_, lr_, warmup_})
+        connect(b, &QDoubleSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    for (QSpinBox* b : {abits_, rotBlock_, rotSteps_, givensRounds_, rotTokens_, finetuneEpochs_,
+                        epochs_, distillBatch_, distillSamples_, distillSeqlen_, distillSeed_})
         connect(b, &QSpinBox::valueChanged, this, &JobPanel::settingsChanged);
+    connect(trainNorms_, &QCheckBox::toggled, this, &JobPanel::settingsChanged);
+    connect(distillCalib_, &QLineEdit::textChanged, this, &JobPanel::settingsChanged);
     for (QComboBox* b : {transform_, givens_})
         connect(b, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
     connect(method_, &QComboBox::currentIndexChanged, this, &JobPanel::settingsChanged);
@@ -231,49 +310,77 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     log_->setMaximumBlockCount(5000);
     log_->setPlaceholderText(tr("The job log"));
 
-    auto* form = new QFormLayout;
+    // Shared by both kinds of job: tokenizer and device.
+    auto* shared = new QFormLayout;
+    shared->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    shared->addRow(tr("Tokenizer"), withButton(this, tokenizer_, tokBrowse_));
+    shared->addRow(tr("Device"), device_);
+
+    auto* quantPage = new QWidget(this);
+    auto* form = new QFormLayout(quantPage);
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
     form->addRow(tr("Method"), method_);
     form->addRow(tr("Bits"), bits_);
     form->addRow(tr("Groups"), group_);
     form->addRow(tr("Calibration"), withButton(this, calib_, calibBrowse_));
     form->addRow(tr("Format"), calibFormat_);
-    auto* nl = new QWidget(this);
-    auto* nll = new QHBoxLayout(nl);
-    nll->setContentsMargins(0, 0, 0, 0);
-    nll->addWidget(nsamples_, 1);
-    nll->addWidget(new QLabel(QStringLiteral("×"), nl));
-    nll->addWidget(seqlen_, 1);
-    form->addRow(tr("N × L"), nl);
+    auto row = [this](std::initializer_list<QWidget*> ws, QWidget* between = nullptr) {
+        auto* w = new QWidget(this);
+        auto* l = new QHBoxLayout(w);
+        l->setContentsMargins(0, 0, 0, 0);
+        bool first = true;
+        for (QWidget* x : ws) {
+            if (!first && between)
+                l->addWidget(between);
+            first = false;
+            l->addWidget(x, 1);
+        }
+        return w;
+    };
+    form->addRow(tr("N × L"), row({nsamples_, seqlen_}, new QLabel(QStringLiteral("×"), this)));
     form->addRow(tr("Seed"), seed_);
-    form->addRow(tr("Tokenizer"), withButton(this, tokenizer_, tokBrowse_));
-    form->addRow(tr("Device"), device_);
     form->addRow(tr("Weight clip"), wclip_);
-    auto* act = new QWidget(this);
-    auto* al = new QHBoxLayout(act);
-    al->setContentsMargins(0, 0, 0, 0);
-    al->addWidget(abits_, 1);
-    al->addWidget(aclip_, 1);
-    form->addRow(tr("Activations"), act);
+    form->addRow(tr("Activations"), row({abits_, aclip_}));
     form->addRow(tr("Transform"), transform_);
-    auto* rot = new QWidget(this);
-    auto* rl = new QHBoxLayout(rot);
-    rl->setContentsMargins(0, 0, 0, 0);
-    rl->addWidget(alpha_, 1);
-    rl->addWidget(rotBlock_, 1);
-    rl->addWidget(givens_, 1);
-    form->addRow(tr("Rotations"), rot);
+    form->addRow(tr("Rotations"), row({alpha_, rotBlock_, givens_}));
+    form->addRow(tr("RUQuant"), row({rotSteps_, givensRounds_}));
+    form->addRow(tr("Rotation data"), rotTokens_);
+    form->addRow(tr("Stage 2"), row({finetuneEpochs_, finetuneLr_}));
+
+    auto* distillPage = new QWidget(this);
+    auto* dform = new QFormLayout(distillPage);
+    dform->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    dform->addRow(distillNote_);
+    dform->addRow(tr("Learning rate"), lr_);
+    dform->addRow(tr("Epochs"), epochs_);
+    dform->addRow(tr("Warm-up"), warmup_);
+    dform->addRow(tr("Sequences"), distillBatch_);
+    dform->addRow(tr("Train"), trainNorms_);
+    dform->addRow(tr("Text"), withButton(this, distillCalib_, distillCalibBrowse_));
+    dform->addRow(tr("N × L"),
+                  row({distillSamples_, distillSeqlen_}, new QLabel(QStringLiteral("×"), this)));
+    dform->addRow(tr("Seed"), distillSeed_);
+    dform->addRow(distill_);
+
+    pages_ = new QTabWidget(this);
+    pages_->setObjectName(QStringLiteral("jobPages"));
+    pages_->addTab(quantPage, tr("Quantize"));
+    pages_->addTab(distillPage, tr("Distill"));
+    pages_->setTabToolTip(1, tr("NeUQI's lightweight distillation of the current result: codes "
+                                "frozen, scales, zero-points and norms trained"));
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(start_);
     buttons->addWidget(cancel_);
     auto* layout = new QVBoxLayout(this);
-    layout->addLayout(form);
+    layout->addLayout(shared);
+    layout->addWidget(pages_);
     layout->addLayout(buttons);
     layout->addWidget(bar_);
     layout->addWidget(where_);
     layout->addWidget(stage_);
     layout->addWidget(eta_);
     layout->addWidget(log_, 1);
+    setDistillSettings(DistillSettings());
     setSettings(JobSettings());
     setState(JobController::State::Idle);
 }
@@ -295,7 +402,11 @@ void JobPanel::updateTransformControls()
     alpha_->setEnabled(idle && kind != QLatin1String("none"));
     rotBlock_->setEnabled(idle &&
                           (kind == QLatin1String("duquant") || kind == QLatin1String("ruquant")));
-    givens_->setEnabled(idle && kind == QLatin1String("ruquant"));
+    const bool ruquant = kind == QLatin1String("ruquant");
+    for (QWidget* w : std::initializer_list<QWidget*>{givens_, rotSteps_, givensRounds_, rotTokens_,
+                                                      finetuneEpochs_})
+        w->setEnabled(idle && ruquant);
+    finetuneLr_->setEnabled(idle && ruquant && finetuneEpochs_->value() > 0);
     updateCalibrationHint();
 }
 
@@ -319,7 +430,59 @@ JobSettings JobPanel::settings() const
     s.alpha = alpha_->value();
     s.rotBlock = rotBlock_->value();
     s.givens = givens_->currentData().toString();
+    s.rotSteps = rotSteps_->value();
+    s.givensRounds = givensRounds_->value();
+    s.rotTokens = rotTokens_->value();
+    s.finetuneEpochs = finetuneEpochs_->value();
+    s.finetuneLr = finetuneLr_->value();
     return s;
+}
+
+DistillSettings JobPanel::distillSettings() const
+{
+    DistillSettings s = distillBase_;
+    s.lr = lr_->value();
+    s.epochs = epochs_->value();
+    s.warmup = warmup_->value();
+    s.batch = distillBatch_->value();
+    s.trainNorms = trainNorms_->isChecked();
+    s.calibPath = distillCalib_->text().trimmed();
+    if (s.calibPath.isEmpty()) {  // the quantization's file and format
+        s.calibPath = calib_->text().trimmed();
+        s.calibFormat = calibFormat_->currentData().toString();
+    }
+    s.nsamples = distillSamples_->value();
+    s.seqlen = distillSeqlen_->value();
+    s.seed = static_cast<uint64_t>(distillSeed_->value());
+    s.tokenizer = tokenizer_->text().trimmed();
+    s.device = device_->currentText();
+    return s;
+}
+
+void JobPanel::setDistillSettings(const DistillSettings& s)
+{
+    distillBase_ = s;
+    lr_->setValue(s.lr);
+    epochs_->setValue(s.epochs);
+    warmup_->setValue(s.warmup);
+    distillBatch_->setValue(static_cast<int>(s.batch));
+    trainNorms_->setChecked(s.trainNorms);
+    distillCalib_->setText(s.calibPath == calib_->text().trimmed() ? QString() : s.calibPath);
+    distillSamples_->setValue(s.nsamples);
+    distillSeqlen_->setValue(s.seqlen);
+    distillSeed_->setValue(static_cast<int>(s.seed));
+}
+
+void JobPanel::setDistillAvailable(bool available, const QString& why)
+{
+    distillAvailable_ = available;
+    distillWhy_ = why;
+    setState(state_);
+}
+
+void JobPanel::showDistillPage()
+{
+    pages_->setCurrentIndex(1);
 }
 
 void JobPanel::setSettings(const JobSettings& s)
@@ -348,6 +511,11 @@ void JobPanel::setSettings(const JobSettings& s)
     rotBlock_->setValue(static_cast<int>(s.rotBlock));
     int gv = givens_->findData(s.givens);
     givens_->setCurrentIndex(gv < 0 ? 0 : gv);
+    rotSteps_->setValue(s.rotSteps);
+    givensRounds_->setValue(s.givensRounds);
+    rotTokens_->setValue(static_cast<int>(s.rotTokens));
+    finetuneEpochs_->setValue(s.finetuneEpochs);
+    finetuneLr_->setValue(s.finetuneLr);
     updateTransformControls();
 }
 
@@ -370,6 +538,19 @@ void JobPanel::setState(JobController::State state)
              seqlen_, tokenizer_, tokBrowse_, wclip_, abits_, transform_})
         w->setEnabled(idle);
     updateTransformControls();
+    for (QWidget* w : std::initializer_list<QWidget*>{
+             lr_, epochs_, warmup_, distillBatch_, trainNorms_, distillCalib_, distillCalibBrowse_,
+             distillSamples_, distillSeqlen_, distillSeed_})
+        w->setEnabled(idle && distillAvailable_);
+    distill_->setEnabled(idle && distillAvailable_);
+    distillNote_->setText(
+        distillAvailable_
+            ? tr("Trains the current result's scales and zero-points (codes frozen) to match the "
+                 "original model's final hidden states. Weight-only results only.")
+            : (distillWhy_.isEmpty()
+                   ? tr("Run a quantization job (or open a session) first: distillation trains "
+                        "a weight-only result.")
+                   : distillWhy_));
     if (state == JobController::State::Cancelling)
         where_->setText(tr("Cancelling…"));
     else if (idle && !modelLoaded_)
@@ -382,7 +563,11 @@ void JobPanel::setProgress(const JobProgress& p)
 {
     bar_->setRange(0, std::max(1, p.layerCount));
     bar_->setValue(p.layersDone);
-    if (p.layerName.isEmpty())
+    if (p.distill)
+        where_->setText(p.layerCount > 0 && p.layersDone >= p.layerCount
+                            ? tr("Distillation done")
+                            : tr("Distilling (codes frozen)…"));
+    else if (p.layerName.isEmpty())
         where_->setText(p.layersDone >= p.layerCount && p.layerCount > 0
                             ? tr("Done: %1 layers").arg(p.layersDone)
                             : tr("Preparing…"));

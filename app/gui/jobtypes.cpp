@@ -27,6 +27,24 @@ JobSettings::JobSettings()
     givensRounds = static_cast<int>(d.integer("givens_rounds"));
     givens = QString::fromStdString(d.text("givens"));
     rotTokens = d.integer("rot_tokens");
+    finetuneEpochs = static_cast<int>(d.integer("finetune_epochs"));
+    finetuneLr = d.real("finetune_lr");
+}
+
+DistillSettings::DistillSettings()
+{
+    const zp::pipeline::RunOptions d;
+    lr = d.real("lr");
+    epochs = static_cast<int>(d.integer("epochs"));
+    warmup = d.real("warmup");
+    batch = d.integer("distill_batch");
+    trainNorms = d.flag("train_norms");
+    calibPath = QString::fromStdString(d.text("calib"));
+    calibFormat = QString::fromStdString(d.text("calib_format"));
+    nsamples = static_cast<int>(d.integer("nsamples"));
+    seqlen = static_cast<int>(d.integer("seqlen"));
+    seed = static_cast<uint64_t>(d.integer("seed"));
+    device = QString::fromStdString(d.text("device"));
 }
 
 namespace {
@@ -56,6 +74,26 @@ zp::pipeline::RunOptions runOptionsOf(const JobSettings& s)
     r.set("givens_rounds", std::to_string(s.givensRounds), "job settings");
     r.set("givens", s.givens.toStdString(), "job settings");
     r.set("rot_tokens", std::to_string(s.rotTokens), "job settings");
+    r.set("finetune_epochs", std::to_string(s.finetuneEpochs), "job settings");
+    r.set("finetune_lr", realText(s.finetuneLr), "job settings");
+    return r;
+}
+
+zp::pipeline::RunOptions runOptionsOf(const DistillSettings& s)
+{
+    const char* where = "distillation settings";
+    zp::pipeline::RunOptions r;
+    r.set("lr", realText(s.lr), where);
+    r.set("epochs", std::to_string(s.epochs), where);
+    r.set("warmup", realText(s.warmup), where);
+    r.set("distill_batch", std::to_string(s.batch), where);
+    r.set("train_norms", s.trainNorms ? "true" : "false", where);
+    r.set("calib", s.calibPath.toStdString(), where);
+    r.set("calib_format", s.calibFormat.toStdString(), where);
+    r.set("nsamples", std::to_string(s.nsamples), where);
+    r.set("seqlen", std::to_string(s.seqlen), where);
+    r.set("seed", std::to_string(s.seed), where);
+    r.set("device", s.device.toStdString(), where);
     return r;
 }
 
@@ -69,6 +107,36 @@ zp::quant::TransformOptions JobSettings::transformOptions() const
 zp::pipeline::PipelineOptions JobSettings::pipelineOptions() const
 {
     return runOptionsOf(*this).pipeline_options();
+}
+
+zp::pipeline::DistillOptions DistillSettings::distillOptions() const
+{
+    return runOptionsOf(*this).distill_options();
+}
+
+zp::pipeline::CalibrationRequest DistillSettings::calibration() const
+{
+    return runOptionsOf(*this).calibration();
+}
+
+QString DistillSettings::describe() const
+{
+    const QString calib =
+        calibPath.isEmpty()
+            ? QStringLiteral("%1 x %2 sampled (seed %3)").arg(nsamples).arg(seqlen).arg(seed)
+            : QStringLiteral("%1 x %2 of %3 (seed %4)")
+                  .arg(nsamples)
+                  .arg(seqlen)
+                  .arg(calibPath.section('/', -1))
+                  .arg(seed);
+    return QStringLiteral("lr %1, %2 epoch%3, warm-up %4, batch %5, %6, %7, %8")
+        .arg(lr)
+        .arg(epochs)
+        .arg(epochs == 1 ? QString() : QStringLiteral("s"))
+        .arg(warmup)
+        .arg(static_cast<qlonglong>(batch))
+        .arg(trainNorms ? QStringLiteral("norms trained") : QStringLiteral("norms frozen"))
+        .arg(calib, device);
 }
 
 QString JobSettings::bitsLabel() const
@@ -180,6 +248,8 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
         s.givensRounds = static_cast<int>(ro.integer("givens_rounds"));
         s.givens = QString::fromStdString(ro.text("givens"));
         s.rotTokens = ro.integer("rot_tokens");
+        s.finetuneEpochs = static_cast<int>(ro.integer("finetune_epochs"));
+        s.finetuneLr = ro.real("finetune_lr");
     } catch (const zp::InvalidArgument&) {
         // A record this build's table refuses: the settings keep their defaults.
     }

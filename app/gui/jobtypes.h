@@ -8,10 +8,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
+#include "core/pipeline/distill.h"
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/prepare.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
 
@@ -33,16 +36,18 @@ struct JobSettings {
     int seqlen;           // L (shortened to the model's context when the job runs)
     QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
     // Weights' Min-Max clip and the activation side (RUQuant, ALGORITHMS.md section 8).
-    double wclip;       // weight clip ratio (swc)
-    int abits;          // activation bits (16: none)
-    double aclip;       // activation clip ratio (lac)
-    QString transform;  // a name of zp::quant::transform_kinds(): "none", "smooth", ...
-    double alpha;       // SmoothQuant migration strength
-    int64_t rotBlock;   // rotation block (0: the largest power of two up to 128 dividing a width)
-    int rotSteps;       // greedy Householder steps per block rotation
-    int givensRounds;   // permutation + Givens rounds per greedy step
-    QString givens;     // "paper" or "code"
-    int64_t rotTokens;  // calibration tokens the rotations are built from
+    double wclip;        // weight clip ratio (swc)
+    int abits;           // activation bits (16: none)
+    double aclip;        // activation clip ratio (lac)
+    QString transform;   // a name of zp::quant::transform_kinds(): "none", "smooth", ...
+    double alpha;        // SmoothQuant migration strength
+    int64_t rotBlock;    // rotation block (0: the largest power of two up to 128 dividing a width)
+    int rotSteps;        // greedy Householder steps per block rotation
+    int givensRounds;    // permutation + Givens rounds per greedy step
+    QString givens;      // "paper" or "code"
+    int64_t rotTokens;   // calibration tokens the rotations are built from
+    int finetuneEpochs;  // RUQuant stage 2: epochs of AdamW on the Householder vectors (0: none)
+    double finetuneLr;   // RUQuant stage 2: its learning rate
 
     // Sets pipeline and method together; false for an unknown name.
     bool setPipeline(const QString& name);
@@ -58,6 +63,31 @@ struct JobSettings {
     QString label() const;  // "GPTQ + NeUQI"
     // "GPTQ + NeUQI, 2 bits, g128, calibration 16 x 128 (seed 0), cpu"; with the activation
     // side: "..., A4 (clip 0.9), RUQuant (alpha 0.6), cpu".
+    QString describe() const;
+};
+
+// A distillation job's settings (NeUQI's lightweight distillation, ALGORITHMS.md section 7):
+// the table's "distill" options and its own calibration draw. Defaults and ranges from the
+// run-options table.
+struct DistillSettings {
+    DistillSettings();  // every field at the table's default
+    double lr;
+    int epochs;
+    double warmup;      // share of the steps with a linear warm-up
+    int64_t batch;      // sequences per step (the table's distill_batch)
+    bool trainNorms;    // also the RMSNorm gains and q/k/v biases
+    QString calibPath;  // text, jsonl or ids file (empty: the demo's sampled text)
+    QString calibFormat;
+    int nsamples, seqlen;
+    uint64_t seed;
+    QString tokenizer;  // empty: the model's own
+    QString device;
+
+    // The engine's options through the run-options table (without calibration ids and
+    // callbacks): InvalidArgument naming the option for a value the table refuses.
+    zp::pipeline::DistillOptions distillOptions() const;
+    zp::pipeline::CalibrationRequest calibration() const;
+    // "lr 0.0003, 1 epoch, warm-up 0.1, batch 1, norms trained, 16 x 128 of text.txt (seed 0)"
     QString describe() const;
 };
 
@@ -81,6 +111,7 @@ struct JobProgress {
     QString stage;         // the engine's stage ("block 2/4 q_proj: collecting H")
     double elapsed = 0.0;  // seconds
     double eta = -1.0;     // seconds left, -1 unknown
+    bool distill = false;  // a distillation job: layersDone / layerCount count its work units
 };
 
 struct JobSummary {
@@ -91,11 +122,26 @@ struct JobSummary {
 
 using QuantizedModelPtr = std::shared_ptr<const zp::quant::QuantizedModel>;
 
+// What a distillation job hands back: the result it started from and the trained one (codes
+// unchanged), and the engine's figures (zp::pipeline::DistillResult).
+struct DistillOutcome {
+    QuantizedModelPtr before, after;
+    DistillSettings settings;
+    std::vector<double> loss;  // per step
+    double lossBefore = 0.0, lossAfter = 0.0;
+    int64_t steps = 0, tokens = 0;
+    double seconds = 0.0;
+    QString calibrationSource;
+};
+using DistillOutcomePtr = std::shared_ptr<const DistillOutcome>;
+
 Q_DECLARE_METATYPE(JobSettings)
 Q_DECLARE_METATYPE(LayerResult)
 Q_DECLARE_METATYPE(JobProgress)
 Q_DECLARE_METATYPE(JobSummary)
 Q_DECLARE_METATYPE(QuantizedModelPtr)
+Q_DECLARE_METATYPE(DistillSettings)
+Q_DECLARE_METATYPE(DistillOutcomePtr)
 
 QString methodLabel(zp::quant::Method m);
 QString formatSeconds(double s);  // "0.4 s", "2 min 05 s"

@@ -3,7 +3,7 @@
 //   zeropoint --demo                        open the built-in demo
 //   zeropoint --demo --screenshots DIR      render every main view to DIR/*.png and exit
 //   zeropoint --screenshots DIR MODEL       the same for a model the engine opens (channel-wise
-//   job)
+//   job; with --calib TEXT [--tokenizer T]: GPTQ on that text, evaluation and distillation)
 //   zeropoint --screenshots DIR --activations --tokenizer T --calib TEXT MODEL
 //                                           the Activations tab before and after a W4A4 RUQuant
 //                                           job on MODEL
@@ -38,10 +38,11 @@ int main(int argc, char** argv)
         QStringLiteral("With --screenshots: the Activations tab before and after a W4A4 RUQuant "
                        "job (needs --calib, and --tokenizer where the model has none beside it)."));
     QCommandLineOption tokenizer(QStringLiteral("tokenizer"),
-                                 QStringLiteral("The tokenizer for --activations."),
+                                 QStringLiteral("The tokenizer for --screenshots."),
                                  QStringLiteral("file"));
     QCommandLineOption calib(QStringLiteral("calib"),
-                             QStringLiteral("The calibration text for --activations."),
+                             QStringLiteral("The calibration and evaluation text for "
+                                            "--screenshots."),
                              QStringLiteral("file"));
     parser.addOption(demo);
     parser.addOption(shots);
@@ -72,7 +73,8 @@ int main(int argc, char** argv)
         }
         ScreenshotRunner runner(
             &window, parser.value(shots),
-            args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first());
+            args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first(),
+            parser.value(tokenizer), parser.value(calib));
         QObject::connect(&runner, &ScreenshotRunner::done, &app,
                          [](int code) { QCoreApplication::exit(code); });
         runner.start();

@@ -37,6 +37,7 @@
 
 #include "app/gui/activationsview.h"
 #include "app/gui/demomodel.h"
+#include "app/gui/distillview.h"
 #include "app/gui/evalview.h"
 #include "app/gui/exportdialog.h"
 #include "app/gui/inspectorview.h"
@@ -49,6 +50,7 @@
 #include "core/demo/demo_model.h"
 #include "core/export/session.h"
 #include "core/model/model.h"
+#include "core/pipeline/run_options.h"
 
 namespace {
 
@@ -108,12 +110,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     playground_ = new PlaygroundView(this);
     eval_ = new EvalView(this);
     activations_ = new ActivationsView(this);
+    distill_ = new DistillView(this);
     tabs_ = new QTabWidget(this);
     tabs_->addTab(overview_, tr("Overview"));
     tabs_->addTab(inspector_, tr("Layer inspector"));
     tabs_->addTab(playground_, tr("Playground"));
     tabs_->addTab(eval_, tr("Evaluation"));
     tabs_->addTab(activations_, tr("Activations"));
+    tabs_->addTab(distill_, tr("Distillation"));
+    tabs_->setTabToolTip(5, tr("NeUQI's lightweight distillation: the loss as it trains and how "
+                               "far each layer's scales and zero-points moved (Ctrl+6)"));
     tabs_->setTabToolTip(4, tr("RUQuant's argument on real activations: outlier channels after "
                                "each stage, one token against its quantization intervals, the "
                                "error of every token (Ctrl+5)"));
@@ -170,6 +176,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(overview_, &OverviewView::layerActivated, this, &MainWindow::inspectLayer);
     connect(jobPanel_, &JobPanel::startRequested, this, &MainWindow::startJob);
     connect(jobPanel_, &JobPanel::cancelRequested, this, &MainWindow::cancelJob);
+    connect(jobPanel_, &JobPanel::distillRequested, this, &MainWindow::startDistill);
+    connect(distill_, &DistillView::layerActivated, this, &MainWindow::inspectLayer);
+    connect(jobs_, &JobController::distillStep, distill_, &DistillView::addStep);
+    connect(jobs_, &JobController::distilled, this, &MainWindow::distillFinished);
     connect(jobPanel_, &JobPanel::settingsChanged, this, [this] {
         inspector_->setFallbackSettings(jobPanel_->settings());
         eval_->setTokenizer(jobPanel_->settings().tokenizer);
@@ -184,10 +194,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(eval_, &EvalView::failed, this, &MainWindow::showError);
     connect(eval_, &EvalView::finished, this, [this] {
         const EvalResult& r = eval_->result();
-        jobPanel_->appendLog(tr("Evaluation on %1: perplexity original %2, quantized %3")
-                                 .arg(r.what)
-                                 .arg(r.pplOriginal, 0, 'f', 3)
-                                 .arg(r.pplQuantized, 0, 'f', 3));
+        QString line = tr("Evaluation on %1: perplexity original %2, quantized %3")
+                           .arg(r.what)
+                           .arg(r.pplOriginal, 0, 'f', 3)
+                           .arg(r.pplQuantized, 0, 'f', 3);
+        if (r.hasDistilled)
+            line += tr(", distilled %1").arg(r.pplDistilled, 0, 'f', 3);
+        jobPanel_->appendLog(line);
     });
     connect(jobs_, &JobController::quantized, this, [this](const QuantizedModelPtr& qm) {
         sessionPath_.clear();
@@ -220,16 +233,35 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
             .arg(s.diagLossMinMax > 0 ? s.diagLoss / s.diagLossMinMax : 1.0, 0, 'f', 3);
     };
     connect(jobs_, &JobController::finished, this, [this, summary](const JobSummary& s) {
+        if (jobs_->kind() == JobController::Kind::Distill) {
+            statusBar()->showMessage(
+                tr("Distillation finished in %1").arg(formatSeconds(s.seconds)), 10000);
+            return;
+        }
         jobPanel_->appendLog(tr("Finished: %1").arg(summary(s)));
         statusBar()->showMessage(tr("Job finished: %1").arg(summary(s)), 10000);
     });
     connect(jobs_, &JobController::cancelled, this, [this](const JobSummary&) {
+        if (jobs_->kind() == JobController::Kind::Distill) {
+            distill_->restore(tr("Cancelled: the current result is unchanged."));
+            jobPanel_->appendLog(
+                tr("Distillation cancelled: nothing changed, the current result "
+                   "stays"));
+            statusBar()->showMessage(tr("Distillation cancelled; the result is unchanged"), 10000);
+            return;
+        }
         restorePreviousResults();
         jobPanel_->appendLog(
             tr("Cancelled: nothing written; the previous results are shown again"));
         statusBar()->showMessage(tr("Job cancelled; the previous results are kept"), 10000);
     });
     connect(jobs_, &JobController::failed, this, [this](const QString& e, const JobSummary&) {
+        if (jobs_->kind() == JobController::Kind::Distill) {
+            distill_->restore(tr("Failed: %1.").arg(e.toHtmlEscaped()));
+            jobPanel_->appendLog(tr("Distillation failed: %1").arg(e));
+            showError(tr("The distillation stopped: %1. The current result is unchanged.").arg(e));
+            return;
+        }
         restorePreviousResults();
         jobPanel_->appendLog(tr("Failed: %1").arg(e));
         showError(
@@ -258,15 +290,16 @@ void MainWindow::createActions()
     demo->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
     demo->setStatusTip(tr("The built-in LLaMA-shaped demo with synthetic weights (no download)"));
     QAction* open = file->addAction(tr("&Open model…"), this, [this] {
-        QString path =
-            QFileDialog::getOpenFileName(this, tr("Open model"), QString(),
-                                         tr("Models (*.safetensors *.json *.bin);;All files (*)"));
+        QString path = QFileDialog::getOpenFileName(
+            this, tr("Open model"), QString(),
+            tr("Models (*.safetensors *.json *.bin *.gguf);;All files (*)"));
         if (!path.isEmpty())
             openModel(path);
     });
     open->setShortcut(QKeySequence::Open);
     open->setStatusTip(
-        tr("A Hugging Face model (config.json + safetensors) or a llama2.c checkpoint"));
+        tr("A Hugging Face model (config.json + safetensors), a GGUF file or a llama2.c "
+           "checkpoint"));
     QAction* openSession = file->addAction(tr("Open &session…"), this, [this] {
         QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(),
                                                     tr("Sessions (*.h5 *.hdf5);;All files (*)"));
@@ -309,11 +342,14 @@ void MainWindow::createActions()
     start->setShortcut(QKeySequence(Qt::Key_F5));
     QAction* cancel = job->addAction(tr("&Cancel"), this, &MainWindow::cancelJob);
     cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+    QAction* distill = job->addAction(tr("&Distill the result"), this, &MainWindow::startDistill);
+    distill->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_F5));
+    distill->setStatusTip(tr("NeUQI's lightweight distillation of the current result"));
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
-    const char* names[] = {"&Overview", "Layer &inspector", "&Playground", "&Evaluation",
-                           "&Activations"};
-    for (int i = 0; i < 5; ++i) {
+    const char* names[] = {"&Overview",   "Layer &inspector", "&Playground",
+                           "&Evaluation", "&Activations",     "&Distillation"};
+    for (int i = 0; i < 6; ++i) {
         QAction* a = view->addAction(tr(names[i]), this, [this, i] { tabs_->setCurrentIndex(i); });
         a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)));
     }
@@ -368,6 +404,7 @@ void MainWindow::setModel(ModelPtr model)
                               model_ && model_->isDemo());
     eval_->setInputs(model_, quantized_);
     activations_->setInputs(model_, quantized_);
+    updateDistillAvailability();
     setWindowTitle(model_ ? tr("%1 - ZeroPoint workbench").arg(model_->name())
                           : tr("ZeroPoint workbench"));
 }
@@ -427,11 +464,91 @@ void MainWindow::cancelJob()
 void MainWindow::setQuantized(QuantizedModelPtr qm)
 {
     quantized_ = std::move(qm);
+    undistilled_.reset();
     previousQuantized_.reset();
     previousResults_.clear();
     eval_->setInputs(model_, quantized_);
     activations_->setInputs(model_, quantized_);
     overview_->setActivationErrors(quantized_);
+    distill_->setResult(model_, quantized_);
+    updateDistillAvailability();
+}
+
+void MainWindow::updateDistillAvailability()
+{
+    QString why;
+    if (!quantized_) {
+        why =
+            tr("Run a quantization job (or open a session) first: distillation trains a "
+               "weight-only result.");
+    } else if (!model_ || !model_->hasWeights()) {
+        why = tr("The session's model is not available: distillation needs the original model.");
+    } else {
+        bool transformed = false;
+        for (const zp::quant::GroupTransform* t : quantized_->transforms.all())
+            transformed = transformed || !t->identity();
+        const auto abits = quantized_->config.extra.find("abits");
+        const bool actQuant = abits != quantized_->config.extra.end() && abits->second != "16";
+        if (actQuant || transformed)
+            why =
+                tr("This result quantizes activations (%1%2): distillation trains weight-only "
+                   "results (scales and zero-points of the weights), so it is not available "
+                   "here. Run a weight-only job (16 activation bits, no transform).")
+                    .arg(actQuant ? QStringLiteral("A%1").arg(QString::fromStdString(abits->second))
+                                  : tr("16-bit activations"),
+                         transformed ? tr(", with transforms") : QString());
+    }
+    jobPanel_->setDistillAvailable(why.isEmpty(), why);
+}
+
+bool MainWindow::startDistill()
+{
+    if (!jobs_->isIdle())
+        return false;
+    updateDistillAvailability();
+    if (!jobPanel_->distillAvailable()) {
+        showError(tr("Cannot distill: %1").arg(jobPanel_->distillUnavailableReason()));
+        return false;
+    }
+    const DistillSettings s = jobPanel_->distillSettings();
+    try {
+        s.distillOptions();  // every value through the run-options table
+        if (s.calibPath.isEmpty() && !model_->isDemo())
+            throw zp::InvalidArgument(
+                "distillation trains on calibration text: choose a text, jsonl or ids file on "
+                "the Distill page (or the Quantize page)");
+        if (!s.calibPath.isEmpty() && !QFileInfo(s.calibPath).isFile())
+            throw zp::IoError(QStringLiteral("calibration file %1 does not exist")
+                                  .arg(s.calibPath)
+                                  .toStdString());
+    } catch (const std::exception& e) {
+        showError(tr("These distillation settings do not fit: %1").arg(firstLine(e)));
+        return false;
+    }
+    messageBar_->hide();
+    distill_->startRun(s);
+    tabs_->setCurrentWidget(distill_);
+    return jobs_->startDistill(model_, quantized_, s);
+}
+
+void MainWindow::distillFinished(const DistillOutcomePtr& outcome)
+{
+    // The trained result becomes the current one (save and export use it); the one it started
+    // from stays for the evaluation's before / after.
+    const QuantizedModelPtr before = quantized_;
+    sessionPath_.clear();
+    quantized_ = outcome->after;
+    showQuantizedModel(*quantized_);
+    setQuantized(outcome->after);
+    undistilled_ = before;
+    eval_->setInputs(model_, quantized_, undistilled_);
+    distill_->setOutcome(model_, outcome);
+    jobPanel_->appendLog(tr("Distilled: %1 steps, %2 tokens in %3; loss %4 -> %5")
+                             .arg(outcome->steps)
+                             .arg(outcome->tokens)
+                             .arg(formatSeconds(outcome->seconds))
+                             .arg(outcome->lossBefore, 0, 'g', 5)
+                             .arg(outcome->lossAfter, 0, 'g', 5));
 }
 
 void MainWindow::restorePreviousResults()
@@ -448,9 +565,10 @@ void MainWindow::restorePreviousResults()
     quantized_ = previousQuantized_;
     previousResults_.clear();
     previousQuantized_.reset();
-    eval_->setInputs(model_, quantized_);
+    eval_->setInputs(model_, quantized_, undistilled_);
     activations_->setInputs(model_, quantized_);
     overview_->setActivationErrors(quantized_);
+    updateDistillAvailability();
 }
 
 void MainWindow::showQuantizedModel(const zp::quant::QuantizedModel& qm)
@@ -819,7 +937,23 @@ void MainWindow::readSettings()
     j.alpha = s.value("job/alpha", j.alpha).toDouble();
     j.rotBlock = s.value("job/rotBlock", static_cast<qlonglong>(j.rotBlock)).toLongLong();
     j.givens = s.value("job/givens", j.givens).toString();
+    j.rotSteps = s.value("job/rotSteps", j.rotSteps).toInt();
+    j.givensRounds = s.value("job/givensRounds", j.givensRounds).toInt();
+    j.rotTokens = s.value("job/rotTokens", static_cast<qlonglong>(j.rotTokens)).toLongLong();
+    j.finetuneEpochs = s.value("job/finetuneEpochs", j.finetuneEpochs).toInt();
+    j.finetuneLr = s.value("job/finetuneLr", j.finetuneLr).toDouble();
     jobPanel_->setSettings(j);
+    DistillSettings d;
+    d.lr = s.value("distill/lr", d.lr).toDouble();
+    d.epochs = s.value("distill/epochs", d.epochs).toInt();
+    d.warmup = s.value("distill/warmup", d.warmup).toDouble();
+    d.batch = s.value("distill/batch", static_cast<qlonglong>(d.batch)).toLongLong();
+    d.trainNorms = s.value("distill/trainNorms", d.trainNorms).toBool();
+    d.calibPath = s.value("distill/calibration", d.calibPath).toString();
+    d.nsamples = s.value("distill/nsamples", d.nsamples).toInt();
+    d.seqlen = s.value("distill/seqlen", d.seqlen).toInt();
+    d.seed = s.value("distill/seed", static_cast<qulonglong>(d.seed)).toULongLong();
+    jobPanel_->setDistillSettings(d);
     recent_ = s.value("recent").toStringList();
     updateRecentMenu();
     playground_->restoreSettings(s);
@@ -849,6 +983,22 @@ void MainWindow::writeSettings()
     s.setValue("job/alpha", j.alpha);
     s.setValue("job/rotBlock", static_cast<qlonglong>(j.rotBlock));
     s.setValue("job/givens", j.givens);
+    s.setValue("job/rotSteps", j.rotSteps);
+    s.setValue("job/givensRounds", j.givensRounds);
+    s.setValue("job/rotTokens", static_cast<qlonglong>(j.rotTokens));
+    s.setValue("job/finetuneEpochs", j.finetuneEpochs);
+    s.setValue("job/finetuneLr", j.finetuneLr);
+    const DistillSettings d = jobPanel_->distillSettings();
+    s.setValue("distill/lr", d.lr);
+    s.setValue("distill/epochs", d.epochs);
+    s.setValue("distill/warmup", d.warmup);
+    s.setValue("distill/batch", static_cast<qlonglong>(d.batch));
+    s.setValue("distill/trainNorms", d.trainNorms);
+    s.setValue("distill/calibration",
+               d.calibPath == j.calibPath ? QString() : d.calibPath);  // empty: the job's
+    s.setValue("distill/nsamples", d.nsamples);
+    s.setValue("distill/seqlen", d.seqlen);
+    s.setValue("distill/seed", static_cast<qulonglong>(d.seed));
     s.setValue("recent", recent_);
     playground_->saveSettings(s);
 }

@@ -1,7 +1,7 @@
 // The workbench window: model browser and job panel in docks, the overview, the layer inspector,
-// the playground, the evaluation and the activations as tabs, a status bar (device, memory, job
-// state) and a message bar for errors. Settings (layout, job settings, recent files, playground)
-// live in one QSettings, read here and written on close.
+// the playground, the evaluation, the activations and the distillation as tabs, a status bar
+// (device, memory, job state) and a message bar for errors. Settings (layout, job settings, recent
+// files, playground) live in one QSettings, read here and written on close.
 #pragma once
 
 #include <QMainWindow>
@@ -23,6 +23,7 @@ class InspectorView;
 class PlaygroundView;
 class EvalView;
 class ActivationsView;
+class DistillView;
 class ExportDialog;
 
 class MainWindow : public QMainWindow {
@@ -40,8 +41,11 @@ public:
     PlaygroundView* playground() const { return playground_; }
     EvalView* evaluation() const { return eval_; }
     ActivationsView* activations() const { return activations_; }
+    DistillView* distillation() const { return distill_; }
     ExportDialog* exportDialog() const { return exportDialog_; }
     QuantizedModelPtr quantized() const { return quantized_; }
+    // The result the current one was distilled from in this window (null: not distilled here).
+    QuantizedModelPtr undistilled() const { return undistilled_; }
     QString statusText() const;  // the status bar's device and memory labels
     QTabWidget* tabs() const { return tabs_; }
     QString lastError() const { return lastError_; }
@@ -50,6 +54,10 @@ public Q_SLOTS:
     bool openDemo();
     bool openModel(const QString& path);  // "demo" opens the built-in demo
     bool startJob();
+    // NeUQI's lightweight distillation of the current result (Job panel, Distill page); the
+    // trained result becomes the current one when it finishes. False (message) when it cannot
+    // start.
+    bool startDistill();
     void cancelJob();
     void inspectLayer(int layer);
     void showError(const QString& message);
@@ -73,6 +81,8 @@ private:
     void setQuantized(QuantizedModelPtr qm);
     void showQuantizedModel(const zp::quant::QuantizedModel& qm);
     void restorePreviousResults();
+    void distillFinished(const DistillOutcomePtr& outcome);
+    void updateDistillAvailability();
     void openRecent(const QString& path);
     void addRecent(const QString& path);
     void updateRecentMenu();
@@ -91,8 +101,9 @@ private:
     PlaygroundView* playground_ = nullptr;
     EvalView* eval_ = nullptr;
     ActivationsView* activations_ = nullptr;
+    DistillView* distill_ = nullptr;
     ExportDialog* exportDialog_ = nullptr;
-    QuantizedModelPtr quantized_, previousQuantized_;
+    QuantizedModelPtr quantized_, previousQuantized_, undistilled_;
     std::vector<LayerResult> previousResults_;
     QString sessionPath_;
     QTabWidget* tabs_ = nullptr;

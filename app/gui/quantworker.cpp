@@ -12,6 +12,7 @@
 #include "core/data/calibration.h"
 #include "core/demo/demo_model.h"
 #include "core/model/model.h"
+#include "core/pipeline/distill.h"
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/prepare.h"
 #include "core/tokenizer/tokenizer.h"
@@ -138,5 +139,87 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
         QString what = QString::fromUtf8(e.what()).section('\n', 0, 0);
         Q_EMIT failed(current.isEmpty() ? what : QStringLiteral("%1: %2").arg(current, what),
                       summary);
+    }
+}
+
+void QuantWorker::runDistill(ModelPtr model, QuantizedModelPtr qm, DistillSettings s)
+{
+    QElapsedTimer clock;
+    clock.start();
+    JobSummary summary;
+    JobProgress p;
+    p.distill = true;
+    p.blockCount = model->blockCount();
+    try {
+        if (!qm)
+            throw zp::InvalidArgument("distillation needs a quantized result");
+        // Every option through the one table, as zeropoint-cli distill reads them.
+        zp::pipeline::DistillOptions d = s.distillOptions();
+        const zp::pipeline::CalibrationRequest cr = s.calibration();
+        Q_EMIT message(QStringLiteral("Distillation: %1 on %2").arg(s.describe(), model->name()));
+        std::unique_ptr<zp::model::Model> engine = model->openEngine();
+        engine->set_keep_blocks(true);
+        std::unique_ptr<zp::tok::Tokenizer> tok;
+        auto tokenizer = [&]() -> const zp::tok::Tokenizer* {
+            if (!tok)
+                tok = openTokenizer(*model, s.tokenizer);
+            return tok.get();
+        };
+        std::function<at::Tensor(int64_t)> demoCalibration;
+        if (model->isDemo())
+            demoCalibration = [&](int64_t seqlen) {
+                return zp::demo::demo_calibration(*engine, s.nsamples, seqlen, s.seed);
+            };
+        p.stage = QStringLiteral("drawing the calibration set");
+        Q_EMIT progress(p);
+        zp::pipeline::PipelineOptions po;  // only to draw the calibration windows
+        po.method = "rtn-minmax";
+        const zp::pipeline::PreparedCalibration pc = zp::pipeline::prepare_run(
+            *engine, po, cr, tokenizer, demoCalibration, "demo (sampled from the model)");
+        d.calibration = po.calibration;
+        d.calibration_source = po.calibration_source;
+        Q_EMIT message(QStringLiteral("Distillation data: %1 x %2 tokens from %3")
+                           .arg(static_cast<qlonglong>(d.calibration.size(0)))
+                           .arg(static_cast<qlonglong>(d.calibration.size(1)))
+                           .arg(QString::fromStdString(pc.source)));
+        d.progress = [&](double done, double total, const std::string& stage) {
+            p.layersDone = static_cast<int>(done);
+            p.layerCount = static_cast<int>(total);
+            p.stage = QString::fromStdString(stage);
+            p.elapsed = clock.elapsed() / 1000.0;
+            p.eta = zp::eta_seconds(p.elapsed, done, total);
+            Q_EMIT progress(p);
+            return !cancel_.load();
+        };
+        // Called on this thread: the signal reaches the GUI queued.
+        d.on_step = [&](int64_t step, int64_t steps, double loss) {
+            Q_EMIT distillStep(step, steps, loss);
+        };
+        zp::pipeline::DistillResult r = zp::pipeline::distill(*engine, *qm, d);
+        auto out = std::make_shared<DistillOutcome>();
+        out->before = qm;
+        out->settings = s;
+        out->loss = r.loss;
+        out->lossBefore = r.loss_before;
+        out->lossAfter = r.loss_after;
+        out->steps = r.steps;
+        out->tokens = r.tokens;
+        out->seconds = r.seconds;
+        out->calibrationSource = QString::fromStdString(d.calibration_source);
+        out->after = std::make_shared<const zp::quant::QuantizedModel>(std::move(r.model));
+        p.layersDone = p.layerCount;
+        p.elapsed = clock.elapsed() / 1000.0;
+        p.eta = 0.0;
+        p.stage = QStringLiteral("done");
+        Q_EMIT progress(p);
+        summary.seconds = clock.elapsed() / 1000.0;
+        Q_EMIT distilled(out);
+        Q_EMIT finished(summary);
+    } catch (const zp::Cancelled&) {
+        summary.seconds = clock.elapsed() / 1000.0;
+        Q_EMIT cancelled(summary);
+    } catch (const std::exception& e) {
+        summary.seconds = clock.elapsed() / 1000.0;
+        Q_EMIT failed(QString::fromUtf8(e.what()).section('\n', 0, 0), summary);
     }
 }

@@ -23,12 +23,19 @@ public:
     // Runs the whole job (blocking the worker's thread). Exactly one of finished/cancelled/failed
     // ends it.
     void run(ModelPtr model, JobSettings settings);
+    // NeUQI's lightweight distillation of qm against the model (core/pipeline/distill.h): draws
+    // the calibration windows, trains, and hands back a DistillOutcome; qm itself is never
+    // changed. Exactly one of finished/cancelled/failed ends it.
+    void runDistill(ModelPtr model, QuantizedModelPtr qm, DistillSettings settings);
 
 Q_SIGNALS:
     void progress(const JobProgress& p);
     void layerFinished(const LayerResult& r);
     void message(const QString& line);
     void quantized(const QuantizedModelPtr& qm);  // just before finished
+    // After each distillation step, emitted on the worker's thread (queued to receivers).
+    void distillStep(qint64 step, qint64 steps, double loss);
+    void distilled(const DistillOutcomePtr& outcome);  // just before finished
     void finished(const JobSummary& s);
     void cancelled(const JobSummary& s);
     void failed(const QString& error, const JobSummary& s);

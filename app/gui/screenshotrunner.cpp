@@ -9,6 +9,7 @@
 
 #include <cstdio>
 
+#include "app/gui/distillview.h"
 #include "app/gui/evalview.h"
 #include "app/gui/exportdialog.h"
 #include "app/gui/inspectorview.h"
@@ -20,8 +21,13 @@
 #include "app/gui/plots/plotview.h"
 
 ScreenshotRunner::ScreenshotRunner(MainWindow* window, const QString& dir, const QString& model,
-                                   QObject* parent)
-    : QObject(parent), window_(window), dir_(dir), model_(model)
+                                   const QString& tokenizer, const QString& calib, QObject* parent)
+    : QObject(parent),
+      window_(window),
+      dir_(dir),
+      model_(model),
+      tokenizer_(tokenizer),
+      calib_(calib)
 {
 }
 
@@ -40,9 +46,12 @@ void ScreenshotRunner::start()
     }
     JobSettings s;
     const bool demo = model_ == QLatin1String("demo");
-    s.setPipeline(demo ? QStringLiteral("gptq-neuqi") : QStringLiteral("rtn-neuqi"));
+    const bool data = demo || !calib_.isEmpty();
+    s.setPipeline(data ? QStringLiteral("gptq-neuqi") : QStringLiteral("rtn-neuqi"));
     s.bits = 2;
-    s.groupSize = demo ? 128 : -1;
+    s.groupSize = demo ? 128 : (data ? 32 : -1);
+    s.calibPath = calib_;
+    s.tokenizer = tokenizer_;
     s.seed = 0;
     s.nsamples = 16;
     s.seqlen = 128;
@@ -57,6 +66,8 @@ void ScreenshotRunner::start()
 
 void ScreenshotRunner::jobFinished()
 {
+    if (window_->jobController()->kind() != JobController::Kind::Quantize || stage_ != 0)
+        return;  // the distillation's end is handled by distillReady
     window_->tabs()->setCurrentWidget(window_->overview());
     QApplication::processEvents();
     QTimer::singleShot(200, this, [this] {  // let the coalesced overview redraw happen
@@ -133,8 +144,23 @@ void ScreenshotRunner::manualReady()
     grabWindow(QStringLiteral("playground_manual_window.png"));
     // The evaluation tab: perplexity and greedy text of the original and the quantized model.
     stage_ = 4;
+    if (model_ != QLatin1String("demo") && calib_.isEmpty()) {  // no text to evaluate on
+        stage_ = 9;
+        startExport();
+        return;
+    }
     window_->tabs()->setCurrentWidget(window_->evaluation());
-    connect(window_->evaluation(), &EvalView::finished, this, &ScreenshotRunner::evaluationReady);
+    EvalSettings es = window_->evaluation()->settings();
+    es.textPath = calib_;
+    if (!calib_.isEmpty())
+        es.prompt = QStringLiteral("Once upon a time");
+    window_->evaluation()->setSettings(es);
+    connect(window_->evaluation(), &EvalView::finished, this, [this] {
+        if (stage_ == 4)
+            evaluationReady();
+        else if (stage_ == 8)
+            distilledEvaluationReady();
+    });
     connect(window_->evaluation(), &EvalView::failed, this, [this](const QString& e) { fail(e); });
     if (!window_->evaluation()->start())
         fail(QStringLiteral("the evaluation did not start"));
@@ -151,6 +177,59 @@ void ScreenshotRunner::evaluationReady()
     const QString panel = dir_.filePath(QStringLiteral("job_panel.png"));
     if (window_->jobPanel()->grab().save(panel))
         written_ << panel;
+    // NeUQI's lightweight distillation of the result: a short run on the same text.
+    stage_ = 6;
+    DistillSettings d = window_->jobPanel()->distillSettings();
+    d.calibPath = calib_;
+    d.nsamples = 48;
+    d.seqlen = 128;
+    d.lr = 1e-3;
+    window_->jobPanel()->setDistillSettings(d);
+    window_->jobPanel()->showDistillPage();
+    connect(window_->jobController(), &JobController::distilled, this,
+            [this] { QTimer::singleShot(200, this, &ScreenshotRunner::distillReady); });
+    if (!window_->startDistill())
+        fail(window_->lastError());
+}
+
+void ScreenshotRunner::distillReady()
+{
+    if (finished_ || stage_ != 6)
+        return;
+    stage_ = 7;
+    window_->tabs()->setCurrentWidget(window_->distillation());
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("distill_window.png"));
+    const auto plots = window_->distillation()->plots();
+    savePlot(plots.value(0), QStringLiteral("distill_loss.png"));
+    savePlot(plots.value(1), QStringLiteral("distill_movement_scale.png"));
+    window_->distillation()->setMovementKind(1);
+    savePlot(plots.value(1), QStringLiteral("distill_movement_zero.png"));
+    window_->distillation()->setMovementKind(0);
+    const QString panel = dir_.filePath(QStringLiteral("job_panel_distill.png"));
+    if (window_->jobPanel()->grab().save(panel))
+        written_ << panel;
+    // The evaluation again: original, quantized and distilled.
+    stage_ = 8;
+    window_->tabs()->setCurrentWidget(window_->evaluation());
+    if (!window_->evaluation()->start())
+        fail(QStringLiteral("the evaluation of the distilled result did not start"));
+}
+
+void ScreenshotRunner::distilledEvaluationReady()
+{
+    if (finished_ || stage_ != 8)
+        return;
+    stage_ = 9;
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("evaluation_distilled_window.png"));
+    savePlot(window_->evaluation()->plots().value(0),
+             QStringLiteral("evaluation_distilled_perplexity.png"));
+    startExport();
+}
+
+void ScreenshotRunner::startExport()
+{
     ExportDialog* dlg = window_->showExportDialog();
     if (!dlg) {
         fail(window_->lastError());
@@ -165,9 +244,9 @@ void ScreenshotRunner::evaluationReady()
 
 void ScreenshotRunner::exportReady()
 {
-    if (finished_ || stage_ != 5)
+    if (finished_ || stage_ != 9)
         return;
-    stage_ = 6;
+    stage_ = 10;
     ExportDialog* dlg = window_->exportDialog();
     QApplication::processEvents();
     const QString path = dir_.filePath(QStringLiteral("export_dialog.png"));

@@ -1,6 +1,10 @@
 // `zeropoint --demo --screenshots DIR`: opens the demo, runs a short calibrated GPTQ job, renders
-// every main view (overview, each inspector plot, the playground, the evaluation tab, the job
-// panel, the export dialog) to PNG files in DIR and reports done(exitCode).
+// every main view (overview, each inspector plot, the playground, the evaluation tab), then
+// distils the result (the Distillation tab, its plots, the evaluation with the distilled entry,
+// the job panel's Distill page) and opens the export dialog, as PNG files in DIR; reports
+// done(exitCode). For another model, --calib TEXT (and --tokenizer) give the calibration and
+// evaluation text; without them the job is data-free and the evaluation and distillation are
+// skipped.
 #pragma once
 
 #include <QDir>
@@ -19,7 +23,9 @@ public:
     // model: "demo" or a path the engine opens (then the job is channel-wise, which fits any
     // width).
     ScreenshotRunner(MainWindow* window, const QString& dir,
-                     const QString& model = QStringLiteral("demo"), QObject* parent = nullptr);
+                     const QString& model = QStringLiteral("demo"),
+                     const QString& tokenizer = QString(), const QString& calib = QString(),
+                     QObject* parent = nullptr);
     void start();
     const QStringList& written() const { return written_; }
 
@@ -32,6 +38,9 @@ private:
     void playgroundReady();
     void manualReady();
     void evaluationReady();
+    void distillReady();
+    void distilledEvaluationReady();
+    void startExport();
     void exportReady();
     void grabWindow(const QString& name);
     void savePlot(PlotView* plot, const QString& name);
@@ -39,7 +48,7 @@ private:
 
     MainWindow* window_;
     QDir dir_;
-    QString model_;
+    QString model_, tokenizer_, calib_;
     QStringList written_;
     int layer_ = -1;
     int stage_ = 0;

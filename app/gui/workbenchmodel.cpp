@@ -88,6 +88,9 @@ public:
     std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const override
     {
         const QFileInfo fi(source_);
+        // A GGUF model carries its tokenizer (tokenizer.ggml.*): the file itself.
+        if (fi.isFile() && fi.suffix().compare(QLatin1String("gguf"), Qt::CaseInsensitive) == 0)
+            return zp::tok::load_tokenizer(source_.toStdString());
         const QDir dir = fi.isDir() ? QDir(source_) : fi.dir();
         for (const char* n : {"tokenizer.json", "tokenizer.model"})
             if (dir.exists(QLatin1String(n)))

@@ -53,9 +53,9 @@ public:
     // A private engine instance for one job, evaluation or export (the caller may replace its
     // blocks). Throws zp::Error subclasses (e.g. a session whose model is not available).
     virtual std::unique_ptr<zp::model::Model> openEngine() const = 0;
-    // The tokenizer that goes with the model: the demo's, or one found beside the model (a
-    // tokenizer.json / tokenizer.model in its directory). Throws zp::IoError naming what is
-    // missing.
+    // The tokenizer that goes with the model: the demo's, a .gguf model's own, or one found
+    // beside the model (a tokenizer.json / tokenizer.model in its directory). Throws zp::IoError
+    // naming what is missing.
     virtual std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const = 0;
     // The built-in demo (synthetic calibration and evaluation text).
     virtual bool isDemo() const { return false; }

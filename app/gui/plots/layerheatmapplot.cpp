@@ -25,6 +25,20 @@ LayerHeatmapPlot::LayerHeatmapPlot(const QString& title, const QString& keyLabel
     clearPlot(tr("Run a job to see which layers gain most"));
 }
 
+void LayerHeatmapPlot::setMagnitudeRange(double lo, double hi, const QString& keyLabel)
+{
+    magnitude_ = true;
+    lo_ = lo;
+    hi_ = hi > lo ? hi : lo + 1.0;
+    if (!keyLabel.isEmpty())
+        keyLabel_ = keyLabel;
+}
+
+QColor LayerHeatmapPlot::colorOf(double v) const
+{
+    return magnitude_ ? colors::sequential((v - lo_) / (hi_ - lo_)) : colors::ratio(v);
+}
+
 bool LayerHeatmapPlot::cellAt(double x, double y, int* block, int* type) const
 {
     *type = static_cast<int>(std::lround(x));
@@ -56,7 +70,7 @@ void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
             r->topLeft->setCoords(t - 0.48, b + 0.46);
             r->bottomRight->setCoords(t + 0.48, b - 0.46);
             r->setPen(Qt::NoPen);
-            r->setBrush(colors::ratio(v));
+            r->setBrush(colorOf(v));
             auto* text = new QCPItemText(p);
             text->position->setCoords(t, b);
             const int cell = b * static_cast<int>(types.size()) + t;
@@ -88,20 +102,20 @@ void LayerHeatmapPlot::setData(const QStringList& types, int blocks,
     if (!key_) {  // the colour key, created once (clearPlot() keeps layout elements)
         key_ = new QCPColorScale(p);
         p->plotLayout()->addElement(0, 1, key_);
-        key_->setLabel(keyLabel_);
-        QCPColorGradient g;
-        g.clearColorStops();
-        for (int k = 0; k <= 10; ++k)
-            g.setColorStopAt(k / 10.0,
-                             colors::ratio(colors::kRatioLow +
-                                           (colors::kRatioHigh - colors::kRatioLow) * k / 10.0));
-        key_->setGradient(g);
-        key_->setDataRange(QCPRange(colors::kRatioLow, colors::kRatioHigh));
         key_->setBarWidth(12);
         auto* margins = new QCPMarginGroup(p);
         p->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
         key_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     }
+    key_->setLabel(keyLabel_);
+    const double lo = magnitude_ ? lo_ : colors::kRatioLow,
+                 hi = magnitude_ ? hi_ : colors::kRatioHigh;
+    QCPColorGradient g;
+    g.clearColorStops();
+    for (int k = 0; k <= 10; ++k)
+        g.setColorStopAt(k / 10.0, colorOf(lo + (hi - lo) * k / 10.0));
+    key_->setGradient(g);
+    key_->setDataRange(QCPRange(lo, hi));
     p->xAxis->grid()->setVisible(false);
     p->yAxis->grid()->setVisible(false);
     p->xAxis->setLabel(tr("layer type"));

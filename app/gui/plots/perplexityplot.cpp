@@ -24,8 +24,9 @@ void PerplexityPlot::setData(const QStringList& names, const std::vector<double>
     QCustomPlot* p = plot();
     QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
     double hi = 0;
-    const QColor palette[] = {QColor(90, 90, 90), colors::neuqi(), colors::minMax(),
-                              colors::neuqiInt()};
+    // original, quantized, distilled (green: the trained parameters), then any further entry.
+    const QColor palette[] = {QColor(90, 90, 90), colors::neuqi(), colors::neuqiInt(),
+                              colors::minMax()};
     for (int i = 0; i < names.size() && i < static_cast<int>(values.size()); ++i) {
         auto* bars = new QCPBars(p->xAxis, p->yAxis);
         bars->setName(names[i]);

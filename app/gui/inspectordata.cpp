@@ -41,14 +41,13 @@ InspectorData computeInspector(const InspectorRequest& q, const std::function<bo
     d.bits = d.settings.bits;
     d.rows = static_cast<int>(info.rows);
     d.groupSize = d.settings.groupSize < 0 ? info.cols : d.settings.groupSize;
-    if (d.groupSize <= 0 || info.cols % d.groupSize != 0)
-        throw zp::InvalidArgument(
-            QStringLiteral("%1: group size %2 does not divide the %3 input columns")
-                .arg(info.name)
-                .arg(d.groupSize)
-                .arg(info.cols)
-                .toStdString());
-    d.groups = static_cast<int>(info.cols / d.groupSize);
+    if (d.groupSize <= 0)
+        throw zp::InvalidArgument(QStringLiteral("%1: group size %2 is not positive")
+                                      .arg(info.name)
+                                      .arg(d.groupSize)
+                                      .toStdString());
+    // ceil(cols / g) groups; the last one is shorter when g does not divide the row (GPTQ's rule).
+    d.groups = static_cast<int>((info.cols + d.groupSize - 1) / d.groupSize);
     d.row = std::clamp(q.row, 0, d.rows - 1);
     d.group = std::clamp(q.group, 0, d.groups - 1);
 
@@ -58,10 +57,11 @@ InspectorData computeInspector(const InspectorRequest& q, const std::function<bo
         h = at::ones({info.cols}, at::kDouble);
     h = h.to(at::kDouble).contiguous();
     d.importance.assign(h.data_ptr<double>(), h.data_ptr<double>() + h.numel());
-    const int64_t c0 = d.group * d.groupSize;
-    at::Tensor wg = W[d.row].slice(0, c0, c0 + d.groupSize).contiguous();
+    const int64_t c0 = int64_t(d.group) * d.groupSize;
+    const int64_t c1 = std::min<int64_t>(c0 + d.groupSize, info.cols);
+    at::Tensor wg = W[d.row].slice(0, c0, c1).contiguous();
     d.w.assign(wg.data_ptr<double>(), wg.data_ptr<double>() + wg.numel());
-    d.h.assign(d.importance.begin() + c0, d.importance.begin() + c0 + d.groupSize);
+    d.h.assign(d.importance.begin() + c0, d.importance.begin() + c1);
     check(stillWanted);
 
     zp::analysis::GroupInspection g =

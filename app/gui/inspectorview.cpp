@@ -158,7 +158,7 @@ void InspectorView::request()
     const int64_t g = s.groupSize < 0 ? l.cols : s.groupSize;
     updating_ = true;
     rowBox_->setRange(0, static_cast<int>(l.rows) - 1);
-    groupBox_->setRange(0, g > 0 && l.cols % g == 0 ? static_cast<int>(l.cols / g) - 1 : 0);
+    groupBox_->setRange(0, g > 0 ? static_cast<int>((l.cols + g - 1) / g) - 1 : 0);
     updating_ = false;
     q.row = rowBox_->value();
     q.group = groupBox_->value();

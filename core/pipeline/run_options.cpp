@@ -84,7 +84,8 @@ const std::vector<RunOptionSpec>& run_option_specs()
          -1,
          1 << 20,
          {},
-         "columns per group (-1: channel-wise, one group per row)",
+         "columns per group (-1: channel-wise, one group per row; a group that does not divide the "
+         "row leaves a shorter last group)",
          false,
          false},
         {"calib",

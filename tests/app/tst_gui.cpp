@@ -1078,6 +1078,15 @@ private Q_SLOTS:
         QCOMPARE(down->in_features, int64_t(172));
         QCOMPARE(down->scale.size(1), int64_t(2));
         QCOMPARE(w.quantized()->find(0, "q_proj")->scale.size(1), int64_t(1));
+        // The inspector takes the short last group of down_proj: its 44 columns (172 - 128).
+        w.inspector()->inspect(6, 0, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.inspector()->data().layer == 6 &&
+                                     w.inspector()->data().group == 1 &&
+                                     !w.inspector()->isComputing(),
+                                 120000);
+        QCOMPARE(w.inspector()->data().groups, 2);
+        QCOMPARE(w.inspector()->data().w.size(), size_t(44));
+        QCOMPARE(w.inspector()->data().h.size(), size_t(44));
         s.groupSize = -1;
         w.jobPanel()->setSettings(s);
         QSignalSpy finished(w.jobController(), &JobController::finished);

@@ -41,7 +41,8 @@ void ImportancePlot::setData(const std::vector<double>& h, int64_t groupSize, in
     shade->topLeft->setTypeY(QCPItemPosition::ptAxisRectRatio);
     shade->bottomRight->setTypeY(QCPItemPosition::ptAxisRectRatio);
     shade->topLeft->setCoords(group * groupSize - 0.5, 0.0);
-    shade->bottomRight->setCoords((group + 1) * groupSize - 0.5, 1.0);
+    shade->bottomRight->setCoords(std::min((group + 1) * groupSize, n) - 0.5,
+                                  1.0);  // a short last group
     shade->setPen(Qt::NoPen);
     shade->setBrush(QColor(0xE6, 0x9F, 0x00, 60));
     shade->setLayer(QStringLiteral("background"));

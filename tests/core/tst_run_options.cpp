@@ -138,26 +138,35 @@ private Q_SLOTS:
         }
     }
 
-    // zeropoint-cli quantize --help lists exactly the table's options, each with its default.
+    // zeropoint-cli quantize --help and distill --help list the table's options that each takes,
+    // each with its default, and none of the other command's.
     void cli_is_generated_from_the_table()
     {
         if (test::cli_path().isEmpty())
             QSKIP("ZP_CLI is not set (run through ctest)");
-        QProcess p;
-        p.start(test::cli_path(), {"quantize", "--help"});
-        QVERIFY(p.waitForFinished(60000));
-        const QString help = QString::fromUtf8(p.readAllStandardOutput());
-        for (const pipeline::RunOptionSpec& s : pipeline::run_option_specs()) {
-            QString flag = QString::fromStdString(pipeline::cli_flag(s));
-            if (s.type == pipeline::OptionType::Flag && std::string(s.default_value) == "true")
-                flag = "--no-" + flag.mid(2);
-            const QRegularExpression line("^\\s+" + QRegularExpression::escape(flag) + "\\b(.*)$",
-                                          QRegularExpression::MultilineOption);
-            const auto m = line.match(help);
-            QVERIFY2(m.hasMatch(), qPrintable(flag + " missing from:\n" + help));
-            if (s.type != pipeline::OptionType::Flag && !s.repeated && *s.default_value)
-                QVERIFY2(m.captured(1).contains("=" + QString(s.default_value)),
-                         qPrintable(flag + ": " + m.captured(1)));
+        for (const char* command : {"quantize", "distill"}) {
+            QProcess p;
+            p.start(test::cli_path(), {command, "--help"});
+            QVERIFY(p.waitForFinished(60000));
+            const QString help = QString::fromUtf8(p.readAllStandardOutput());
+            for (const pipeline::RunOptionSpec& s : pipeline::run_option_specs()) {
+                QString flag = QString::fromStdString(pipeline::cli_flag(s));
+                if (s.type == pipeline::OptionType::Flag && std::string(s.default_value) == "true")
+                    flag = "--no-" + flag.mid(2);
+                // The flag and then a space or '=' ("--givens" is not "--givens-rounds").
+                const QRegularExpression line(
+                    "^\\s+" + QRegularExpression::escape(flag) + "(?=[\\s=]|$)(.*)$",
+                    QRegularExpression::MultilineOption);
+                const auto m = line.match(help);
+                if (!pipeline::option_applies(s, command)) {
+                    QVERIFY2(!m.hasMatch(), qPrintable(flag + " should not be in " + command));
+                    continue;
+                }
+                QVERIFY2(m.hasMatch(), qPrintable(flag + " missing from:\n" + help));
+                if (s.type != pipeline::OptionType::Flag && !s.repeated && *s.default_value)
+                    QVERIFY2(m.captured(1).contains("=" + QString(s.default_value)),
+                             qPrintable(flag + ": " + m.captured(1)));
+            }
         }
         // And the CLI refuses what the table refuses, naming the flag.
         QProcess q;

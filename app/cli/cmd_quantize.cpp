@@ -13,6 +13,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "app/cli/run_option_flags.h"
+#include "core/analysis/outliers.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
 #include "core/data/calibration.h"
@@ -138,6 +139,37 @@ void run_quantize(const QuantizeOptions& o)
                     ratio(l.diag_loss, l.diag_loss_minmax).c_str(), fmt(l.proxy_loss).c_str(),
                     ratio(l.proxy_loss, l.proxy_loss_rtn_minmax).c_str(), l.relative_weight_error,
                     l.seconds);
+    }
+    {
+        // Super-weights the chosen parameters clip (beyond 10 standard deviations of their row,
+        // reconstructed more than half a step off), from the original weights on disk.
+        auto original = model::Model::open(o.model);
+        int64_t flagged = 0;
+        for (const quant::LayerResult& l : q.layers) {
+            if (l.skipped || !l.codes.defined())
+                continue;
+            const std::string input = l.name == "k_proj" || l.name == "v_proj" ? "q_proj"
+                                      : l.name == "up_proj"                    ? "gate_proj"
+                                                                               : l.name;
+            const quant::GroupTransform* t = q.transforms.find(l.block, input);
+            if (t && !t->identity())
+                continue;  // its codes quantize W Q^-T, not W
+            const auto clipped =
+                analysis::clipped_outliers(original->block(l.block).linear(l.name), l, 10.0);
+            if (clipped.empty())
+                continue;
+            ++flagged;
+            const analysis::ClippedWeight& c = clipped.front();
+            std::printf(
+                "warning: block %lld %s: %zu weight(s) beyond 10 sigma clipped; largest "
+                "(%lld, %lld) = %.4g (%.1f sigma) reconstructed as %.4g (step %.3g)\n",
+                static_cast<long long>(l.block), l.name.c_str(), clipped.size(),
+                static_cast<long long>(c.row), static_cast<long long>(c.col), c.value, c.sigmas,
+                c.reconstructed, c.step);
+        }
+        if (flagged > 0)
+            std::printf("%lld layer(s) clip super-weights (a Min-Max range keeps them)\n",
+                        static_cast<long long>(flagged));
     }
     if (!q.transforms.empty()) {
         // The activation side: one row per linear-input group.

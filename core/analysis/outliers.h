@@ -1,0 +1,30 @@
+// Super-weights made visible (issue 13): the weights of a layer that lie far out in their row's
+// distribution and that the chosen quantization parameters clip, i.e. reconstruct further from
+// their value than half a quantization step (a weight inside its group's grid is never more than
+// half a step off).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/quant/result.h"
+
+namespace zp::analysis {
+
+struct ClippedWeight {
+    int64_t row = 0, col = 0;
+    double value = 0.0;          // W
+    double reconstructed = 0.0;  // W_hat
+    double sigmas = 0.0;         // |W - mean(row)| / std(row)
+    double step = 0.0;           // the group's scale
+};
+
+// The weights of `layer` with |W - mean(row)| >= k std(row) whose reconstruction error exceeds
+// half their group's step, by decreasing |W|. W: the layer's original weights [out, in] (CPU, any
+// float dtype). InvalidArgument when W does not match the layer or the layer was skipped.
+std::vector<ClippedWeight> clipped_outliers(const at::Tensor& W, const quant::LayerResult& layer,
+                                            double k = 10.0);
+
+}  // namespace zp::analysis

@@ -1,0 +1,91 @@
+// core/analysis/outliers: super-weights that the chosen parameters clip. A synthetic layer with one
+// weight 40 standard deviations out: Min-Max (clip 1) keeps it within half a step; a clipped
+// Min-Max range (clip 0.3) reconstructs it far off, and exactly that weight is reported, with the
+// sigma and step computed here by plain loops.
+#undef slots
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/analysis/outliers.h"
+#include "core/common/error.h"
+#include "core/quant/quantizer.h"
+#include "core/quant/result.h"
+
+#include <QtTest/QtTest>
+
+using namespace zp;
+
+namespace {
+
+quant::LayerResult layer_of(const at::Tensor& W, double clip, int64_t group)
+{
+    quant::QuantConfig c;
+    c.method = quant::Method::MinMax;
+    c.bits = 3;
+    c.group_size = group;
+    c.clip = clip;
+    const quant::LayerQuant q = quant::quantize_layer(W, at::Tensor(), c, "test");
+    quant::LayerResult l;
+    l.name = "gate_proj";
+    l.out_features = W.size(0);
+    l.in_features = W.size(1);
+    l.group_size = q.group_size;
+    l.scale = q.scale.to(at::kFloat);
+    l.zero = q.zero.to(at::kFloat);
+    l.codes = q.codes;
+    return l;
+}
+
+}  // namespace
+
+class TestOutliers : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void clipped_super_weight_is_reported()
+    {
+        at::Generator gen = at::detail::createCPUGenerator(5);
+        at::Tensor W = at::randn({6, 96}, gen, at::TensorOptions().dtype(at::kFloat)) * 0.02;
+        // Row 4: one weight 40 standard deviations out (the row's own statistics, computed here).
+        W[4][37] = -0.9f;
+        const at::Tensor row = W[4].to(at::kDouble);
+        const double mean = row.mean().item<double>();
+        double var = 0.0;
+        for (int64_t c = 0; c < 96; ++c)
+            var += std::pow(row[c].item<double>() - mean, 2);
+        const double sd = std::sqrt(var / 96.0);
+        const double sigmas = std::abs(-0.9 - mean) / sd;
+        QVERIFY(sigmas > 9.0);
+
+        for (int64_t group : {int64_t(-1), int64_t(64)}) {  // 96 = 64 + 32: a short last group
+            QVERIFY(analysis::clipped_outliers(W, layer_of(W, 1.0, group), 5.0).empty());
+            const quant::LayerResult l = layer_of(W, 0.3, group);
+            const auto got = analysis::clipped_outliers(W, l, 5.0);
+            QCOMPARE(got.size(), size_t(1));
+            QCOMPARE(got[0].row, int64_t(4));
+            QCOMPARE(got[0].col, int64_t(37));
+            QVERIFY(std::abs(got[0].sigmas - sigmas) < 1e-4 * sigmas);
+            const at::Tensor What = quant::QuantizedModel::dequantize(l);
+            QCOMPARE(got[0].reconstructed, double(What[4][37].item<float>()));
+            const int64_t g = group < 0 ? 96 : group;
+            QCOMPARE(got[0].step, double(std::abs(l.scale[4][37 / g].item<float>())));
+            QVERIFY(std::abs(got[0].reconstructed - got[0].value) > 0.5 * got[0].step);
+            // A higher threshold than its sigma reports nothing.
+            QVERIFY(analysis::clipped_outliers(W, l, sigmas + 1.0).empty());
+        }
+    }
+
+    void mismatched_weights_are_refused()
+    {
+        const at::Tensor W = at::randn({4, 32});
+        quant::LayerResult l = layer_of(W, 1.0, -1);
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument,
+                                 analysis::clipped_outliers(at::randn({4, 16}), l, 10.0));
+        l.skipped = true;
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, analysis::clipped_outliers(W, l, 10.0));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOutliers)
+#include "tst_outliers.moc"

@@ -56,17 +56,8 @@ void run_distill(const DistillCliOptions& o)
         throw InvalidArgument("--session " + o.session + ": made for another model (" +
                               qm.config.model_path + "), not " + o.model);
     const int32_t vocab = static_cast<int32_t>(teacher->config().vocab_size);
-    std::unique_ptr<tok::Tokenizer> tok;
-    auto tokenizer = [&]() -> const tok::Tokenizer* {
-        if (!tok) {
-            if (o.tokenizer.empty())
-                throw InvalidArgument("--tokenizer is needed for text calibration and for --eval");
-            tok = ends_with(o.tokenizer, ".bin") ? tok::load_llama2c_tokenizer(o.tokenizer, vocab)
-                                                 : tok::load_tokenizer(o.tokenizer);
-            tok::check_vocab_matches(*tok, vocab, o.tokenizer, o.model);
-        }
-        return tok.get();
-    };
+    LazyTokenizer lazy(o.tokenizer, vocab, o.model);
+    auto tokenizer = [&]() { return lazy.get(); };
     if (!o.eval.empty())
         tokenizer();
     pipeline::PipelineOptions po;  // only to draw the calibration windows
@@ -98,8 +89,8 @@ void run_distill(const DistillCliOptions& o)
         pipeline::install_run(*student, q);
         for (const std::string& file : o.eval) {
             ProgressBar bar(std::string("perplexity (") + label + ")");
-            out.push_back(eval::perplexity_of_file(*student, *tok, file, eval::guess_protocol(file),
-                                                   eo, bar.callback())
+            out.push_back(eval::perplexity_of_file(*student, *lazy.get(), file,
+                                                   eval::guess_protocol(file), eo, bar.callback())
                               .perplexity);
             bar.finish();
         }

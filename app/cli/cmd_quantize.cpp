@@ -73,17 +73,8 @@ void run_quantize(const QuantizeOptions& o)
     const pipeline::CalibrationRequest cr = ro.calibration();
     auto model = model::Model::open(o.model);
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
-    std::unique_ptr<tok::Tokenizer> tok;
-    auto tokenizer = [&]() -> const tok::Tokenizer* {
-        if (!tok) {
-            if (o.tokenizer.empty())
-                throw InvalidArgument("--tokenizer is needed for text calibration and for --eval");
-            tok = ends_with(o.tokenizer, ".bin") ? tok::load_llama2c_tokenizer(o.tokenizer, vocab)
-                                                 : tok::load_tokenizer(o.tokenizer);
-            tok::check_vocab_matches(*tok, vocab, o.tokenizer, o.model);
-        }
-        return tok.get();
-    };
+    LazyTokenizer lazy(o.tokenizer, vocab, o.model);
+    auto tokenizer = [&]() { return lazy.get(); };
     if (!o.eval.empty())
         tokenizer();
 
@@ -110,8 +101,9 @@ void run_quantize(const QuantizeOptions& o)
             continue;
         }
         ProgressBar bar("perplexity (original)");
-        ppl_before.push_back(eval::perplexity_of_file(
-                                 *model, *tok, file, eval::guess_protocol(file), eo, bar.callback())
+        ppl_before.push_back(eval::perplexity_of_file(*model, *lazy.get(), file,
+                                                      eval::guess_protocol(file), eo,
+                                                      bar.callback())
                                  .perplexity);
     }
 
@@ -205,9 +197,10 @@ void run_quantize(const QuantizeOptions& o)
     for (size_t i = 0; i < o.eval.size(); ++i) {
         const std::string& file = o.eval[i];
         ProgressBar bar("perplexity (quantized)");
-        const double after = eval::perplexity_of_file(
-                                 *model, *tok, file, eval::guess_protocol(file), eo, bar.callback())
-                                 .perplexity;
+        const double after =
+            eval::perplexity_of_file(*model, *lazy.get(), file, eval::guess_protocol(file), eo,
+                                     bar.callback())
+                .perplexity;
         bar.finish();
         std::string stem = file.substr(file.find_last_of('/') + 1);
         stem = stem.substr(0, stem.find('.'));

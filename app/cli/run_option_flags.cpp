@@ -2,7 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/pipeline/run_options.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace zp::cli {
 
@@ -38,6 +41,25 @@ void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>&
                                                                      : "TEXT");
         }
     }
+}
+
+LazyTokenizer::LazyTokenizer(std::string path, int32_t vocab, std::string model_path)
+    : path_(std::move(path)), model_(std::move(model_path)), vocab_(vocab)
+{
+}
+
+LazyTokenizer::~LazyTokenizer() = default;
+
+const tok::Tokenizer* LazyTokenizer::get()
+{
+    if (!tok_) {
+        if (path_.empty())
+            throw InvalidArgument("--tokenizer is needed for text calibration and for --eval");
+        tok_ = ends_with(path_, ".bin") ? tok::load_llama2c_tokenizer(path_, vocab_)
+                                        : tok::load_tokenizer(path_);
+        tok::check_vocab_matches(*tok_, vocab_, path_, model_);
+    }
+    return tok_.get();
 }
 
 }  // namespace zp::cli

@@ -2,6 +2,7 @@
 // its names, defaults, ranges, choices and help, for the options a command takes.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -9,6 +10,9 @@
 
 namespace CLI {
 class App;
+}
+namespace zp::tok {
+class Tokenizer;
 }
 
 namespace zp::cli {
@@ -23,5 +27,20 @@ struct GivenRunOptions {
 // takes; values land in *given.
 void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>& given,
                           const std::string& command);
+
+// The --tokenizer of a run, loaded on first use (text calibration, --eval) and checked against
+// the model's vocabulary: a llama2.c tokenizer.bin (which does not store its size) or anything
+// tok::load_tokenizer takes. InvalidArgument when none was given.
+class LazyTokenizer {
+public:
+    LazyTokenizer(std::string path, int32_t vocab, std::string model_path);
+    ~LazyTokenizer();
+    const tok::Tokenizer* get();
+
+private:
+    std::string path_, model_;
+    int32_t vocab_;
+    std::unique_ptr<tok::Tokenizer> tok_;
+};
 
 }  // namespace zp::cli

@@ -85,6 +85,16 @@ std::string layer_group_name(size_t i)
     return buf;
 }
 
+// A group's count attribute, checked against the children it holds.
+int64_t checked_count(const h5::Location& g, const std::string& path, const char* what)
+{
+    const int64_t count = g.get_i64("count");
+    if (count < 0 || static_cast<size_t>(count) != g.children().size())
+        g.fail(path + "@count", std::to_string(count) + ", but the group holds " +
+                                    std::to_string(g.children().size()) + " " + what);
+    return count;
+}
+
 void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
 {
     const std::vector<const quant::GroupTransform*> all = qm.transforms.all();
@@ -121,10 +131,7 @@ void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
 void read_transforms(const h5::File& f, quant::QuantizedModel& qm, const std::string& path)
 {
     const h5::Location ts = f.open_group("transforms");
-    const int64_t count = ts.get_i64("count");
-    if (count < 0 || static_cast<size_t>(count) != ts.children().size())
-        ts.fail("/transforms@count", std::to_string(count) + ", but the group holds " +
-                                         std::to_string(ts.children().size()) + " transforms");
+    const int64_t count = checked_count(ts, "/transforms", "transforms");
     for (int64_t i = 0; i < count; ++i) {
         const h5::Location g = ts.open_group(layer_group_name(static_cast<size_t>(i)));
         quant::GroupTransform t;
@@ -369,10 +376,7 @@ quant::QuantizedModel read_session(const std::string& path)
             qm.perplexity[names[i]] = values[static_cast<int64_t>(i)].item<double>();
     }
     const h5::Location layers = f.open_group("layers");
-    const int64_t count = layers.get_i64("count");
-    if (count < 0 || static_cast<size_t>(count) != layers.children().size())
-        layers.fail("/layers@count", std::to_string(count) + ", but the group holds " +
-                                         std::to_string(layers.children().size()) + " layers");
+    const int64_t count = checked_count(layers, "/layers", "layers");
     for (int64_t i = 0; i < count; ++i) {
         const h5::Location g = layers.open_group(layer_group_name(static_cast<size_t>(i)));
         quant::LayerResult l;

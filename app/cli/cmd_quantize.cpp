@@ -133,7 +133,7 @@ void run_quantize(const QuantizeOptions& o)
                     l.seconds);
     }
     {
-        // Super-weights the chosen parameters clip (beyond 10 standard deviations of their row,
+        // Super-weights the chosen parameters clip (beyond 10 standard deviations of the layer,
         // reconstructed more than half a step off), from the original weights on disk.
         auto original = model::Model::open(o.model);
         int64_t flagged = 0;

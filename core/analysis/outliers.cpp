@@ -24,21 +24,21 @@ std::vector<ClippedWeight> clipped_outliers(const at::Tensor& W, const quant::La
         quant::QuantizedModel::dequantize(layer).to(at::kDouble).contiguous();
     const int64_t rows = w.size(0), cols = w.size(1);
     const int64_t g = layer.group_size <= 0 ? cols : layer.group_size;
-    const at::Tensor mean = w.mean(1), sd = w.std(1, /*unbiased=*/false);
+    // The layer's own statistics (a row that holds a super-weight is often loud as a whole).
+    const double mean = w.mean().item<double>();
+    const double sd = w.std(/*unbiased=*/false).item<double>();
     const at::Tensor scale = layer.scale.to(at::kDouble).contiguous();
     const double* wp = w.data_ptr<double>();
     const double* hp = what_hat.data_ptr<double>();
-    const double* mp = mean.data_ptr<double>();
-    const double* sp = sd.data_ptr<double>();
     const double* scp = scale.data_ptr<double>();
     const int64_t groups = scale.size(1);
     std::vector<ClippedWeight> out;
+    if (!(sd > 0.0))
+        return out;
     for (int64_t r = 0; r < rows; ++r) {
-        if (!(sp[r] > 0.0))
-            continue;
         for (int64_t c = 0; c < cols; ++c) {
             const double v = wp[r * cols + c];
-            const double z = std::abs(v - mp[r]) / sp[r];
+            const double z = std::abs(v - mean) / sd;
             if (z < k)
                 continue;
             const double step = std::abs(scp[r * groups + c / g]);

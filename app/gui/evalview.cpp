@@ -47,7 +47,7 @@ EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm,
     EvalResult r;
     at::Tensor windows;
     if (s.textPath.isEmpty()) {
-        if (!model->isDemo())
+        if (!model->samplesOwnText())
             throw zp::InvalidArgument(
                 "choose a text file to evaluate on (WikiText-2 .raw, C4 "
                 ".jsonl or plain text)");
@@ -57,7 +57,9 @@ EvalResult runEvaluation(const ModelPtr& model, const QuantizedModelPtr& qm,
         std::vector<int32_t> stream =
             zp::demo::demo_token_stream(*engine, L * s.windows, 0x5eed0e7a1ull, L);
         windows = zp::data::contiguous_windows(stream, L, s.windows);
-        r.what = QStringLiteral("demo text sampled from the model");
+        r.what = model->isDemo()
+                     ? QStringLiteral("demo text sampled from the model")
+                     : QStringLiteral("text sampled from the original model (temperature 1)");
     } else {
         const std::string path = s.textPath.toStdString();
         windows =
@@ -281,6 +283,10 @@ void EvalView::setInputs(ModelPtr model, QuantizedModelPtr quantized, QuantizedM
         text_->setPlaceholderText(tr("demo: text sampled from the model"));
         if (prompt_->text() == QLatin1String("Once upon a time"))
             prompt_->setText(QStringLiteral("ka to rin"));
+    } else if (model_ && model_->samplesOwnText()) {
+        text_->setPlaceholderText(tr("empty: text sampled from the original model"));
+        if (prompt_->text() == QLatin1String("ka to rin"))
+            prompt_->setText(QStringLiteral("Once upon a time"));
     } else {
         text_->setPlaceholderText(tr("a text file (required)"));
     }

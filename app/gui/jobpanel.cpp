@@ -389,7 +389,7 @@ void JobPanel::updateCalibrationHint()
 {
     const bool gptq = method_->currentData().toString().startsWith(QLatin1String("gptq"));
     const bool needsData = gptq || transform_->currentData().toString() != QLatin1String("none");
-    calib_->setPlaceholderText(demo_ ? tr("demo: sampled text")
+    calib_->setPlaceholderText(demo_ ? tr("empty: text sampled from the model")
                                      : (needsData ? tr("required for GPTQ and transforms")
                                                   : tr("none: data-free RTN (h = 1)")));
 }

@@ -1,5 +1,7 @@
 #include "app/gui/jobtypes.h"
 
+#include <algorithm>
+
 #include "core/analysis/layer_figures.h"
 #include "core/common/error.h"
 #include "core/pipeline/pipeline.h"
@@ -279,6 +281,24 @@ LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSe
         v.groupLoss = f.group_loss;
         v.groupLossMinMax = f.group_loss_minmax;
         v.importance = f.importance;
+        v.engine = std::make_shared<const zp::quant::LayerResult>(r);
+        std::vector<zp::analysis::ClippedWeight> clipped =
+            zp::analysis::clipped_outliers(W, r, LayerResult::kClippedFloor);
+        std::sort(clipped.begin(), clipped.end(),
+                  [](const auto& a, const auto& b) { return a.sigmas > b.sigmas; });
+        for (const zp::analysis::ClippedWeight& c : clipped)
+            v.clippedSigmas.push_back(static_cast<float>(c.sigmas));
+        if (!clipped.empty())
+            v.worstClipped = clipped.front();
+        v.clippedKnown = true;
     }
     return v;
+}
+
+int LayerResult::clippedBeyond(double k) const
+{
+    // clippedSigmas decreases: the count is the first position below k.
+    const auto end = std::partition_point(clippedSigmas.begin(), clippedSigmas.end(),
+                                          [k](float z) { return z >= k; });
+    return static_cast<int>(end - clippedSigmas.begin());
 }

@@ -12,6 +12,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/analysis/outliers.h"
 #include "core/pipeline/distill.h"
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/prepare.h"
@@ -100,8 +101,20 @@ struct LayerResult {
     at::Tensor scale, zero;                 // [rows, groups], CPU
     at::Tensor groupLoss, groupLossMinMax;  // [rows, groups] float64, CPU (undefined: no weights)
     at::Tensor importance;                  // [cols] float64, CPU: the h used
+    // The engine's result (codes included), for the views that need W_hat (the Outliers view);
+    // null where the model's weights were not available.
+    std::shared_ptr<const zp::quant::LayerResult> engine;
+    // The weights these parameters clip (analysis::clipped_outliers) at least kClippedFloor
+    // standard deviations out: their sigmas, decreasing; the most extreme one in full.
+    // clippedKnown is false where the weights were not available.
+    static constexpr double kClippedFloor = 3.0;
+    std::vector<float> clippedSigmas;
+    zp::analysis::ClippedWeight worstClipped;
+    bool clippedKnown = false;
     bool valid() const { return layer >= 0; }
     double ratio() const { return diagLossMinMax > 0.0 ? diagLoss / diagLossMinMax : 1.0; }
+    // How many clipped weights lie at least k (>= kClippedFloor) standard deviations out.
+    int clippedBeyond(double k) const;
 };
 
 struct JobProgress {

@@ -2,6 +2,9 @@
 
 #include <QColor>
 
+#include <algorithm>
+#include <cmath>
+
 #include "app/gui/colors.h"
 
 LayerTableModel::LayerTableModel(QObject* parent) : QAbstractTableModel(parent)
@@ -37,6 +40,22 @@ int LayerTableModel::resultCount() const
     int n = 0;
     for (const LayerResult& r : results_)
         n += r.valid();
+    return n;
+}
+
+void LayerTableModel::setOutlierThreshold(double k)
+{
+    k_ = std::max(k, LayerResult::kClippedFloor);
+    if (!results_.empty())
+        Q_EMIT dataChanged(index(0, Clipped),
+                           index(static_cast<int>(results_.size()) - 1, Clipped));
+}
+
+int LayerTableModel::flaggedCount() const
+{
+    int n = 0;
+    for (const LayerResult& r : results_)
+        n += r.valid() && r.clippedBeyond(k_) > 0;
     return n;
 }
 
@@ -92,10 +111,21 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
                 return done ? (sort ? QVariant(r.seconds)
                                     : QString::number(r.seconds * 1000.0, 'f', 0))
                             : QVariant();
+            case Clipped: {
+                if (!done || !r.clippedKnown)
+                    return QVariant();
+                const int n = r.clippedBeyond(k_);
+                return sort ? QVariant(n)
+                            : (n > 0 ? QStringLiteral("\u26a0 %1").arg(n) : QStringLiteral("0"));
+            }
         }
     }
     if (role == Qt::BackgroundRole && index.column() == Ratio && done)
         return colors::ratio(r.ratio());
+    if (role == Qt::BackgroundRole && index.column() == Clipped && done && r.clippedBeyond(k_) > 0)
+        return QColor(0xFD, 0xD8, 0xA8);
+    if (role == Qt::ForegroundRole && index.column() == Clipped && done && r.clippedBeyond(k_) > 0)
+        return QColor(0x7a, 0x30, 0x00);
     if (role == Qt::ForegroundRole && index.column() == Ratio && done)
         return QColor(20, 20, 20);
     if (role == Qt::TextAlignmentRole && index.column() >= Bits && index.column() != Method)
@@ -103,6 +133,30 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
     if (role == Qt::ToolTipRole) {
         if (!done)
             return tr("%1: not quantized yet").arg(l.name);
+        if (index.column() == Clipped) {
+            if (!r.clippedKnown)
+                return tr("%1: the weights are not available, so clipping is not known")
+                    .arg(l.name);
+            const int n = r.clippedBeyond(k_);
+            if (n == 0)
+                return tr("%1: no weight at least %2 standard deviations out is clipped (every "
+                          "one is reconstructed within half a step)")
+                    .arg(l.name)
+                    .arg(k_);
+            const zp::analysis::ClippedWeight& c = r.worstClipped;
+            return tr("%1: %n weight(s) at least %2 standard deviations out clipped by these "
+                      "parameters. The worst: W[%3, %4] = %5 (%6 sd) is reconstructed as %7, "
+                      "%8 steps off. See the Outliers tab.",
+                      "", n)
+                .arg(l.name)
+                .arg(k_)
+                .arg(c.row)
+                .arg(c.col)
+                .arg(c.value, 0, 'g', 4)
+                .arg(c.sigmas, 0, 'f', 1)
+                .arg(c.reconstructed, 0, 'g', 4)
+                .arg(c.step > 0 ? std::abs(c.reconstructed - c.value) / c.step : 0.0, 0, 'f', 1);
+        }
         return tr("%1 (%2 x %3), %4: loss %5 vs Min-Max %6, ratio %7. Double-click to inspect.")
             .arg(l.name)
             .arg(l.rows)
@@ -119,8 +173,9 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
 {
     if (orientation != Qt::Horizontal || section < 0 || section >= ColumnCount)
         return QAbstractTableModel::headerData(section, orientation, role);
-    static const char* names[] = {"Layer",  "Block", "Type",         "Shape", "Bits",     "Group",
-                                  "Method", "Loss",  "Min-Max loss", "Ratio", "Time (ms)"};
+    static const char* names[] = {"Layer",        "Block", "Type",      "Shape",
+                                  "Bits",         "Group", "Method",    "Loss",
+                                  "Min-Max loss", "Ratio", "Time (ms)", "Clipped"};
     static const char* tips[] = {"Layer name",
                                  "Decoder block",
                                  "Linear layer type",
@@ -131,7 +186,10 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
                                  "Importance-weighted squared error, summed over rows (diag loss)",
                                  "The same for Min-Max on the same weights",
                                  "Loss / Min-Max loss: below 1 = better than Min-Max",
-                                 "Time spent on the layer"};
+                                 "Time spent on the layer",
+                                 "Weights far out (at least k standard deviations of the layer) "
+                                 "that these parameters clip: reconstructed more than half a "
+                                 "step off. k is set on the Outliers tab"};
     if (role == Qt::DisplayRole)
         return tr(names[section]);
     if (role == Qt::ToolTipRole)

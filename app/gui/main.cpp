@@ -1,7 +1,14 @@
 // zeropoint: the ZeroPoint workbench.
 //   zeropoint [MODEL]                       open a model (a path, or "demo")
 //   zeropoint --demo                        open the built-in demo
+//   zeropoint --demo MODEL.gguf             open the real demo (packaging/setup.sh demo:
+//                                           SmolLM2-135M-Instruct) with its default job; the
+//                                           built-in demo, saying why, if it cannot be opened
+//   zeropoint --demo --demo-unavailable WHY the built-in demo, saying in the window and on stderr
+//                                           why the real one is not there
 //   zeropoint --demo --screenshots DIR      render every main view to DIR/*.png and exit
+//   zeropoint --demo --screenshots DIR MODEL.gguf
+//                                           the same for the real demo and its default job
 //   zeropoint --screenshots DIR MODEL       the same for a model the engine opens (channel-wise
 //   job; with --calib TEXT [--tokenizer T]: GPTQ on that text, evaluation and distillation)
 //   zeropoint --screenshots DIR --activations --tokenizer T --calib TEXT MODEL
@@ -44,7 +51,12 @@ int main(int argc, char** argv)
                              QStringLiteral("The calibration and evaluation text for "
                                             "--screenshots."),
                              QStringLiteral("file"));
+    QCommandLineOption demoUnavailable(
+        QStringLiteral("demo-unavailable"),
+        QStringLiteral("With --demo: why the real demo model is not there (shown in the window)."),
+        QStringLiteral("why"));
     parser.addOption(demo);
+    parser.addOption(demoUnavailable);
     parser.addOption(shots);
     parser.addOption(activations);
     parser.addOption(tokenizer);
@@ -71,10 +83,14 @@ int main(int argc, char** argv)
             runner.start();
             return app.exec();
         }
-        ScreenshotRunner runner(
-            &window, parser.value(shots),
-            args.isEmpty() || parser.isSet(demo) ? QStringLiteral("demo") : args.first(),
-            parser.value(tokenizer), parser.value(calib));
+        // --demo with a model: the real demo (its default job); --demo alone: the built-in one.
+        const bool realDemo = parser.isSet(demo) && !args.isEmpty();
+        ScreenshotRunner runner(&window, parser.value(shots),
+                                args.isEmpty() || (parser.isSet(demo) && !realDemo)
+                                    ? QStringLiteral("demo")
+                                    : args.first(),
+                                parser.value(tokenizer), parser.value(calib));
+        runner.setRealDemo(realDemo);
         QObject::connect(&runner, &ScreenshotRunner::done, &app,
                          [](int code) { QCoreApplication::exit(code); });
         runner.start();
@@ -83,7 +99,11 @@ int main(int argc, char** argv)
 
     MainWindow window;
     window.show();
-    if (parser.isSet(demo))
+    if (parser.isSet(demo) && parser.isSet(demoUnavailable))
+        window.openDemoFallback(parser.value(demoUnavailable));
+    else if (parser.isSet(demo) && !parser.positionalArguments().isEmpty())
+        window.openRealDemo(parser.positionalArguments().first());
+    else if (parser.isSet(demo))
         window.openDemo();
     else if (!parser.positionalArguments().isEmpty())
         window.openModel(parser.positionalArguments().first());

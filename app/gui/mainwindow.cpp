@@ -26,6 +26,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <thread>
@@ -44,6 +45,7 @@
 #include "app/gui/jobpanel.h"
 #include "app/gui/layertablemodel.h"
 #include "app/gui/modelbrowser.h"
+#include "app/gui/outliersview.h"
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
 #include "core/common/error.h"
@@ -111,6 +113,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     eval_ = new EvalView(this);
     activations_ = new ActivationsView(this);
     distill_ = new DistillView(this);
+    outliers_ = new OutliersView(this);
     tabs_ = new QTabWidget(this);
     tabs_->addTab(overview_, tr("Overview"));
     tabs_->addTab(inspector_, tr("Layer inspector"));
@@ -118,6 +121,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     tabs_->addTab(eval_, tr("Evaluation"));
     tabs_->addTab(activations_, tr("Activations"));
     tabs_->addTab(distill_, tr("Distillation"));
+    tabs_->addTab(outliers_, tr("Outliers"));
+    tabs_->setTabToolTip(6, tr("Super-weights: the weights far out of a layer's distribution "
+                               "that the run's parameters clip, with their error under the run "
+                               "and under Min-Max (Ctrl+7)"));
     tabs_->setTabToolTip(5, tr("NeUQI's lightweight distillation: the loss as it trains and how "
                                "far each layer's scales and zero-points moved (Ctrl+6)"));
     tabs_->setTabToolTip(4, tr("RUQuant's argument on real activations: outlier channels after "
@@ -147,9 +154,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     setCentralWidget(central);
 
     browser_ = new ModelBrowser(this);
+    modelNote_ = new QLabel(this);
+    modelNote_->setObjectName(QStringLiteral("modelDescription"));
+    modelNote_->setWordWrap(true);
+    modelNote_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    modelNote_->setStyleSheet(QStringLiteral("QLabel { padding: 4px; }"));
+    modelNote_->setText(tr("No model open: File > Open demo model (Ctrl+D)."));
+    auto* browserBox = new QWidget(this);
+    auto* bl = new QVBoxLayout(browserBox);
+    bl->setContentsMargins(0, 0, 0, 0);
+    bl->addWidget(modelNote_);
+    bl->addWidget(browser_, 1);
     auto* browserDock = new QDockWidget(tr("Model"), this);
     browserDock->setObjectName(QStringLiteral("modelDock"));
-    browserDock->setWidget(browser_);
+    browserDock->setWidget(browserBox);
     addDockWidget(Qt::LeftDockWidgetArea, browserDock);
     jobPanel_ = new JobPanel(this);
     auto* jobDock = new QDockWidget(tr("Job"), this);
@@ -174,6 +192,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
 
     connect(browser_, &ModelBrowser::layerActivated, this, &MainWindow::inspectLayer);
     connect(overview_, &OverviewView::layerActivated, this, &MainWindow::inspectLayer);
+    connect(overview_, &OverviewView::outliersActivated, this, [this](int layer) {
+        outliers_->setLayer(layer);
+        browser_->selectLayer(layer);
+        tabs_->setCurrentWidget(outliers_);
+    });
+    connect(outliers_, &OutliersView::thresholdChanged, overview_,
+            &OverviewView::setOutlierThreshold);
     connect(jobPanel_, &JobPanel::startRequested, this, &MainWindow::startJob);
     connect(jobPanel_, &JobPanel::cancelRequested, this, &MainWindow::cancelJob);
     connect(jobPanel_, &JobPanel::distillRequested, this, &MainWindow::startDistill);
@@ -216,6 +241,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         overview_->setResult(r);
         browser_->setResult(r);
         inspector_->setResult(r);
+        if (r.layer == outliers_->layer())
+            outliers_->refresh();
         const LayerInfo& l = model_->layers()[r.layer];
         jobPanel_->appendLog(tr("%1: diag loss %2, RTN Min-Max %3, ratio %4 (%5 ms)")
                                  .arg(l.name)
@@ -347,9 +374,9 @@ void MainWindow::createActions()
     distill->setStatusTip(tr("NeUQI's lightweight distillation of the current result"));
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
-    const char* names[] = {"&Overview",   "Layer &inspector", "&Playground",
-                           "&Evaluation", "&Activations",     "&Distillation"};
-    for (int i = 0; i < 6; ++i) {
+    const char* names[] = {"&Overview",    "Layer &inspector", "&Playground", "&Evaluation",
+                           "&Activations", "&Distillation",    "O&utliers"};
+    for (int i = 0; i < 7; ++i) {
         QAction* a = view->addAction(tr(names[i]), this, [this, i] { tabs_->setCurrentIndex(i); });
         a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)));
     }
@@ -366,6 +393,51 @@ void MainWindow::createActions()
 bool MainWindow::openDemo()
 {
     return openModel(QString::fromLatin1(kDemo));
+}
+
+bool MainWindow::openRealDemo(const QString& gguf)
+{
+    if (!jobs_->isIdle()) {
+        showError(tr("A job is running: cancel it before opening another model."));
+        return false;
+    }
+    ModelPtr m;
+    try {
+        m = openRealDemoModel(gguf);
+    } catch (const std::exception& e) {
+        return openDemoFallback(
+            tr("the demo model %1 could not be opened (%2)").arg(gguf, firstLine(e)));
+    }
+    setModel(m);
+    setQuantized(nullptr);
+    sessionPath_.clear();
+    addRecent(gguf);
+    messageBar_->hide();
+    jobPanel_->setSettings(realDemoJob());
+    jobPanel_->appendLog(tr("Opened the demo %1: %2").arg(m->name(), m->description()));
+    statusBar()->showMessage(tr("Demo: %1 (%2 linear layers); press Start (F5) for the default job")
+                                 .arg(m->name())
+                                 .arg(m->layers().size()),
+                             15000);
+    return true;
+}
+
+bool MainWindow::openDemoFallback(const QString& why)
+{
+    const QString note =
+        tr("The real demo model (SmolLM2-135M-Instruct) is not available: %1. This is the "
+           "built-in synthetic demo instead (seeded synthetic weights, a syllable tokenizer).")
+            .arg(why);
+    std::fprintf(stderr, "zeropoint: %s\n", qPrintable(note));
+    if (!openDemo())
+        return false;
+    showInfo(note);
+    return true;
+}
+
+QString MainWindow::modelNote() const
+{
+    return modelNote_->text();
 }
 
 bool MainWindow::openModel(const QString& path)
@@ -399,9 +471,14 @@ void MainWindow::setModel(ModelPtr model)
     model_ = std::move(model);
     browser_->setModel(model_);
     overview_->setModel(model_);
+    outliers_->setModel(model_, overview_->tableModel());
+    modelNote_->setText(
+        model_ ? QStringLiteral("<b>%1</b><br>%2")
+                     .arg(model_->name().toHtmlEscaped(), model_->description().toHtmlEscaped())
+               : tr("No model open: File > Open demo model (Ctrl+D)."));
     inspector_->setModel(model_);
     jobPanel_->setModelLoaded(model_ != nullptr && model_->hasWeights(),
-                              model_ && model_->isDemo());
+                              model_ && model_->samplesOwnText());
     eval_->setInputs(model_, quantized_);
     activations_->setInputs(model_, quantized_);
     updateDistillAvailability();
@@ -426,10 +503,11 @@ bool MainWindow::startJob()
                 "the session's model is not available: open the model to run a job");
         for (const LayerInfo& l : model_->layers())
             zp::quant::validate_config(s.quantConfig(), l.cols, l.name.toStdString());
-        if (s.isGptq() && s.calibPath.isEmpty() && !model_->isDemo())
+        if (s.isGptq() && s.calibPath.isEmpty() && !model_->samplesOwnText())
             throw zp::InvalidArgument(
                 "GPTQ needs calibration data: choose a text, jsonl or ids file in the job panel");
-        if (s.transform != QLatin1String("none") && s.calibPath.isEmpty() && !model_->isDemo())
+        if (s.transform != QLatin1String("none") && s.calibPath.isEmpty() &&
+            !model_->samplesOwnText())
             throw zp::InvalidArgument(
                 "a transform is built from calibration activations: choose a text, jsonl or ids "
                 "file in the job panel");
@@ -513,7 +591,7 @@ bool MainWindow::startDistill()
     const DistillSettings s = jobPanel_->distillSettings();
     try {
         s.distillOptions();  // every value through the run-options table
-        if (s.calibPath.isEmpty() && !model_->isDemo())
+        if (s.calibPath.isEmpty() && !model_->samplesOwnText())
             throw zp::InvalidArgument(
                 "distillation trains on calibration text: choose a text, jsonl or ids file on "
                 "the Distill page (or the Quantize page)");
@@ -563,6 +641,7 @@ void MainWindow::restorePreviousResults()
             inspector_->setResult(r);
         }
     quantized_ = previousQuantized_;
+    outliers_->refresh();
     previousResults_.clear();
     previousQuantized_.reset();
     eval_->setInputs(model_, quantized_, undistilled_);
@@ -599,6 +678,7 @@ void MainWindow::showQuantizedModel(const zp::quant::QuantizedModel& qm)
         browser_->setResult(v);
         inspector_->setResult(v);
     }
+    outliers_->refresh();
 }
 
 bool MainWindow::openSession(const QString& path)
@@ -748,6 +828,7 @@ void MainWindow::openRecent(const QString& path)
 void MainWindow::inspectLayer(int layer)
 {
     browser_->selectLayer(layer);
+    outliers_->setLayer(layer);
     inspector_->inspect(layer);
     tabs_->setCurrentWidget(inspector_);
 }
@@ -888,7 +969,11 @@ void MainWindow::showGuide()
            "transform such as RUQuant in the Job panel), a block's linear input on real text: "
            "the outlier channels after each stage of the transform, one token against the "
            "quantization intervals (midpoint vs Lloyd-Max centroid) and every token's error, "
-           "before and after.</li></ol>"
+           "before and after.</li>"
+           "<li><b>Outliers</b> (Ctrl+7): the weights of a layer at least k standard deviations "
+           "out (super-weights), sortable by magnitude and by importance, with their error under "
+           "the run's parameters and under Min-Max. The overview's Clipped column flags the "
+           "layers whose parameters clip such a weight.</li></ol>"
            "<p>Every plot zooms with the wheel, pans by dragging, shows values on hover and saves "
            "as PNG, PDF or CSV "
            "(Save… or right click). Losses are importance-weighted squared errors: sum h (Q(w) - "

@@ -24,6 +24,7 @@ class PlaygroundView;
 class EvalView;
 class ActivationsView;
 class DistillView;
+class OutliersView;
 class ExportDialog;
 
 class MainWindow : public QMainWindow {
@@ -42,6 +43,7 @@ public:
     EvalView* evaluation() const { return eval_; }
     ActivationsView* activations() const { return activations_; }
     DistillView* distillation() const { return distill_; }
+    OutliersView* outliers() const { return outliers_; }
     ExportDialog* exportDialog() const { return exportDialog_; }
     QuantizedModelPtr quantized() const { return quantized_; }
     // The result the current one was distilled from in this window (null: not distilled here).
@@ -53,6 +55,14 @@ public:
 public Q_SLOTS:
     bool openDemo();
     bool openModel(const QString& path);  // "demo" opens the built-in demo
+    // The real demo (packaging/setup.sh demo): the GGUF model at `gguf` (SmolLM2-135M-Instruct)
+    // with the demo's default job in the job panel. When it cannot be opened, the built-in
+    // synthetic demo instead, saying so in the window and on stderr; false only if neither opens.
+    bool openRealDemo(const QString& gguf);
+    // The built-in synthetic demo, with a note in the window saying why the real one is not
+    // there (`why`: e.g. the model could not be fetched).
+    bool openDemoFallback(const QString& why);
+    QString modelNote() const;  // the visible description of the open model
     bool startJob();
     // NeUQI's lightweight distillation of the current result (Job panel, Distill page); the
     // trained result becomes the current one when it finishes. False (message) when it cannot
@@ -102,6 +112,8 @@ private:
     EvalView* eval_ = nullptr;
     ActivationsView* activations_ = nullptr;
     DistillView* distill_ = nullptr;
+    OutliersView* outliers_ = nullptr;
+    QLabel* modelNote_ = nullptr;
     ExportDialog* exportDialog_ = nullptr;
     QuantizedModelPtr quantized_, previousQuantized_, undistilled_;
     std::vector<LayerResult> previousResults_;

@@ -37,8 +37,14 @@ OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
     view_->setAlternatingRowColors(true);
     view_->sortByColumn(-1, Qt::AscendingOrder);
     auto activate = [this](const QModelIndex& i) {
-        if (i.isValid())
-            Q_EMIT layerActivated(proxy_->mapToSource(i).row());
+        if (!i.isValid())
+            return;
+        const QModelIndex source = proxy_->mapToSource(i);
+        if (source.column() == LayerTableModel::Clipped &&
+            table_->result(source.row()).clippedBeyond(table_->outlierThreshold()) > 0)
+            Q_EMIT outliersActivated(source.row());
+        else
+            Q_EMIT layerActivated(source.row());
     };
     connect(view_, &QTableView::clicked, this, activate);
     connect(view_, &QTableView::activated, this, activate);
@@ -81,7 +87,15 @@ OverviewView::OverviewView(QWidget* parent) : QWidget(parent)
     auto* tableBox = new QWidget(this);
     auto* tl = new QVBoxLayout(tableBox);
     tl->setContentsMargins(0, 0, 0, 0);
+    outlierNote_ = new QLabel(this);
+    outlierNote_->setObjectName(QStringLiteral("outlierNote"));
+    outlierNote_->setWordWrap(true);
+    outlierNote_->setStyleSheet(
+        QStringLiteral("QLabel { background: #fdecd2; color: #6b3000; border: 1px solid #e8b878; "
+                       "padding: 3px; }"));
+    outlierNote_->hide();
     tl->addWidget(filter_);
+    tl->addWidget(outlierNote_);
     tl->addWidget(view_);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(plots);
@@ -148,6 +162,17 @@ void OverviewView::setActivationErrors(const QuantizedModelPtr& qm)
     }
 }
 
+void OverviewView::setOutlierThreshold(double k)
+{
+    table_->setOutlierThreshold(k);
+    redraw();
+}
+
+QString OverviewView::outlierNote() const
+{
+    return outlierNote_->isHidden() ? QString() : outlierNote_->text();
+}
+
 void OverviewView::setModel(ModelPtr model)
 {
     model_ = std::move(model);
@@ -176,6 +201,15 @@ void OverviewView::clearResults()
 
 void OverviewView::redraw()
 {
+    const int flagged = table_->flaggedCount();
+    outlierNote_->setVisible(flagged > 0);
+    if (flagged > 0)
+        outlierNote_->setText(
+            tr("\u26a0 %n layer(s) clip a weight at least %1 standard deviations out (a "
+               "super-weight reconstructed more than half a step off): see the Clipped column "
+               "and the Outliers tab.",
+               "", flagged)
+                .arg(table_->outlierThreshold()));
     if (!model_ || table_->resultCount() == 0) {
         heatmap_->clearPlot(tr("Run a job to see which layers gain most"));
         bars_->clearPlot(tr("Run a job to see the losses"));

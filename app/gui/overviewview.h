@@ -2,7 +2,9 @@
 // Min-Max, a bar chart of both losses per layer, and a sortable, filterable table of every layer;
 // after a run with activation quantization or a transform, next to the weight heatmap, one of
 // blocks x linear-input groups with each group's activation error
-// (quant::GroupTransform::act_error, coloured by act_error / act_error_plain).
+// (quant::GroupTransform::act_error, coloured by act_error / act_error_plain). Layers whose
+// parameters clip a weight at least k standard deviations out are flagged in the table and
+// counted in a line above it.
 #pragma once
 
 #include <QWidget>
@@ -10,6 +12,7 @@
 #include "app/gui/jobtypes.h"
 #include "app/gui/workbenchmodel.h"
 
+class QLabel;
 class QLineEdit;
 class QSplitter;
 class QSortFilterProxyModel;
@@ -30,6 +33,9 @@ public:
     // The activation-error heatmap of a run (hidden when it has no transforms or qm is null).
     void setActivationErrors(const QuantizedModelPtr& qm);
     bool hasActivationErrors() const;
+    // The threshold of the clipped-weight flag (standard deviations).
+    void setOutlierThreshold(double k);
+    QString outlierNote() const;
 
     LayerTableModel* tableModel() const { return table_; }
     QSortFilterProxyModel* proxyModel() const { return proxy_; }
@@ -38,6 +44,8 @@ public:
 
 Q_SIGNALS:
     void layerActivated(int layer);
+    // The Clipped cell of a layer was clicked: show its outliers.
+    void outliersActivated(int layer);
 
 private:
     void redraw();
@@ -47,6 +55,7 @@ private:
     QSortFilterProxyModel* proxy_ = nullptr;
     QTableView* view_ = nullptr;
     QLineEdit* filter_ = nullptr;
+    QLabel* outlierNote_ = nullptr;
     LayerHeatmapPlot* heatmap_ = nullptr;
     LayerLossBarPlot* bars_ = nullptr;
     LayerHeatmapPlot* actHeatmap_ = nullptr;

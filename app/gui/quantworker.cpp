@@ -49,9 +49,9 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
                 tok = openTokenizer(*model, s.tokenizer);
             return tok.get();
         };
-        // The demo samples its calibration text from its own model when no file is given.
+        // The demos sample their calibration text from the model itself when no file is given.
         std::function<at::Tensor(int64_t)> demoCalibration;
-        if (model->isDemo())
+        if (model->samplesOwnText())
             demoCalibration = [&](int64_t seqlen) {
                 p.stage = QStringLiteral("drawing the calibration set");
                 Q_EMIT progress(p);
@@ -64,8 +64,8 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
         const zp::pipeline::PreparedCalibration pc = zp::pipeline::prepare_run(
             *engine, o, cr, tokenizer, demoCalibration, "demo (sampled from the model)");
         if (pc.drawn && s.calibPath.isEmpty())
-            Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the demo "
-                                          "model (seed %3)")
+            Q_EMIT message(QStringLiteral("Calibration: %1 x %2 tokens sampled from the model "
+                                          "itself (temperature 1, seed %3)")
                                .arg(s.nsamples)
                                .arg(pc.seqlen)
                                .arg(s.seed));
@@ -166,7 +166,7 @@ void QuantWorker::runDistill(ModelPtr model, QuantizedModelPtr qm, DistillSettin
             return tok.get();
         };
         std::function<at::Tensor(int64_t)> demoCalibration;
-        if (model->isDemo())
+        if (model->samplesOwnText())
             demoCalibration = [&](int64_t seqlen) {
                 return zp::demo::demo_calibration(*engine, s.nsamples, seqlen, s.seed);
             };

@@ -16,6 +16,7 @@
 #include "app/gui/jobpanel.h"
 #include "app/gui/layertablemodel.h"
 #include "app/gui/mainwindow.h"
+#include "app/gui/outliersview.h"
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
 #include "app/gui/plots/plotview.h"
@@ -40,10 +41,13 @@ void ScreenshotRunner::start()
     QTimer::singleShot(10 * 60 * 1000, this, [this] { fail(QStringLiteral("timed out")); });
     QApplication::processEvents();
     grabWindow(QStringLiteral("start_window.png"));  // before any model: the empty states
-    if (!window_->openModel(model_)) {
+    if (realDemo_ ? !window_->openRealDemo(model_) : !window_->openModel(model_)) {
         fail(window_->lastError());
         return;
     }
+    if (realDemo_ && window_->model()->isDemo())
+        model_ = QStringLiteral("demo");  // the fallback: the synthetic demo's run
+    realDemo_ = realDemo_ && !window_->model()->isDemo();
     JobSettings s;
     const bool demo = model_ == QLatin1String("demo");
     const bool data = demo || !calib_.isEmpty();
@@ -55,7 +59,11 @@ void ScreenshotRunner::start()
     s.seed = 0;
     s.nsamples = 16;
     s.seqlen = 128;
-    window_->jobPanel()->setSettings(s);
+    if (realDemo_)
+        s = window_->jobPanel()->settings();  // the demo's default job, as the user gets it
+    else
+        window_->jobPanel()->setSettings(s);
+    grabWindow(QStringLiteral("opened_window.png"));
     connect(window_->jobController(), &JobController::finished, this,
             &ScreenshotRunner::jobFinished);
     connect(window_->jobController(), &JobController::failed, this,
@@ -102,6 +110,31 @@ void ScreenshotRunner::inspectorReady()
     const auto plots = window_->inspector()->plots();
     for (int i = 0; i < plots.size(); ++i)
         savePlot(plots[i], QString::fromLatin1(names[i]));
+    // The Outliers tab: the layer with the most clipped weights beyond k (else the one above).
+    LayerTableModel* t = window_->overview()->tableModel();
+    const double k = window_->outliers()->threshold();
+    int worst = layer_ < 0 ? 0 : layer_, most = 0;
+    for (int i = 0; i < t->rowCount(); ++i)
+        if (t->result(i).valid() && t->result(i).clippedBeyond(k) > most) {
+            most = t->result(i).clippedBeyond(k);
+            worst = i;
+        }
+    window_->tabs()->setCurrentWidget(window_->outliers());
+    connect(window_->outliers(), &OutliersView::updated, this, &ScreenshotRunner::outliersReady);
+    window_->outliers()->setLayer(worst);
+    if (window_->outliers()->tableLayer() == worst && !window_->outliers()->isComputing())
+        QTimer::singleShot(0, this, &ScreenshotRunner::outliersReady);
+}
+
+void ScreenshotRunner::outliersReady()
+{
+    if (stage_ != 1 || finished_ || window_->outliers()->isComputing())
+        return;
+    stage_ = 11;
+    QApplication::processEvents();
+    grabWindow(QStringLiteral("outliers_window.png"));
+    stage_ = 1;
+    disconnect(window_->outliers(), &OutliersView::updated, this, &ScreenshotRunner::outliersReady);
     window_->tabs()->setCurrentWidget(window_->playground());
     connect(window_->playground(), &PlaygroundView::updated, this,
             &ScreenshotRunner::playgroundReady);
@@ -152,7 +185,7 @@ void ScreenshotRunner::manualReady()
     window_->tabs()->setCurrentWidget(window_->evaluation());
     EvalSettings es = window_->evaluation()->settings();
     es.textPath = calib_;
-    if (!calib_.isEmpty())
+    if (!calib_.isEmpty() || realDemo_)
         es.prompt = QStringLiteral("Once upon a time");
     window_->evaluation()->setSettings(es);
     connect(window_->evaluation(), &EvalView::finished, this, [this] {
@@ -177,6 +210,11 @@ void ScreenshotRunner::evaluationReady()
     const QString panel = dir_.filePath(QStringLiteral("job_panel.png"));
     if (window_->jobPanel()->grab().save(panel))
         written_ << panel;
+    if (realDemo_) {  // distilling SmolLM2 takes minutes on two cores: not here
+        stage_ = 9;
+        startExport();
+        return;
+    }
     // NeUQI's lightweight distillation of the result: a short run on the same text.
     stage_ = 6;
     DistillSettings d = window_->jobPanel()->distillSettings();

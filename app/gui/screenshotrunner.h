@@ -2,7 +2,9 @@
 // every main view (overview, each inspector plot, the playground, the evaluation tab), then
 // distils the result (the Distillation tab, its plots, the evaluation with the distilled entry,
 // the job panel's Distill page) and opens the export dialog, as PNG files in DIR; reports
-// done(exitCode). For another model, --calib TEXT (and --tokenizer) give the calibration and
+// done(exitCode). The Outliers tab is rendered for the layer with the most clipped super-weights.
+// For the real demo (setRealDemo) its default job and the evaluation on sampled text. For another
+// model, --calib TEXT (and --tokenizer) give the calibration and
 // evaluation text; without them the job is data-free and the evaluation and distillation are
 // skipped.
 #pragma once
@@ -26,6 +28,9 @@ public:
                      const QString& model = QStringLiteral("demo"),
                      const QString& tokenizer = QString(), const QString& calib = QString(),
                      QObject* parent = nullptr);
+    // The model is the real demo (MainWindow::openRealDemo): its default job, the evaluation on
+    // text sampled from the model, no distillation (minutes on two cores).
+    void setRealDemo(bool on) { realDemo_ = on; }
     void start();
     const QStringList& written() const { return written_; }
 
@@ -35,6 +40,7 @@ Q_SIGNALS:
 private:
     void jobFinished();
     void inspectorReady();
+    void outliersReady();
     void playgroundReady();
     void manualReady();
     void evaluationReady();
@@ -53,5 +59,6 @@ private:
     int layer_ = -1;
     int stage_ = 0;
     bool finished_ = false;
+    bool realDemo_ = false;
     QTemporaryDir exportDir_;
 };

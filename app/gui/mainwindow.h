@@ -15,6 +15,7 @@
 class QLabel;
 class QMenu;
 class QTabWidget;
+class QTextBrowser;
 class QTimer;
 class ModelBrowser;
 class JobPanel;
@@ -113,7 +114,7 @@ private:
     ActivationsView* activations_ = nullptr;
     DistillView* distill_ = nullptr;
     OutliersView* outliers_ = nullptr;
-    QLabel* modelNote_ = nullptr;
+    QTextBrowser* modelNote_ = nullptr;
     ExportDialog* exportDialog_ = nullptr;
     QuantizedModelPtr quantized_, previousQuantized_, undistilled_;
     std::vector<LayerResult> previousResults_;

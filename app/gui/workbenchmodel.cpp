@@ -83,8 +83,10 @@ QString ggufWeightNote(const QString& path)
     if (types.size() == 1 &&
         (types.count(QStringLiteral("Q4_1")) || types.count(QStringLiteral("Q4_0"))))
         note += QStringLiteral(
-            " They already lie on a 4-bit grid in blocks of 32, so re-quantizing at 4 bits in "
-            "groups of 32 is near-lossless by construction (Min-Max recovers the grid); fewer "
+            " Every block of 32 of them already lies on a 16-level grid (a scale and a "
+            "real-valued offset), so re-quantizing at 4 bits in groups of 32 is near-lossless by "
+            "construction for parameters with a real-valued zero-point (NeUQI); Min-Max rounds "
+            "its zero-point to an integer and so shifts that grid by up to half a step. Fewer "
             "bits or larger groups are a real test.");
     return note;
 }

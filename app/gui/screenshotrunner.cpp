@@ -177,7 +177,7 @@ void ScreenshotRunner::manualReady()
     grabWindow(QStringLiteral("playground_manual_window.png"));
     // The evaluation tab: perplexity and greedy text of the original and the quantized model.
     stage_ = 4;
-    if (model_ != QLatin1String("demo") && calib_.isEmpty()) {  // no text to evaluate on
+    if (model_ != QLatin1String("demo") && calib_.isEmpty() && !realDemo_) {  // no text
         stage_ = 9;
         startExport();
         return;

@@ -5,7 +5,10 @@
 // both perplexities and both texts; the export dialog writes a file; the playground follows its
 // sliders; bad files give a message in the window and the app keeps going; a distillation of a
 // stories260K result keeps its codes, draws the engine's loss per step live, maps how far each
-// layer's parameters moved, and a cancelled one changes nothing.
+// layer's parameters moved, and a cancelled one changes nothing; the Outliers tab and the
+// overview's Clipped flag agree with plain loops over W and W_hat; the real demo (SmolLM2, when
+// cached) opens with its description and default job, and a missing one falls back to the
+// synthetic demo with a note.
 #include <QSpinBox>
 #include <QtTest/QtTest>
 

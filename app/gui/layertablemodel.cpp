@@ -128,6 +128,8 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
         return QColor(0x7a, 0x30, 0x00);
     if (role == Qt::ForegroundRole && index.column() == Ratio && done)
         return QColor(20, 20, 20);
+    if (role == Qt::TextAlignmentRole && index.column() == Clipped)
+        return int(Qt::AlignLeft | Qt::AlignVCenter);  // the last, stretched column
     if (role == Qt::TextAlignmentRole && index.column() >= Bits && index.column() != Method)
         return int(Qt::AlignRight | Qt::AlignVCenter);
     if (role == Qt::ToolTipRole) {

@@ -55,7 +55,7 @@ OutliersView::OutliersView(QWidget* parent) : QWidget(parent)
     view_->setSelectionBehavior(QAbstractItemView::SelectRows);
     view_->verticalHeader()->setVisible(false);
     view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    view_->horizontalHeader()->setStretchLastSection(true);
+    view_->horizontalHeader()->setStretchLastSection(false);  // errors next to their W_hat
     view_->setAlternatingRowColors(true);
 
     auto* controls = new QHBoxLayout;

@@ -20,6 +20,9 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
+// Attention scores held at once by a forward without a cache (see attention_context).
+constexpr int64_t kAttentionScoresBytes = int64_t(16) << 20;
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 {
     at::Tensor y = x.matmul(w.t());
@@ -167,18 +170,37 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
         k = k.repeat_interleave(nh / nkv, 1);
         v = v.repeat_interleave(nh / nkv, 1);
     }
-    at::Tensor scores = q.to(at::kFloat).matmul(k.to(at::kFloat).transpose(-2, -1)) *
-                        (1.0 / std::sqrt(static_cast<double>(hd)));
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    at::Tensor mask;
     if (T > 1) {
         // Keys are the last S positions ending with this call's: key j sits at position
         // pos0 + T - S + j, query i at pos0 + i, so key j is in query i's future when j > i + S -
         // T.
-        at::Tensor mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(x.device()))
-                              .triu(S - T + 1);
-        scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+        mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(x.device()))
+                   .triu(S - T + 1);
     }
-    at::Tensor attn = scores.softmax(-1).to(x.scalar_type()).matmul(v);  // [B, nh, T, hd]
-    return attn.transpose(1, 2).reshape({B, T, nh * hd});
+    auto context = [&](const at::Tensor& qc, const at::Tensor& kc, const at::Tensor& vc) {
+        at::Tensor scores = qc.to(at::kFloat).matmul(kc.to(at::kFloat).transpose(-2, -1)) * scale;
+        if (mask.defined())
+            scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+        return scores.softmax(-1).to(x.scalar_type()).matmul(vc);  // [b, nh, T, hd]
+    };
+    // The scores [B, nh, T, S] of a few sequences at a time: a whole batch's (75 MB for 8 x 512
+    // tokens of SmolLM2) would be mapped and unmapped by malloc for each of the four tensors the
+    // softmax needs, on every forward. Each sequence's attention is computed by the same
+    // operations either way, so the results are identical.
+    const int64_t seq_bytes = nh * T * S * static_cast<int64_t>(sizeof(float));
+    const int64_t step =
+        std::max<int64_t>(1, kAttentionScoresBytes / std::max<int64_t>(seq_bytes, 1));
+    if (step >= B)
+        return context(q, k, v).transpose(1, 2).reshape({B, T, nh * hd});
+    at::Tensor out = at::empty({B, T, nh, hd}, x.options());
+    for (int64_t b0 = 0; b0 < B; b0 += step) {
+        const int64_t nb = std::min(step, B - b0);
+        out.narrow(0, b0, nb).copy_(
+            context(q.narrow(0, b0, nb), k.narrow(0, b0, nb), v.narrow(0, b0, nb)).transpose(1, 2));
+    }
+    return out.view({B, T, nh * hd});
 }
 
 // hidden + o_proj(ctx) for a rewritten context.

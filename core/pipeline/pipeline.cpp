@@ -130,6 +130,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Adds the wall time of its scope to a stage's total (the run record's seconds_* entries).
+struct StageTimer {
+    explicit StageTimer(double& total) : total_(total) {}
+    ~StageTimer() { total_ += seconds_since(t0_); }
+    StageTimer(const StageTimer&) = delete;
+    StageTimer& operator=(const StageTimer&) = delete;
+
+private:
+    double& total_;
+    std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOptions& o)
@@ -263,10 +275,16 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
         }
     };
 
+    // Wall time per stage: embedding, reading the blocks, block forwards (the calibration
+    // activations through each block, group by group), H (and activation statistics), the
+    // per-layer work (search, GPTQ, diagnostics), the next block's inputs, write-back.
+    double t_embed = 0.0, t_load = 0.0, t_forward = 0.0, t_hessian = 0.0, t_layers = 0.0,
+           t_propagate = 0.0, t_install = 0.0;
     try {
         const int64_t N = have_data ? o.calibration.size(0) : 0;
         at::Tensor X;  // [N, L, hidden] inputs of the current block
         if (have_data) {
+            StageTimer st(t_embed);
             report_progress(o.progress, 0.0, total, "embedding the calibration tokens");
             X = model::embed_tokens(model, o.calibration, store, at::kFloat);
         }
@@ -289,6 +307,18 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             return Y;
         };
 
+        // H's float64 copy of each chunk's inputs, in one buffer reused by every chunk, group and
+        // block (the same values as x.to(kDouble), without a fresh 50 MB allocation each time).
+        at::Tensor xd_buffer;
+        auto as_double = [&](const at::Tensor& x) {
+            const int64_t n = x.numel();
+            if (!xd_buffer.defined() || xd_buffer.numel() < n || xd_buffer.device() != x.device())
+                xd_buffer = at::empty({n}, x.options().dtype(at::kDouble));
+            at::Tensor xd = xd_buffer.narrow(0, 0, n).view(x.sizes());
+            xd.copy_(x);
+            return xd;
+        };
+
         size_t pi = 0;
         double stage2_seconds = 0.0;
         // One block forward per block, group by group (model::BlockStepper), when the chunks'
@@ -301,7 +331,9 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
         const bool stage2 = o.transform.finetune_epochs > 0 && have_data &&
                             o.transform.kind == quant::TransformKind::RUQuant;
         for (int64_t b = 0; b < c.num_layers; ++b) {
+            const auto t_block = std::chrono::steady_clock::now();
             const model::BlockWeights w_orig = model.block(b).to(dev, at::kFloat, /*copy=*/true);
+            t_load += seconds_since(t_block);
             model::BlockWeights w;
             bool any = false;
             // With stage 2 the block runs twice: pass 0 builds the transforms and quantizes as
@@ -340,11 +372,14 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 // Staged: each chunk's block forward advances group by group (one forward per
                 // block instead of one partial forward per group).
                 steppers.clear();
-                if (staged)
+                if (staged) {
+                    StageTimer st(t_forward);
                     for (int64_t s = 0; s < N; s += o.batch)
                         steppers.emplace_back(
                             c, w, X.narrow(0, s, std::min(o.batch, N - s)).to(dev), hooks, b);
+                }
                 auto advance = [&]() {
+                    StageTimer timer(t_forward);
                     for (model::BlockStepper& st : steppers)
                         st.advance(w);
                 };
@@ -378,6 +413,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     if (staged)
                         for (const model::BlockStepper& st : steppers)
                             kept_inputs.push_back(st.input().reshape({-1, st.input().size(-1)}));
+                    std::optional<StageTimer> stats_timer(std::in_place, t_hessian);
                     if (act_side && have_data) {
                         // This group's input as the earlier groups leave it: its per-channel maxima
                         // over every token, and the first rotation_tokens tokens for the transform.
@@ -448,8 +484,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             at::Tensor x = raw.to(dev);
                             if (hooks && hooks->linear_input)
                                 x = hooks->linear_input(b, sg.input, x);
-                            x = x.to(at::kDouble);
-                            H.addmm_(x.t(), x);
+                            const at::Tensor xd = as_double(x);
+                            H.addmm_(xd.t(), xd);
                             tokens += x.size(0);
                         }
                         kept_inputs.clear();
@@ -465,7 +501,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             [&](const std::string& name, const at::Tensor& input) {
                                 if (name != key)
                                     return;
-                                at::Tensor x = input.reshape({-1, in}).to(at::kDouble);
+                                const at::Tensor x = as_double(input.reshape({-1, in}));
                                 H.addmm_(x.t(), x);
                                 tokens += x.size(0);
                                 throw StopForward{};
@@ -473,6 +509,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             false, b);
                         H.div_(static_cast<double>(tokens));
                     }
+                    stats_timer.reset();
+                    std::optional<StageTimer> layers_timer(std::in_place, t_layers);
                     for (const LayerPlan* p : todo) {
                         report(b, p->name + ": " + p->method->name);
                         auto t0 = std::chrono::steady_clock::now();
@@ -538,11 +576,13 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             o.on_layer(result.layers.back());
                         done += 1.0;
                     }
+                    layers_timer.reset();
                     advance();
                 }
             }  // pass
             // The next block's inputs come from this block with its quantized weights.
             if (have_data && b + 1 < c.num_layers) {
+                StageTimer st(t_propagate);
                 report(b, "propagating the activations");
                 if (staged) {
                     at::Tensor Y = at::empty_like(X);
@@ -557,6 +597,7 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                 }
             }
             if (o.write_back && any) {
+                StageTimer st(t_install);
                 std::optional<model::BlockWeights> prev;
                 if (model.is_replaced(b))
                     prev = model.block(b);
@@ -580,6 +621,14 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
         throw;
     }
     rc.extra["seconds"] = std::to_string(seconds_since(t_start));
+    // Where the time went (wall seconds; the rest is planning and bookkeeping).
+    rc.extra["seconds_embed"] = std::to_string(t_embed);
+    rc.extra["seconds_load_blocks"] = std::to_string(t_load);
+    rc.extra["seconds_forward"] = std::to_string(t_forward);
+    rc.extra["seconds_hessian"] = std::to_string(t_hessian);
+    rc.extra["seconds_layers"] = std::to_string(t_layers);
+    rc.extra["seconds_propagate"] = std::to_string(t_propagate);
+    rc.extra["seconds_write_back"] = std::to_string(t_install);
     return result;
 }
 

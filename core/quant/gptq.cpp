@@ -9,7 +9,6 @@
 #include <ATen/ops/floor_divide.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/linalg_cholesky_ex.h>
-#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +16,7 @@
 #include <tuple>
 
 #include "core/common/error.h"
-#include "kernels/quantize.h"
+#include "kernels/gptq_block.h"
 
 namespace zp::quant {
 
@@ -120,25 +119,13 @@ GptqResult gptq_quantize(const at::Tensor& W_in, const at::Tensor& H_in, const G
     for (int64_t i1 = 0; i1 < cols; i1 += c.block_size) {
         const int64_t i2 = std::min(i1 + c.block_size, cols);
         const int64_t n = i2 - i1;
-        at::Tensor W1 = W.narrow(1, i1, n).clone();
-        at::Tensor Err1 = at::zeros({rows, n}, W.options());
-        at::Tensor U1 = U.narrow(0, i1, n).narrow(1, i1, n);
-        for (int64_t i = 0; i < n; ++i) {
-            at::Tensor w = W1.narrow(1, i, 1).contiguous();
-            at::Tensor s = S.narrow(1, i1 + i, 1).contiguous();
-            at::Tensor z = Z.narrow(1, i1 + i, 1).contiguous();
-            // The same kernel as RTN, one column as a group of 1: identical codes for identical
-            // input.
-            at::Tensor code = kernels::quantize(w, s, z, bits, 1);
-            at::Tensor q = kernels::dequantize(code, s, z, 1);
-            codes.narrow(1, i1 + i, 1).copy_(code);
-            Q.narrow(1, i1 + i, 1).copy_(q);
-            at::Tensor err = (w - q) / U1[i][i];
-            if (i + 1 < n)
-                W1.narrow(1, i + 1, n - i - 1)
-                    .sub_(err.matmul(U1.narrow(0, i, 1).narrow(1, i + 1, n - i - 1)));
-            Err1.narrow(1, i, 1).copy_(err);
-        }
+        // The block's columns of W are worked on in place: nothing reads them after the block.
+        at::Tensor W1 = W.narrow(1, i1, n);
+        at::Tensor Err1 = at::empty({rows, n}, W.options());
+        at::Tensor codes1 = codes.narrow(1, i1, n);
+        at::Tensor Q1 = Q.narrow(1, i1, n);
+        kernels::gptq_block(W1, U.narrow(0, i1, n).narrow(1, i1, n), S.narrow(1, i1, n),
+                            Z.narrow(1, i1, n), bits, codes1, Q1, Err1);
         if (i2 < cols)
             W.narrow(1, i2, cols - i2)
                 .sub_(Err1.matmul(U.narrow(0, i1, n).narrow(1, i2, cols - i2)));

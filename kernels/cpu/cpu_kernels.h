@@ -24,6 +24,10 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
 void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Tensor& scale,
                    at::Tensor& zero);
 
+// One GPTQ column block (kernels/gptq_block.h); every tensor has stride 1 along a row.
+void gptq_block(at::Tensor& W1, const at::Tensor& U1, const at::Tensor& S1, const at::Tensor& Z1,
+                int bits, at::Tensor& codes1, at::Tensor& Q1, at::Tensor& Err1);
+
 // The searches take a g that divides cols (the dispatchers in zero_point.cpp split off a short
 // last group); the functions above also take a short last group.
 ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scales,

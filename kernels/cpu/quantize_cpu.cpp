@@ -1,5 +1,5 @@
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
+#include "kernels/parallel.h"
 
 #include <algorithm>
 
@@ -12,8 +12,14 @@ using namespace zp::kernels::detail;
 
 namespace {
 
-// Rows are independent; the grain keeps tiny matrices on one thread.
-constexpr int64_t kGrain = 16;
+// Rows (and groups) are independent. A chunk gets at least this many weights, so that a thread is
+// only started for work that outlasts starting it (tiny matrices stay on the calling thread).
+constexpr int64_t kChunkWeights = 65536;
+
+int64_t grain(int64_t per_item)
+{
+    return std::max<int64_t>(16, kChunkWeights / std::max<int64_t>(per_item, 1));
+}
 
 }  // namespace
 
@@ -27,7 +33,7 @@ void quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& ze
         const scalar_t* wp = w.data_ptr<scalar_t>();
         const scalar_t* sp = scale.data_ptr<scalar_t>();
         const scalar_t* zp_ = zero.data_ptr<scalar_t>();
-        at::parallel_for(0, rows, kGrain, [&](int64_t r0, int64_t r1) {
+        parallel_for(0, rows, grain(cols), [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t c = 0; c < cols; ++c) {
                     int64_t k = r * groups + c / g;
@@ -47,7 +53,7 @@ void dequantize(const at::Tensor& codes, const at::Tensor& scale, const at::Tens
         const scalar_t* sp = scale.data_ptr<scalar_t>();
         const scalar_t* zp_ = zero.data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
-        at::parallel_for(0, rows, kGrain, [&](int64_t r0, int64_t r1) {
+        parallel_for(0, rows, grain(cols), [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t c = 0; c < cols; ++c) {
                     int64_t k = r * groups + c / g;
@@ -67,7 +73,7 @@ void fake_quantize(const at::Tensor& w, const at::Tensor& scale, const at::Tenso
         const scalar_t* sp = scale.data_ptr<scalar_t>();
         const scalar_t* zp_ = zero.data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
-        at::parallel_for(0, rows, kGrain, [&](int64_t r0, int64_t r1) {
+        parallel_for(0, rows, grain(cols), [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t c = 0; c < cols; ++c) {
                     int64_t k = r * groups + c / g;
@@ -91,7 +97,7 @@ void group_loss(const at::Tensor& w, const at::Tensor& h, const at::Tensor& scal
         const scalar_t* wp = w.data_ptr<scalar_t>();
         const scalar_t* sp = scale.data_ptr<scalar_t>();
         const scalar_t* zp_ = zero.data_ptr<scalar_t>();
-        at::parallel_for(0, rows * groups, kGrain, [&](int64_t k0, int64_t k1) {
+        parallel_for(0, rows * groups, grain(g), [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;
                 const int64_t n = std::min(g, cols - j * g);  // the last group may be short
@@ -111,7 +117,7 @@ void minmax_params(const at::Tensor& w, int bits, int64_t g, double clip, at::Te
         const scalar_t* wp = w.data_ptr<scalar_t>();
         scalar_t* sp = scale.data_ptr<scalar_t>();
         scalar_t* zp_ = zero.data_ptr<scalar_t>();
-        at::parallel_for(0, rows * groups, kGrain, [&](int64_t k0, int64_t k1) {
+        parallel_for(0, rows * groups, grain(g), [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
                 const int64_t j = k % groups, n = std::min(g, cols - j * g);
                 const scalar_t* p = wp + (k / groups) * cols + j * g;

@@ -1,8 +1,9 @@
-// CPU NeUQI search: one thread per group (at::parallel_for), the group sorted once and reused by
-// every scale candidate; the per-scale work is the portable code in kernels/zero_point_math.h.
+// CPU NeUQI search: one thread per group (kernels::parallel_for, kernels/parallel.h), the group
+// sorted once and reused by every scale candidate; the per-scale work is the portable code in
+// kernels/zero_point_math.h.
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
+#include "kernels/parallel.h"
 
 #include <algorithm>
 #include <climits>
@@ -257,7 +258,7 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w, const at::Tensor& h, const 
     double* lo = out.loss.data_ptr<double>();
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "zp_solve_zero_point_cpu", [&] {
         const scalar_t* wp = w.data_ptr<scalar_t>();
-        at::parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
+        parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
             GroupBuffers b(static_cast<int>(g));
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;
@@ -300,7 +301,7 @@ SearchResult neuqi_search(const at::Tensor& w, const at::Tensor& h, const Search
         const scalar_t* wp = w.data_ptr<scalar_t>();
         scalar_t* sp = res.scale.data_ptr<scalar_t>();
         scalar_t* zp_ = res.zero.data_ptr<scalar_t>();
-        at::parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
+        parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
             GroupBuffers b(static_cast<int>(g));
             std::vector<double> o_s, ub, lb;
             std::vector<int> order, fine_list, fine_seq;
@@ -348,7 +349,7 @@ SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits
         const scalar_t* wp = w.data_ptr<scalar_t>();
         scalar_t* sp = res.scale.data_ptr<scalar_t>();
         scalar_t* zp_ = res.zero.data_ptr<scalar_t>();
-        at::parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
+        parallel_for(0, rows * groups, grain_for(g), [&](int64_t k0, int64_t k1) {
             GroupBuffers b(static_cast<int>(g));
             for (int64_t k = k0; k < k1; ++k) {
                 int64_t r = k / groups, j = k % groups;

@@ -238,6 +238,54 @@ private Q_SLOTS:
         QCOMPARE(own.length(), T);
         QVERIFY2(worst_cached < 1e-5, qPrintable(QString::number(worst_cached)));
     }
+
+    // Long sequences: each sequence's attention scores (heads x T x T floats) exceed the 16 MB the
+    // forward holds at once, so the batch's attention is computed one sequence at a time; the
+    // result still matches the reference, and equals each sequence's forward on its own.
+    void long_sequences_attend_in_chunks()
+    {
+        model::ModelConfig c;
+        c.arch = model::Architecture::llama;
+        c.hidden_size = 16;
+        c.intermediate_size = 20;
+        c.num_layers = 1;
+        c.num_heads = 4;
+        c.num_kv_heads = 2;
+        c.head_dim = 4;
+        c.vocab_size = 8;
+        c.rope_theta = 500.0;
+        c.rms_norm_eps = 1e-6;
+        std::mt19937_64 rng(2024);
+        const int64_t H = 16, Q = c.q_dim(), KV = c.kv_dim(), I = 20;
+        model::BlockWeights w;
+        w.input_norm = random_tensor({H}, rng, 0.2, 1.0);
+        w.post_norm = random_tensor({H}, rng, 0.2, 1.0);
+        w.q = random_tensor({Q, H}, rng, 0.3);
+        w.k = random_tensor({KV, H}, rng, 0.3);
+        w.v = random_tensor({KV, H}, rng, 0.3);
+        w.o = random_tensor({H, Q}, rng, 0.3);
+        w.gate = random_tensor({I, H}, rng, 0.3);
+        w.up = random_tensor({I, H}, rng, 0.3);
+        w.down = random_tensor({H, I}, rng, 0.3);
+        const int64_t B = 3, T = 1100;  // 4 x 1100 x 1100 x 4 bytes = 19 MB per sequence
+        at::Tensor h = random_tensor({B, T, H}, rng, 1.0);
+        at::Tensor got = model::block_forward(c, w, h, 0);
+        QCOMPARE(got.sizes().vec(), std::vector<int64_t>({B, T, H}));
+        double worst = 0.0;
+        for (int64_t b = 0; b < B; ++b) {
+            const Mat want = reference_block(c, w, to_mat(h[b]), 0);
+            const Mat have = to_mat(got[b]);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t i = 0; i < H; ++i)
+                    worst = std::max(worst, std::abs(want[t][i] - have[t][i]));
+        }
+        QVERIFY2(worst < 1e-4, qPrintable(QString("max |diff| = %1").arg(worst)));
+        for (int64_t b = 0; b < B; ++b) {
+            const at::Tensor alone = model::block_forward(c, w, h.narrow(0, b, 1), 0);
+            const double d = (alone[0] - got[b]).abs().max().item<double>();
+            QVERIFY2(d < 1e-6, qPrintable(QString("sequence %1: max |diff| = %2").arg(b).arg(d)));
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(TestForward)

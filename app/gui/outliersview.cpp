@@ -43,6 +43,7 @@ OutliersView::OutliersView(QWidget* parent) : QWidget(parent)
     summary_->setObjectName(QStringLiteral("outlierSummary"));
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    summary_->setMinimumHeight(2 * summary_->fontMetrics().lineSpacing() + 4);
     model_rows_ = new OutlierTableModel(this);
     proxy_ = new QSortFilterProxyModel(this);
     proxy_->setSourceModel(model_rows_);
@@ -84,12 +85,13 @@ OutliersView::OutliersView(QWidget* parent) : QWidget(parent)
     });
     connect(clippedOnly_, &QCheckBox::toggled, this, [this] { showTable(table_, tableLayer_); });
     connect(task_, &BackgroundTask::finished, this, [this](const QVariant& v) {
-        const OutlierTablePtr t = v.value<OutlierTablePtr>();
-        showTable(t, computedLayer_);
+        // A layer or k chosen meanwhile: that table, not this stale one.
         if (pending_) {
             pending_ = false;
             compute();
+            return;
         }
+        showTable(v.value<OutlierTablePtr>(), computedLayer_);
     });
     connect(task_, &BackgroundTask::failed, this, [this](const QString& e) {
         summary_->setText(tr("Could not compute the outliers: %1").arg(e));

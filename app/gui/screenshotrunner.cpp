@@ -120,6 +120,7 @@ void ScreenshotRunner::inspectorReady()
             worst = i;
         }
     window_->tabs()->setCurrentWidget(window_->outliers());
+    outliersLayer_ = worst;
     connect(window_->outliers(), &OutliersView::updated, this, &ScreenshotRunner::outliersReady);
     window_->outliers()->setLayer(worst);
     if (window_->outliers()->tableLayer() == worst && !window_->outliers()->isComputing())
@@ -128,7 +129,8 @@ void ScreenshotRunner::inspectorReady()
 
 void ScreenshotRunner::outliersReady()
 {
-    if (stage_ != 1 || finished_ || window_->outliers()->isComputing())
+    if (stage_ != 1 || finished_ || window_->outliers()->isComputing() ||
+        window_->outliers()->tableLayer() != outliersLayer_)
         return;
     stage_ = 11;
     QApplication::processEvents();

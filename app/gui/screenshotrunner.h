@@ -57,6 +57,7 @@ private:
     QString model_, tokenizer_, calib_;
     QStringList written_;
     int layer_ = -1;
+    int outliersLayer_ = -1;
     int stage_ = 0;
     bool finished_ = false;
     bool realDemo_ = false;

@@ -1536,6 +1536,15 @@ private Q_SLOTS:
                      .toDouble(),
                  maxW);
         QVERIFY(ov->summaryText().contains(info.name));
+        // Two layers chosen in a row: the table ends on the second, and no table of the first is
+        // shown on the way (it would be stale).
+        const int other = best == 0 ? 1 : 0;
+        QSignalSpy shown(ov, &OutliersView::updated);
+        ov->setLayer(other);
+        ov->setLayer(best);
+        QTRY_VERIFY_WITH_TIMEOUT(!ov->isComputing() && !shown.isEmpty(), 60000);
+        QCOMPARE(ov->tableLayer(), best);
+        QCOMPARE(shown.size(), 1);
     }
 
     // The real demo (packaging/setup.sh demo): SmolLM2-135M-Instruct's Q4_1 GGUF, when it is in

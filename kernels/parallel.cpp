@@ -58,8 +58,9 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
         f(begin, end);
         return;
     }
-    // Several chunks per thread, so that groups of uneven cost still keep every thread busy.
-    const int64_t chunk = std::max(grain, (n + 4 * t - 1) / (4 * t));
+    // Many chunks per thread, so that items of uneven cost (the NeUQI search prunes more scale
+    // candidates in some groups than in others) still keep every thread busy to the end.
+    const int64_t chunk = std::max(grain, (n + 16 * t - 1) / (16 * t));
     std::atomic<int64_t> next{begin};
     std::exception_ptr error;
     std::mutex error_mu;

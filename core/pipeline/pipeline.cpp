@@ -30,6 +30,8 @@ const std::vector<PipelineMethod>& pipeline_methods()
     static const std::vector<PipelineMethod> table = {
         {"rtn-minmax", quant::Algorithm::RTN, quant::Method::MinMax, "RTN + Min-Max"},
         {"rtn-neuqi", quant::Algorithm::RTN, quant::Method::NeUQI, "RTN + NeUQI"},
+        {"rtn-neuqi-int", quant::Algorithm::RTN, quant::Method::NeUQIInt,
+         "RTN + NeUQI (integer z)"},
         {"gptq-minmax", quant::Algorithm::GPTQ, quant::Method::MinMax, "GPTQ + Min-Max"},
         {"gptq-neuqi", quant::Algorithm::GPTQ, quant::Method::NeUQI, "GPTQ + NeUQI"},
         {"gptq-neuqi-int", quant::Algorithm::GPTQ, quant::Method::NeUQIInt,
@@ -548,6 +550,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                             at::Tensor imp = H.defined() ? quant::damped_hessian_diagonal(H, o.damp)
                                                          : at::Tensor();
                             quant::LayerQuant q = quant::quantize_layer(W, H, p->config, what, imp);
+                            // protect=auto runs data-free NeUQI with an integer zero-point.
+                            r.param_method = quant::method_info(q.method).name;
                             r.group_size = q.group_size;
                             r.scale = q.scale;
                             r.zero = q.zero;

@@ -8,6 +8,7 @@
 
 #include "core/common/error.h"
 #include "core/quant/act_quant.h"
+#include "core/quant/quantizer.h"
 
 namespace zp::pipeline {
 
@@ -171,6 +172,15 @@ const std::vector<RunOptionSpec>& run_option_specs()
          1.0,
          {},
          "weight clip ratio of Min-Max (RUQuant's swc: 0.8 at W4A4, 1 at W6A6)"},
+        {"protect",
+         T::Text,
+         "auto",
+         0,
+         0,
+         {},
+         "NeUQI groups searched without clipping any weight: off, all, a number k (groups holding "
+         "a weight k standard deviations from the layer's mean) or auto (data-free: all, with an "
+         "integer zero-point; calibrated: off)"},
         {"transform", T::Text, "none", 0, 0, transform_names(),
          "activation transform per linear input: none (RTN WxAy), smooth (SmoothQuant), duquant "
          "(DuQuant-style rotations), ruquant (RUQuant)"},
@@ -348,6 +358,13 @@ void RunOptions::set(const std::string& name, const std::string& value, const st
                 throw InvalidArgument(at + "not true or false");
             break;
         case OptionType::Text:
+            if (name == "protect") {  // off | auto | all | k: a grammar, not a list
+                try {
+                    v = quant::format_protect(quant::parse_protect(value));
+                } catch (const InvalidArgument& e) {
+                    throw InvalidArgument(at + e.what());
+                }
+            }
             if (!s.choices.empty()) {
                 bool ok = false;
                 std::string list;
@@ -407,6 +424,7 @@ PipelineOptions RunOptions::pipeline_options() const
     o.abits = static_cast<int>(integer("abits"));
     o.aclip = real("aclip");
     o.search.clip = real("wclip");
+    o.search.protect = quant::parse_protect(text("protect"));
     o.transform.kind = quant::parse_transform_kind(text("transform"));
     o.transform.alpha = real("alpha");
     o.transform.block = integer("rot_block");
@@ -503,6 +521,7 @@ std::map<std::string, std::string> run_record(const PipelineOptions& o)
     r.set("abits", std::to_string(o.abits));
     r.set("aclip", format_real(o.aclip));
     r.set("wclip", format_real(o.search.clip));
+    r.set("protect", quant::format_protect(o.search.protect));
     r.set("transform", quant::transform_kind_info(o.transform.kind).name);
     r.set("alpha", format_real(o.transform.alpha));
     r.set("rot_block", std::to_string(o.transform.block));

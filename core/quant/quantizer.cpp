@@ -4,11 +4,17 @@
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/nonzero.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/where.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/quant/protect.h"
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
 
@@ -47,6 +53,48 @@ Method parse_method(const std::string& name)
                           ")");
 }
 
+ProtectSetting parse_protect(const std::string& text)
+{
+    ProtectSetting p;
+    if (text == "off")
+        return p;
+    if (text == "auto" || text == "all") {
+        p.mode = text == "auto" ? ProtectSetting::Mode::Auto : ProtectSetting::Mode::All;
+        return p;
+    }
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(v > 0.0) || !std::isfinite(v))
+        throw InvalidArgument("protect '" + text +
+                              "': expected off, auto, all or a number of standard deviations > 0");
+    p.mode = ProtectSetting::Mode::Sigmas;
+    p.sigmas = v;
+    return p;
+}
+
+std::string format_protect(const ProtectSetting& p)
+{
+    switch (p.mode) {
+        case ProtectSetting::Mode::Off:
+            return "off";
+        case ProtectSetting::Mode::Auto:
+            return "auto";
+        case ProtectSetting::Mode::All:
+            return "all";
+        case ProtectSetting::Mode::Sigmas:
+            break;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", p.sigmas);
+    for (int d = 1; d <= 17; ++d) {  // the shortest text that reads back to the same double
+        char b2[32];
+        std::snprintf(b2, sizeof b2, "%.*g", d, p.sigmas);
+        if (std::strtod(b2, nullptr) == p.sigmas && std::strchr(b2, 'e') == nullptr)
+            return b2;
+    }
+    return buf;
+}
+
 void validate_config(const QuantConfig& c, int64_t cols, const std::string& what)
 {
     if (c.bits < 2 || c.bits > 8)
@@ -66,6 +114,10 @@ void validate_config(const QuantConfig& c, int64_t cols, const std::string& what
                               std::to_string(c.group_size));
     if (cols < 1)
         throw InvalidArgument(what + ": the weight has no columns");
+    if (c.protect.mode == ProtectSetting::Mode::Sigmas &&
+        !(c.protect.sigmas > 0.0 && std::isfinite(c.protect.sigmas)))
+        throw InvalidArgument(what + ": protect must be a number of standard deviations > 0, got " +
+                              std::to_string(c.protect.sigmas));
 }
 
 void validate_weights(const at::Tensor& w, const std::string& what)
@@ -138,40 +190,83 @@ LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const Qua
         out.importance = at::ones({cols}, W.options().dtype(at::kDouble));
     }
     const at::Tensor& h = out.importance;
+    // Auto: without calibration, NeUQI keeps zero and every weight representable.
+    Method method = c.method;
+    ProtectSetting::Mode protect = c.protect.mode;
+    if (protect == ProtectSetting::Mode::Auto) {
+        const bool data_free = !importance.defined() && !H.defined();
+        protect = data_free && method != Method::MinMax ? ProtectSetting::Mode::All
+                                                        : ProtectSetting::Mode::Off;
+        if (protect == ProtectSetting::Mode::All)
+            method = Method::NeUQIInt;
+    }
+    if (method == Method::MinMax)
+        protect = ProtectSetting::Mode::Off;
+    out.method = method;
     at::Tensor s_mm, z_mm;
     kernels::minmax_params(W, c.bits, out.group_size, 1.0, &s_mm, &z_mm);
-    switch (c.method) {
-        case Method::MinMax: {
-            kernels::minmax_params(W, c.bits, out.group_size, c.clip, &out.scale, &out.zero);
-            out.group_loss =
+    if (protect == ProtectSetting::Mode::All) {
+        // Every group gets the protected search: the plain one would be overwritten anyway.
+        out.scale = s_mm;
+        out.zero = z_mm;
+        out.group_loss_minmax = kernels::group_loss(W, h, s_mm, z_mm, c.bits, out.group_size, true);
+    } else {
+        switch (method) {
+            case Method::MinMax: {
+                kernels::minmax_params(W, c.bits, out.group_size, c.clip, &out.scale, &out.zero);
+                out.group_loss =
+                    kernels::group_loss(W, h, out.scale, out.zero, c.bits, out.group_size, true);
+                out.group_loss_minmax =
+                    c.clip == 1.0
+                        ? out.group_loss
+                        : kernels::group_loss(W, h, s_mm, z_mm, c.bits, out.group_size, true);
+                break;
+            }
+            case Method::NeUQI: {
+                kernels::SearchConfig sc;
+                sc.bits = c.bits;
+                sc.group_size = out.group_size;
+                sc.grid = c.grid;
+                sc.coarse = c.coarse;
+                sc.full_grid = c.full_grid;
+                kernels::SearchResult r = kernels::neuqi_search(W, h, sc);
+                out.scale = r.scale;
+                out.zero = r.zero;
+                out.group_loss = r.loss;
+                out.group_loss_minmax = r.minmax_loss;
+                break;
+            }
+            case Method::NeUQIInt: {
+                kernels::SearchResult r =
+                    kernels::neuqi_int_search(W, h, c.bits, out.group_size, c.grid);
+                out.scale = r.scale;
+                out.zero = r.zero;
+                out.group_loss = r.loss;
+                out.group_loss_minmax = r.minmax_loss;
+                break;
+            }
+        }
+    }
+    if (protect == ProtectSetting::Mode::All || protect == ProtectSetting::Mode::Sigmas) {
+        ProtectOptions po;
+        po.all = protect == ProtectSetting::Mode::All;
+        po.sigmas = c.protect.sigmas;
+        po.bits = c.bits;
+        po.group_size = out.group_size;
+        po.grid = c.grid;
+        po.coarse = c.coarse;
+        po.full_grid = c.full_grid;
+        po.integer_zero = method == Method::NeUQIInt;
+        at::Tensor mask = protect_outlier_groups(W, h, po, &out.scale, &out.zero);
+        out.protected_groups = mask.sum().item<int64_t>();
+        if (out.protected_groups > 0 || po.all) {
+            at::Tensor loss =
                 kernels::group_loss(W, h, out.scale, out.zero, c.bits, out.group_size, true);
-            out.group_loss_minmax =
-                c.clip == 1.0 ? out.group_loss
-                              : kernels::group_loss(W, h, s_mm, z_mm, c.bits, out.group_size, true);
-            break;
-        }
-        case Method::NeUQI: {
-            kernels::SearchConfig sc;
-            sc.bits = c.bits;
-            sc.group_size = out.group_size;
-            sc.grid = c.grid;
-            sc.coarse = c.coarse;
-            sc.full_grid = c.full_grid;
-            kernels::SearchResult r = kernels::neuqi_search(W, h, sc);
-            out.scale = r.scale;
-            out.zero = r.zero;
-            out.group_loss = r.loss;
-            out.group_loss_minmax = r.minmax_loss;
-            break;
-        }
-        case Method::NeUQIInt: {
-            kernels::SearchResult r =
-                kernels::neuqi_int_search(W, h, c.bits, out.group_size, c.grid);
-            out.scale = r.scale;
-            out.zero = r.zero;
-            out.group_loss = r.loss;
-            out.group_loss_minmax = r.minmax_loss;
-            break;
+            // Min-Max is feasible, so this only catches rounding at the last digit.
+            at::Tensor m = mask.to(W.device()) & (loss > out.group_loss_minmax);
+            out.scale = at::where(m, s_mm, out.scale);
+            out.zero = at::where(m, z_mm, out.zero);
+            out.group_loss = at::where(m, out.group_loss_minmax, loss);
         }
     }
     out.codes = kernels::quantize(W, out.scale, out.zero, c.bits, out.group_size);

@@ -13,6 +13,22 @@ namespace zp::quant {
 
 enum class Method { MinMax, NeUQI, NeUQIInt };
 
+// Super-weight protection of the NeUQI searches (core/quant/protect.h):
+//   Off: the plain search;
+//   Sigmas: groups holding a weight >= sigmas standard deviations from the layer's mean are
+//     searched without clipping any weight;
+//   All: every group so;
+//   Auto: without calibration (h = 1) the data-free remedy, All with an integer zero-point (zero
+//     and every group's extremes stay representable; README "Super-weights"), else Off.
+struct ProtectSetting {
+    enum class Mode { Off, Auto, All, Sigmas };
+    Mode mode = Mode::Off;
+    double sigmas = 0.0;
+};
+// "off", "auto", "all" or a number of standard deviations > 0. InvalidArgument otherwise.
+ProtectSetting parse_protect(const std::string& text);
+std::string format_protect(const ProtectSetting& p);
+
 // The one table of methods: the GUI lists it, the command line accepts its names, files store them.
 struct MethodInfo {
     Method method;
@@ -33,6 +49,9 @@ struct QuantConfig {
     int grid = 2048;          // T
     int coarse = 64;          // coarse candidates (NeUQI)
     bool full_grid = false;   // NeUQI over all T scales
+    // NeUQI / NeUQI-int: which groups are searched without clipping any weight
+    // (core/quant/protect.h). Off here; the run options' default is Auto.
+    ProtectSetting protect;
 };
 
 // Throws InvalidArgument (bits outside 2..8, clip outside (0, 1], grid/coarse mismatch, a group
@@ -63,6 +82,9 @@ struct LayerQuant {
     at::Tensor dequantized;        // [rows, cols] dtype of W
     LayerDiagnostics diagnostics;
     int64_t group_size = 0;  // resolved (cols for channel-wise); the last group may be shorter
+    int64_t protected_groups = 0;  // groups searched without clipping (QuantConfig::protect)
+    Method method =
+        Method::MinMax;  // the rule that ran (Auto turns data-free NeUQI into NeUQI-int)
     double seconds = 0.0;
 };
 

@@ -154,6 +154,15 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     device_->addItems(availableDevices());
     device_->setToolTip(
         tr("Where the pipeline runs: the CPU, or a CUDA device this libtorch sees"));
+    // Super-weight protection of the NeUQI searches: the table's grammar (off, auto, all, or a
+    // number of standard deviations), so an editable list.
+    protect_ = new QComboBox(this);
+    protect_->setObjectName(QStringLiteral("protect"));
+    protect_->setEditable(true);
+    protect_->addItems({QStringLiteral("auto"), QStringLiteral("off"), QStringLiteral("all"),
+                        QStringLiteral("10")});
+    protect_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("protect").help));
+    connect(protect_, &QComboBox::currentTextChanged, this, &JobPanel::settingsChanged);
     // The activation side (RUQuant and its baselines).
     wclip_ = new QDoubleSpinBox(this);
     setRangeFromTable(wclip_, "wclip", 2);
@@ -339,6 +348,7 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     };
     form->addRow(tr("N × L"), row({nsamples_, seqlen_}, new QLabel(QStringLiteral("×"), this)));
     form->addRow(tr("Seed"), seed_);
+    form->addRow(tr("Protect (NeUQI)"), protect_);
     form->addRow(tr("Weight clip"), wclip_);
     form->addRow(tr("Activations"), row({abits_, aclip_}));
     form->addRow(tr("Transform"), transform_);
@@ -424,6 +434,7 @@ JobSettings JobPanel::settings() const
     s.seqlen = seqlen_->value();
     s.tokenizer = tokenizer_->text().trimmed();
     s.wclip = wclip_->value();
+    s.protect = protect_->currentText().trimmed();
     s.abits = abits_->value();
     s.aclip = aclip_->value();
     s.transform = transform_->currentData().toString();
@@ -503,6 +514,7 @@ void JobPanel::setSettings(const JobSettings& s)
     seqlen_->setValue(s.seqlen);
     tokenizer_->setText(s.tokenizer);
     wclip_->setValue(s.wclip);
+    protect_->setCurrentText(s.protect);
     abits_->setValue(s.abits);
     aclip_->setValue(s.aclip);
     int t = transform_->findData(s.transform);
@@ -535,7 +547,7 @@ void JobPanel::setState(JobController::State state)
     cancel_->setEnabled(state == JobController::State::Running);
     for (QWidget* w : std::initializer_list<QWidget*>{
              method_, bits_, group_, seed_, device_, calib_, calibBrowse_, calibFormat_, nsamples_,
-             seqlen_, tokenizer_, tokBrowse_, wclip_, abits_, transform_})
+             seqlen_, tokenizer_, tokBrowse_, wclip_, protect_, abits_, transform_})
         w->setEnabled(idle);
     updateTransformControls();
     for (QWidget* w : std::initializer_list<QWidget*>{

@@ -70,6 +70,7 @@ private:
     QPushButton* tokBrowse_ = nullptr;
     QComboBox* device_ = nullptr;
     QDoubleSpinBox* wclip_ = nullptr;
+    QComboBox* protect_ = nullptr;
     QSpinBox* abits_ = nullptr;
     QDoubleSpinBox* aclip_ = nullptr;
     QComboBox* transform_ = nullptr;

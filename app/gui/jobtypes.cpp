@@ -20,6 +20,7 @@ JobSettings::JobSettings()
     nsamples = static_cast<int>(d.integer("nsamples"));
     seqlen = static_cast<int>(d.integer("seqlen"));
     wclip = d.real("wclip");
+    protect = QString::fromStdString(d.text("protect"));
     abits = static_cast<int>(d.integer("abits"));
     aclip = d.real("aclip");
     transform = QString::fromStdString(d.text("transform"));
@@ -67,6 +68,7 @@ zp::pipeline::RunOptions runOptionsOf(const JobSettings& s)
     r.set("seed", std::to_string(s.seed), "job settings");
     r.set("device", s.device.toStdString(), "job settings");
     r.set("wclip", realText(s.wclip), "job settings");
+    r.set("protect", s.protect.trimmed().toStdString(), "job settings");
     r.set("abits", std::to_string(s.abits), "job settings");
     r.set("aclip", realText(s.aclip), "job settings");
     r.set("transform", s.transform.toStdString(), "job settings");
@@ -241,6 +243,7 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
         zp::pipeline::apply_record(ro, qm.config.extra, "session run record");
         s.device = QString::fromStdString(ro.text("device"));
         s.wclip = ro.real("wclip");
+        s.protect = QString::fromStdString(ro.text("protect"));
         s.abits = static_cast<int>(ro.integer("abits"));
         s.aclip = ro.real("aclip");
         s.transform = QString::fromStdString(ro.text("transform"));

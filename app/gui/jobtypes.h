@@ -38,6 +38,7 @@ struct JobSettings {
     QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
     // Weights' Min-Max clip and the activation side (RUQuant, ALGORITHMS.md section 8).
     double wclip;        // weight clip ratio (swc)
+    QString protect;     // NeUQI groups searched without clipping: off, auto, all or k sigmas
     int abits;           // activation bits (16: none)
     double aclip;        // activation clip ratio (lac)
     QString transform;   // a name of zp::quant::transform_kinds(): "none", "smooth", ...

@@ -1017,6 +1017,7 @@ void MainWindow::readSettings()
     j.seed = s.value("job/seed", 0).toULongLong();
     j.device = s.value("job/device", j.device).toString();
     j.wclip = s.value("job/wclip", j.wclip).toDouble();
+    j.protect = s.value("job/protect", j.protect).toString();
     j.abits = s.value("job/abits", j.abits).toInt();
     j.aclip = s.value("job/aclip", j.aclip).toDouble();
     j.transform = s.value("job/transform", j.transform).toString();
@@ -1063,6 +1064,7 @@ void MainWindow::writeSettings()
     s.setValue("job/seed", static_cast<qulonglong>(j.seed));
     s.setValue("job/device", j.device);
     s.setValue("job/wclip", j.wclip);
+    s.setValue("job/protect", j.protect);
     s.setValue("job/abits", j.abits);
     s.setValue("job/aclip", j.aclip);
     s.setValue("job/transform", j.transform);

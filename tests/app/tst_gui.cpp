@@ -427,6 +427,9 @@ private Q_SLOTS:
         const auto& choices = zp::pipeline::run_option_spec("givens").choices;
         QCOMPARE(givens->count(), static_cast<int>(choices.size()));
         QCOMPARE(givens->currentData().toString().toStdString(), d.text("givens"));
+        auto* protect = w.jobPanel()->findChild<QComboBox*>(QStringLiteral("protect"));
+        QVERIFY(protect);
+        QCOMPARE(protect->currentText().toStdString(), d.text("protect"));
 
         // Settings in, settings out, and into PipelineOptions as the table maps them.
         JobSettings s = quickSettings(QStringLiteral("rtn-minmax"));
@@ -438,8 +441,10 @@ private Q_SLOTS:
         s.alpha = 0.45;
         s.rotBlock = 32;
         s.givens = QStringLiteral("code");
+        s.protect = QStringLiteral("7.5");
         w.jobPanel()->setSettings(s);
         const JobSettings back = w.jobPanel()->settings();
+        QCOMPARE(back.protect, QStringLiteral("7.5"));
         QCOMPARE(back.abits, 4);
         QCOMPARE(back.aclip, 0.9);
         QCOMPARE(back.wclip, 0.8);
@@ -452,6 +457,8 @@ private Q_SLOTS:
         QCOMPARE(o.abits, 4);
         QCOMPARE(o.aclip, 0.9);
         QCOMPARE(o.search.clip, 0.8);
+        QVERIFY(o.search.protect.mode == zp::quant::ProtectSetting::Mode::Sigmas);
+        QCOMPARE(o.search.protect.sigmas, 7.5);
         QVERIFY(o.transform.kind == zp::quant::TransformKind::RUQuant);
         QCOMPARE(o.transform.alpha, 0.45);
         QCOMPARE(o.transform.block, int64_t(32));

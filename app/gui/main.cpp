@@ -21,9 +21,11 @@
 #include "app/gui/activationscreenshots.h"
 #include "app/gui/mainwindow.h"
 #include "app/gui/screenshotrunner.h"
+#include "core/common/process_tuning.h"
 
 int main(int argc, char** argv)
 {
+    zp::tune_process_for_compute();  // the same as zeropoint-cli: the jobs run in this process
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("ZeroPoint"));
     QApplication::setApplicationName(QStringLiteral("zeropoint"));

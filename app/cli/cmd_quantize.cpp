@@ -93,8 +93,11 @@ void run_quantize(const QuantizeOptions& o)
         eo.c4_windows = o.eval_windows;
     std::tie(eo.device, eo.dtype) = model::compute_device(po.device);
     std::vector<double> ppl_before;
-    if (!o.eval.empty())
-        model->set_keep_blocks(true);  // every evaluation window passes through every block
+    // Every evaluation window passes through every block, so evaluations keep the blocks read
+    // from disk; the pipeline reads each block once and holds one at a time, so it runs without
+    // (a kept copy of the whole model during quantization: +0.4 GB peak on SmolLM2-135M).
+    if (!o.eval.empty() && !o.skip_original)
+        model->set_keep_blocks(true);
     for (const std::string& file : o.eval) {
         if (o.skip_original) {
             ppl_before.push_back(-1.0);
@@ -107,6 +110,7 @@ void run_quantize(const QuantizeOptions& o)
                                  .perplexity);
     }
 
+    model->set_keep_blocks(false);
     quant::QuantizedModel q;
     {
         ProgressBar bar("quantize");
@@ -194,6 +198,8 @@ void run_quantize(const QuantizeOptions& o)
     }
     std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
                 static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());
+    if (!o.eval.empty())
+        model->set_keep_blocks(true);
     for (size_t i = 0; i < o.eval.size(); ++i) {
         const std::string& file = o.eval[i];
         ProgressBar bar("perplexity (quantized)");

@@ -361,8 +361,9 @@ void RunOptions::set(const std::string& name, const std::string& value, const st
             if (name == "protect") {  // off | auto | all | k: a grammar, not a list
                 try {
                     v = quant::format_protect(quant::parse_protect(value));
-                } catch (const InvalidArgument& e) {
-                    throw InvalidArgument(at + e.what());
+                } catch (const InvalidArgument&) {
+                    throw InvalidArgument(
+                        at + "expected off, auto, all or a number of standard deviations > 0");
                 }
             }
             if (!s.choices.empty()) {

@@ -2,6 +2,8 @@
 // section 7; core/pipeline/distill.h). The codes stay as they are; the scales, zero-points and
 // RMSNorm gains are trained against the original model, and a new session is written.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
 #include "app/cli/run_option_flags.h"
+#include "core/analysis/distill_movement.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
 #include "core/eval/perplexity.h"
@@ -112,6 +115,15 @@ void run_distill(const DistillCliOptions& o)
     const size_t n = r.loss.size();
     for (size_t i = 0; i < n; i += std::max<size_t>(1, n / 10))
         std::printf("  step %5zu  loss %.6g\n", i + 1, r.loss[i]);
+    // How far the parameters moved (the GUI's heatmap), largest scale movement first.
+    std::vector<analysis::LayerMovement> moved = analysis::distill_movement(qm, r.model);
+    std::sort(moved.begin(), moved.end(), [](const auto& a, const auto& b) {
+        return (std::isnan(b.scale) ? -1.0 : b.scale) < (std::isnan(a.scale) ? -1.0 : a.scale);
+    });
+    for (size_t i = 0; i < std::min<size_t>(3, moved.size()); ++i)
+        std::printf(
+            "  moved most: block %d %s: scales %.3g%%, zero-points %.3g%% (mean relative)\n",
+            moved[i].block, moved[i].name.c_str(), 100.0 * moved[i].scale, 100.0 * moved[i].zero);
     for (size_t i = 0; i < o.eval.size(); ++i) {
         std::printf("perplexity on %s: session %.4f, distilled %.4f\n", o.eval[i].c_str(),
                     before[i], after[i]);

@@ -1,14 +1,12 @@
 // How far a distillation moved each layer's parameters from their initial values: per layer,
 // mean |s - s0| / mean |s0| for the scales and mean |z - z0| / mean |z0| for the zero-points
 // (NaN where a layer is skipped, absent from either result or its mean |.0| is 0), laid out as
-// blocks x layer types for the heatmap. Plain values, computed from the two results.
+// blocks x layer types for the heatmap (zp::analysis::distill_movement laid out on the grid).
 #pragma once
 
 #include <QStringList>
 
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "app/gui/workbenchmodel.h"
 
@@ -28,5 +26,3 @@ struct DistillMovement {
 DistillMovement distillMovement(const WorkbenchModel& model,
                                 const zp::quant::QuantizedModel& before,
                                 const zp::quant::QuantizedModel& after);
-// mean |x - x0| / mean |x0| in float64 (NaN when the shapes differ or mean |x0| is 0).
-double relativeMovement(const at::Tensor& x, const at::Tensor& x0);

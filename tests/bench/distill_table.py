@@ -49,13 +49,28 @@ def main():
     ap.add_argument("--epochs", default="1")
     ap.add_argument("--window", default="512")
     ap.add_argument("--eval-windows", default="32")
+    ap.add_argument("--holdout", type=int, default=0,
+                    help="for a JSON-lines --calib: its last K documents are held out; calibration and "
+                         "distillation draw from the others, and an --eval of the same file reads only those K")
     a = ap.parse_args()
 
-    names = [os.path.basename(e) for e in a.eval]
-    evals = sum((["--eval", e] for e in a.eval), [])
-    common = ["--model", a.model, "--tokenizer", a.tokenizer, "--window", a.window, "--eval-windows", a.eval_windows]
     rows, fp = [], None
     with tempfile.TemporaryDirectory() as tmp:
+        if a.holdout:
+            docs = open(a.calib, encoding="utf-8").read().splitlines()
+            if not a.calib.endswith(".jsonl") or a.holdout >= len(docs):
+                raise SystemExit("--holdout needs a JSON-lines --calib with more than K documents")
+            base = os.path.splitext(os.path.basename(a.calib))[0]
+            train, held = os.path.join(tmp, base + "_train.jsonl"), os.path.join(tmp, base + "_heldout.jsonl")
+            open(train, "w", encoding="utf-8").write("\n".join(docs[:-a.holdout]) + "\n")
+            open(held, "w", encoding="utf-8").write("\n".join(docs[-a.holdout:]) + "\n")
+            a.eval = [held if os.path.abspath(e) == os.path.abspath(a.calib) else e for e in a.eval]
+            a.calib = train
+            print(f"# {base}: documents 1-{len(docs) - a.holdout} for calibration and distillation, "
+                  f"{len(docs) - a.holdout + 1}-{len(docs)} held out for evaluation", file=sys.stderr)
+        names = [os.path.basename(e) for e in a.eval]
+        evals = sum((["--eval", e] for e in a.eval), [])
+        common = ["--model", a.model, "--tokenizer", a.tokenizer, "--window", a.window, "--eval-windows", a.eval_windows]
         for g in a.groups.split(","):
             for bits in a.bits.split(","):
                 for method in a.methods.split(","):

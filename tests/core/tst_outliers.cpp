@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "core/analysis/distill_movement.h"
 #include "core/analysis/outliers.h"
 #include "core/common/error.h"
 #include "core/quant/quantizer.h"
@@ -191,6 +192,52 @@ private Q_SLOTS:
                                  analysis::clipped_outliers(at::randn({4, 16}), l, 10.0));
         l.skipped = true;
         QVERIFY_THROWS_EXCEPTION(InvalidArgument, analysis::clipped_outliers(W, l, 10.0));
+    }
+
+    // Distillation's movement map (core/analysis/distill_movement): mean |x - x0| / mean |x0| per
+    // layer, checked against plain loops over the values; skipped layers, layers without a
+    // counterpart, mismatched shapes and an all-zero start are handled as documented.
+    void distill_movement_matches_plain_loops()
+    {
+        auto layer = [](int block, const char* name, std::vector<float> s, std::vector<float> z) {
+            quant::LayerResult l;
+            l.block = block;
+            l.name = name;
+            l.scale = at::tensor(s).reshape({static_cast<int64_t>(s.size()), 1});
+            l.zero = at::tensor(z).reshape({static_cast<int64_t>(z.size()), 1});
+            return l;
+        };
+        const std::vector<float> s0{0.5f, 0.25f, 1.0f}, s1{0.55f, 0.2f, 1.0f};
+        const std::vector<float> z0{1.5f, 2.0f, 0.0f}, z1{1.25f, 2.5f, 0.125f};
+        quant::QuantizedModel before, after;
+        before.layers = {layer(0, "q_proj", s0, z0), layer(0, "k_proj", s0, z0),
+                         layer(1, "q_proj", s0, {0.f, 0.f, 0.f}), layer(1, "o_proj", s0, z0)};
+        after.layers = {layer(0, "q_proj", s1, z1), layer(0, "k_proj", s1, z1),
+                        layer(1, "q_proj", s1, z1), layer(1, "v_proj", s1, z1),
+                        layer(1, "o_proj", {0.5f, 0.25f}, {1.5f, 2.0f})};
+        after.layers[1].skipped = true;
+        auto plain = [](const std::vector<float>& x, const std::vector<float>& x0) {
+            double num = 0.0, den = 0.0;
+            for (size_t i = 0; i < x.size(); ++i) {
+                num += std::abs(double(x[i]) - double(x0[i]));
+                den += std::abs(double(x0[i]));
+            }
+            return num / den;
+        };
+        const auto m = analysis::distill_movement(before, after);
+        // (0, k_proj) is skipped and (1, v_proj) has no counterpart: three entries remain.
+        QCOMPARE(m.size(), size_t(3));
+        QCOMPARE(m[0].block, 0);
+        QCOMPARE(QString::fromStdString(m[0].name), QStringLiteral("q_proj"));
+        QVERIFY(std::abs(m[0].scale - plain(s1, s0)) < 1e-7);
+        QVERIFY(std::abs(m[0].zero - plain(z1, z0)) < 1e-7);
+        QVERIFY(m[0].scale > 0.0 && m[0].zero > m[0].scale);
+        QCOMPARE(m[1].block, 1);
+        QVERIFY(std::abs(m[1].scale - plain(s1, s0)) < 1e-7);
+        QVERIFY(std::isnan(m[1].zero));  // the zero-points started at 0
+        QCOMPARE(QString::fromStdString(m[2].name), QStringLiteral("o_proj"));
+        QVERIFY(std::isnan(m[2].scale) && std::isnan(m[2].zero));  // shapes differ
+        QVERIFY(std::isnan(analysis::relative_movement(at::Tensor(), at::ones({2}))));
     }
 };
 

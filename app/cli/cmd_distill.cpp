@@ -52,7 +52,7 @@ void run_distill(const DistillCliOptions& o)
     if (cr.path.empty())
         throw InvalidArgument("--calib is required: distillation trains on calibration text");
 
-    const quant::QuantizedModel qm = session::read_session(o.session);
+    const quant::QuantizedModel qm = read_session_noted(o.session);
     auto teacher = model::Model::open(o.model);
     if (!qm.config.model_config_hash.empty() &&
         qm.config.model_config_hash != pipeline::config_hash(teacher->config()))
@@ -122,8 +122,9 @@ void run_distill(const DistillCliOptions& o)
     });
     for (size_t i = 0; i < std::min<size_t>(3, moved.size()); ++i)
         std::printf(
-            "  moved most: block %d %s: scales %.3g%%, zero-points %.3g%% (mean relative)\n",
-            moved[i].block, moved[i].name.c_str(), 100.0 * moved[i].scale, 100.0 * moved[i].zero);
+            "  moved most: block %lld %s: scales %.3g%%, zero-points %.3g%% (mean relative)\n",
+            static_cast<long long>(moved[i].block), moved[i].name.c_str(), 100.0 * moved[i].scale,
+            100.0 * moved[i].zero);
     for (size_t i = 0; i < o.eval.size(); ++i) {
         std::printf("perplexity on %s: session %.4f, distilled %.4f\n", o.eval[i].c_str(),
                     before[i], after[i]);

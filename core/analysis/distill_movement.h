@@ -4,6 +4,7 @@
 // layers that moved most.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ namespace zp::analysis {
 double relative_movement(const at::Tensor& x, const at::Tensor& x0);
 
 struct LayerMovement {
-    int block = 0;
+    int64_t block = 0;
     std::string name;
     double scale = 0.0;  // relative movement of the scales (NaN: see relative_movement)
     double zero = 0.0;   // relative movement of the zero-points

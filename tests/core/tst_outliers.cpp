@@ -227,12 +227,12 @@ private Q_SLOTS:
         const auto m = analysis::distill_movement(before, after);
         // (0, k_proj) is skipped and (1, v_proj) has no counterpart: three entries remain.
         QCOMPARE(m.size(), size_t(3));
-        QCOMPARE(m[0].block, 0);
+        QCOMPARE(m[0].block, int64_t(0));
         QCOMPARE(QString::fromStdString(m[0].name), QStringLiteral("q_proj"));
         QVERIFY(std::abs(m[0].scale - plain(s1, s0)) < 1e-7);
         QVERIFY(std::abs(m[0].zero - plain(z1, z0)) < 1e-7);
         QVERIFY(m[0].scale > 0.0 && m[0].zero > m[0].scale);
-        QCOMPARE(m[1].block, 1);
+        QCOMPARE(m[1].block, int64_t(1));
         QVERIFY(std::abs(m[1].scale - plain(s1, s0)) < 1e-7);
         QVERIFY(std::isnan(m[1].zero));  // the zero-points started at 0
         QCOMPARE(QString::fromStdString(m[2].name), QStringLiteral("o_proj"));

@@ -1,5 +1,6 @@
 #include "kernels/zero_point.h"
 
+#include <ATen/Context.h>
 #include <ATen/ops/all.h>
 #include <ATen/ops/amax.h>
 #include <ATen/ops/amin.h>
@@ -119,7 +120,9 @@ SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits,
 bool cuda_kernels_available()
 {
 #if defined(ZP_HAVE_CUDA_KERNELS)
-    return cuda::device_available();
+    // Both: the kernels see a device, and this libtorch can make CUDA tensors (Debian's CPU-only
+    // libtorch with nvcc present compiles the kernels, but .cuda() would throw).
+    return at::hasCUDA() && cuda::device_available();
 #else
     return false;
 #endif

@@ -66,7 +66,8 @@ SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits
 SearchResult neuqi_search_tensor_ops(const at::Tensor& w, const at::Tensor& h,
                                      const SearchConfig& config);
 
-// True if this build has the CUDA kernels and a CUDA device is visible.
+// True if this build has the CUDA kernels, a CUDA device is visible and this libtorch has CUDA
+// (at::hasCUDA()): CUDA tensors can be made and the kernels launched on them.
 bool cuda_kernels_available();
 
 }  // namespace zp::kernels

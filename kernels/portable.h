@@ -5,10 +5,8 @@
 
 #if defined(__CUDACC__)
 #define ZP_HD __host__ __device__ __forceinline__
-#define ZP_HD_RECURSIVE __host__ __device__ inline
 #else
 #define ZP_HD inline
-#define ZP_HD_RECURSIVE inline
 #endif
 
 namespace zp::kernels::detail {

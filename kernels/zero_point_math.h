@@ -477,11 +477,20 @@ ZP_HD void bin_active_drops(const Stage2Context& c, Stage2Workspace& ws, double 
     *b2 += ab2;
 }
 
-// Minimises f over the drops of the current path (the whole window at level 0, one bin of the
-// level above otherwise), spanning [a, b), given (b1, b2) at a. At level 0 the active elements'
-// share of (b1, b2) is added here, in the binning pass, and the caller passes the clipped rest.
-ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int level, double a,
-                                  double b, double b1, double b2)
+// One level of stage 2's search, as stage2_range keeps it on its explicit stack.
+struct Stage2Frame {
+    double a = 0.0, b = 0.0, width = 0.0;
+    int m = 0;  // candidate bins, in ws.bin_order + level * bins
+    int j = 0;  // the next candidate to visit
+    bool bucketed = false, gathered = false;
+};
+
+// Enters a level of stage 2 over [a, b) given (b1, b2) at a (the whole window at level 0, one bin
+// of the level above otherwise): bins the drops of the current path, bounds f on each bin and
+// lists the candidate bins by lower bound into f. At level 0 the active elements' share of
+// (b1, b2) is added here, in the binning pass, and the caller passes the clipped rest.
+ZP_HD void stage2_enter(Stage2Context& c, Stage2Workspace& ws, int level, double a, double b,
+                        double b1, double b2, Stage2Frame& f)
 {
     const int K = ws.bins;
     BinAcc* acc = ws.bin_acc + level * K;
@@ -591,21 +600,54 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
             gathered = true;
         }
     }
-    for (int j = 0; j < m; ++j) {
-        int k = order[j];
-        if (blb[k] > c.bound + margin * (1.0 + c.bound))
-            break;
-        double ba = a + k * width, bb = k == K - 1 ? b : a + (k + 1) * width;
+    f.a = a;
+    f.b = b;
+    f.width = width;
+    f.m = m;
+    f.j = 0;
+    f.bucketed = bucketed;
+    f.gathered = gathered;
+}
+
+// Minimises f over the drops in [a, b) given (b1, b2) at a (stage2_enter at level 0), descending
+// into a bin's finer bins while it holds too many drops to sort, up to kLevels levels. Iterative,
+// with the levels on a fixed stack of kLevels frames: no recursion, so the device stack holds one
+// frame whatever the group size (ptxas cannot size a recursive call's stack).
+ZP_HD void stage2_range(Stage2Context& c, Stage2Workspace& ws, double a, double b, double b1,
+                        double b2)
+{
+    constexpr int kLevels = Stage2Workspace::kLevels;
+    const double margin = 1e-12;
+    const int K = ws.bins;
+    Stage2Frame st[kLevels];
+    int level = 0;
+    stage2_enter(c, ws, 0, a, b, b1, b2, st[0]);
+    while (level >= 0) {
+        Stage2Frame& f = st[level];
+        if (f.j >= f.m) {
+            --level;
+            continue;
+        }
+        const BinAcc* acc = ws.bin_acc + level * K;
+        const double* bb1 = ws.bin_b1 + level * K;
+        const double* bb2 = ws.bin_b2 + level * K;
+        const double* blb = ws.bin_lb + level * K;
+        const int k = ws.bin_order[level * K + f.j++];
+        if (blb[k] > c.bound + margin * (1.0 + c.bound)) {
+            f.j = f.m;  // sorted by lower bound: no later bin can do better
+            continue;
+        }
+        double ba = f.a + k * f.width, bb = k == K - 1 ? f.b : f.a + (k + 1) * f.width;
         c.path_k[level] = k;
         if (acc[k].count == 0) {
             double o = dclamp(bb1[k], ba, bb);
             double d = o - bb1[k];
             consider(c, o, d * d + (bb2[k] - bb1[k] * bb1[k]));
-        } else if (bucketed && acc[k].count <= ws.bucket_cap) {
+        } else if (f.bucketed && acc[k].count <= ws.bucket_cap) {
             DropEvent* e = ws.buckets + k * ws.bucket_cap;
             sort_events(e, acc[k].count);
             sweep_sorted(c, e, acc[k].count, ba, bb, bb1[k], bb2[k]);
-        } else if (gathered) {
+        } else if (f.gathered) {
             DropEvent* e = ws.events + ws.bin_offset[k];
             sort_events(e, acc[k].count);
             sweep_sorted(c, e, acc[k].count, ba, bb, bb1[k], bb2[k]);
@@ -620,8 +662,9 @@ ZP_HD_RECURSIVE void stage2_range(Stage2Context& c, Stage2Workspace& ws, int lev
             }
             sort_events(ws.events, cnt);
             sweep_sorted(c, ws.events, cnt, ba, bb, bb1[k], bb2[k]);
-        } else if (level + 1 < Stage2Workspace::kLevels) {
-            stage2_range(c, ws, level + 1, ba, bb, bb1[k], bb2[k]);
+        } else if (level + 1 < kLevels) {
+            stage2_enter(c, ws, level + 1, ba, bb, bb1[k], bb2[k], st[level + 1]);
+            ++level;
         } else {
             sweep_by_selection(c, level, K, ba, bb, bb1[k], bb2[k]);
         }
@@ -654,7 +697,7 @@ ZP_HD WindowMin stage2_min(const SortedGroup& g, double inv_s, int levels, doubl
     range_sums(g, inv_s, c.ib, g.n, &m, &s1, &s2);
     b1 += s1 - top * m;
     b2 += s2 - 2.0 * top * s1 + top * top * m;
-    stage2_range(c, ws, 0, c.l, c.r, b1, b2);  // adds the active elements' share
+    stage2_range(c, ws, c.l, c.r, b1, b2);  // adds the active elements' share
     WindowMin out;
     out.pruned = !c.found;
     out.o = c.best_o;

@@ -6,6 +6,9 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
+#if defined(ZP_TORCH_HAS_CUDA)
+#include <c10/cuda/CUDAGuard.h>
+#endif
 
 namespace zp::kernels::detail {
 
@@ -40,5 +43,24 @@ SearchResult finalize_search(const at::Tensor& w, const at::Tensor& h, int bits,
 
 // The stream handle for CUDA launches (nullptr = default stream).
 void* current_cuda_stream(const at::Tensor& t);
+
+// Makes t's device the current one for the launches in its scope (the kernels launch on the
+// current device, with t's stream): a tensor on cuda:1 runs on cuda:1 whatever device the thread
+// had. A no-op without CUDA in this libtorch (no tensor can be on a GPU then).
+class CudaDeviceGuard {
+public:
+    explicit CudaDeviceGuard(const at::Tensor& t)
+#if defined(ZP_TORCH_HAS_CUDA)
+        : guard_(t.device())
+#endif
+    {
+        (void)t;
+    }
+
+private:
+#if defined(ZP_TORCH_HAS_CUDA)
+    c10::cuda::CUDAGuard guard_;
+#endif
+};
 
 }  // namespace zp::kernels::detail

@@ -99,6 +99,7 @@ at::Tensor quantize(const at::Tensor& w_in, const at::Tensor& scale_in, const at
     at::Tensor codes = at::empty(w.sizes(), w.options().dtype(at::kByte));
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
+        detail::CudaDeviceGuard device_guard(w);
         cuda::launch_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(),
                               w.size(0), w.size(1), g, bits, codes.data_ptr<uint8_t>(),
                               detail::current_cuda_stream(w));
@@ -127,6 +128,7 @@ at::Tensor dequantize(const at::Tensor& codes_in, const at::Tensor& scale_in,
     at::Tensor out = at::empty(codes.sizes(), scale.options());
     if (codes.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
+        detail::CudaDeviceGuard device_guard(codes);
         cuda::launch_dequantize(dtype_code(scale), codes.data_ptr<uint8_t>(), scale.data_ptr(),
                                 zero.data_ptr(), codes.size(0), codes.size(1), g, out.data_ptr(),
                                 detail::current_cuda_stream(codes));
@@ -153,6 +155,7 @@ at::Tensor fake_quantize(const at::Tensor& w_in, const at::Tensor& scale_in,
     at::Tensor out = at::empty_like(w);
     if (w.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
+        detail::CudaDeviceGuard device_guard(w);
         cuda::launch_fake_quantize(dtype_code(w), w.data_ptr(), scale.data_ptr(), zero.data_ptr(),
                                    w.size(0), w.size(1), g, bits, out.data_ptr(),
                                    detail::current_cuda_stream(w));

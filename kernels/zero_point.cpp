@@ -159,15 +159,19 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in,
     }
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
+        detail::CudaDeviceGuard device_guard(w_in);
         SortedGroups sg = sort_groups(w_in, h_in, g);
         const int64_t C = scales.size(2);
         ZeroPointSolve out;
         at::Tensor offset = at::empty({rows, groups, C}, scales.options());
         out.loss = at::empty({rows, groups, C}, scales.options());
+        at::Tensor workspace =
+            at::empty({cuda::neuqi_workspace_bytes(rows * groups, static_cast<int>(g), 0)},
+                      sg.w.options().dtype(at::kByte));
         cuda::launch_solve_candidates(
             sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), rows * groups, static_cast<int>(g),
             bits, scales.data_ptr<double>(), static_cast<int>(C), offset.data_ptr<double>(),
-            out.loss.data_ptr<double>(), detail::current_cuda_stream(w_in));
+            out.loss.data_ptr<double>(), workspace.data_ptr(), detail::current_cuda_stream(w_in));
         out.zero = -offset;
         return out;
 #else
@@ -209,6 +213,7 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in,
     }
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
+        detail::CudaDeviceGuard device_guard(w_in);
         const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;  // g divides (see above)
         const int levels = 1 << config.bits;
         SortedGroups sg = sort_groups(w_in, h_in, g);
@@ -219,11 +224,17 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in,
         at::Tensor offset = at::empty({rows * groups}, sg.w.options());
         at::Tensor loss = at::empty({rows * groups}, sg.w.options());
         at::Tensor index = at::empty({rows * groups}, sg.w.options().dtype(at::kInt));
+        // Scratch from torch's caching allocator, freed in stream order (no synchronisation).
+        at::Tensor workspace =
+            at::empty({cuda::neuqi_workspace_bytes(
+                          rows * groups, static_cast<int>(g),
+                          cuda::neuqi_candidates(config.grid, config.coarse, config.full_grid))},
+                      sg.w.options().dtype(at::kByte));
         cuda::launch_neuqi_search(
             sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), s0.data_ptr<double>(), rows * groups,
             static_cast<int>(g), config.bits, config.grid, config.coarse, config.full_grid,
             scale.data_ptr<double>(), offset.data_ptr<double>(), loss.data_ptr<double>(),
-            index.data_ptr<int>(), detail::current_cuda_stream(w_in));
+            index.data_ptr<int>(), workspace.data_ptr(), detail::current_cuda_stream(w_in));
         return detail::finalize_search(w_in, h_in, config.bits, g, scale, offset, index);
 #else
         TORCH_CHECK(false, "neuqi_search: tensor is on CUDA but this build has no CUDA kernels");

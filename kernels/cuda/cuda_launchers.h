@@ -17,18 +17,27 @@ void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const
 void launch_fake_quantize(int dtype, const void* w, const void* scale, const void* zero,
                           int64_t rows, int64_t cols, int64_t g, int bits, void* out, void* stream);
 
+// Scratch for the two launchers below, in bytes, for `candidates` solves per group at once
+// (launch_neuqi_search: neuqi_candidates(...); launch_solve_candidates: C). The caller allocates it
+// on the device (torch's caching allocator: no cudaMalloc per call) and keeps it alive until the
+// stream has run the launch. 8-byte aligned.
+int64_t neuqi_workspace_bytes(int64_t groups, int n, int candidates);
+// The most candidates launch_neuqi_search solves at once per group.
+int neuqi_candidates(int grid, int coarse, bool full_grid);
+
 // NeUQI search over `groups` groups of n elements each: w_sorted/h_sorted [groups, n] (each group
 // sorted by w ascending, h normalised to sum 1), s0 [groups]. Writes the chosen scale, offset
-// (o = -z) and loss per group, and per candidate losses when cand_loss != nullptr.
-// full_grid: all `grid` candidates; else `coarse` then the fine ones.
+// (o = -z), loss and grid index per group. full_grid: all `grid` candidates; else `coarse` then
+// the fine ones. Asynchronous on `stream`.
 void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const double* s0,
                          int64_t groups, int n, int bits, int grid, int coarse, bool full_grid,
                          double* scale_out, double* offset_out, double* loss_out, int* index_out,
-                         void* stream);
+                         void* workspace, void* stream);
 
 // Two-stage solve for explicit candidates: scales [groups, C]; writes offset and loss [groups, C].
+// Asynchronous on `stream`.
 void launch_solve_candidates(const double* w_sorted, const double* h_sorted, int64_t groups, int n,
                              int bits, const double* scales, int C, double* offset_out,
-                             double* loss_out, void* stream);
+                             double* loss_out, void* workspace, void* stream);
 
 }  // namespace zp::kernels::cuda

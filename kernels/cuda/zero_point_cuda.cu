@@ -167,18 +167,20 @@ unsigned blocks_for(int64_t n, int threads)
     return static_cast<unsigned>((n + threads - 1) / threads);
 }
 
-// Device buffers freed on scope exit (also when a launch throws).
-struct DeviceBuffer {
-    void* p = nullptr;
-    explicit DeviceBuffer(size_t bytes)
+// Carves the caller's workspace (neuqi_workspace_bytes) into prefix sums and candidate buffers.
+struct Workspace {
+    double *p0, *p1, *p2, *cand_loss, *cand_off;
+    int* cand_idx;
+    Workspace(void* base, int64_t groups, int n, int candidates)
     {
-        check(cudaMalloc(&p, bytes > 0 ? bytes : 1), "cudaMalloc");
-    }
-    ~DeviceBuffer() { cudaFree(p); }
-    template <typename T>
-    T* as() const
-    {
-        return static_cast<T*>(p);
+        double* d = static_cast<double*>(base);
+        const int64_t prefix = groups * (n + 1), cand = groups * candidates;
+        p0 = d;
+        p1 = p0 + prefix;
+        p2 = p1 + prefix;
+        cand_loss = p2 + prefix;
+        cand_off = cand_loss + cand;
+        cand_idx = reinterpret_cast<int*>(cand_off + cand);
     }
 };
 
@@ -186,71 +188,79 @@ constexpr int kThreads = 128;
 
 }  // namespace
 
+int64_t neuqi_workspace_bytes(int64_t groups, int n, int candidates)
+{
+    const int64_t prefix = groups * (n + 1), cand = groups * candidates;
+    return static_cast<int64_t>(sizeof(double)) * (3 * prefix + 2 * cand) +
+           static_cast<int64_t>(sizeof(int)) * cand;
+}
+
+int neuqi_candidates(int grid, int coarse, bool full_grid)
+{
+    if (full_grid)
+        return grid;
+    const int step = grid / coarse;
+    return coarse > 2 * (step / 2) ? coarse : 2 * (step / 2);
+}
+
 void launch_solve_candidates(const double* w_sorted, const double* h_sorted, int64_t groups, int n,
                              int bits, const double* scales, int C, double* offset_out,
-                             double* loss_out, void* stream)
+                             double* loss_out, void* workspace, void* stream)
 {
     if (groups == 0 || C == 0)
         return;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
-    DeviceBuffer p0(sizeof(double) * groups * (n + 1)), p1(sizeof(double) * groups * (n + 1)),
-        p2(sizeof(double) * groups * (n + 1));
-    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
-        w_sorted, h_sorted, groups, n, p0.as<double>(), p1.as<double>(), p2.as<double>());
+    Workspace ws(workspace, groups, n, 0);
+    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(w_sorted, h_sorted, groups, n,
+                                                                     ws.p0, ws.p1, ws.p2);
     check_launch("neuqi prefix sums");
-    DeviceGroups dg{w_sorted, h_sorted, p0.as<double>(), p1.as<double>(), p2.as<double>(), n};
+    DeviceGroups dg{w_sorted, h_sorted, ws.p0, ws.p1, ws.p2, n};
     explicit_kernel<<<blocks_for(groups * C, kThreads), kThreads, 0, st>>>(
         dg, groups, 1 << bits, scales, C, offset_out, loss_out);
     check_launch("neuqi solve candidates");
-    check(cudaStreamSynchronize(st), "neuqi solve candidates");
 }
 
 void launch_neuqi_search(const double* w_sorted, const double* h_sorted, const double* s0,
                          int64_t groups, int n, int bits, int grid, int coarse, bool full_grid,
                          double* scale_out, double* offset_out, double* loss_out, int* index_out,
-                         void* stream)
+                         void* workspace, void* stream)
 {
     if (groups == 0)
         return;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     const int levels = 1 << bits;
-    DeviceBuffer p0(sizeof(double) * groups * (n + 1)), p1(sizeof(double) * groups * (n + 1)),
-        p2(sizeof(double) * groups * (n + 1));
-    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
-        w_sorted, h_sorted, groups, n, p0.as<double>(), p1.as<double>(), p2.as<double>());
+    Workspace ws(workspace, groups, n, neuqi_candidates(grid, coarse, full_grid));
+    prefix_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(w_sorted, h_sorted, groups, n,
+                                                                     ws.p0, ws.p1, ws.p2);
     check_launch("neuqi prefix sums");
-    DeviceGroups dg{w_sorted, h_sorted, p0.as<double>(), p1.as<double>(), p2.as<double>(), n};
+    DeviceGroups dg{w_sorted, h_sorted, ws.p0, ws.p1, ws.p2, n};
 
     const int step = full_grid ? 1 : grid / coarse;
     const int first_count = full_grid ? grid : coarse;
     const int half = step / 2;
     const int fine_count = full_grid ? 0 : 2 * half;
-    const int max_count = first_count > fine_count ? first_count : fine_count;
-    DeviceBuffer cand_loss(sizeof(double) * groups * max_count),
-        cand_off(sizeof(double) * groups * max_count), cand_idx(sizeof(int) * groups * max_count);
 
     candidates_kernel<<<blocks_for(groups * first_count, kThreads), kThreads, 0, st>>>(
-        dg, groups, levels, s0, grid, nullptr, first_count, step, step, 0, cand_loss.as<double>(),
-        cand_off.as<double>(), cand_idx.as<int>());
+        dg, groups, levels, s0, grid, nullptr, first_count, step, step, 0, ws.cand_loss,
+        ws.cand_off, ws.cand_idx);
     check_launch("neuqi coarse candidates");
     reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
-        groups, first_count, cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>(),
-        false, loss_out, offset_out, index_out);
+        groups, first_count, ws.cand_loss, ws.cand_off, ws.cand_idx, false, loss_out, offset_out,
+        index_out);
     check_launch("neuqi coarse reduce");
     if (fine_count > 0) {
         candidates_kernel<<<blocks_for(groups * fine_count, kThreads), kThreads, 0, st>>>(
-            dg, groups, levels, s0, grid, index_out, fine_count, 1, -half, 1,
-            cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>());
+            dg, groups, levels, s0, grid, index_out, fine_count, 1, -half, 1, ws.cand_loss,
+            ws.cand_off, ws.cand_idx);
         check_launch("neuqi fine candidates");
         reduce_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(
-            groups, fine_count, cand_loss.as<double>(), cand_off.as<double>(), cand_idx.as<int>(),
-            true, loss_out, offset_out, index_out);
+            groups, fine_count, ws.cand_loss, ws.cand_off, ws.cand_idx, true, loss_out, offset_out,
+            index_out);
         check_launch("neuqi fine reduce");
     }
     scale_kernel<<<blocks_for(groups, kThreads), kThreads, 0, st>>>(groups, s0, index_out, grid,
                                                                     scale_out);
     check_launch("neuqi scales");
-    check(cudaStreamSynchronize(st), "neuqi search");
 }
 
 }  // namespace zp::kernels::cuda

@@ -19,6 +19,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
   libhdf5-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libsentencepiece-dev
   xvfb xauth python3 python3-venv
+  appstream desktop-file-utils shared-mime-info   # tests/install: the desktop files' validators
 )
 
 install_packages() {

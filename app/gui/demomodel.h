@@ -3,12 +3,14 @@
 // core/demo/synthetic.h. Needs no download.
 #pragma once
 
+#include "app/gui/datadir.h"
 #include "app/gui/jobtypes.h"
 #include "app/gui/workbenchmodel.h"
 
-// Reads the definition (a Qt resource path or a file) and builds the model. Throws zp::FormatError
-// naming the file and the field when the definition is wrong.
-ModelPtr loadDemoModel(const QString& definition = QStringLiteral(":/demo/demo_model.json"));
+// Reads the definition (a Qt resource path or a file; by default the installed one, else the copy
+// compiled in) and builds the model. Throws zp::FormatError naming the file and the field when the
+// definition is wrong.
+ModelPtr loadDemoModel(const QString& definition = demoDefinitionPath());
 
 // The real demo's default job (SmolLM2-135M-Instruct, packaging/setup.sh demo): chosen to finish
 // in a few minutes on two cores and to show where NeUQI gains over Min-Max and where it does not;

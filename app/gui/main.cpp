@@ -1,5 +1,6 @@
 // zeropoint: the ZeroPoint workbench.
-//   zeropoint [MODEL]                       open a model (a path, or "demo")
+//   zeropoint [MODEL]                       open a model (a path, or "demo") or a session file
+//                                           (.h5; the desktop entry's %f)
 //   zeropoint --demo                        open the built-in demo
 //   zeropoint --demo MODEL.gguf             open the real demo (packaging/setup.sh demo:
 //                                           SmolLM2-135M-Instruct) with its default job; the
@@ -16,9 +17,11 @@
 //                                           job on MODEL
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QStandardPaths>
 
 #include "app/gui/activationscreenshots.h"
+#include "app/gui/datadir.h"
 #include "app/gui/mainwindow.h"
 #include "app/gui/screenshotrunner.h"
 #include "core/common/process_tuning.h"
@@ -30,6 +33,10 @@ int main(int argc, char** argv)
     QApplication::setOrganizationName(QStringLiteral("ZeroPoint"));
     QApplication::setApplicationName(QStringLiteral("zeropoint"));
     QApplication::setApplicationVersion(QStringLiteral(ZP_VERSION));
+    // The desktop entry's name: Wayland compositors and task bars match the window to it (and so
+    // to its icon). The installed icon is in the hicolor theme under the same name.
+    QGuiApplication::setDesktopFileName(applicationId());
+    QApplication::setWindowIcon(QIcon::fromTheme(applicationId()));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
@@ -63,9 +70,10 @@ int main(int argc, char** argv)
     parser.addOption(activations);
     parser.addOption(tokenizer);
     parser.addOption(calib);
-    parser.addPositionalArgument(QStringLiteral("model"),
-                                 QStringLiteral("A model to open (path or \"demo\")."),
-                                 QStringLiteral("[model]"));
+    parser.addPositionalArgument(
+        QStringLiteral("model"),
+        QStringLiteral("A model (path or \"demo\") or a session file (.h5) to open."),
+        QStringLiteral("[model]"));
     parser.process(app);
 
     if (parser.isSet(shots)) {

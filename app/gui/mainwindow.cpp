@@ -344,7 +344,8 @@ void MainWindow::createActions()
         }
         QString path = QFileDialog::getSaveFileName(
             this, tr("Save session"),
-            sessionPath_.isEmpty() ? QStringLiteral("session.h5") : sessionPath_,
+            // .zpsession.h5: the desktop's MIME type for sessions knows them by that name.
+            sessionPath_.isEmpty() ? QStringLiteral("session.zpsession.h5") : sessionPath_,
             tr("Sessions (*.h5)"));
         if (!path.isEmpty())
             saveSession(path);

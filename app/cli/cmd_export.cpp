@@ -68,7 +68,7 @@ void run_export(const ExportCliOptions& o)
         qm = std::move(pc.qm);
         model = std::move(pc.model);
     } else {
-        qm = session::read_session(o.session);
+        qm = read_session_noted(o.session);
     }
     if (!o.model.empty())
         model = model::Model::open(o.model);

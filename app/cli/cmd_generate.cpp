@@ -53,7 +53,7 @@ void print_piece(const std::string& piece)
 // parameters, Q8_0 re-quantization, F16 fallbacks).
 void apply_session(model::Model& model, const std::string& path, bool gguf_weights)
 {
-    const quant::QuantizedModel qm = session::read_session(path);
+    const quant::QuantizedModel qm = read_session_noted(path);
     if (!qm.config.model_config_hash.empty() &&
         qm.config.model_config_hash != pipeline::config_hash(model.config()))
         throw InvalidArgument("--session " + path + ": the session was made for another model (" +

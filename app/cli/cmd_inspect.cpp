@@ -73,12 +73,21 @@ void run_inspect(const std::string& path)
         inspect_gguf(path);
         return;
     }
-    const quant::QuantizedModel qm = session::read_session(path);
+    const quant::QuantizedModel qm = read_session_noted(path);
     std::printf("%s: ZeroPoint session (schema %s v%lld)\n%s", path.c_str(), session::kSchema,
                 static_cast<long long>(session::kSchemaVersion), session::summarize(qm).c_str());
 }
 
 }  // namespace
+
+quant::QuantizedModel read_session_noted(const std::string& path)
+{
+    session::ReadInfo info;
+    quant::QuantizedModel qm = session::read_session(path, &info);
+    if (!info.note.empty())
+        std::fprintf(stderr, "note: %s\n", info.note.c_str());
+    return qm;
+}
 
 void add_inspect_command(CLI::App& app)
 {

@@ -2,11 +2,20 @@
 // callback does the work and throws zp::Error on bad input (main prints it and exits 1).
 #pragma once
 
+#include <string>
+
 namespace CLI {
 class App;
 }
 
+namespace zp::quant {
+struct QuantizedModel;
+}
+
 namespace zp::cli {
+
+// session::read_session, with its note (a session written without a checksum) on stderr.
+quant::QuantizedModel read_session_noted(const std::string& path);
 
 void add_solve_command(CLI::App& app);
 void add_bench_command(CLI::App& app);

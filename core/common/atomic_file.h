@@ -31,4 +31,32 @@ private:
     bool committed_ = false;
 };
 
+// The same for a directory of several files: they are written into a temporary sibling folder,
+// which commit() renames onto the target; anything else (an exception, a cancel) removes it. A
+// multi-file output is all there or not there at all.
+class AtomicDir {
+public:
+    // Checks the target first (check_target) and creates ".<name>.tmp-XXXXXX" next to it.
+    // `what` starts error messages ("export", "convert"). Throws InvalidArgument / IoError.
+    AtomicDir(const std::string& target, const std::string& what);
+    ~AtomicDir();  // removes the temporary folder unless commit() succeeded
+    AtomicDir(const AtomicDir&) = delete;
+    AtomicDir& operator=(const AtomicDir&) = delete;
+
+    const std::string& path() const { return tmp_; }       // where to write the files
+    const std::string& target() const { return target_; }  // normalised target
+    // Renames the folder onto the target; a previous output there is moved aside first and
+    // removed once the new one is in place (restored if the rename fails).
+    void commit();
+
+    // A directory output may replace a previous one (a directory holding config.json) or an
+    // empty directory; never a file or an unrelated non-empty directory. Returns the normalised
+    // target; InvalidArgument otherwise.
+    static std::string check_target(const std::string& out, const std::string& what);
+
+private:
+    std::string target_, tmp_;
+    bool committed_ = false;
+};
+
 }  // namespace zp

@@ -7,6 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
+
+#include <ATen/ATen.h>
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
@@ -24,102 +27,6 @@ std::string fmt(const char* f, double v)
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
     return buf;
-}
-
-// A sibling directory that becomes `target` on install(), and is removed otherwise (exception,
-// cancellation): a directory export is all there or not there at all.
-class TempDir {
-public:
-    explicit TempDir(const fs::path& target) : target_(target)
-    {
-        const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-        std::error_code ec;
-        if (!fs::is_directory(parent, ec))
-            throw IoError(target.string() + ": the parent directory " + parent.string() +
-                          " does not exist");
-        std::string templ = (parent / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-        if (!::mkdtemp(templ.data()))
-            throw IoError(target.string() + ": cannot create a temporary directory next to it: " +
-                          std::strerror(errno));
-        path_ = templ;
-        // mkdtemp made it 0700: the installed folder gets what mkdir(2) would give.
-        try {
-            apply_umask_dir_mode(path_.string());
-        } catch (...) {
-            std::error_code ec2;
-            fs::remove_all(path_, ec2);
-            throw;
-        }
-    }
-    ~TempDir()
-    {
-        if (!installed_) {
-            std::error_code ec;
-            fs::remove_all(path_, ec);
-        }
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    // Renames the directory onto the target; an existing target (checked by check_target) is moved
-    // aside first and removed once the new one is in place.
-    void install()
-    {
-        std::error_code ec;
-        fs::path old;
-        if (fs::exists(target_, ec)) {
-            std::string templ = target_.string() + ".old-XXXXXX";
-            if (!::mkdtemp(templ.data()))
-                throw IoError(target_.string() +
-                              ": cannot move the previous export aside: " + std::strerror(errno));
-            old = templ;
-            fs::remove(old, ec);
-            fs::rename(target_, old, ec);
-            if (ec)
-                throw IoError(target_.string() +
-                              ": cannot move the previous export aside: " + ec.message());
-        }
-        fs::rename(path_, target_, ec);
-        if (ec) {
-            std::error_code ec2;
-            if (!old.empty())
-                fs::rename(old, target_, ec2);
-            throw IoError(target_.string() +
-                          ": cannot rename the finished export into place: " + ec.message());
-        }
-        installed_ = true;
-        if (!old.empty())
-            fs::remove_all(old, ec);
-    }
-
-private:
-    fs::path target_, path_;
-    bool installed_ = false;
-};
-
-// A directory output may replace a previous export (a directory holding config.json), or an empty
-// directory; never a file or an unrelated non-empty directory.
-fs::path check_directory_target(const std::string& out)
-{
-    fs::path p = fs::path(out).lexically_normal();
-    if (p.filename().empty())
-        p = p.parent_path();
-    if (p.empty() || p == "." || p == "..")
-        throw InvalidArgument("export: --out '" + out + "' must name a new directory");
-    std::error_code ec;
-    if (fs::exists(p, ec)) {
-        if (!fs::is_directory(p, ec))
-            throw InvalidArgument("export: " + p.string() +
-                                  " exists and is not a directory; this format writes a directory");
-        const bool empty = fs::is_empty(p, ec);
-        if (!empty && !fs::exists(p / "config.json", ec))
-            throw InvalidArgument("export: " + p.string() +
-                                  " is a non-empty directory that holds no config.json (not a "
-                                  "previous export): refusing to replace it");
-    }
-    return p;
 }
 
 uint64_t file_size_or_zero(const std::string& path)
@@ -232,6 +139,46 @@ const FormatInfo& format_info(const std::string& name)
 
 namespace {
 
+// Everything about the layers that a writer relies on, checked before a byte is written: a
+// result that fails here must leave no file (and no "written" line) behind.
+void check_layers(const model::Model* model, const quant::QuantizedModel& qm,
+                  const std::string& fname)
+{
+    const auto& names = model::linear_names();
+    std::set<std::pair<int64_t, std::string>> seen;
+    for (const quant::LayerResult& l : qm.layers) {
+        const std::string where = "export --format " + fname + ": layer block " +
+                                  std::to_string(l.block) + " '" + l.name + "'";
+        if (std::find(names.begin(), names.end(), l.name) == names.end())
+            throw InvalidArgument(where + ": the name is not a linear layer");
+        if (l.block < 0 || (model && l.block >= model->config().num_layers))
+            throw InvalidArgument(where + ": block outside the model's " +
+                                  (model ? std::to_string(model->config().num_layers) : "") +
+                                  " blocks");
+        if (!seen.insert({l.block, l.name}).second)
+            throw InvalidArgument(where + ": appears twice in the result");
+        if (l.skipped || !l.codes.defined())
+            continue;
+        if (l.bits < 2 || l.bits > 8)
+            throw InvalidArgument(where + ": bits " + std::to_string(l.bits) + " outside 2..8");
+        if (l.group_size < 1 || l.group_size > l.in_features)
+            throw InvalidArgument(where + ": group size " + std::to_string(l.group_size) +
+                                  " outside 1.." + std::to_string(l.in_features));
+        if (model) {
+            const std::vector<int64_t> want = model::linear_shape(model->config(), l.name);
+            if (l.codes.sizes().vec() != want)
+                throw InvalidArgument(where + ": codes [" + std::to_string(l.codes.size(0)) + ", " +
+                                      std::to_string(l.codes.size(1)) +
+                                      "] but the model's weight is [" + std::to_string(want[0]) +
+                                      ", " + std::to_string(want[1]) +
+                                      "]: the result belongs to another model");
+        }
+        for (const at::Tensor* t : {&l.scale, &l.zero})
+            if (!t->defined() || !at::isfinite(*t).all().item<bool>())
+                throw NumericError(where + ": scale or zero missing or not finite");
+    }
+}
+
 const FormatInfo& info_of(Format f)
 {
     for (const FormatInfo& i : formats())
@@ -266,6 +213,7 @@ Report export_quantized(const model::Model* model, const quant::QuantizedModel& 
         throw InvalidArgument("export --format " + fname + " needs a tokenizer (--tokenizer)");
     if (qm.layers.empty())
         throw InvalidArgument("export: the quantized model holds no layers");
+    check_layers(model, qm, fname);
 
     if (options.format == Format::Gguf) {
         gguf::ExportOptions eo;
@@ -293,27 +241,26 @@ Report export_quantized(const model::Model* model, const quant::QuantizedModel& 
     const at::ScalarType dtype = io::parse_export_dtype(options.dtype);
     if (options.format == Format::Gptq && dtype == at::kFloat)
         throw InvalidArgument("export --format gptq: dtype must be f16 or bf16");
-    const fs::path target = check_directory_target(options.out);
-    TempDir tmp(target);
+    AtomicDir tmp(options.out, "export");
+    const fs::path target = tmp.target();
     io::SafetensorsExportResult res;
     switch (options.format) {
         case Format::Safetensors:
-            res = io::export_dequantized(*model, qm, tmp.path().string(), dtype, options.tokenizer,
+            res = io::export_dequantized(*model, qm, tmp.path(), dtype, options.tokenizer,
                                          options.progress);
             break;
         case Format::Packed:
-            res = io::export_packed(*model, qm, tmp.path().string(), options.tokenizer,
-                                    options.progress);
+            res = io::export_packed(*model, qm, tmp.path(), options.tokenizer, options.progress);
             break;
         case Format::Gptq:
-            res = io::export_gptq(*model, qm, tmp.path().string(), dtype, options.tokenizer,
+            res = io::export_gptq(*model, qm, tmp.path(), dtype, options.tokenizer,
                                   options.progress, options.gptq_refit_scale);
             break;
         default:
             throw InvalidArgument("export: format " + fname + " is not a directory format");
     }
     report_progress(options.progress, 1, 1, "installing " + target.string());
-    tmp.install();
+    tmp.commit();
 
     Report r;
     r.path = target.string();

@@ -20,10 +20,17 @@ void export_hf(const model::Model& model, const std::string& dir, at::ScalarType
     using model::BlockPart;
     if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
         throw InvalidArgument(dir + ": export dtype must be float32, float16 or bfloat16");
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec)
-        throw IoError(dir + ": cannot create directory: " + ec.message());
+    // Both files are written into a temporary sibling folder renamed onto `dir` at the end: a
+    // failure (a NaN weight, a full disk, a cancel) leaves neither file behind.
+    {
+        const fs::path parent = fs::path(dir).lexically_normal().parent_path();
+        std::error_code ec;
+        if (!parent.empty())
+            fs::create_directories(parent, ec);  // as before: missing parents are created
+        if (ec)
+            throw IoError(dir + ": cannot create its parent directory: " + ec.message());
+    }
+    AtomicDir tmp(dir, "convert");
     const model::ModelConfig& c = model.config();
     // Norm gains stay float32 (as the GGUF export does): they are tiny and precision-sensitive.
     auto type_of = [&](const std::string& name) {
@@ -32,7 +39,7 @@ void export_hf(const model::Model& model, const std::string& dir, at::ScalarType
 
     // Streamed: the header is known from the config alone, then one block at a time is fetched
     // and written, so exporting needs no more memory than loading.
-    const fs::path d(dir);
+    const fs::path d(tmp.path());
     io::SafetensorsWriter out((d / "model.safetensors").string());
     auto plan = [&](const std::string& name, std::vector<int64_t> shape) {
         out.plan(name, type_of(name), std::move(shape));
@@ -70,6 +77,7 @@ void export_hf(const model::Model& model, const std::string& dir, at::ScalarType
     AtomicFile cfg_file((d / "config.json").string());
     cfg_file.write(json.data(), json.size());
     cfg_file.commit();
+    tmp.commit();
     report_progress(progress, static_cast<double>(c.num_layers), static_cast<double>(c.num_layers),
                     "export done");
 }

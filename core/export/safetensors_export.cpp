@@ -26,6 +26,7 @@
 #include "core/model/packed_source.h"
 #include "core/pipeline/run_options.h"
 #include "core/quant/integer_zero.h"
+#include "core/quant/quantizer.h"
 
 namespace zp::io {
 
@@ -640,6 +641,13 @@ quant::LayerResult layer_from_json(const json& jl, const model::PackedLinear& p,
         throw FormatError(where + ": " + e.what());
     }
     l.param_method = packed_field<std::string>(jl, "param_method", where);
+    if (!l.skipped) {
+        try {
+            quant::parse_method(l.param_method);
+        } catch (const InvalidArgument& e) {
+            throw FormatError(where + ": 'param_method': " + e.what());
+        }
+    }
     l.diag_loss = packed_field<double>(jl, "diag_loss", where);
     l.diag_loss_minmax = packed_field<double>(jl, "diag_loss_minmax", where);
     l.proxy_loss = packed_field<double>(jl, "proxy_loss", where);

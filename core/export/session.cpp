@@ -2,17 +2,22 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <sstream>
 
 #include <ATen/ATen.h>
 
 #include "core/common/atomic_file.h"
+#include "core/common/checksum.h"
 #include "core/common/error.h"
 #include "core/formats/hdf5.h"
 #include "core/pipeline/run_options.h"
+#include "core/quant/quantizer.h"
 
 namespace zp::session {
 
@@ -64,7 +69,7 @@ void write_session(const quant::QuantizedModel&, const std::string& path)
     throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
 }
 
-quant::QuantizedModel read_session(const std::string& path)
+quant::QuantizedModel read_session(const std::string& path, ReadInfo*)
 {
     throw InvalidArgument(path + ": this build has no HDF5 (session files need libhdf5)");
 }
@@ -85,13 +90,94 @@ std::string layer_group_name(size_t i)
     return buf;
 }
 
+// The user block before the HDF5 data: a text line naming the file's CRC-32 and size, written
+// once the HDF5 file is closed and verified before libhdf5 reads a byte of it (libhdf5 trusts
+// parts of its own metadata, and a damaged link heap can crash it).
+constexpr uint64_t kUserBlock = 512;
+constexpr const char* kChecksumMagic = "ZeroPoint session\n";
+
+std::string checksum_block(uint32_t crc, uint64_t size)
+{
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%scrc32 %08x over bytes %llu..%llu\n", kChecksumMagic,
+                  static_cast<unsigned>(crc), static_cast<unsigned long long>(kUserBlock),
+                  static_cast<unsigned long long>(size));
+    std::string b(buf);
+    b.resize(kUserBlock, '\0');
+    return b;
+}
+
+void write_checksum(const std::string& tmp, const std::string& path)
+{
+    uint64_t size = 0;
+    const uint32_t crc = crc32_of_file(tmp, kUserBlock, &size);
+    const std::string block = checksum_block(crc, size);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw IoError(
+            path + ": cannot reopen the temporary to write its checksum: " + std::strerror(errno));
+    const bool ok =
+        ::pwrite(fd, block.data(), block.size(), 0) == static_cast<ssize_t>(block.size()) &&
+        ::fsync(fd) == 0;
+    const int err = errno;
+    ::close(fd);
+    if (!ok)
+        throw IoError(path + ": cannot write the checksum: " + std::strerror(err));
+}
+
+// Verifies the checksum block; returns false (and says why in *note) for a file written before
+// sessions carried one. FormatError for a damaged file.
+bool verify_checksum(const std::string& path, std::string* note)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw IoError(path + ": cannot open: " + std::strerror(errno));
+    std::string head(kUserBlock, '\0');
+    const ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+    ::close(fd);
+    if (n < 0)
+        throw IoError(path + ": cannot read: " + std::strerror(errno));
+    head.resize(static_cast<size_t>(n));
+    const std::string magic = kChecksumMagic;
+    if (head.compare(0, magic.size(), magic) != 0) {
+        if (head.compare(0, 4, "\x89HDF") == 0 && note)
+            *note = path +
+                    ": written without a checksum (by a ZeroPoint before sessions carried one): "
+                    "read unverified; save it again to add one";
+        return false;  // not ours, or an older session: HDF5's own checks decide
+    }
+    unsigned crc_want = 0;
+    unsigned long long from = 0, size_want = 0;
+    if (std::sscanf(head.c_str() + magic.size(), "crc32 %8x over bytes %llu..%llu", &crc_want,
+                    &from, &size_want) != 3 ||
+        from != kUserBlock)
+        throw FormatError(path + ": checksum block: unreadable line '" +
+                          head.substr(magic.size(), 60).c_str() + "' (damaged)");
+    uint64_t size = 0;
+    const uint32_t crc = crc32_of_file(path, kUserBlock, &size);
+    if (size != size_want)
+        throw FormatError(path + ": checksum block: the file has " + std::to_string(size) +
+                          " bytes, it was written with " + std::to_string(size_want) +
+                          " (truncated or appended to); refused");
+    if (crc != crc_want) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      ": checksum block: CRC-32 of the content is %08x, written as %08x: the file "
+                      "is damaged (bytes changed since it was saved); refused",
+                      static_cast<unsigned>(crc), crc_want);
+        throw FormatError(path + buf);
+    }
+    return true;
+}
+
 // A group's count attribute, checked against the children it holds.
 int64_t checked_count(const h5::Location& g, const std::string& path, const char* what)
 {
     const int64_t count = g.get_i64("count");
-    if (count < 0 || static_cast<size_t>(count) != g.children().size())
+    const int64_t links = g.link_count();
+    if (count < 0 || count != links)
         g.fail(path + "@count", std::to_string(count) + ", but the group holds " +
-                                    std::to_string(g.children().size()) + " " + what);
+                                    std::to_string(links) + " " + what);
     return count;
 }
 
@@ -269,18 +355,129 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
     }
 }
 
-void check_shape(const h5::Location& g, const char* name, const at::Tensor& t,
-                 std::vector<int64_t> want)
+constexpr int64_t kMaxFeatures = int64_t{1} << 24;  // far above any linear layer's width
+
+// One attribute that must lie in lo..hi (read as int64 first: 2^40 must not wrap into range).
+int64_t checked_i64(const h5::Location& g, const char* attr, int64_t lo, int64_t hi,
+                    const std::string& why)
 {
-    if (!t.defined())
-        return;
-    if (t.sizes().vec() != want) {
-        std::string s = "[";
-        for (size_t i = 0; i < want.size(); ++i)
-            s += (i ? ", " : "") + std::to_string(want[i]);
-        g.fail(g.path() + "/" + name, "shape " + std::string(c10::str(t.sizes())) +
-                                          " contradicts the layer's sizes " + s + "]");
+    const int64_t v = g.get_i64(attr);
+    if (v < lo || v > hi)
+        g.fail(g.path() + "@" + attr, std::to_string(v) + " is outside " + std::to_string(lo) +
+                                          ".." + std::to_string(hi) + " (" + why + ")");
+    return v;
+}
+
+// The first non-finite value of t, as "nan at [3, 17] (2 non-finite values)"; empty when every
+// value is finite.
+std::string first_non_finite(const at::Tensor& t)
+{
+    const at::Tensor flat = t.reshape({-1});
+    const at::Tensor bad = at::logical_not(at::isfinite(flat));
+    const int64_t n_bad = bad.sum().item<int64_t>();
+    if (n_bad == 0)
+        return {};
+    int64_t k = at::argmax(bad.to(at::kInt)).item<int64_t>();
+    const double x = flat[k].item<double>();
+    std::vector<int64_t> index(static_cast<size_t>(t.dim()));
+    for (int64_t d = t.dim() - 1; d >= 0; --d) {
+        index[static_cast<size_t>(d)] = k % t.size(d);
+        k /= t.size(d);
     }
+    std::string at_s = "[";
+    for (size_t d = 0; d < index.size(); ++d)
+        at_s += (d ? ", " : "") + std::to_string(index[d]);
+    return std::string(std::isnan(x) ? "nan"
+                       : x > 0       ? "inf"
+                                     : "-inf") +
+           " at " + at_s + "] (" + std::to_string(n_bad) + " non-finite value" +
+           (n_bad > 1 ? "s" : "") + ")";
+}
+
+// A layer group, every field checked against what the engine can use: the session must be refused
+// here, naming the field and the value, rather than shown, exported or run as garbage.
+quant::LayerResult read_layer(const h5::Location& g,
+                              std::set<std::pair<int64_t, std::string> >& seen)
+{
+    quant::LayerResult l;
+    l.block = checked_i64(g, "block", 0, 1 << 20, "a decoder block index");
+    l.skipped = checked_i64(g, "skipped", 0, 1, "0 or 1") != 0;
+    l.out_features = checked_i64(g, "out_features", 1, kMaxFeatures, "a linear layer's rows");
+    l.in_features = checked_i64(g, "in_features", 1, kMaxFeatures, "a linear layer's columns");
+    l.name = g.get_string("name");
+    const auto& names = model::linear_names();
+    if (std::find(names.begin(), names.end(), l.name) == names.end()) {
+        std::string known;
+        for (const std::string& n : names)
+            known += (known.empty() ? "" : ", ") + n;
+        g.fail(g.path() + "@name", "'" + l.name + "' is not a linear layer (" + known + ")");
+    }
+    if (!seen.insert({l.block, l.name}).second)
+        g.fail(g.path(), "a second entry for block " + std::to_string(l.block) + " " + l.name);
+    const std::string alg = g.get_string("algorithm");
+    try {
+        l.algorithm = quant::parse_algorithm(alg);
+    } catch (const InvalidArgument&) {
+        g.fail(g.path() + "@algorithm", "'" + alg + "' is neither rtn nor gptq");
+    }
+    l.param_method = g.get_string("param_method");
+    l.diag_loss = g.get_f64("diag_loss");
+    l.diag_loss_minmax = g.get_f64("diag_loss_minmax");
+    l.proxy_loss = g.get_f64("proxy_loss");
+    l.proxy_loss_rtn_minmax = g.get_f64("proxy_loss_rtn_minmax");
+    l.relative_weight_error = g.get_f64("relative_weight_error");
+    l.seconds = g.get_f64("seconds");
+    const int64_t out = l.out_features, in = l.in_features;
+    if (l.skipped) {  // left in full precision: no parameters to check, none to read
+        l.bits = static_cast<int>(checked_i64(g, "bits", 0, 16, "a skipped layer"));
+        l.group_size = g.get_i64("group_size");
+        return l;
+    }
+    // What the quantizers produce (core/quant/quantizer.h): 2..8 bits, a resolved group size of
+    // 1..in_features columns (the last group shorter when it does not divide in_features);
+    // -1 (channel-wise, unresolved) is read as in_features.
+    l.bits =
+        static_cast<int>(checked_i64(g, "bits", 2, 8, "the bit widths the engine quantizes to"));
+    l.group_size = g.get_i64("group_size");
+    if (l.group_size == -1)
+        l.group_size = in;
+    if (l.group_size < 1 || l.group_size > in)
+        g.fail(g.path() + "@group_size", std::to_string(l.group_size) +
+                                             " is not a group size for a row of " +
+                                             std::to_string(in) + " columns (1.." +
+                                             std::to_string(in) + ", or -1 for channel-wise)");
+    try {
+        quant::parse_method(l.param_method);
+    } catch (const InvalidArgument& e) {
+        g.fail(g.path() + "@param_method", e.what());
+    }
+    const int64_t groups = (in + l.group_size - 1) / l.group_size;
+    for (const char* name : {"scale", "zero", "codes"})
+        if (!g.has(name))
+            g.fail(g.child_path(name), "missing: a quantized layer needs scale, zero and codes");
+    l.scale = g.read_tensor("scale", std::vector<int64_t>{out, groups}, at::kFloat);
+    l.zero = g.read_tensor("zero", std::vector<int64_t>{out, groups}, at::kFloat);
+    l.codes = g.read_tensor("codes", std::vector<int64_t>{out, in}, at::kByte);
+    for (const char* name : {"scale", "zero"}) {
+        const std::string bad = first_non_finite(name[0] == 's' ? l.scale : l.zero);
+        if (!bad.empty())
+            g.fail(g.child_path(name), bad);
+    }
+    const int64_t top = l.codes.numel() ? l.codes.max().item<int64_t>() : 0;
+    if (top >= (int64_t{1} << l.bits))
+        g.fail(g.child_path("codes"), "holds code " + std::to_string(top) + ", out of range for " +
+                                          std::to_string(l.bits) + " bits (0.." +
+                                          std::to_string((1 << l.bits) - 1) + ")");
+    if (g.has("hessian_diag")) {
+        l.hessian_diag = g.read_tensor("hessian_diag", std::vector<int64_t>{in}, at::kDouble);
+        std::string bad = first_non_finite(l.hessian_diag);
+        if (bad.empty() && (l.hessian_diag < 0).any().item<bool>())
+            bad = "negative value " + std::to_string(l.hessian_diag.min().item<double>()) +
+                  " (a diagonal of X^T X is never negative)";
+        if (!bad.empty())
+            g.fail(g.child_path("hessian_diag"), bad);
+    }
+    return l;
 }
 
 }  // namespace
@@ -302,9 +499,10 @@ void write_session(const quant::QuantizedModel& qm, const std::string& path)
     }
     ::close(fd);
     try {
-        h5::File f = h5::File::create(tmp);
+        h5::File f = h5::File::create(tmp, kUserBlock);
         write_contents(f, qm);
         f.close();
+        write_checksum(tmp, path);
         const int sfd = ::open(tmp.c_str(), O_RDONLY);
         if (sfd < 0 || ::fsync(sfd) != 0) {
             if (sfd >= 0)
@@ -322,8 +520,14 @@ void write_session(const quant::QuantizedModel& qm, const std::string& path)
     }
 }
 
-quant::QuantizedModel read_session(const std::string& path)
+quant::QuantizedModel read_session(const std::string& path, ReadInfo* info)
 {
+    std::string note;
+    const bool verified = verify_checksum(path, &note);
+    if (info) {
+        info->checksum_verified = verified;
+        info->note = note;
+    }
     h5::File f = h5::File::open(path);
     if (!f.has_attr("schema"))
         throw FormatError(
@@ -348,8 +552,15 @@ quant::QuantizedModel read_session(const std::string& path)
         rc.software_version = c.get_string("software_version");
         rc.calibration_samples = c.get_i64("calibration_samples");
         rc.calibration_seqlen = c.get_i64("calibration_seqlen");
-        rc.bits = static_cast<int>(c.get_i64("bits"));
+        rc.bits =
+            static_cast<int>(checked_i64(c, "bits", 0, 8, "a run's bit width; 0: none recorded"));
+        if (rc.bits == 1)
+            c.fail("/config@bits", "1 is not a bit width the engine quantizes to (2..8)");
         rc.group_size = c.get_i64("group_size");
+        if (rc.group_size != -1 && (rc.group_size < 1 || rc.group_size > kMaxFeatures))
+            c.fail("/config@group_size", std::to_string(rc.group_size) +
+                                             " is neither -1 (channel-wise) nor a group size 1.." +
+                                             std::to_string(kMaxFeatures));
         rc.seed = c.get_u64("seed");
         const auto keys = c.read_strings("extra_keys");
         const auto values = c.read_strings("extra_values");
@@ -377,46 +588,10 @@ quant::QuantizedModel read_session(const std::string& path)
     }
     const h5::Location layers = f.open_group("layers");
     const int64_t count = checked_count(layers, "/layers", "layers");
+    std::set<std::pair<int64_t, std::string> > seen;
     for (int64_t i = 0; i < count; ++i) {
         const h5::Location g = layers.open_group(layer_group_name(static_cast<size_t>(i)));
-        quant::LayerResult l;
-        l.block = g.get_i64("block");
-        l.bits = static_cast<int>(g.get_i64("bits"));
-        l.group_size = g.get_i64("group_size");
-        l.out_features = g.get_i64("out_features");
-        l.in_features = g.get_i64("in_features");
-        l.skipped = g.get_i64("skipped") != 0;
-        l.name = g.get_string("name");
-        const std::string alg = g.get_string("algorithm");
-        try {
-            l.algorithm = quant::parse_algorithm(alg);
-        } catch (const InvalidArgument&) {
-            g.fail(g.path() + "@algorithm", "'" + alg + "' is neither rtn nor gptq");
-        }
-        l.param_method = g.get_string("param_method");
-        l.diag_loss = g.get_f64("diag_loss");
-        l.diag_loss_minmax = g.get_f64("diag_loss_minmax");
-        l.proxy_loss = g.get_f64("proxy_loss");
-        l.proxy_loss_rtn_minmax = g.get_f64("proxy_loss_rtn_minmax");
-        l.relative_weight_error = g.get_f64("relative_weight_error");
-        l.seconds = g.get_f64("seconds");
-        if (g.has("scale"))
-            l.scale = g.read_tensor("scale");
-        if (g.has("zero"))
-            l.zero = g.read_tensor("zero");
-        if (g.has("codes"))
-            l.codes = g.read_tensor("codes");
-        if (g.has("hessian_diag"))
-            l.hessian_diag = g.read_tensor("hessian_diag");
-        if (l.group_size > 0) {
-            // ceil(in / g) groups: the last one is shorter when g does not divide in.
-            const int64_t groups = (l.in_features + l.group_size - 1) / l.group_size;
-            check_shape(g, "scale", l.scale, {l.out_features, groups});
-            check_shape(g, "zero", l.zero, {l.out_features, groups});
-        }
-        check_shape(g, "codes", l.codes, {l.out_features, l.in_features});
-        check_shape(g, "hessian_diag", l.hessian_diag, {l.in_features});
-        qm.layers.push_back(std::move(l));
+        qm.layers.push_back(read_layer(g, seen));
     }
     if (version >= 2 && f.has("transforms"))
         read_transforms(f, qm, path);

@@ -53,6 +53,10 @@
 // Strings are fixed-length, NUL-padded. Tensor datasets are chunked (~1 MiB), deflated where
 // HDF5 has zlib, and Fletcher-32 checksummed; the file format is HDF5 1.8+ (checksummed metadata),
 // so a damaged file is refused rather than read as wrong numbers.
+// The first 512 bytes are an HDF5 user block holding one line, "ZeroPoint session\ncrc32 XXXXXXXX
+// over bytes 512..SIZE": the CRC-32 (zlib's) of the rest of the file, verified before libhdf5
+// opens it (libhdf5 trusts parts of its metadata, the link heaps, and can crash on a damaged one).
+// Files written before this have no user block: they are read unverified, with a note.
 // A file is written to a temporary next to the target and renamed into place.
 #pragma once
 
@@ -73,10 +77,22 @@ bool available();
 // build; a tensor of a dtype the schema does not hold).
 void write_session(const quant::QuantizedModel& qm, const std::string& path);
 
-// Reads a session file. Throws IoError (cannot open), FormatError naming the file and the object
-// (not HDF5, damaged or truncated, not a ZeroPoint session, newer schema version, missing or
-// mistyped field, tensor shapes that contradict the layer's sizes).
-quant::QuantizedModel read_session(const std::string& path);
+// What read_session learnt about the file beyond its content.
+struct ReadInfo {
+    bool checksum_verified = false;  // the file carried a checksum block and it matched
+    std::string note;  // one line for the user when there is something to say (no checksum)
+};
+
+// Reads a session file. The checksum block (when present) is verified before libhdf5 reads the
+// file; a file written before sessions carried one is read unverified, with info->note saying so.
+// Throws IoError (cannot open), FormatError naming the file and the object (checksum mismatch,
+// not HDF5, damaged or truncated, not a ZeroPoint session, newer schema version, missing or
+// mistyped field; a layer that is not a linear layer or appears twice; bits outside 2..8, a group
+// size outside 1..in_features (or -1); scale, zero or codes missing, of another element type or
+// shape than the layer's sizes imply (checked before anything is allocated), non-finite scale or
+// zero, codes out of range for the bit width; non-finite or negative hessian_diag; an unknown
+// param_method).
+quant::QuantizedModel read_session(const std::string& path, ReadInfo* info = nullptr);
 
 // A human-readable summary (configuration, perplexities, one line per layer) for `inspect`.
 std::string summarize(const quant::QuantizedModel& qm);

@@ -738,6 +738,17 @@ File read(const std::string& path)
             r.fail("tensor " + t.name, "the data size overflows");
         expected += pad_to(t.bytes, file.alignment);
     }
+    // Nothing may follow the last tensor but its padding (nothing but the header's padding in a
+    // file of no tensors): bytes the counts do not account for mean the counts lie, and a file
+    // declaring n_kv = 0 or n_tensors = 0 in front of real content would read as empty.
+    const uint64_t end =
+        n_tensors == 0 ? pad_to(r.pos(), file.alignment) : file.data_offset + expected;
+    if (file.file_size > end)
+        r.fail(n_tensors == 0 ? "tensor_count" : "data section",
+               std::to_string(file.file_size - end) + " bytes follow the " +
+                   (n_tensors == 0 ? "header" : "last tensor") + " (kv_count " +
+                   std::to_string(n_kv) + ", tensor_count " + std::to_string(n_tensors) +
+                   "): the counts do not describe the file");
     for (const TensorInfo& t : file.tensors) {
         if (file.data_offset + t.offset + t.bytes > file.file_size)
             r.fail("tensor " + t.name + " data",

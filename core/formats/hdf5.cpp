@@ -3,6 +3,7 @@
 #include "core/formats/hdf5.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 
@@ -188,6 +189,14 @@ std::vector<std::string> Location::children() const
     return names;
 }
 
+int64_t Location::link_count() const
+{
+    H5G_info_t info{};
+    if (H5Gget_info(id(), &info) < 0)
+        fail(path_, "cannot read the group's link count (damaged file)");
+    return static_cast<int64_t>(info.nlinks);
+}
+
 void Location::set_string(const std::string& attr, const std::string& value)
 {
     Handle type = string_type(value.size());
@@ -322,7 +331,39 @@ void Location::write_tensor(const std::string& name, const at::Tensor& t_in)
         throw IoError(file_ + ": " + obj + ": cannot write " + std::to_string(bytes) + " bytes");
 }
 
-at::Tensor Location::read_tensor(const std::string& name) const
+namespace {
+const char* dtype_text(at::ScalarType st)
+{
+    switch (st) {
+        case at::kFloat:
+            return "float32";
+        case at::kDouble:
+            return "float64";
+        case at::kByte:
+            return "uint8";
+        case at::kChar:
+            return "int8";
+        case at::kInt:
+            return "int32";
+        case at::kLong:
+            return "int64";
+        default:
+            return c10::toString(st);
+    }
+}
+
+std::string shape_text(const std::vector<int64_t>& s)
+{
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+}  // namespace
+
+at::Tensor Location::read_tensor(const std::string& name,
+                                 const std::optional<std::vector<int64_t>>& expect_shape,
+                                 std::optional<at::ScalarType> expect_type) const
 {
     const std::string obj = child(name);
     if (!has(name))
@@ -361,7 +402,31 @@ at::Tensor Location::read_tensor(const std::string& name) const
     std::vector<hsize_t> dims(static_cast<size_t>(rank));
     if (rank > 0 && H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr) < 0)
         fail(obj, "cannot read the shape");
-    std::vector<int64_t> shape(dims.begin(), dims.end());
+    // Shapes are checked before anything is allocated: a declared [2^40, 1] must not become a
+    // 4 TB allocation.
+    std::vector<int64_t> shape;
+    uint64_t numel = 1;
+    for (hsize_t d : dims) {
+        if (d > static_cast<hsize_t>(INT64_MAX) ||
+            (d != 0 && numel > static_cast<uint64_t>(INT64_MAX) / 8 / d))
+            fail(obj, "declared dimension " + std::to_string(d) + " is too large (damaged)");
+        numel *= d;
+        shape.push_back(static_cast<int64_t>(d));
+    }
+    if (expect_type && st != *expect_type)
+        fail(obj, std::string("element type ") + dtype_text(st) + " where " +
+                      dtype_text(*expect_type) + " is expected");
+    if (expect_shape && shape != *expect_shape)
+        fail(obj, "shape " + shape_text(shape) + " contradicts the expected " +
+                      shape_text(*expect_shape));
+    // Deflate cannot shrink data more than about 1032:1: a dataset whose stored chunks are far
+    // smaller than that declares a shape it never held (unallocated chunks read as fill values).
+    const uint64_t raw = numel * size;
+    const uint64_t stored = H5Dget_storage_size(ds.id());
+    if (raw > (uint64_t{1} << 16) && raw / 1100 > stored)
+        fail(obj, "declares " + shape_text(shape) + " (" + std::to_string(raw) +
+                      " bytes) but the file stores " + std::to_string(stored) +
+                      " bytes for it (damaged or forged shape)");
     at::Tensor t = at::empty(shape, st);
     if (t.numel() > 0 &&
         H5Dread(ds.id(), native_type(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
@@ -415,15 +480,19 @@ std::vector<std::string> Location::read_strings(const std::string& name) const
     return out;
 }
 
-File File::create(const std::string& path)
+File File::create(const std::string& path, uint64_t userblock)
 {
     silence();
+    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), Handle::Kind::plist);
+    if (!fcpl.valid() || (userblock > 0 && H5Pset_userblock(fcpl.id(), userblock) < 0))
+        throw IoError(path + ": cannot set up HDF5 file creation (user block " +
+                      std::to_string(userblock) + ")");
     // File format of HDF5 1.8 or later: its metadata (object headers, B-trees) carries checksums,
     // so a damaged file is refused rather than misread.
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), Handle::Kind::plist);
     if (!fapl.valid() || H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
         throw IoError(path + ": cannot set up HDF5 file access");
-    Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), Handle::Kind::file);
+    Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()), Handle::Kind::file);
     if (!f.valid())
         throw IoError(path + ": cannot create the HDF5 file");
     return File(std::move(f), path, "/");

@@ -8,6 +8,7 @@
 #if defined(ZP_HAVE_HDF5)
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@ public:
     }
     const std::string& path() const { return path_; }  // "/" or "/layers/000003"
     const std::string& file() const { return file_; }
+    std::string child_path(const std::string& name) const { return child(name); }
     hid id() const { return h_.id(); }
 
     Location create_group(const std::string& name);
@@ -53,6 +55,9 @@ public:
     bool has(const std::string& name) const;             // a link of that name exists
     bool has_attr(const std::string& name) const;
     std::vector<std::string> children() const;  // link names, in name order
+    // How many links the group holds, from its link-info message alone: unlike children(), it
+    // does not walk the link storage (on a damaged file libhdf5 can crash walking it).
+    int64_t link_count() const;
 
     void set_string(const std::string& attr, const std::string& value);
     void set_i64(const std::string& attr, int64_t value);
@@ -65,9 +70,14 @@ public:
 
     // A CPU tensor (float32, float64, float16 as raw u16 is not supported; uint8, int8, int32,
     // int64, bool as uint8) as a dataset of the same shape and element type (chunked, deflate
-    // when available). Read back with the stored type and shape.
+    // when available). Read back with the stored type and shape; where the caller knows what to
+    // expect, the declared shape and element type are checked against it before anything is
+    // allocated (FormatError naming both). A dataset that declares more bytes than its stored
+    // chunks could hold even fully compressed is refused whatever the caller expects.
     void write_tensor(const std::string& name, const at::Tensor& t);
-    at::Tensor read_tensor(const std::string& name) const;
+    at::Tensor read_tensor(const std::string& name,
+                           const std::optional<std::vector<int64_t>>& expect_shape = std::nullopt,
+                           std::optional<at::ScalarType> expect_type = std::nullopt) const;
     void write_strings(const std::string& name, const std::vector<std::string>& values);
     std::vector<std::string> read_strings(const std::string& name) const;
 
@@ -86,8 +96,9 @@ protected:
 
 class File : public Location {
 public:
-    // Creates (truncating) a file for writing. IoError if it cannot.
-    static File create(const std::string& path);
+    // Creates (truncating) a file for writing, the HDF5 data starting after `userblock` bytes
+    // (0, or a power of two >= 512) that HDF5 leaves to the caller. IoError if it cannot.
+    static File create(const std::string& path, uint64_t userblock = 0);
     // Opens for reading. IoError if it cannot be read; FormatError if it is not an HDF5 file or
     // is damaged (truncated).
     static File open(const std::string& path);

@@ -14,6 +14,7 @@
 
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
+#include "core/common/json_strict.h"
 #include "core/common/text.h"
 
 namespace zp::io {
@@ -144,7 +145,7 @@ void SafetensorsFile::Impl::parse_header(const char* text, uint64_t len, uint64_
 {
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(text, text + len);
+        header = parse_json_strict(std::string_view(text, len), path);
     } catch (const nlohmann::json::exception& e) {
         fail(std::string("header is not valid JSON: ") + e.what());
     }

@@ -1,11 +1,13 @@
 #include "core/model/config.h"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/json_strict.h"
 #include "core/common/text.h"
 
 namespace zp::model {
@@ -133,9 +135,12 @@ void validate_config(const ModelConfig& c, const std::string& origin)
         bad("vocab_size", c.vocab_size, "must be positive");
     if (c.max_position <= 0)
         bad("max_position_embeddings", c.max_position, "must be positive");
-    if (!(c.rms_norm_eps > 0.0))
-        throw FormatError(origin + ": field 'rms_norm_eps' = " + std::to_string(c.rms_norm_eps) +
-                          " must be positive");
+    if (!(c.rms_norm_eps > 0.0) || c.rms_norm_eps > kMaxRmsNormEps) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%g", c.rms_norm_eps);
+        throw FormatError(origin + ": field 'rms_norm_eps' = " + buf +
+                          " must be positive and at most 0.01 (real models use 1e-6 .. 1e-5)");
+    }
     if (!(c.rope_theta > 0.0))
         throw FormatError(origin + ": field 'rope_theta' = " + std::to_string(c.rope_theta) +
                           " must be positive");
@@ -145,7 +150,7 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
 {
     json j;
     try {
-        j = json::parse(text);
+        j = parse_json_strict(text, origin);
     } catch (const json::exception& e) {
         throw FormatError(origin + ": not valid JSON: " + e.what());
     }
@@ -173,6 +178,25 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
                "names unsupported architecture '" + arch +
                    "' (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
                    "Qwen3ForCausalLM)");
+
+    // Fields that change the computation must name what this engine computes; accepting and
+    // ignoring them would run another model's weights through the wrong network.
+    if (r.has("model_type")) {
+        const json& mt = j["model_type"];
+        const std::string t = mt.is_string() ? mt.get<std::string>() : mt.dump();
+        if (t != "llama" && t != "mistral" && t != "qwen2" && t != "qwen3")
+            r.fail("model_type", "names unsupported model type '" + t +
+                                     "' (supported: llama, mistral, qwen2, qwen3)");
+    }
+    for (const char* key : {"hidden_act", "hidden_activation"}) {
+        if (!r.has(key))
+            continue;
+        const json& a = j[key];
+        const std::string act = a.is_string() ? a.get<std::string>() : a.dump();
+        if (act != "silu" && act != "swish")
+            r.fail(key, "names unsupported activation '" + act +
+                            "' (supported: silu, the SwiGLU MLP of LLaMA, Mistral and Qwen)");
+    }
 
     c.hidden_size = r.required_int("hidden_size");
     c.intermediate_size = r.required_int("intermediate_size");

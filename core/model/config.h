@@ -57,6 +57,9 @@ ModelConfig parse_hf_config_text(const std::string& json_text, const std::string
 // The config.json text (indented) that parse_hf_config reads back to an equal ModelConfig.
 std::string to_hf_config_json(const ModelConfig& c);
 
+// The largest rms_norm_eps accepted: real models use 1e-6 .. 1e-5; 1e300 is a damaged file.
+constexpr double kMaxRmsNormEps = 0.01;
+
 // Throws FormatError (naming origin and the field) if the sizes cannot describe a model.
 void validate_config(const ModelConfig& c, const std::string& origin);
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/json_strict.h"
 #include "core/common/text.h"
 #include "core/formats/safetensors.h"
 #include "core/model/weight_source.h"
@@ -77,6 +78,8 @@ HfSource::HfSource(const std::string& dir) : dir_(dir)
         shards_.push_back(std::make_unique<io::SafetensorsFile>(single.string()));
         for (const auto& n : shards_[0]->names())
             where_[n] = 0;
+        check_block_count(shards_[0]->names(), config_.num_layers, (d / "config.json").string(),
+                          single.string());
         return;
     }
     if (!fs::exists(index, ec))
@@ -86,7 +89,7 @@ HfSource::HfSource(const std::string& dir) : dir_(dir)
     const std::string index_text = read_file(index.string());
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(index_text);
+        j = parse_json_strict(index_text, index.string());
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(index.string() + ": not valid JSON: " + e.what());
     }
@@ -112,9 +115,35 @@ HfSource::HfSource(const std::string& dir) : dir_(dir)
                               "' although " + index.filename().string() + " maps it there");
         where_[it.key()] = s->second;
     }
+    std::vector<std::string> names;
+    for (const auto& [n, shard] : where_)
+        names.push_back(n);
+    check_block_count(names, config_.num_layers, (d / "config.json").string(), index.string());
 }
 
 }  // namespace
+
+void check_block_count(const std::vector<std::string>& tensor_names, int64_t num_layers,
+                       const std::string& config_path, const std::string& checkpoint)
+{
+    const std::string prefix = "model.layers.";
+    for (const std::string& n : tensor_names) {
+        if (n.compare(0, prefix.size(), prefix) != 0)
+            continue;
+        const size_t dot = n.find('.', prefix.size());
+        const std::string digits = n.substr(prefix.size(), dot - prefix.size());
+        if (digits.empty() || digits.size() > 9 ||
+            digits.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        const int64_t block = std::stoll(digits);
+        if (block >= num_layers)
+            throw FormatError(config_path + ": field 'num_hidden_layers' = " +
+                              std::to_string(num_layers) + ", but " + checkpoint +
+                              " holds tensors of block " + std::to_string(block) + " ('" + n +
+                              "'): the config is wrong for these weights (layers would be "
+                              "dropped)");
+    }
+}
 
 std::unique_ptr<WeightSource> open_hf_source(const std::string& dir)
 {

@@ -113,6 +113,36 @@ Llama2cSource::Llama2cSource(const std::string& path) : path_(path)
     validate_config(c, path);
 
     const int64_t kv_dim = nkv * c.head_dim;
+    // The size the header implies, in 128-bit arithmetic (a lying header must not overflow it),
+    // checked against the file before any table is built: a header claiming 2^31 layers would
+    // otherwise cost one table entry per tensor per layer before "truncated" is reported.
+    {
+        using u128 = unsigned __int128;
+        const u128 per_layer = 2 * static_cast<u128>(dim) +                  // two RMSNorms
+                               2 * static_cast<u128>(dim) * dim +            // wq, wo
+                               2 * static_cast<u128>(kv_dim) * dim +         // wk, wv
+                               3 * static_cast<u128>(hidden) * dim;          // w1, w2, w3
+        const u128 floats = static_cast<u128>(V) * dim * (shared ? 1 : 2) +  // embedding, wcls
+                            per_layer * static_cast<u128>(L) + dim +         // blocks, final norm
+                            2 * static_cast<u128>(seq) * static_cast<u128>(c.head_dim / 2);
+        const u128 need = kHeader + floats * sizeof(float);
+        const std::string header = "(dim " + std::to_string(dim) + ", hidden_dim " +
+                                   std::to_string(hidden) + ", " + std::to_string(L) +
+                                   " layers, vocab " + std::to_string(h[5]) + ", seq_len " +
+                                   std::to_string(seq) + ")";
+        if (need > static_cast<u128>(size_))
+            throw FormatError(path + ": truncated llama2.c checkpoint: " + std::to_string(size_) +
+                              " bytes, but the header " + header + " needs " +
+                              (need > static_cast<u128>(UINT64_MAX)
+                                   ? std::string("more than 2^64")
+                                   : std::to_string(static_cast<uint64_t>(need))) +
+                              " (or a header field lies)");
+        if (need < static_cast<u128>(size_))
+            throw FormatError(path + ": llama2.c checkpoint has " +
+                              std::to_string(size_ - static_cast<uint64_t>(need)) +
+                              " bytes more than its header " + header +
+                              " describes; the header lies or this is another format");
+    }
     uint64_t off = kHeader;
     auto add = [&](const std::string& name, std::vector<int64_t> shape, int64_t rope_heads = 0) {
         uint64_t n = 1;
@@ -140,16 +170,9 @@ Llama2cSource::Llama2cSource(const std::string& path) : path_(path)
     off += 2 * static_cast<uint64_t>(seq) * static_cast<uint64_t>(c.head_dim / 2) * sizeof(float);
     if (!shared)
         add("lm_head.weight", {V, dim});
-    if (size_ < off)
-        throw FormatError(path + ": truncated llama2.c checkpoint: " + std::to_string(size_) +
-                          " bytes, but the header (dim " + std::to_string(dim) + ", " +
-                          std::to_string(L) + " layers, vocab " + std::to_string(h[5]) +
-                          ") needs " + std::to_string(off));
-    if (size_ > off)
-        throw FormatError(path + ": llama2.c checkpoint has " + std::to_string(size_ - off) +
-                          " bytes more than its header (dim " + std::to_string(dim) + ", " +
-                          std::to_string(L) + " layers, vocab " + std::to_string(h[5]) +
-                          ") describes; the header lies or this is another format");
+    if (off != size_)  // checked above, before the tables were built
+        throw FormatError(path + ": llama2.c checkpoint size " + std::to_string(size_) +
+                          " disagrees with its layout (" + std::to_string(off) + " bytes)");
     map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
     if (map_ == MAP_FAILED)
         throw IoError(path + ": cannot memory-map: " + std::strerror(errno));

@@ -1,11 +1,13 @@
 #include "core/model/model.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
 
+#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "core/common/atomic_file.h"
@@ -149,6 +151,31 @@ BlockWeights BlockWeights::to(at::Device device, at::ScalarType dtype, bool copy
     return out;
 }
 
+namespace {
+
+// Every tensor is checked as it is read: a NaN or Inf weight would otherwise run through
+// evaluation (perplexity nan), generation (<unk> only) and quantization (a session of garbage).
+at::Tensor load_finite(const WeightSource& s, const std::string& name)
+{
+    at::Tensor t = s.load(name);
+    if (t.is_floating_point() && !at::isfinite(t).all().item<bool>()) {
+        const at::Tensor flat = t.reshape({-1});
+        const at::Tensor bad = at::logical_not(at::isfinite(flat));
+        const int64_t first = at::argmax(bad.to(at::kInt)).item<int64_t>();
+        const double v = flat[first].item<double>();
+        throw NumericError(s.file_of(name) + ": tensor '" + name + "' holds " +
+                           std::to_string(bad.sum().item<int64_t>()) +
+                           " non-finite values (the first, " +
+                           (std::isnan(v) ? "nan"
+                            : v > 0       ? "inf"
+                                          : "-inf") +
+                           ", at element " + std::to_string(first) + "); refused");
+    }
+    return t;
+}
+
+}  // namespace
+
 struct Model::Impl {
     std::unique_ptr<WeightSource> src;
     std::string opened_as;
@@ -176,7 +203,7 @@ struct Model::Impl {
     {
         std::lock_guard<std::mutex> lock(mu);
         if (!slot.defined())
-            slot = src->load(name);
+            slot = load_finite(*src, name);
         return slot;
     }
 };
@@ -277,7 +304,7 @@ BlockWeights Model::block(int64_t i) const
         const ModelConfig& c = config();
         for (const BlockPart& p : block_parts())
             if (part_shape(c, p.name))
-                w.*p.member = impl_->src->load(block_tensor_name(i, p.name));
+                w.*p.member = load_finite(*impl_->src, block_tensor_name(i, p.name));
         std::lock_guard<std::mutex> lock(impl_->mu);
         if (impl_->keep)
             impl_->kept[i] = w.to(at::kCPU, at::kFloat, /*copy=*/true);

@@ -2,7 +2,11 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
+#include <ATen/ATen.h>
+
+#include "core/common/json_strict.h"
 #include "core/common/text.h"
 #include "core/formats/bitpack.h"
 #include "core/model/config.h"
@@ -28,7 +32,7 @@ json read_packed_config(const std::string& dir_path)
     const fs::path cfg = fs::path(dir_path) / "config.json";
     json j;
     try {
-        j = json::parse(read_file(cfg.string()));
+        j = parse_json_strict(read_file(cfg.string()), cfg.string());
     } catch (const json::exception& e) {
         throw FormatError(cfg.string() + ": not valid JSON: " + e.what());
     }
@@ -101,6 +105,20 @@ PackedTensors read_packed_tensors(const io::SafetensorsFile& f, const PackedLine
     t.zero = get(p + ".zeros", at::kFloat, {l.out_features, groups});
     if (f.contains(p + ".hessian_diag"))
         t.hessian_diag = get(p + ".hessian_diag", at::kDouble, {l.in_features});
+    // Garbage parameters would load "fine" and generate <unk> only: refused here, by tensor.
+    for (const auto& [suffix, v] : {std::pair<const char*, const at::Tensor*>{".scales", &t.scale},
+                                    {".zeros", &t.zero},
+                                    {".hessian_diag", &t.hessian_diag}}) {
+        if (!v->defined())
+            continue;
+        const int64_t bad = at::logical_not(at::isfinite(*v)).sum().item<int64_t>();
+        if (bad > 0)
+            throw FormatError(f.path() + ": tensor '" + p + suffix + "' holds " +
+                              std::to_string(bad) + " NaN/Inf values");
+        if (v == &t.hessian_diag && (*v < 0).any().item<bool>())
+            throw FormatError(f.path() + ": tensor '" + p + suffix + "' holds negative values (" +
+                              std::to_string(v->min().item<double>()) + ")");
+    }
     return t;
 }
 
@@ -115,10 +133,20 @@ public:
         const json j = read_packed_config(d);
         config_ = parse_hf_config(cfg_path_);
         file_ = std::make_unique<io::SafetensorsFile>((d / "model.safetensors").string());
+        check_block_count(file_->names(), config_.num_layers, cfg_path_, file_->path());
+        std::set<std::string> seen;
         for (const json& jl : j["quantization_config"]["layers"]) {
             PackedLinear l = parse_packed_linear(jl, cfg_path_);
+            const std::string prefix = linear_prefix(l.block, l.name);
+            if (!seen.insert(prefix).second)
+                throw FormatError(cfg_path_ + ": quantization_config.layers lists '" + prefix +
+                                  "' twice");
+            if (l.block < 0 || l.block >= config_.num_layers)
+                throw FormatError(cfg_path_ + ": quantization_config.layers entry '" + prefix +
+                                  "': block " + std::to_string(l.block) + " outside the model's " +
+                                  std::to_string(config_.num_layers));
             if (!l.skipped)
-                layers_[linear_prefix(l.block, l.name) + ".weight"] = l;
+                layers_[prefix + ".weight"] = l;
         }
     }
 

@@ -27,6 +27,11 @@ public:
     virtual std::string file_of(const std::string& name) const = 0;
 };
 
+// FormatError when a checkpoint holds tensors of decoder blocks at or beyond num_layers (a
+// config.json whose num_hidden_layers is too small would silently drop them).
+void check_block_count(const std::vector<std::string>& tensor_names, int64_t num_layers,
+                       const std::string& config_path, const std::string& checkpoint);
+
 // An HF directory (config.json + model.safetensors or model.safetensors.index.json).
 std::unique_ptr<WeightSource> open_hf_source(const std::string& dir);
 // A llama2.c legacy checkpoint.

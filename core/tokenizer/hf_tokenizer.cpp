@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
+#include "core/common/json_strict.h"
 #include "core/common/text.h"
 #include "core/tokenizer/bpe.h"
 #include "core/tokenizer/byte_level.h"
@@ -696,13 +697,31 @@ int32_t template_bos(const HfTokenizer& t, const std::unordered_map<std::string,
     return find_id(t, vocab, name);
 }
 
+// Post-processors that add nothing this engine does not (BOS from the template, byte-level offsets
+// that tokenization does not use); anything else (Bert's CLS/SEP, Roberta's...) would be ignored.
+void check_post_processor(const Ctx& c, const json& pp, const std::string& field)
+{
+    const std::string type = type_of(c, pp, field);
+    if (type == "Sequence") {
+        const json& list = need(c, pp, field, "processors");
+        if (!list.is_array())
+            c.fail(field + ".processors", "expected an array, got " + type_name(list));
+        for (size_t i = 0; i < list.size(); ++i)
+            check_post_processor(c, list[i], field + ".processors[" + std::to_string(i) + "]");
+    } else if (type != "TemplateProcessing" && type != "ByteLevel") {
+        c.fail(field + ".type", "'" + type +
+                                    "' is not supported (supported: TemplateProcessing, ByteLevel, "
+                                    "Sequence)");
+    }
+}
+
 std::unique_ptr<Tokenizer> build(const std::string& json_text, const std::string& name,
                                  const json* config)
 {
     const Ctx c{name};
     json root;
     try {
-        root = json::parse(json_text);
+        root = parse_json_strict(json_text, name);
     } catch (const json::parse_error& e) {
         throw FormatError(name + ": malformed JSON at byte " + std::to_string(e.byte) + ": " +
                           e.what());
@@ -745,12 +764,19 @@ std::unique_ptr<Tokenizer> build(const std::string& json_text, const std::string
             c.fail("model.vocab", "expected an object {piece: id}, got " + type_name(vocab_j));
         std::unordered_map<std::string, int32_t> vocab;
         vocab.reserve(vocab_j.size());
+        std::unordered_map<int32_t, std::string> piece_of;  // a second piece with an id is refused
+        piece_of.reserve(vocab_j.size());
         int64_t max_id = -1;
         for (auto it = vocab_j.begin(); it != vocab_j.end(); ++it) {
             if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
                 it->get<int64_t>() > INT32_MAX)
                 c.fail("model.vocab[\"" + it.key() + "\"]",
                        "expected a non-negative integer id, got " + it->dump());
+            const auto [other, fresh] = piece_of.emplace(it->get<int32_t>(), it.key());
+            if (!fresh)
+                c.fail("model.vocab[\"" + it.key() + "\"]",
+                       "id " + std::to_string(it->get<int32_t>()) + " is also the id of \"" +
+                           other->second + "\" (each id names one piece)");
             vocab.emplace(it.key(), it->get<int32_t>());
             max_id = std::max<int64_t>(max_id, it->get<int64_t>());
         }
@@ -798,6 +824,12 @@ std::unique_ptr<Tokenizer> build(const std::string& json_text, const std::string
 
         // Merges: "left right" strings (older files) or [left, right] pairs (newer ones).
         std::vector<BpeMerge> merges;
+        // Without its merges a BPE model falls back to single characters or bytes: every text
+        // would tokenize, wrongly. An explicit [] is a model without merges; absent or null is a
+        // damaged file.
+        if (!opt(model, "merges"))
+            c.fail("model.merges", std::string(model.contains("merges") ? "null" : "missing") +
+                                       ": a BPE model needs its merges ([] if it has none)");
         if (const json* mj = opt(model, "merges")) {
             if (!mj->is_array())
                 c.fail("model.merges", "expected an array, got " + type_name(*mj));
@@ -877,6 +909,8 @@ std::unique_ptr<Tokenizer> build(const std::string& json_text, const std::string
                 eos_set = true;
             }
         }
+        if (const json* pp = opt(root, "post_processor"))
+            check_post_processor(c, *pp, "post_processor");
         if (!bos_set) {
             if (const json* pp = opt(root, "post_processor"))
                 tok->bos = template_bos(*tok, vocab, *pp);

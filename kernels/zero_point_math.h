@@ -754,6 +754,82 @@ ZP_HD ScaleSolve solve_scale(const SortedGroup& g, double s, int levels, Stage2W
     return solve_scale_window(g, s, levels, o_s, inf_value(), ws);
 }
 
+// ---- small groups: the exact sweep, without materialising its events -------------------------
+// Groups this small (kSmallGroupMax elements or fewer) are swept exactly: the surrogate is a poor
+// guide to where a 2- or 3-element group's optimum lies. The same sweep as the full-sweep
+// reference (zero_point_reference.cpp), for host and device: element i changes level at the
+// n(N-1) offsets x_i - j - 1/2 (j = N-2 down to 0 in increasing o), and instead of sorting them a
+// k-way merge takes the smallest head of the n lists at each step (n <= 8: a scan), so no scratch
+// is needed. The loss at the best offset is then evaluated directly (the incremental sums drift
+// over up to 2,040 events), as the reference does.
+constexpr int kSmallGroupMax = 8;
+
+// f(o) = sum h (x - o - clamp(round(x - o), 0, N - 1))^2 with x = w / s, evaluated directly.
+ZP_HD double direct_offset_loss(const SortedGroup& g, double s, int levels, double o)
+{
+    const double top = static_cast<double>(levels - 1);
+    double acc = 0.0;
+    for (int i = 0; i < g.n; ++i) {
+        const double v = g.w[i] / s - o;
+        const double q = dclamp(round_half_even(v), 0.0, top);
+        const double e = v - q;
+        acc += g.h[i] * e * e;
+    }
+    return acc;
+}
+
+// Exact minimum over o of f at scale s for a group of at most kSmallGroupMax elements.
+ZP_HD ScaleSolve solve_small_group(const SortedGroup& g, double s, int levels)
+{
+    const int n = g.n < kSmallGroupMax ? g.n : kSmallGroupMax;
+    const double top = static_cast<double>(levels - 1);
+    double x[kSmallGroupMax];
+    int next_j[kSmallGroupMax];  // each element's next level change is at x - next_j - 1/2
+    double b1 = 0.0, b2 = 0.0;
+    for (int i = 0; i < n; ++i) {
+        x[i] = g.w[i] / s;
+        next_j[i] = levels - 2;
+        const double rho = x[i] - top;  // o -> -inf: every element at the top level
+        b1 += g.h[i] * rho;
+        b2 += g.h[i] * rho * rho;
+    }
+    double best_f = inf_value(), best_o = 0.0;
+    double start = -inf_value();
+    for (;;) {
+        int k = -1;
+        double tau = inf_value();
+        for (int i = 0; i < n; ++i) {
+            if (next_j[i] < 0)
+                continue;
+            const double t = x[i] - next_j[i] - 0.5;
+            // ties: the lighter element first, as the reference's sort of (tau, h) pairs
+            if (k < 0 || t < tau || (t == tau && g.h[i] < g.h[k])) {
+                k = i;
+                tau = t;
+            }
+        }
+        const double end = k >= 0 ? tau : inf_value();
+        const double o = dmin(dmax(b1, start), end);
+        const double d = o - b1;
+        const double f = d * d + (b2 - b1 * b1);
+        if (f < best_f) {
+            best_f = f;
+            best_o = o;
+        }
+        if (k < 0)
+            break;
+        b1 += g.h[k];
+        b2 += 2.0 * g.h[k] * tau;
+        start = end;
+        --next_j[k];
+    }
+    ScaleSolve out;
+    out.o = best_o;
+    out.loss = s * s * direct_offset_loss(g, s, levels, best_o);
+    out.pruned = false;
+    return out;
+}
+
 // ---- NeUQI-int: integer zero-points 0..N-1 at one scale, each exact
 // ------------------------------ For integer o, round(x - o) = round(x) - o, so each element is
 // either inside the grid (error x - round(x)) or clipped; with x sorted the inside set is a

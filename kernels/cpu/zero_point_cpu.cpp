@@ -27,7 +27,7 @@ using namespace zp::kernels::detail;
 namespace {
 // Groups this small are swept exactly: the surrogate is a poor guide to where a 2- or 3-element
 // group's optimum lies, and the full sweep costs less than the window there.
-constexpr int kExactSweepMaxGroup = 8;
+constexpr int kExactSweepMaxGroup = kSmallGroupMax;
 
 ScaleSolve solve_small(const SortedGroup& g, double s, int levels)
 {

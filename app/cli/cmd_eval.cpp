@@ -20,6 +20,7 @@ namespace {
 
 struct EvalOptions {
     std::string device = "cpu";
+    std::string dtype = "auto";  // compute dtype (model::compute_device)
     std::string model;
     std::string tokenizer;
     std::string data;
@@ -47,7 +48,7 @@ void run_eval(const EvalOptions& o)
     opt.c4_windows = o.c4_windows;
     opt.seed = o.seed;
     opt.batch = o.batch;
-    std::tie(opt.device, opt.dtype) = model::compute_device(o.device);
+    std::tie(opt.device, opt.dtype) = model::compute_device(o.device, o.dtype);
     // Every window passes through every block: keep them in memory instead of re-reading.
     model->set_keep_blocks(true);
     ProgressBar bar("perplexity");
@@ -56,9 +57,10 @@ void run_eval(const EvalOptions& o)
     bar.finish();
     const char* names[] = {"wikitext2", "c4", "text"};
     std::printf(
-        "perplexity %.4f  (%s, %lld windows of %lld tokens, %lld tokens scored, "
+        "perplexity %.4f  (%s, %s %s, %lld windows of %lld tokens, %lld tokens scored, "
         "mean NLL %.6f nats)\n",
-        r.perplexity, names[static_cast<int>(protocol)], static_cast<long long>(r.windows),
+        r.perplexity, names[static_cast<int>(protocol)], opt.device.str().c_str(),
+        c10::toString(opt.dtype), static_cast<long long>(r.windows),
         static_cast<long long>(r.window), static_cast<long long>(r.tokens_scored),
         r.nll_sum / static_cast<double>(r.tokens_scored));
 }
@@ -86,7 +88,12 @@ void add_eval_command(CLI::App& app)
         ->capture_default_str();
     cmd->add_option("--seed", opts->seed, "seed of the c4 window draws")->capture_default_str();
     cmd->add_option("--batch", opts->batch, "windows per forward pass")->capture_default_str();
-    cmd->add_option("--device", opts->device, "cpu (float32) or cuda[:N] (bfloat16)")
+    cmd->add_option("--device", opts->device, "cpu (float32) or cuda[:N] (bfloat16 unless --dtype)")
+        ->capture_default_str();
+    cmd->add_option("--dtype", opts->dtype,
+                    "compute dtype: auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16 "
+                    "or float16 (the last two on CUDA only)")
+        ->check(CLI::IsMember(model::compute_dtype_names()))
         ->capture_default_str();
     cmd->callback([opts]() { run_eval(*opts); });
 }

@@ -47,10 +47,31 @@ const at::Tensor& on(const at::Tensor& t, const at::Tensor& like, at::Tensor& ho
 
 }  // namespace
 
-std::pair<at::Device, at::ScalarType> compute_device(const std::string& name)
+const std::vector<std::string>& compute_dtype_names()
 {
-    if (name == "cpu")
+    static const std::vector<std::string> names = {"auto", "float32", "bfloat16", "float16"};
+    return names;
+}
+
+std::pair<at::Device, at::ScalarType> compute_device(const std::string& name,
+                                                     const std::string& dtype)
+{
+    at::ScalarType chosen = at::kFloat;
+    if (dtype == "float32")
+        chosen = at::kFloat;
+    else if (dtype == "bfloat16")
+        chosen = at::kBFloat16;
+    else if (dtype == "float16")
+        chosen = at::kHalf;
+    else if (dtype != "auto")
+        throw InvalidArgument("dtype '" + dtype + "': expected auto, float32, bfloat16 or float16");
+    if (name == "cpu") {
+        if (dtype != "auto" && chosen != at::kFloat)
+            throw InvalidArgument("dtype '" + dtype +
+                                  "' on the CPU: the CPU computes in float32 (choose float32 or "
+                                  "auto)");
         return {at::kCPU, at::kFloat};
+    }
     bool cuda = false;
     try {
         cuda = at::Device(name).is_cuda();
@@ -60,7 +81,7 @@ std::pair<at::Device, at::ScalarType> compute_device(const std::string& name)
         throw InvalidArgument("device '" + name + "': expected cpu, cuda or cuda:N");
     if (!at::hasCUDA())
         throw InvalidArgument("device '" + name + "': this build of libtorch has no CUDA support");
-    return {at::Device(name), at::kBFloat16};
+    return {at::Device(name), dtype == "auto" ? at::kBFloat16 : chosen};
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps)

@@ -23,8 +23,12 @@ namespace zp::model {
 using LinearObserver = std::function<void(const std::string& name, const at::Tensor& input)>;
 
 // "cpu" -> (CPU, float32); "cuda" or "cuda:N" -> (that GPU, bfloat16). InvalidArgument for other
-// names or when this libtorch has no CUDA.
-std::pair<at::Device, at::ScalarType> compute_device(const std::string& name);
+// names or when this libtorch has no CUDA. dtype: "auto" (those), or "float32", "bfloat16",
+// "float16" to choose (float16 and bfloat16 on CUDA only: the CPU computes in float32).
+std::pair<at::Device, at::ScalarType> compute_device(const std::string& name,
+                                                     const std::string& dtype = "auto");
+// The accepted dtype names of compute_device, "auto" first.
+const std::vector<std::string>& compute_dtype_names();
 
 // RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight, in float32, cast back to x's
 // dtype.

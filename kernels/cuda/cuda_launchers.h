@@ -8,6 +8,9 @@
 namespace zp::kernels::cuda {
 
 bool device_available();
+// Memory of CUDA device `device` as the driver reports it (cudaMemGetInfo: every process's
+// allocations and contexts, torch's cached blocks included). False where it cannot be read.
+bool device_memory(int device, int64_t* used_bytes, int64_t* total_bytes);
 
 // dtype: 0 = float32, 1 = float64 (w, scale, zero, out share it).
 void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows,

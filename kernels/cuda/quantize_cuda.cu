@@ -73,6 +73,23 @@ bool device_available()
     return count > 0;
 }
 
+bool device_memory(int device, int64_t* used_bytes, int64_t* total_bytes)
+{
+    int previous = 0;
+    if (cudaGetDevice(&previous) != cudaSuccess || cudaSetDevice(device) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    size_t free_b = 0, total_b = 0;
+    const bool ok = cudaMemGetInfo(&free_b, &total_b) == cudaSuccess;
+    if (!ok)
+        cudaGetLastError();
+    cudaSetDevice(previous);
+    *used_bytes = static_cast<int64_t>(total_b - free_b);
+    *total_bytes = static_cast<int64_t>(total_b);
+    return ok;
+}
+
 void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows,
                      int64_t cols, int64_t g, int bits, uint8_t* codes, void* stream)
 {

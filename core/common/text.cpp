@@ -1,6 +1,8 @@
 #include "core/common/text.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -38,6 +40,21 @@ std::string shape_str(const std::vector<int64_t>& sizes)
     for (size_t i = 0; i < sizes.size(); ++i)
         out += (i ? ", " : "") + std::to_string(sizes[i]);
     return out + "]";
+}
+
+std::string format_real(double v)
+{
+    // Plain notation where some precision gives it ("10", not "1e+01"), else the exponent form.
+    for (bool plain : {true, false})
+        for (int p = 1; p <= 17; ++p) {
+            char b[32];
+            std::snprintf(b, sizeof b, "%.*g", p, v);
+            if (std::strtod(b, nullptr) == v && (!plain || std::strchr(b, 'e') == nullptr))
+                return b;
+        }
+    char b[32];
+    std::snprintf(b, sizeof b, "%.17g", v);  // NaN, inf
+    return b;
 }
 
 }  // namespace zp

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/quant/act_quant.h"
 #include "core/quant/quantizer.h"
 
@@ -28,20 +29,6 @@ std::vector<std::string> transform_names()
     for (const quant::TransformKindInfo& k : quant::transform_kinds())
         names.push_back(k.name);
     return names;
-}
-
-std::string format_real(double v)
-{
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    // The shortest text that reads back to the same double.
-    for (int p = 1; p <= 17; ++p) {
-        char b2[32];
-        std::snprintf(b2, sizeof b2, "%.*g", p, v);
-        if (std::strtod(b2, nullptr) == v)
-            return b2;
-    }
-    return buf;
 }
 
 bool parse_int(const std::string& s, int64_t* out)

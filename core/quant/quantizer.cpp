@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/text.h"
 #include "core/quant/protect.h"
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
@@ -84,15 +85,7 @@ std::string format_protect(const ProtectSetting& p)
         case ProtectSetting::Mode::Sigmas:
             break;
     }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", p.sigmas);
-    for (int d = 1; d <= 17; ++d) {  // the shortest text that reads back to the same double
-        char b2[32];
-        std::snprintf(b2, sizeof b2, "%.*g", d, p.sigmas);
-        if (std::strtod(b2, nullptr) == p.sigmas && std::strchr(b2, 'e') == nullptr)
-            return b2;
-    }
-    return buf;
+    return format_real(p.sigmas);
 }
 
 void validate_config(const QuantConfig& c, int64_t cols, const std::string& what)

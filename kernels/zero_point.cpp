@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/device_util.h"
 #include "kernels/quantize.h"
+#include "kernels/self_check.h"
 #if defined(ZP_HAVE_CUDA_KERNELS)
 #include "kernels/cuda/cuda_launchers.h"
 #endif
@@ -66,6 +67,50 @@ SortedGroups sort_groups(const at::Tensor& w, const at::Tensor& h, int64_t g)
     out.w = std::get<0>(sorted).contiguous();
     out.h = hg.gather(1, std::get<1>(sorted)).contiguous();
     return out;
+}
+
+// The NeUQI search with the custom CUDA kernels; g divides w's columns.
+SearchResult search_with_cuda_kernels(const at::Tensor& w, const at::Tensor& h,
+                                      const SearchConfig& config, int64_t g)
+{
+    const int64_t rows = w.size(0), groups = w.size(1) / g;  // g divides (see above)
+    const int levels = 1 << config.bits;
+    SortedGroups sg = sort_groups(w, h, g);
+    at::Tensor range = sg.w.select(1, g - 1) - sg.w.select(1, 0);
+    at::Tensor s0 =
+        at::where(range > 0, range / (levels - 1), at::full_like(range, 1.0)).contiguous();
+    at::Tensor scale = at::empty({rows * groups}, sg.w.options());
+    at::Tensor offset = at::empty({rows * groups}, sg.w.options());
+    at::Tensor loss = at::empty({rows * groups}, sg.w.options());
+    at::Tensor index = at::empty({rows * groups}, sg.w.options().dtype(at::kInt));
+    // Scratch from torch's caching allocator, freed in stream order (no synchronisation).
+    at::Tensor workspace =
+        at::empty({cuda::neuqi_workspace_bytes(
+                      rows * groups, static_cast<int>(g),
+                      cuda::neuqi_candidates(config.grid, config.coarse, config.full_grid))},
+                  sg.w.options().dtype(at::kByte));
+    cuda::launch_neuqi_search(
+        sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), s0.data_ptr<double>(), rows * groups,
+        static_cast<int>(g), config.bits, config.grid, config.coarse, config.full_grid,
+        scale.data_ptr<double>(), offset.data_ptr<double>(), loss.data_ptr<double>(),
+        index.data_ptr<int>(), workspace.data_ptr(), detail::current_cuda_stream(w));
+    return detail::finalize_search(w, h, config.bits, g, scale, offset, index);
+}
+
+// Self-check before trust (kernels/self_check.h): the first search on a device compares the
+// kernels with the tensor-op search on a small problem; a device where they disagree or fail to
+// launch gets the tensor-op path from then on.
+bool cuda_kernels_trusted(at::Device device)
+{
+    if (const std::optional<KernelVerdict> v = recorded_verdict(device))
+        return v->trusted;
+    return record_self_check(device,
+                             [](const at::Tensor& w, const at::Tensor& h, const SearchConfig& c) {
+                                 detail::CudaDeviceGuard guard(w);
+                                 return search_with_cuda_kernels(
+                                     w, h, c, resolve_group_size(c.group_size, w.size(1)));
+                             })
+        .trusted;
 }
 
 #endif
@@ -160,6 +205,14 @@ ZeroPointSolve solve_zero_point(const at::Tensor& w_in, const at::Tensor& h_in,
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
         detail::CudaDeviceGuard device_guard(w_in);
+        if (!cuda_kernels_trusted(w_in.device())) {
+            // Distrusted kernels: the CPU solves it (the tensor-op search has no explicit-scale
+            // form).
+            ZeroPointSolve r = cpu::solve_zero_point(w_in.cpu().contiguous(),
+                                                     h_in.cpu().to(at::kDouble).contiguous(),
+                                                     scales.cpu(), bits, g);
+            return ZeroPointSolve{r.zero.to(w_in.device()), r.loss.to(w_in.device())};
+        }
         SortedGroups sg = sort_groups(w_in, h_in, g);
         const int64_t C = scales.size(2);
         ZeroPointSolve out;
@@ -214,28 +267,9 @@ SearchResult neuqi_search(const at::Tensor& w_in, const at::Tensor& h_in,
     if (w_in.is_cuda()) {
 #if defined(ZP_HAVE_CUDA_KERNELS)
         detail::CudaDeviceGuard device_guard(w_in);
-        const int64_t rows = w_in.size(0), groups = w_in.size(1) / g;  // g divides (see above)
-        const int levels = 1 << config.bits;
-        SortedGroups sg = sort_groups(w_in, h_in, g);
-        at::Tensor range = sg.w.select(1, g - 1) - sg.w.select(1, 0);
-        at::Tensor s0 =
-            at::where(range > 0, range / (levels - 1), at::full_like(range, 1.0)).contiguous();
-        at::Tensor scale = at::empty({rows * groups}, sg.w.options());
-        at::Tensor offset = at::empty({rows * groups}, sg.w.options());
-        at::Tensor loss = at::empty({rows * groups}, sg.w.options());
-        at::Tensor index = at::empty({rows * groups}, sg.w.options().dtype(at::kInt));
-        // Scratch from torch's caching allocator, freed in stream order (no synchronisation).
-        at::Tensor workspace =
-            at::empty({cuda::neuqi_workspace_bytes(
-                          rows * groups, static_cast<int>(g),
-                          cuda::neuqi_candidates(config.grid, config.coarse, config.full_grid))},
-                      sg.w.options().dtype(at::kByte));
-        cuda::launch_neuqi_search(
-            sg.w.data_ptr<double>(), sg.h.data_ptr<double>(), s0.data_ptr<double>(), rows * groups,
-            static_cast<int>(g), config.bits, config.grid, config.coarse, config.full_grid,
-            scale.data_ptr<double>(), offset.data_ptr<double>(), loss.data_ptr<double>(),
-            index.data_ptr<int>(), workspace.data_ptr(), detail::current_cuda_stream(w_in));
-        return detail::finalize_search(w_in, h_in, config.bits, g, scale, offset, index);
+        if (!cuda_kernels_trusted(w_in.device()))
+            return neuqi_search_tensor_ops(w_in, h_in, config);
+        return search_with_cuda_kernels(w_in, h_in, config, g);
 #else
         TORCH_CHECK(false, "neuqi_search: tensor is on CUDA but this build has no CUDA kernels");
 #endif

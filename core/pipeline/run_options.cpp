@@ -56,6 +56,16 @@ bool parse_real(const std::string& s, double* out)
     return true;
 }
 
+// --protect: off | auto | all | k, in its canonical text.
+std::string normalize_protect(const std::string& value)
+{
+    try {
+        return quant::format_protect(quant::parse_protect(value));
+    } catch (const InvalidArgument&) {
+        throw InvalidArgument("expected off, auto, all or a number of standard deviations > 0");
+    }
+}
+
 }  // namespace
 
 const std::vector<RunOptionSpec>& run_option_specs()
@@ -167,7 +177,11 @@ const std::vector<RunOptionSpec>& run_option_specs()
          {},
          "NeUQI groups searched without clipping any weight: off, all, a number k (groups holding "
          "a weight k standard deviations from the layer's mean) or auto (data-free: all, with an "
-         "integer zero-point; calibrated: off)"},
+         "integer zero-point; calibrated: off)",
+         false,
+         true,
+         "quantize",
+         normalize_protect},
         {"transform", T::Text, "none", 0, 0, transform_names(),
          "activation transform per linear input: none (RTN WxAy), smooth (SmoothQuant), duquant "
          "(DuQuant-style rotations), ruquant (RUQuant)"},
@@ -345,12 +359,11 @@ void RunOptions::set(const std::string& name, const std::string& value, const st
                 throw InvalidArgument(at + "not true or false");
             break;
         case OptionType::Text:
-            if (name == "protect") {  // off | auto | all | k: a grammar, not a list
+            if (s.normalize) {
                 try {
-                    v = quant::format_protect(quant::parse_protect(value));
-                } catch (const InvalidArgument&) {
-                    throw InvalidArgument(
-                        at + "expected off, auto, all or a number of standard deviations > 0");
+                    v = s.normalize(value);
+                } catch (const InvalidArgument& e) {
+                    throw InvalidArgument(at + e.what());
                 }
             }
             if (!s.choices.empty()) {

@@ -33,6 +33,9 @@ struct RunOptionSpec {
                             // RunConfig holds in fields of its own)
     // Which command takes it: "quantize", "distill" or "both" (the calibration options).
     const char* scope = "quantize";
+    // Text with a grammar rather than a list of choices: returns the canonical text of a value
+    // or throws InvalidArgument saying what is expected (null: any text, or one of `choices`).
+    std::string (*normalize)(const std::string& value) = nullptr;
 };
 // True when `command` ("quantize" or "distill") takes the option.
 bool option_applies(const RunOptionSpec& spec, const std::string& command);

@@ -202,12 +202,25 @@ void minmax_params(const at::Tensor& w_in, int bits, int64_t group_size, double 
     check_bits(bits);
     TORCH_CHECK(clip > 0.0 && clip <= 1.0, "clip factor must be in (0, 1], got ", clip);
     const int64_t g = resolve_group_size(group_size, w_in.size(1));
-    at::Tensor w = w_in.is_cuda() ? w_in.cpu().contiguous() : w_in.contiguous();
+    at::Tensor w = w_in.contiguous();
     at::Tensor s = at::empty({w.size(0), group_count(w.size(1), g)}, w.options());
     at::Tensor z = at::empty_like(s);
+    if (w.is_cuda()) {
+#if defined(ZP_HAVE_CUDA_KERNELS)
+        // On the device: no copy of the weight to the host.
+        detail::CudaDeviceGuard device_guard(w);
+        cuda::launch_minmax_params(dtype_code(w), w.data_ptr(), w.size(0), w.size(1), g, bits, clip,
+                                   s.data_ptr(), z.data_ptr(), detail::current_cuda_stream(w));
+        *scale = s;
+        *zero = z;
+        return;
+#else
+        no_cuda("minmax_params");
+#endif
+    }
     cpu::minmax_params(w, bits, g, clip, s, z);
-    *scale = s.to(w_in.device());
-    *zero = z.to(w_in.device());
+    *scale = s;
+    *zero = z;
 }
 
 }  // namespace zp::kernels

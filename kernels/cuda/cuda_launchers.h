@@ -13,6 +13,9 @@ bool device_available();
 bool device_memory(int device, int64_t* used_bytes, int64_t* total_bytes);
 
 // dtype: 0 = float32, 1 = float64 (w, scale, zero, out share it).
+// Min-Max scale and zero per (row, group) of w [rows, cols] (the last group may be shorter).
+void launch_minmax_params(int dtype, const void* w, int64_t rows, int64_t cols, int64_t g, int bits,
+                          double clip, void* scale, void* zero, void* stream);
 void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows,
                      int64_t cols, int64_t g, int bits, uint8_t* codes, void* stream);
 void launch_dequantize(int dtype, const uint8_t* codes, const void* scale, const void* zero,

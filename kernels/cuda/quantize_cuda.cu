@@ -56,6 +56,26 @@ __global__ void fake_quantize_kernel(const T* w, const T* s, const T* z, int64_t
     out[i] = fake_quant_value(w[i], s[k], z[k], levels);
 }
 
+// One thread per (row, group): the group's min and max, then the same scalar formula as the CPU
+// (detail::minmax_params), so the parameters are bit-identical.
+template <typename T>
+__global__ void minmax_kernel(const T* w, int64_t rows, int64_t cols, int64_t g, int levels, T clip,
+                              T* scale, T* zero)
+{
+    const int64_t groups = (cols + g - 1) / g;
+    int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (k >= rows * groups)
+        return;
+    const int64_t j = k % groups, n = cols - j * g < g ? cols - j * g : g;
+    const T* p = w + (k / groups) * cols + j * g;
+    T lo = p[0], hi = p[0];
+    for (int64_t i = 1; i < n; ++i) {
+        lo = p[i] < lo ? p[i] : lo;
+        hi = p[i] > hi ? p[i] : hi;
+    }
+    minmax_params<T>(lo, hi, levels, clip, scale + k, zero + k);
+}
+
 unsigned blocks_for(int64_t n, int threads)
 {
     return static_cast<unsigned>((n + threads - 1) / threads);
@@ -88,6 +108,25 @@ bool device_memory(int device, int64_t* used_bytes, int64_t* total_bytes)
     *used_bytes = static_cast<int64_t>(total_b - free_b);
     *total_bytes = static_cast<int64_t>(total_b);
     return ok;
+}
+
+void launch_minmax_params(int dtype, const void* w, int64_t rows, int64_t cols, int64_t g, int bits,
+                          double clip, void* scale, void* zero, void* stream)
+{
+    const int threads = 128;
+    cudaStream_t st = static_cast<cudaStream_t>(stream);
+    const int64_t n = rows * ((cols + g - 1) / g);
+    if (n == 0)
+        return;
+    if (dtype == 1)
+        minmax_kernel<double><<<blocks_for(n, threads), threads, 0, st>>>(
+            static_cast<const double*>(w), rows, cols, g, 1 << bits, clip,
+            static_cast<double*>(scale), static_cast<double*>(zero));
+    else
+        minmax_kernel<float><<<blocks_for(n, threads), threads, 0, st>>>(
+            static_cast<const float*>(w), rows, cols, g, 1 << bits, static_cast<float>(clip),
+            static_cast<float*>(scale), static_cast<float*>(zero));
+    check_launch("minmax params");
 }
 
 void launch_quantize(int dtype, const void* w, const void* scale, const void* zero, int64_t rows,

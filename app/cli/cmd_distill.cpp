@@ -79,7 +79,10 @@ void run_distill(const DistillCliOptions& o)
     eo.max_windows = o.eval_windows;
     if (o.eval_windows > 0)
         eo.c4_windows = o.eval_windows;
-    std::tie(eo.device, eo.dtype) = model::compute_device(d.device);
+    std::tie(eo.device, eo.dtype) = model::compute_device(d.device, ro.text("eval_dtype"));
+    if (!o.eval.empty())
+        std::fprintf(stderr, "evaluation on %s in %s\n", eo.device.str().c_str(),
+                     c10::toString(eo.dtype));
     std::unique_ptr<model::Model> student;
     auto perplexities = [&](const quant::QuantizedModel& q, const char* label) {
         std::vector<double> out;

@@ -92,7 +92,10 @@ void run_quantize(const QuantizeOptions& o)
     eo.max_windows = o.eval_windows;
     if (o.eval_windows > 0)
         eo.c4_windows = o.eval_windows;
-    std::tie(eo.device, eo.dtype) = model::compute_device(po.device);
+    std::tie(eo.device, eo.dtype) = model::compute_device(po.device, ro.text("eval_dtype"));
+    if (!o.eval.empty())
+        std::fprintf(stderr, "evaluation on %s in %s\n", eo.device.str().c_str(),
+                     c10::toString(eo.dtype));
     std::vector<double> ppl_before;
     // Every evaluation window passes through every block, so evaluations keep the blocks read
     // from disk; the pipeline reads each block once and holds one at a time, so it runs without

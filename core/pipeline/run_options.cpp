@@ -8,6 +8,7 @@
 
 #include "core/common/error.h"
 #include "core/common/text.h"
+#include "core/model/forward.h"
 #include "core/quant/act_quant.h"
 #include "core/quant/quantizer.h"
 
@@ -154,6 +155,10 @@ const std::vector<RunOptionSpec>& run_option_specs()
          "keep the calibration activations in host memory"},
         {"batch", T::Int, "8", 1, 4096, {}, "calibration sequences per forward pass"},
         {"device", T::Text, "cpu", 0, 0, {}, "cpu or cuda[:N]", false, true, "both"},
+        {"eval_dtype", T::Text, "auto", 0, 0, model::compute_dtype_names(),
+         "precision of --eval: auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16 or "
+         "float16 (on CUDA; the CPU computes in float32)",
+         false, true, "both"},
         {"abits",
          T::Int,
          "16",

@@ -53,6 +53,7 @@
 #include "core/export/session.h"
 #include "core/model/model.h"
 #include "core/pipeline/run_options.h"
+#include "kernels/self_check.h"
 
 namespace {
 
@@ -260,15 +261,30 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
             .arg(s.diagLossMinMax, 0, 'g', 4)
             .arg(s.diagLossMinMax > 0 ? s.diagLoss / s.diagLossMinMax : 1.0, 0, 'f', 3);
     };
-    connect(jobs_, &JobController::finished, this, [this, summary](const JobSummary& s) {
-        if (jobs_->kind() == JobController::Kind::Distill) {
-            statusBar()->showMessage(
-                tr("Distillation finished in %1").arg(formatSeconds(s.seconds)), 10000);
-            return;
-        }
-        jobPanel_->appendLog(tr("Finished: %1").arg(summary(s)));
-        statusBar()->showMessage(tr("Job finished: %1").arg(summary(s)), 10000);
-    });
+    // A device whose custom kernels failed their first-use self-check (kernels/self_check.h) ran
+    // on the tensor-op path: said once, in the log and in the status bar until the next message.
+    auto kernelWarnings = [this]() {
+        const QString w = QString::fromStdString(zp::kernels::kernel_warnings()).trimmed();
+        if (w.isEmpty() || w == shownKernelWarnings_)
+            return false;
+        shownKernelWarnings_ = w;
+        jobPanel_->appendLog(tr("Warning: %1").arg(w));
+        statusBar()->showMessage(tr("GPU kernels not used: %1").arg(w.section('\n', -1)));
+        return true;
+    };
+    connect(jobs_, &JobController::finished, this,
+            [this, summary, kernelWarnings](const JobSummary& s) {
+                const bool warned = kernelWarnings();
+                if (jobs_->kind() == JobController::Kind::Distill) {
+                    if (!warned)
+                        statusBar()->showMessage(
+                            tr("Distillation finished in %1").arg(formatSeconds(s.seconds)), 10000);
+                    return;
+                }
+                jobPanel_->appendLog(tr("Finished: %1").arg(summary(s)));
+                if (!warned)
+                    statusBar()->showMessage(tr("Job finished: %1").arg(summary(s)), 10000);
+            });
     connect(jobs_, &JobController::cancelled, this, [this](const JobSummary&) {
         if (jobs_->kind() == JobController::Kind::Distill) {
             distill_->restore(tr("Cancelled: the current result is unchanged."));

@@ -127,5 +127,6 @@ private:
     QMenu* recentMenu_ = nullptr;
     QStringList recent_;
     QString lastError_;
+    QString shownKernelWarnings_;  // kernels::kernel_warnings() already shown
     QTimer* statusTimer_ = nullptr;
 };

@@ -10,6 +10,7 @@
 // cached) opens with its description and default job, and a missing one falls back to the
 // synthetic demo with a note.
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QtTest/QtTest>
 
 #ifdef ZP_HAVE_GUI  // defined by zp_gui (app/gui/CMakeLists.txt); without the GUI this test skips
@@ -61,6 +62,7 @@
 #include "core/pipeline/run_options.h"
 #include "core/quant/act_quant.h"
 #include "core/quant/ruquant.h"
+#include "kernels/self_check.h"
 
 #include <ATen/ATen.h>
 #include <QDoubleSpinBox>
@@ -342,6 +344,29 @@ private Q_SLOTS:
         QFile f(csv);
         QVERIFY(f.open(QIODevice::ReadOnly));
         QCOMPARE(f.readAll().count('\n'), n + 2);
+    }
+
+    // A device whose kernels failed their first-use self-check is said after the job, in the log
+    // and the status bar (here a failing kernel recorded for the CPU device by the test hook; only
+    // CUDA launches consult the verdict, so the job itself runs as always).
+    void kernelSelfCheckWarningIsShown()
+    {
+        zp::kernels::reset_self_checks();
+        const zp::kernels::KernelVerdict v = zp::kernels::record_self_check(
+            at::kCPU,
+            [](const at::Tensor&, const at::Tensor&,
+               const zp::kernels::SearchConfig&) -> zp::kernels::SearchResult {
+                throw std::runtime_error("simulated launch failure");
+            });
+        QVERIFY(!v.trusted);
+        MainWindow w;
+        QVERIFY(w.openDemo());
+        QVERIFY(runJob(w, quickSettings(QStringLiteral("rtn-minmax"))));
+        zp::kernels::reset_self_checks();
+        QVERIFY2(w.jobPanel()->logText().contains("simulated launch failure"),
+                 qPrintable(w.jobPanel()->logText()));
+        QVERIFY2(w.statusBar()->currentMessage().startsWith("GPU kernels not used"),
+                 qPrintable(w.statusBar()->currentMessage()));
     }
 
     void rtnJobMatchesTheInspector()

@@ -121,11 +121,11 @@ public:
         f_ = std::fopen(path_.c_str(), "rb");
         if (!f_)
             throw IoError(path_ + ": cannot open: " + std::strerror(errno));
-        if (std::fseek(f_, 0, SEEK_END) != 0)
-            throw IoError(path_ + ": cannot seek");
-        const long end = std::ftell(f_);
-        if (end < 0)
-            throw IoError(path_ + ": cannot tell the file size");
+        const long end = std::fseek(f_, 0, SEEK_END) == 0 ? std::ftell(f_) : -1;
+        if (end < 0) {
+            std::fclose(f_);  // the destructor does not run for a constructor that throws
+            throw IoError(path_ + ": cannot seek to the end to tell the file size");
+        }
         size_ = static_cast<uint64_t>(end);
         std::rewind(f_);
     }

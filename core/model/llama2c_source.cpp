@@ -25,13 +25,7 @@ struct Entry {
 class Llama2cSource final : public WeightSource {
 public:
     explicit Llama2cSource(const std::string& path);
-    ~Llama2cSource() override
-    {
-        if (map_ != MAP_FAILED)
-            ::munmap(map_, size_);
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
+    ~Llama2cSource() override { release(); }
 
     const ModelConfig& config() const override { return config_; }
     const std::string& path() const override { return path_; }
@@ -42,6 +36,20 @@ public:
     at::Tensor load(const std::string& name) const override;
 
 private:
+    void open_and_index();
+    // Unmaps and closes; also on a refused file, where the destructor of a half-made object
+    // never runs (each refused file leaked a descriptor and a mapping: fuzz/llama2c_model ran out
+    // of descriptors).
+    void release()
+    {
+        if (map_ != MAP_FAILED)
+            ::munmap(map_, size_);
+        map_ = MAP_FAILED;
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = -1;
+    }
+
     const Entry& entry(const std::string& name) const
     {
         auto it = entries_.find(name);
@@ -61,6 +69,17 @@ private:
 
 Llama2cSource::Llama2cSource(const std::string& path) : path_(path)
 {
+    try {
+        open_and_index();
+    } catch (...) {
+        release();
+        throw;
+    }
+}
+
+void Llama2cSource::open_and_index()
+{
+    const std::string& path = path_;
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
         throw IoError(path + ": cannot open: " + std::strerror(errno));

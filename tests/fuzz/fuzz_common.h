@@ -6,6 +6,7 @@
 // timeout) is a finding.
 #pragma once
 
+#include <dirent.h>
 #include <unistd.h>
 #include <cstddef>
 #include <cstdint>
@@ -49,13 +50,41 @@ inline std::string write_input(const std::string& name, const uint8_t* data, siz
     return path;
 }
 
-// Runs fn; the engine's own errors are the expected refusals.
+// Open file descriptors of this process.
+inline int open_descriptors()
+{
+    int n = 0;
+    if (DIR* d = opendir("/proc/self/fd")) {
+        while (readdir(d))
+            ++n;
+        closedir(d);
+    }
+    return n;
+}
+
+// Runs fn; the engine's own errors are the expected refusals. A descriptor left open by fn (a
+// file the parser opened and did not close on its way out) is a finding: when the count grows,
+// fn runs once more, and a second growth is a leak (the first may be a one-time
+// initialisation inside a library).
 template <class F>
 int parse_or_refuse(F&& fn)
 {
-    try {
-        fn();
-    } catch (const zp::Error&) {
+    auto run = [&] {
+        try {
+            fn();
+        } catch (const zp::Error&) {
+        }
+    };
+    const int before = open_descriptors();
+    run();
+    if (const int once = open_descriptors(); once > before) {
+        run();
+        if (const int twice = open_descriptors(); twice > once) {
+            std::fprintf(stderr,
+                         "descriptor leak: %d open, %d after the input, %d after it again\n",
+                         before, once, twice);
+            std::abort();
+        }
     }
     return 0;
 }

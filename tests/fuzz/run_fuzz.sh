@@ -9,7 +9,10 @@ if [ ! -d "$seeds" ]; then echo "SKIP: no seeds in $seeds (the fuzz/seeds fixtur
 rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
 inputs=("$seeds")
 [ -d "$corpus" ] && inputs+=("$corpus")
-opts=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -artifact_prefix="$work/artifacts/")
+# libFuzzer's own exit code for a finding is 77, which CTest reads as a skip: use 1 (and 2 for a
+# timeout) so that a finding fails the test.
+opts=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -error_exitcode=1 -timeout_exitcode=2
+  -artifact_prefix="$work/artifacts/")
 echo "replaying: ${inputs[*]}"
 "$target" "${opts[@]}" -runs=0 "${inputs[@]}"
 echo "fuzzing for ${seconds} s"

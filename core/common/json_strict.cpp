@@ -67,7 +67,15 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& origi
         }
         return true;
     };
-    return json::parse(text.begin(), text.end(), cb);
+    try {
+        return json::parse(text.begin(), text.end(), cb);
+    } catch (const json::parse_error&) {
+        throw;  // the callers name the byte
+    } catch (const json::exception& e) {
+        // A number too large for a double ("1e+999"), found by fuzz/tokenizer_json: the JSON
+        // library's out_of_range would escape every caller's parse_error handler.
+        throw FormatError(origin + ": malformed JSON: " + e.what());
+    }
 }
 
 }  // namespace zp

@@ -355,6 +355,10 @@ private Q_SLOTS:
         QTest::newRow("post-processor")
             << "{" + model + R"(, "post_processor": {"type": "RobertaProcessing"}})"
             << QStringList{"post_processor.type", "'RobertaProcessing'", "TemplateProcessing"};
+        // Found by fuzz/tokenizer_json: the JSON library's number overflow escaped as its own
+        // exception (std::terminate in the fuzzer, "internal error" in the CLI).
+        QTest::newRow("number-overflow") << "{" + model + R"(, "version": 333e+885})"
+                                         << QStringList{"malformed JSON", "number overflow"};
     }
     void tokenizer_json_refused()
     {

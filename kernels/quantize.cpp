@@ -44,12 +44,12 @@ using detail::check_params;
 {
     TORCH_CHECK(false, op, ": tensor is on CUDA but this build has no CUDA kernels");
 }
-#endif
-
+#else
 int dtype_code(const at::Tensor& t)
 {
     return t.scalar_type() == at::kDouble ? 1 : 0;
 }
+#endif
 
 }  // namespace
 

@@ -81,6 +81,7 @@ public:
     }
     void put(int64_t first, const at::Tensor& states)  // [k, L, hidden]
     {
+        check_range(first, states.size(0));
         const at::Tensor s = states.detach().to(at::kCPU, at::kFloat).contiguous();
         if (!on_disk_) {
             mem_.narrow(0, first, s.size(0)).copy_(s);
@@ -95,6 +96,7 @@ public:
     }
     at::Tensor get(int64_t first, int64_t k) const
     {
+        check_range(first, k);
         if (!on_disk_)
             return mem_.narrow(0, first, k);
         at::Tensor out = at::empty({k, l_, hidden_}, at::kFloat);
@@ -109,6 +111,13 @@ public:
 
 private:
     int64_t record() const { return l_ * hidden_ * 4; }
+    void check_range(int64_t first, int64_t k) const
+    {
+        if (first < 0 || k < 0 || first + k > n_)
+            throw InvalidArgument("teacher states: sequences [" + std::to_string(first) + ", " +
+                                  std::to_string(first + k) + ") outside the " +
+                                  std::to_string(n_) + " stored");
+    }
     int64_t n_, l_, hidden_;
     bool on_disk_;
     std::string path_;
@@ -169,7 +178,6 @@ DistillResult distill(const model::Model& original, const quant::QuantizedModel&
             (abits != qm.config.extra.end() ? abits->second : std::string("?")) +
             (transformed ? ", with transforms)" : ")"));
     const at::Device dev = model::compute_device(o.device).first;
-    const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
     const int64_t N = o.calibration.size(0), L = o.calibration.size(1);
     const int64_t steps_per_epoch = (N + o.batch - 1) / o.batch;
     const int64_t total_steps = steps_per_epoch * o.epochs;

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
-#include "core/common/atomic_file.h"
+#include "app/cli/json_report.h"
 #include "core/common/error.h"
 #include "core/demo/demo_model.h"
 #include "core/demo/synthetic.h"
@@ -44,27 +44,6 @@ struct BenchOptions {
 double seconds_since(std::chrono::steady_clock::time_point t0)
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The device's memory as the driver sees it, for the JSON reports ({} off CUDA).
-nlohmann::json device_memory_json(bool cuda)
-{
-    if (!cuda)
-        return nlohmann::json::object();
-    const kernels::DeviceMemory m = kernels::cuda_device_memory(0);
-    if (!m.valid)
-        return nlohmann::json::object();
-    return {{"device_used_bytes", m.used_bytes}, {"device_total_bytes", m.total_bytes}};
-}
-
-void write_json(const std::string& path, const nlohmann::json& j)
-{
-    if (path.empty())
-        return;
-    const std::string text = j.dump(2) + "\n";
-    AtomicFile f(path);
-    f.write(text.data(), text.size());
-    f.commit();
 }
 
 void run_bench(const BenchOptions& o)
@@ -160,7 +139,7 @@ void run_bench(const BenchOptions& o)
                              {"threads", at::get_num_threads()},
                              {"rows", rows}};
     report.update(device_memory_json(cuda));
-    write_json(o.json, report);
+    write_json_report(o.json, report);
     std::printf(
         "\nfast/layer: measured on %s; base/layer: extrapolated from the baseline rows. speedup: "
         "baseline "
@@ -242,7 +221,7 @@ void run_block_bench(const BlockBenchOptions& o)
                              {"projected_32_blocks_min", 32.0 * t_block / 60.0},
                              {"layers", layers}};
     report.update(device_memory_json(cuda));
-    write_json(o.json, report);
+    write_json_report(o.json, report);
 }
 
 }  // namespace

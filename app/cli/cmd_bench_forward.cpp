@@ -15,11 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
-#include "core/common/atomic_file.h"
+#include "app/cli/json_report.h"
 #include "core/model/config.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
-#include "kernels/device_info.h"
 
 namespace zp::cli {
 
@@ -139,18 +138,8 @@ void run_forward_bench(const ForwardBenchOptions& o)
                         {"gemm_s", gemm},
                         {"gemm_gflops", gemm_flops / 1e9},
                         {"block_over_gemm", block_flops / gemm_flops}};
-    if (device.is_cuda()) {
-        const kernels::DeviceMemory m =
-            kernels::cuda_device_memory(device.index() < 0 ? 0 : device.index());
-        if (m.valid) {
-            j["device_used_bytes"] = m.used_bytes;
-            j["device_total_bytes"] = m.total_bytes;
-        }
-    }
-    const std::string text = j.dump(2) + "\n";
-    AtomicFile f(o.json);
-    f.write(text.data(), text.size());
-    f.commit();
+    j.update(device_memory_json(device.is_cuda(), device.index()));
+    write_json_report(o.json, j);
 }
 
 }  // namespace

@@ -207,7 +207,8 @@ private Q_SLOTS:
             l.zero = at::tensor(z).reshape({static_cast<int64_t>(z.size()), 1});
             return l;
         };
-        const std::vector<float> s0{0.5f, 0.25f, 1.0f}, s1{0.55f, 0.2f, 1.0f};
+        // The sums of s0 and s1 differ, so swapping "before" and "after" is caught.
+        const std::vector<float> s0{0.5f, 0.25f, 1.0f}, s1{0.6f, 0.2f, 1.0f};
         const std::vector<float> z0{1.5f, 2.0f, 0.0f}, z1{1.25f, 2.5f, 0.125f};
         quant::QuantizedModel before, after;
         before.layers = {layer(0, "q_proj", s0, z0), layer(0, "k_proj", s0, z0),

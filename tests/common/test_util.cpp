@@ -3,6 +3,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QProcess>
+#include <cmath>
 #include <random>
 
 #include <ATen/ops/empty.h>
@@ -86,6 +87,8 @@ at::Tensor make_weights(const std::string& kind, int64_t rows, int64_t cols, uin
                     v = (uni(rng) < 0.5 ? -6.0 : 6.0) * 0.02 * (1.0 + uni(rng));
             } else if (kind == "constant") {
                 v = constant;
+            } else if (kind == "ties") {
+                v = std::nearbyint(normal(rng) / 0.01) * 0.01;  // about 7 distinct values
             }
             p[r * cols + c] = kind == "constant" ? v : v * row_scale;
         }

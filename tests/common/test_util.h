@@ -26,7 +26,8 @@ QString run_python_reader(const QString& script, const QStringList& args,
                           const QString& install_hint);
 
 // Deterministic synthetic weight rows (float64) for the solver tests.
-// kind: "gaussian", "laplace", "outlier" (Gaussian with 6-sigma outliers), "constant".
+// kind: "gaussian", "laplace", "outlier" (Gaussian with 6-sigma outliers), "constant", "ties"
+// (Gaussian on a grid of 0.01: a few distinct values, as in weights dequantized from a GGUF).
 at::Tensor make_weights(const std::string& kind, int64_t rows, int64_t cols, uint64_t seed);
 
 }  // namespace zp::test

@@ -78,6 +78,7 @@ class TestDeviceSolve : public QObject {
 private Q_SLOTS:
     void matches_references_data();
     void matches_references();
+    void sweep_by_selection_matches_sorted_sweep();
 };
 
 void TestDeviceSolve::matches_references_data()
@@ -92,7 +93,9 @@ void TestDeviceSolve::matches_references_data()
     // Few rows for wide groups: the full sweep has n (N - 1) events per scale.
     const QList<Shape> shapes = {{2, 24}, {3, 24},  {5, 16},   {8, 16},   {9, 12},   {11, 8},
                                  {32, 6}, {128, 4}, {1024, 2}, {4096, 1}, {11008, 1}};
-    for (const char* kind : {"gaussian", "laplace", "outlier", "constant"})
+    // "ties": many equal weights, so crowded bins stay crowded at the deepest level and the
+    // device's small event buffer falls back to the sweep by selection.
+    for (const char* kind : {"gaussian", "laplace", "outlier", "constant", "ties"})
         for (int bits : {2, 3, 4, 8})
             for (const Shape& sh : shapes) {
                 if (QString(kind) == "constant" && sh.group > 128)
@@ -161,10 +164,12 @@ void TestDeviceSolve::matches_references()
                 }
             }
         }
-    // Constant groups (loss 0) at 8 bits: the offset is the sweep's, but the loss the two-stage
-    // solve reports from its running sums, B2 - B1^2, keeps up to 1e-10 s^2 of cancellation (the
-    // CPU's two-stage solve reports the same); far below a rounding step's loss, s^2 / 12.
-    const double tolerance = kind == "constant" ? 1e-5 : 1e-8;
+    // Constant groups (loss 0) at 8 bits, and groups of a few distinct values that fit the grid
+    // exactly ("ties": 1e-19 against 1e-33): the offset is the sweep's, but the loss the
+    // two-stage solve reports from its running sums, B2 - B1^2, keeps up to 1e-10 s^2 of
+    // cancellation (the CPU's two-stage solve reports the same); far below a rounding step's
+    // loss, s^2 / 12.
+    const double tolerance = kind == "constant" || kind == "ties" ? 1e-5 : 1e-8;
     QVERIFY2(
         worst < tolerance,
         qPrintable(QString("device solve vs full sweep: max relative difference %1").arg(worst)));
@@ -172,6 +177,88 @@ void TestDeviceSolve::matches_references()
              qPrintable(QString("reported loss vs direct evaluation: %1").arg(worst_direct)));
     QVERIFY2(worst_brute < 1e-8,
              qPrintable(QString("brute force found a lower loss (relative %1)").arg(worst_brute)));
+}
+
+// The device's last resort, the sweep by selection (a bin still crowded at the deepest level:
+// many equal weights), against the sorted sweep over the same drops and against a dense grid of
+// the loss written above. The search reaches it only when the optimum lies within 2 / 32^4 of a
+// crowded drop (no row of matches_references does), so it is driven here directly, over whole
+// windows of a group of few distinct values.
+void TestDeviceSolve::sweep_by_selection_matches_sorted_sweep()
+{
+    int windows = 0;
+    for (int bits : {2, 3, 4}) {
+        const int levels = 1 << bits, n = 256;
+        const at::Tensor w = zp::test::make_weights("ties", 1, n, 40 + bits);
+        at::manual_seed(17 + bits);
+        const at::Tensor h = at::rand({n}, at::kDouble) * 3.0 + 0.05;
+        const HostGroup g = prepare(w.data_ptr<double>(), h.data_ptr<double>(), n);
+        const detail::SortedGroup view = g.view();
+        const double s = 0.7 * (g.w.back() - g.w.front()) / (levels - 1), inv_s = 1.0 / s;
+        for (double shift : {-1.5, -1.0, -0.6, -0.25, 0.4}) {
+            detail::Stage2Context c;
+            c.g = &view;
+            c.inv_s = inv_s;
+            c.levels = levels;
+            c.l = g.w.front() * inv_s + shift;
+            c.r = c.l + 2.0;
+            c.ia = detail::count_lt(view, inv_s, c.l + 0.5);
+            c.ib = std::max(c.ia, detail::count_lt(view, inv_s, c.l + levels + 0.5));
+            c.bound = INFINITY;
+            c.found = false;
+            c.best_f = INFINITY;
+            c.best_o = c.l;
+            // (B1, B2) at o = l: f(o) = sum h (x - q - o)^2 = o^2 - 2 B1 o + B2, q each
+            // element's level there.
+            double b1 = 0.0, b2 = 0.0;
+            std::vector<detail::DropEvent> events;
+            for (int i = 0; i < n; ++i) {
+                const double x = g.w[i] * inv_s;
+                double q = std::nearbyint(x - c.l);
+                q = std::min(std::max(q, 0.0), double(levels - 1));
+                if (i >= c.ia && i < c.ib) {
+                    double tau[2], rho = 0.0;
+                    const int cnt = detail::element_drops(c, i, tau, &rho);
+                    QVERIFY(std::abs(rho - (x - q)) < 1e-9);  // the kernel's level at o = l
+                    for (int d = 0; d < cnt; ++d)
+                        events.push_back({tau[d], g.h[i]});
+                }
+                b1 += g.h[i] * (x - q);
+                b2 += g.h[i] * (x - q) * (x - q);
+            }
+            detail::Stage2Context sorted = c;
+            // Level -1: no enclosing bins, so every drop of the window belongs.
+            detail::sweep_by_selection(c, -1, 1, c.l, c.r, b1, b2);
+            detail::sort_events(events.data(), static_cast<int>(events.size()));
+            detail::sweep_sorted(sorted, events.data(), static_cast<int>(events.size()), sorted.l,
+                                 sorted.r, b1, b2);
+            QVERIFY(c.found && sorted.found);
+            QVERIFY2(std::abs(c.best_f - sorted.best_f) <= 1e-12 * (1.0 + sorted.best_f),
+                     qPrintable(QString("bits %1 shift %2: selection %3, sorted %4")
+                                    .arg(bits)
+                                    .arg(shift)
+                                    .arg(c.best_f, 0, 'g', 17)
+                                    .arg(sorted.best_f, 0, 'g', 17)));
+            QVERIFY(std::abs(c.best_o - sorted.best_o) <= 1e-12 * (1.0 + std::abs(sorted.best_o)));
+            // Independent: the loss at the reported offset, and no grid point below it.
+            const double direct = loss_at(g, s, levels, c.best_o) / (s * s);
+            QVERIFY2(std::abs(direct - c.best_f) <= 1e-9 * (1.0 + direct),
+                     qPrintable(QString("reported %1, direct %2").arg(c.best_f).arg(direct)));
+            double grid_min = INFINITY;
+            for (int k = 0; k <= 20000; ++k)
+                grid_min =
+                    std::min(grid_min, loss_at(g, s, levels, c.l + 2.0 * k / 20000) / (s * s));
+            QVERIFY2(grid_min >= c.best_f - 1e-9,
+                     qPrintable(QString("grid %1 below %2").arg(grid_min).arg(c.best_f)));
+            // Ties: the window's drops come in runs at equal positions.
+            std::vector<double> taus;
+            for (const auto& e : events)
+                taus.push_back(e.tau);
+            QVERIFY(std::unique(taus.begin(), taus.end()) - taus.begin() < long(taus.size()) / 4);
+            ++windows;
+        }
+    }
+    QCOMPARE(windows, 15);
 }
 
 QTEST_APPLESS_MAIN(TestDeviceSolve)

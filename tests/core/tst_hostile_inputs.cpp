@@ -417,6 +417,23 @@ private Q_SLOTS:
         expect_error<FormatError>([&] { tok::load_tokenizer(path.toStdString()); }, path, words);
     }
 
+    // Found by fuzzing (corpus/llama2c_tokenizer): a token length of 2^31 - 1 overflowed an int
+    // while the tokens were counted, and the file was then reported as unreadable (IoError), or
+    // worse, instead of naming the token and its length.
+    void llama2c_tokenizer_length_int_max()
+    {
+        const QString path = fresh(".bin");
+        const int32_t max_len = 7, len = 0x7fffffff;
+        const float score = 0.0f;
+        std::string b(12, '\0');
+        std::memcpy(&b[0], &max_len, 4);
+        std::memcpy(&b[4], &score, 4);
+        std::memcpy(&b[8], &len, 4);
+        write_bytes(path, b);
+        expect_error<FormatError>([&] { tok::load_tokenizer(path.toStdString()); }, path,
+                                  {"token 0", "length 2147483647", "max_token_length 7"});
+    }
+
     // --- safetensors and GGUF -----------------------------------------------------------------
     void safetensors_duplicate_tensor_name()
     {

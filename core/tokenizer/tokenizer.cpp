@@ -71,7 +71,8 @@ int32_t count_llama2c_tokens(const std::string& path)
             throw IoError("cannot read llama2.c tokenizer '" + path + "'");
         if (len < 0)
             break;  // the loader names the bad length
-        pos += 8 + static_cast<int64_t>(len);  // len up to 2^31 - 1: no int overflow
+        // 64-bit: a length of up to 2^31 - 1 must not overflow an int.
+        pos += 8 + static_cast<int64_t>(len);
     }
     if (count == 0)
         throw FormatError(path + ": tokens: the llama2.c tokenizer holds no tokens");

@@ -84,9 +84,19 @@ if(ZP_WITH_HDF5)
   endif()
 endif()
 
+# A BLAS of its own for the proxy Hessian's dsyrk (core/quant/gram.cpp); Debian's libtorch-dev
+# brings libblas-dev (OpenBLAS once libopenblas0-pthread is installed). Without one, X^T X by addmm.
+set(ZP_HAVE_BLAS OFF)
+if(ZP_WITH_BLAS)
+  find_package(BLAS QUIET)
+  if(BLAS_FOUND)
+    set(ZP_HAVE_BLAS ON)
+  endif()
+endif()
+
 message(STATUS "ZeroPoint: torch ${Torch_VERSION} cuda-kernels=${ZP_HAVE_CUDA} torch-cuda=${ZP_TORCH_HAS_CUDA} "
                "qt=${ZP_HAVE_QT} qcustomplot=${ZP_HAVE_QCUSTOMPLOT} hdf5=${ZP_HAVE_HDF5} "
-               "sentencepiece=${ZP_HAVE_SENTENCEPIECE} pcre2=${ZP_HAVE_PCRE2}")
+               "sentencepiece=${ZP_HAVE_SENTENCEPIECE} pcre2=${ZP_HAVE_PCRE2} blas=${ZP_HAVE_BLAS}")
 
 # Common compile settings for our own targets.
 function(zp_target_defaults target)

@@ -18,6 +18,7 @@ JOBS=${JOBS:-$(nproc)}
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev libopenblas0-pthread        # libtorch's BLAS is slow until OpenBLAS (pthread) is in
+  libblas-dev                              # dsyrk for the proxy Hessian (core/quant/gram.cpp)
   qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
   libhdf5-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libsentencepiece-dev
   xvfb xauth python3 python3-venv

@@ -17,6 +17,7 @@
 #include "core/model/forward.h"
 #include "core/quant/act_quant.h"
 #include "core/quant/gptq.h"
+#include "core/quant/gram.h"
 #include "core/quant/ruquant_finetune.h"
 
 #ifndef ZP_VERSION
@@ -480,36 +481,32 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         // As the observer would see them: through this group's rewrite.
                         report(b, std::string(sg.input) + ": collecting H");
                         const int64_t in = in_features(c, sg.input);
-                        H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
-                        int64_t tokens = 0;
+                        quant::GramAccumulator gram(in, dev);
                         for (const at::Tensor& raw : kept_inputs) {
                             at::Tensor x = raw.to(dev);
                             if (hooks && hooks->linear_input)
                                 x = hooks->linear_input(b, sg.input, x);
-                            const at::Tensor xd = as_double(x);
-                            H.addmm_(xd.t(), xd);
-                            tokens += x.size(0);
+                            gram.add(as_double(x));
                         }
                         kept_inputs.clear();
-                        H.div_(static_cast<double>(tokens));
+                        const int64_t tokens = gram.tokens();
+                        H = gram.finish().div_(static_cast<double>(tokens));
                     } else if (have_data) {
                         report(b, std::string(sg.input) + ": collecting H");
                         const int64_t in = in_features(c, sg.input);
-                        H = at::zeros({in, in}, at::TensorOptions().dtype(at::kDouble).device(dev));
-                        int64_t tokens = 0;
+                        quant::GramAccumulator gram(in, dev);
                         const std::string key = sg.input;
                         forward_chunks(
                             w,
                             [&](const std::string& name, const at::Tensor& input) {
                                 if (name != key)
                                     return;
-                                const at::Tensor x = as_double(input.reshape({-1, in}));
-                                H.addmm_(x.t(), x);
-                                tokens += x.size(0);
+                                gram.add(as_double(input.reshape({-1, in})));
                                 throw StopForward{};
                             },
                             false, b);
-                        H.div_(static_cast<double>(tokens));
+                        const int64_t tokens = gram.tokens();
+                        H = gram.finish().div_(static_cast<double>(tokens));
                     }
                     stats_timer.reset();
                     std::optional<StageTimer> layers_timer(std::in_place, t_layers);

@@ -1,0 +1,68 @@
+#include "core/quant/gram.h"
+
+#include <ATen/ATen.h>
+
+#include <climits>
+
+#include "core/common/error.h"
+
+#if defined(ZP_HAVE_BLAS)
+extern "C" void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k,
+                       const double* alpha, const double* a, const int* lda, const double* beta,
+                       double* c, const int* ldc);
+#endif
+
+namespace zp::quant {
+
+GramAccumulator::GramAccumulator(int64_t n, at::Device dev)
+    : H_(at::zeros({n, n}, at::TensorOptions().dtype(at::kDouble).device(dev))), n_(n)
+{
+#if defined(ZP_HAVE_BLAS)
+    syrk_ = dev.is_cpu() && n <= INT_MAX;
+#endif
+}
+
+void GramAccumulator::add(const at::Tensor& x)
+{
+    if (x.dim() != 2 || x.size(1) != n_)
+        throw InvalidArgument("GramAccumulator: expected inputs [tokens, " + std::to_string(n_) +
+                              "], got " + std::to_string(x.dim()) + " dimensions");
+    const int64_t rows = x.size(0);
+    if (rows == 0)
+        return;
+    // x in float64, contiguous, on H's device: as given, or copied into the reused buffer.
+    at::Tensor xd = x;
+    if (x.scalar_type() != at::kDouble || !x.is_contiguous() || x.device() != H_.device()) {
+        const int64_t numel = rows * n_;
+        if (!buffer_.defined() || buffer_.numel() < numel)
+            buffer_ = at::empty({numel}, H_.options());
+        xd = buffer_.narrow(0, 0, numel).view({rows, n_});
+        xd.copy_(x);
+    }
+    tokens_ += rows;
+#if defined(ZP_HAVE_BLAS)
+    if (syrk_ && rows <= INT_MAX) {
+        // Row-major xd [rows, n] is column-major A = xd^T [n, rows] with lda = n, and
+        // A A^T = xd^T xd. Column-major "U" is the row-major lower triangle of H.
+        const int n = static_cast<int>(n_), k = static_cast<int>(rows);
+        const double one = 1.0;
+        dsyrk_("U", "N", &n, &k, &one, xd.data_ptr<double>(), &n, &one, H_.data_ptr<double>(), &n);
+        return;
+    }
+#endif
+    if (syrk_)  // a chunk too tall for the BLAS's int: complete the lower triangle by addmm
+        H_.add_(at::tril(at::mm(xd.t(), xd)));
+    else
+        H_.addmm_(xd.t(), xd);
+}
+
+at::Tensor GramAccumulator::finish()
+{
+    buffer_ = at::Tensor();
+    if (syrk_)  // mirror the lower triangle
+        H_ = at::tril(H_) + at::tril(H_, -1).t();
+    syrk_ = false;
+    return H_;
+}
+
+}  // namespace zp::quant

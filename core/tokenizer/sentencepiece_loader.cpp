@@ -16,6 +16,15 @@
 
 namespace zp::tok {
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZP_ASAN_BUILD 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ZP_ASAN_BUILD 1
+#endif
+
 #if defined(ZP_HAVE_SENTENCEPIECE)
 namespace {
 
@@ -43,6 +52,13 @@ const Module& module()
     static Module m;
     static std::once_flag once;
     std::call_once(once, [] {
+#if defined(ZP_ASAN_BUILD)
+        m.error =
+            " a sanitizer build cannot load it (it is opened with RTLD_DEEPBIND, which "
+            "AddressSanitizer refuses; tests/fuzz fuzzes SentencePiece under ASan + UBSan, "
+            "linked directly)";
+        return;
+#endif
         std::vector<std::string> candidates;
         if (const char* env = std::getenv("ZP_SENTENCEPIECE_MODULE"))
             candidates.emplace_back(env);
@@ -84,6 +100,14 @@ const Module& require_module(const std::string& path)
 
 }  // namespace
 
+std::string sentencepiece_unavailable()
+{
+    const Module& m = module();
+    return m.load
+               ? std::string()
+               : "the SentencePiece module (" ZP_SPM_MODULE_NAME ") could not be loaded:" + m.error;
+}
+
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
 {
     return std::unique_ptr<Tokenizer>(require_module(path).load(&path));
@@ -97,6 +121,11 @@ std::vector<SentencePieceEntry> read_sentencepiece_vocab(const std::string& path
 }
 
 #else
+
+std::string sentencepiece_unavailable()
+{
+    return "built without sentencepiece (install libsentencepiece-dev and rebuild)";
+}
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
 {

@@ -49,6 +49,10 @@ namespace zp::tok {
 // SentencePiece .model (needs libsentencepiece; throws InvalidArgument "built without
 // sentencepiece" otherwise). Encodes exactly as SentencePiece does (dummy prefix, byte fallback).
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
+// Why this process cannot read SentencePiece .model files ("" when it can): a build without
+// libsentencepiece, a sanitizer build (its module cannot be loaded there), or a module that did
+// not load. Loads the module on first use.
+std::string sentencepiece_unavailable();
 
 // Hugging Face tokenizer.json (model type BPE: byte-level or SentencePiece-style). BOS/EOS come
 // from a tokenizer_config.json beside the file, else the post_processor template, else well-known

@@ -22,6 +22,7 @@
 #include "core/formats/gguf_blocks.h"
 #include "core/model/model.h"
 #include "core/quant/result.h"
+#include "core/tokenizer/tokenizer.h"
 #include "kernels/quantize.h"
 #include "kernels/zero_point.h"
 #include "tests/common/test_util.h"
@@ -743,6 +744,8 @@ private Q_SLOTS:
 #if !defined(ZP_HAVE_SENTENCEPIECE)
         QSKIP("built without sentencepiece");
 #else
+        if (const std::string why = tok::sentencepiece_unavailable(); !why.empty())
+            QSKIP(why.c_str());
         ZP_REQUIRE_ASSET(model_path, "tokenizers/llama2_tokenizer.model");
         ZP_REQUIRE_ASSET(vocab_path, "tokenizers/ggml-vocab-llama-spm.gguf");
         gguf::Writer w;
@@ -1149,6 +1152,8 @@ private Q_SLOTS:
         ZP_REQUIRE_ASSET(model_path, "models/stories260K.bin");
         // tok512 fits; a 32000-piece SentencePiece model does not fit a 512-row embedding.
 #if defined(ZP_HAVE_SENTENCEPIECE)
+        if (const std::string why = tok::sentencepiece_unavailable(); !why.empty())
+            QSKIP(why.c_str());
         ZP_REQUIRE_ASSET(spm, "tokenizers/llama2_tokenizer.model");
         auto model = model::Model::open(model_path.toStdString());
         QVERIFY_THROWS_EXCEPTION(FormatError, gguf::export_model(*model, nullptr, spm.toStdString(),

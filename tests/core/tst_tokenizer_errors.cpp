@@ -272,9 +272,8 @@ private Q_SLOTS:
 
     void bad_sentencepiece_model()
     {
-#if !defined(ZP_HAVE_SENTENCEPIECE)
-        QSKIP("built without sentencepiece");
-#endif
+        if (const std::string why = zp::tok::sentencepiece_unavailable(); !why.empty())
+            QSKIP(why.c_str());
         expect<zp::FormatError>(
             write("tokenizer.model", QByteArray("\x0a\x05hello not a protobuf", 20)),
             {"SentencePiece"});

@@ -249,10 +249,10 @@ private:
                 skip = "asset tokenizers/llama2_tokenizer.model not found under ZP_ASSETS_DIR";
                 return nullptr;
             }
-#if !defined(ZP_HAVE_SENTENCEPIECE)
-            skip = "built without sentencepiece: the .model cannot be read";
-            return nullptr;
-#endif
+            if (const std::string why = zp::tok::sentencepiece_unavailable(); !why.empty()) {
+                skip = QString::fromStdString(why) + ": the .model cannot be read";
+                return nullptr;
+            }
             if (kind == "spm-model") {
                 tok = zp::tok::load_tokenizer(model.toStdString());
             } else {
@@ -285,10 +285,7 @@ private:
     }
 
 private Q_SLOTS:
-    void initTestCase()
-    {
-        QVERIFY(tmp_.isValid());
-    }
+    void initTestCase() { QVERIFY(tmp_.isValid()); }
 
     // The files themselves: as many strings as expected-id lines (else the cut is wrong).
     void files_pair_up_data()
@@ -348,10 +345,7 @@ private Q_SLOTS:
 
     // Decoding the ids gives the string back (these strings are all valid UTF-8 and, for the
     // SentencePiece vocabulary, hold no characters outside it).
-    void decode_round_trips_data()
-    {
-        encode_matches_reference_data();
-    }
+    void decode_round_trips_data() { encode_matches_reference_data(); }
     void decode_round_trips()
     {
         QFETCH(QString, kind);

@@ -13,6 +13,8 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QSaveFile>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -159,7 +161,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     modelNote_ = new QTextBrowser(this);
     modelNote_->setObjectName(QStringLiteral("modelDescription"));
     modelNote_->setFrameShape(QFrame::NoFrame);
-    modelNote_->setMaximumHeight(fontMetrics().lineSpacing() * 7 + 8);
+    modelNote_->setMaximumHeight(fontMetrics().lineSpacing() * 4 + 8);
     modelNote_->viewport()->setAutoFillBackground(false);
     modelNote_->setText(tr("No model open: File > Open demo model (Ctrl+D)."));
     auto* browserBox = new QWidget(this);
@@ -174,10 +176,22 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     jobPanel_ = new JobPanel(this);
     auto* jobDock = new QDockWidget(tr("Job"), this);
     jobDock->setObjectName(QStringLiteral("jobDock"));
-    jobDock->setWidget(jobPanel_);
+    // The job's form is tall: in a scroll area it no longer squeezes the layer tree above it to
+    // a single row on a 1000-pixel screen.
+    auto* jobScroll = new QScrollArea(jobDock);
+    jobScroll->setObjectName(QStringLiteral("jobScroll"));
+    jobScroll->setWidgetResizable(true);
+    jobScroll->setFrameShape(QFrame::NoFrame);
+    jobScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    jobScroll->setWidget(jobPanel_);
+    // As wide as the form needs: only the height scrolls.
+    jobScroll->setMinimumWidth(jobPanel_->minimumSizeHint().width() +
+                               jobScroll->verticalScrollBar()->sizeHint().width());
+    jobDock->setWidget(jobScroll);
     addDockWidget(Qt::LeftDockWidgetArea, jobDock);
-    resizeDocks({browserDock, jobDock}, {340, 340},
-                Qt::Horizontal);  // until a saved layout says otherwise
+    // Until a saved layout says otherwise: 340 pixels wide, the layer tree 40% of the height.
+    resizeDocks({browserDock, jobDock}, {340, 340}, Qt::Horizontal);
+    resizeDocks({browserDock, jobDock}, {300, 700}, Qt::Vertical);
 
     deviceLabel_ = new QLabel(this);
     memoryLabel_ = new QLabel(this);

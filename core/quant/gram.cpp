@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "core/common/error.h"
@@ -41,19 +42,21 @@ void GramAccumulator::add(const at::Tensor& x)
     }
     tokens_ += rows;
 #if defined(ZP_HAVE_BLAS)
-    if (syrk_ && rows <= INT_MAX) {
+    if (syrk_) {
         // Row-major xd [rows, n] is column-major A = xd^T [n, rows] with lda = n, and
-        // A A^T = xd^T xd. Column-major "U" is the row-major lower triangle of H.
-        const int n = static_cast<int>(n_), k = static_cast<int>(rows);
+        // A A^T = xd^T xd. Column-major "U" is the row-major lower triangle of H. The BLAS counts
+        // rows in an int: slices of at most INT_MAX rows.
+        const int n = static_cast<int>(n_);
         const double one = 1.0;
-        dsyrk_("U", "N", &n, &k, &one, xd.data_ptr<double>(), &n, &one, H_.data_ptr<double>(), &n);
+        for (int64_t r0 = 0; r0 < rows; r0 += INT_MAX) {
+            const int k = static_cast<int>(std::min<int64_t>(INT_MAX, rows - r0));
+            dsyrk_("U", "N", &n, &k, &one, xd.data_ptr<double>() + r0 * n_, &n, &one,
+                   H_.data_ptr<double>(), &n);
+        }
         return;
     }
 #endif
-    if (syrk_)  // a chunk too tall for the BLAS's int: complete the lower triangle by addmm
-        H_.add_(at::tril(at::mm(xd.t(), xd)));
-    else
-        H_.addmm_(xd.t(), xd);
+    H_.addmm_(xd.t(), xd);
 }
 
 at::Tensor GramAccumulator::finish()

@@ -152,15 +152,25 @@ void evaluate_candidates(GroupBuffers& b, double s0, int levels, int grid,
     ub.resize(m);
     lb.resize(m);
     order.resize(m);
-    // The lists run in increasing s, so each search starts from its neighbour's answer.
+    // The lists run in increasing s, so each search starts from its neighbour's answer. They are
+    // walked from the largest s down. The clipping bound never decreases as s shrinks (a shorter
+    // grid clips at least as much), so once it exceeds a known loss (the best so far, or the
+    // smallest surrogate upper bound seen: both are at least the final best) that candidate and
+    // every smaller one are dropped, before their stage 1 is computed.
     int hints1[2] = {-1, -1}, hints0[2] = {-1, -1};
     const bool small = b.sg.n <= kExactSweepMaxGroup;
-    for (size_t t = 0; t < m; ++t) {
-        double s = candidate_scale(s0, list[t], grid);
-        o_s[t] = stage1_offset(b.sg, s, levels, &ub[t], hints1);
-        lb[t] = small ? 0.0 : clipping_lower_bound(b.sg, s, levels, hints0);
-        order[t] = static_cast<int>(t);
+    double known = best.loss;
+    size_t kept = 0;
+    for (size_t u = m; u-- > 0;) {
+        double s = candidate_scale(s0, list[u], grid);
+        lb[u] = small ? 0.0 : clipping_lower_bound(b.sg, s, levels, hints0);
+        if (known < inf_value() && lb[u] > known * (1.0 + 1e-12))
+            break;
+        o_s[u] = stage1_offset(b.sg, s, levels, &ub[u], hints1);
+        known = std::min(known, ub[u]);
+        order[kept++] = static_cast<int>(u);
     }
+    order.resize(kept);
     // Most promising first, so that the threshold is tight early: the exact loss lies in [lb, ub],
     // and the surrogate charges every unclipped element 1/4 where rounding costs about 1/12 on
     // average, so lb + (ub - lb) / 3 estimates it. (Order only affects speed: ties go by seq.)
@@ -357,14 +367,15 @@ SearchResult neuqi_int_search(const at::Tensor& w, const at::Tensor& h, int bits
                 b.load(wrow, hn.data() + j * g, static_cast<int>(g));
                 const double s0 = b.minmax_scale(levels);
                 Best best;
-                // Large scales first: they hold the optimum of the integer search in practice, and
-                // then the clipping bound prunes most small ones.
+                // Large scales first: they hold the optimum of the integer search in practice.
+                // The clipping bound never decreases as s shrinks, so once it exceeds the best
+                // loss every smaller scale is out too.
                 int hints[2] = {-1, -1};
                 for (int i = grid; i >= 1; --i) {
                     double s = candidate_scale(s0, i, grid);
                     if (best.loss < inf_value() &&
                         clipping_lower_bound(b.sg, s, levels, hints) > best.loss * (1.0 + 1e-12))
-                        continue;
+                        break;
                     double o, l;
                     solve_scale_int(b.sg, s, levels, b.int_scratch.data(), &o, &l);
                     best.offer(l, i, i, o);

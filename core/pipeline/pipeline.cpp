@@ -310,17 +310,10 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
             return Y;
         };
 
-        // H's float64 copy of each chunk's inputs, in one buffer reused by every chunk, group and
-        // block (the same values as x.to(kDouble), without a fresh 50 MB allocation each time).
+        // H's float64 copy of each chunk's inputs (GramAccumulator::add), in one buffer reused by
+        // every chunk, group and block (the same values as x.to(kDouble), without a fresh 50 MB
+        // allocation each time).
         at::Tensor xd_buffer;
-        auto as_double = [&](const at::Tensor& x) {
-            const int64_t n = x.numel();
-            if (!xd_buffer.defined() || xd_buffer.numel() < n || xd_buffer.device() != x.device())
-                xd_buffer = at::empty({n}, x.options().dtype(at::kDouble));
-            at::Tensor xd = xd_buffer.narrow(0, 0, n).view(x.sizes());
-            xd.copy_(x);
-            return xd;
-        };
 
         size_t pi = 0;
         double stage2_seconds = 0.0;
@@ -481,12 +474,12 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         // As the observer would see them: through this group's rewrite.
                         report(b, std::string(sg.input) + ": collecting H");
                         const int64_t in = in_features(c, sg.input);
-                        quant::GramAccumulator gram(in, dev);
+                        quant::GramAccumulator gram(in, dev, &xd_buffer);
                         for (const at::Tensor& raw : kept_inputs) {
                             at::Tensor x = raw.to(dev);
                             if (hooks && hooks->linear_input)
                                 x = hooks->linear_input(b, sg.input, x);
-                            gram.add(as_double(x));
+                            gram.add(x);
                         }
                         kept_inputs.clear();
                         const int64_t tokens = gram.tokens();
@@ -494,14 +487,14 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                     } else if (have_data) {
                         report(b, std::string(sg.input) + ": collecting H");
                         const int64_t in = in_features(c, sg.input);
-                        quant::GramAccumulator gram(in, dev);
+                        quant::GramAccumulator gram(in, dev, &xd_buffer);
                         const std::string key = sg.input;
                         forward_chunks(
                             w,
                             [&](const std::string& name, const at::Tensor& input) {
                                 if (name != key)
                                     return;
-                                gram.add(as_double(input.reshape({-1, in})));
+                                gram.add(input.reshape({-1, in}));
                                 throw StopForward{};
                             },
                             false, b);

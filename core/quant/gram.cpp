@@ -15,8 +15,10 @@ extern "C" void dsyrk_(const char* uplo, const char* trans, const int* n, const 
 
 namespace zp::quant {
 
-GramAccumulator::GramAccumulator(int64_t n, at::Device dev)
-    : H_(at::zeros({n, n}, at::TensorOptions().dtype(at::kDouble).device(dev))), n_(n)
+GramAccumulator::GramAccumulator(int64_t n, at::Device dev, at::Tensor* buffer)
+    : H_(at::zeros({n, n}, at::TensorOptions().dtype(at::kDouble).device(dev))),
+      buffer_(buffer ? buffer : &own_buffer_),
+      n_(n)
 {
 #if defined(ZP_HAVE_BLAS)
     syrk_ = dev.is_cpu() && n <= INT_MAX;
@@ -35,9 +37,11 @@ void GramAccumulator::add(const at::Tensor& x)
     at::Tensor xd = x;
     if (x.scalar_type() != at::kDouble || !x.is_contiguous() || x.device() != H_.device()) {
         const int64_t numel = rows * n_;
-        if (!buffer_.defined() || buffer_.numel() < numel)
-            buffer_ = at::empty({numel}, H_.options());
-        xd = buffer_.narrow(0, 0, numel).view({rows, n_});
+        at::Tensor& buf = *buffer_;
+        if (!buf.defined() || buf.numel() < numel || buf.device() != H_.device() ||
+            buf.scalar_type() != at::kDouble)
+            buf = at::empty({numel}, H_.options());
+        xd = buf.narrow(0, 0, numel).view({rows, n_});
         xd.copy_(x);
     }
     tokens_ += rows;
@@ -61,7 +65,7 @@ void GramAccumulator::add(const at::Tensor& x)
 
 at::Tensor GramAccumulator::finish()
 {
-    buffer_ = at::Tensor();
+    own_buffer_ = at::Tensor();
     if (syrk_)  // mirror the lower triangle
         H_ = at::tril(H_) + at::tril(H_, -1).t();
     syrk_ = false;

@@ -14,10 +14,12 @@ namespace zp::quant {
 
 class GramAccumulator {
 public:
-    // H of size [n, n] on dev (float64, zero).
-    GramAccumulator(int64_t n, at::Device dev);
+    // H of size [n, n] on dev (float64, zero). buffer (optional): where add() converts its
+    // inputs, kept by the caller so that one buffer serves every accumulator (grown as needed);
+    // without it the accumulator keeps its own until finish().
+    GramAccumulator(int64_t n, at::Device dev, at::Tensor* buffer = nullptr);
     // Adds x^T x for x [tokens, n]: float64 and contiguous on H's device as it is; anything else
-    // is converted in a buffer reused from chunk to chunk.
+    // is converted in the buffer, reused from chunk to chunk.
     void add(const at::Tensor& x);
     int64_t tokens() const { return tokens_; }
     // The full symmetric sum (not divided by the tokens). Ends the accumulation.
@@ -27,7 +29,8 @@ public:
     bool uses_syrk() const { return syrk_; }
 
 private:
-    at::Tensor H_, buffer_;
+    at::Tensor H_, own_buffer_;
+    at::Tensor* buffer_ = nullptr;  // &own_buffer_ or the caller's
     int64_t n_ = 0, tokens_ = 0;
     bool syrk_ = false;
 };

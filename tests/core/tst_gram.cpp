@@ -22,6 +22,7 @@ private Q_SLOTS:
     void matches_the_full_product();
     void matches_plain_loops();
     void refuses_a_wrong_width();
+    void shares_the_callers_buffer();
 };
 
 void TestGram::matches_the_full_product_data()
@@ -100,6 +101,32 @@ void TestGram::refuses_a_wrong_width()
 {
     quant::GramAccumulator gram(8, at::kCPU);
     QVERIFY_THROWS_EXCEPTION(InvalidArgument, gram.add(at::ones({4, 9})));
+}
+
+// The pipeline keeps one conversion buffer for all its accumulators: two accumulators of different
+// widths, one after the other on the same buffer (which must grow for the second), give the same H
+// as accumulators with their own buffers, and as the float64 product written here.
+void TestGram::shares_the_callers_buffer()
+{
+    at::manual_seed(5);
+    at::Tensor buffer;
+    for (int n : {6, 10}) {
+        const at::Tensor x = at::randn({30, n}, at::kFloat);
+        quant::GramAccumulator shared(n, at::kCPU, &buffer), own(n, at::kCPU);
+        for (int64_t r0 : {0, 11}) {
+            const at::Tensor part = x.narrow(0, r0, r0 == 0 ? 11 : 19);
+            shared.add(part);
+            own.add(part);
+        }
+        QVERIFY(buffer.defined());
+        QVERIFY(buffer.numel() >= 19 * n);
+        const at::Tensor H = shared.finish();
+        QVERIFY(buffer.defined());  // the caller's buffer outlives the accumulator's finish()
+        QVERIFY(at::equal(H, own.finish()));
+        const at::Tensor xd = x.to(at::kDouble);
+        const double diff = (H - xd.t().matmul(xd)).abs().max().item<double>();
+        QVERIFY2(diff <= 1e-12, qPrintable(QString("n %1: max difference %2").arg(n).arg(diff)));
+    }
 }
 
 QTEST_APPLESS_MAIN(TestGram)

@@ -261,6 +261,11 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
     return s;
 }
 
+QString LayerResult::lossName() const
+{
+    return comparesOutputError() ? QObject::tr("output loss") : QObject::tr("diag loss");
+}
+
 LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSettings& run,
                          const at::Tensor& W)
 {
@@ -275,6 +280,9 @@ LayerResult toViewResult(int layer, const zp::quant::LayerResult& r, const JobSe
     v.groupSize = r.group_size;
     v.diagLoss = r.diag_loss;
     v.diagLossMinMax = r.diag_loss_minmax;
+    v.gptq = r.algorithm == zp::quant::Algorithm::GPTQ;
+    v.proxyLoss = r.proxy_loss;
+    v.proxyLossMinMax = r.proxy_loss_rtn_minmax;
     v.seconds = r.seconds;
     v.scale = r.scale;
     v.zero = r.zero;

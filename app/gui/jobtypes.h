@@ -98,6 +98,10 @@ struct LayerResult {
     JobSettings settings;
     int64_t groupSize = 0;  // resolved (cols for channel-wise)
     double diagLoss = 0.0, diagLossMinMax = 0.0;
+    // Layers quantized by GPTQ with calibration data: the output error on that data,
+    // tr(dW H dW^T), and RTN Min-Max's (-1: not known).
+    bool gptq = false;
+    double proxyLoss = -1.0, proxyLossMinMax = -1.0;
     double seconds = 0.0;
     at::Tensor scale, zero;                 // [rows, groups], CPU
     at::Tensor groupLoss, groupLossMinMax;  // [rows, groups] float64, CPU (undefined: no weights)
@@ -113,7 +117,17 @@ struct LayerResult {
     zp::analysis::ClippedWeight worstClipped;
     bool clippedKnown = false;
     bool valid() const { return layer >= 0; }
-    double ratio() const { return diagLossMinMax > 0.0 ? diagLoss / diagLossMinMax : 1.0; }
+    // What the views compare with Min-Max. GPTQ moves the weights to lower the output error on
+    // the calibration data, not their error under h, which can end above Min-Max's on a layer
+    // where the output error is a fraction of it: for GPTQ layers the views compare the output
+    // error with RTN Min-Max's. Elsewhere they compare the weight error under h (the diag loss,
+    // what NeUQI's search minimises) with Min-Max's.
+    bool comparesOutputError() const { return gptq && proxyLoss >= 0.0 && proxyLossMinMax > 0.0; }
+    double loss() const { return comparesOutputError() ? proxyLoss : diagLoss; }
+    double lossMinMax() const { return comparesOutputError() ? proxyLossMinMax : diagLossMinMax; }
+    double ratio() const { return lossMinMax() > 0.0 ? loss() / lossMinMax() : 1.0; }
+    // "output loss" (GPTQ) or "diag loss", as the log and tooltips name loss().
+    QString lossName() const;
     // How many clipped weights lie at least k (>= kClippedFloor) standard deviations out.
     int clippedBeyond(double k) const;
 };
@@ -132,6 +146,7 @@ struct JobSummary {
     int layersDone = 0;
     double seconds = 0.0;
     double diagLoss = 0.0, diagLossMinMax = 0.0;  // summed over the layers done
+    double loss = 0.0, lossMinMax = 0.0;          // LayerResult::loss(), lossMinMax(), summed
 };
 
 using QuantizedModelPtr = std::shared_ptr<const zp::quant::QuantizedModel>;

@@ -98,11 +98,11 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
             case Method:
                 return done ? r.settings.label() : QVariant();
             case Loss:
-                return done ? (sort ? QVariant(r.diagLoss) : QString::number(r.diagLoss, 'g', 4))
+                return done ? (sort ? QVariant(r.loss()) : QString::number(r.loss(), 'g', 4))
                             : QVariant();
             case MinMaxLoss:
-                return done ? (sort ? QVariant(r.diagLossMinMax)
-                                    : QString::number(r.diagLossMinMax, 'g', 4))
+                return done ? (sort ? QVariant(r.lossMinMax())
+                                    : QString::number(r.lossMinMax(), 'g', 4))
                             : QVariant();
             case Ratio:
                 return done ? (sort ? QVariant(r.ratio()) : QString::number(r.ratio(), 'f', 3))
@@ -159,13 +159,26 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
                 .arg(c.reconstructed, 0, 'g', 4)
                 .arg(c.step > 0 ? std::abs(c.reconstructed - c.value) / c.step : 0.0, 0, 'f', 1);
         }
+        if (r.comparesOutputError())
+            return tr("%1 (%2 x %3), %4: output loss on the calibration data (GPTQ's objective) "
+                      "%5 vs RTN Min-Max %6, ratio %7; weight error under h (diag loss) %8 vs "
+                      "Min-Max %9. Double-click to inspect.")
+                .arg(l.name)
+                .arg(l.rows)
+                .arg(l.cols)
+                .arg(r.settings.describe())
+                .arg(r.loss(), 0, 'g', 5)
+                .arg(r.lossMinMax(), 0, 'g', 5)
+                .arg(r.ratio(), 0, 'f', 4)
+                .arg(r.diagLoss, 0, 'g', 5)
+                .arg(r.diagLossMinMax, 0, 'g', 5);
         return tr("%1 (%2 x %3), %4: loss %5 vs Min-Max %6, ratio %7. Double-click to inspect.")
             .arg(l.name)
             .arg(l.rows)
             .arg(l.cols)
             .arg(r.settings.describe())
-            .arg(r.diagLoss, 0, 'g', 5)
-            .arg(r.diagLossMinMax, 0, 'g', 5)
+            .arg(r.loss(), 0, 'g', 5)
+            .arg(r.lossMinMax(), 0, 'g', 5)
             .arg(r.ratio(), 0, 'f', 4);
     }
     return QVariant();
@@ -185,8 +198,11 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
                                  "Bits per weight",
                                  "Columns per group (row = channel-wise)",
                                  "Quantization method",
-                                 "Importance-weighted squared error, summed over rows (diag loss)",
-                                 "The same for Min-Max on the same weights",
+                                 "Importance-weighted squared error, summed over rows (diag loss); "
+                                 "for GPTQ layers the output error on the calibration data, "
+                                 "tr(dW H dW^T), which is what GPTQ lowers",
+                                 "The same for Min-Max on the same weights (RTN Min-Max for GPTQ "
+                                 "layers)",
                                  "Loss / Min-Max loss: below 1 = better than Min-Max",
                                  "Time spent on the layer",
                                  "Weights far out (at least k standard deviations of the layer) "

@@ -260,10 +260,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         if (r.layer == outliers_->layer())
             outliers_->refresh();
         const LayerInfo& l = model_->layers()[r.layer];
-        jobPanel_->appendLog(tr("%1: diag loss %2, RTN Min-Max %3, ratio %4 (%5 ms)")
+        jobPanel_->appendLog(tr("%1: %2 %3, RTN Min-Max %4, ratio %5 (%6 ms)")
                                  .arg(l.name)
-                                 .arg(r.diagLoss, 0, 'g', 4)
-                                 .arg(r.diagLossMinMax, 0, 'g', 4)
+                                 .arg(r.lossName())
+                                 .arg(r.loss(), 0, 'g', 4)
+                                 .arg(r.lossMinMax(), 0, 'g', 4)
                                  .arg(r.ratio(), 0, 'f', 3)
                                  .arg(r.seconds * 1000.0, 0, 'f', 0));
     });
@@ -271,9 +272,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         return tr("%1 layers in %2, total loss %3 vs Min-Max %4 (ratio %5)")
             .arg(s.layersDone)
             .arg(formatSeconds(s.seconds))
-            .arg(s.diagLoss, 0, 'g', 4)
-            .arg(s.diagLossMinMax, 0, 'g', 4)
-            .arg(s.diagLossMinMax > 0 ? s.diagLoss / s.diagLossMinMax : 1.0, 0, 'f', 3);
+            .arg(s.loss, 0, 'g', 4)
+            .arg(s.lossMinMax, 0, 'g', 4)
+            .arg(s.lossMinMax > 0 ? s.loss / s.lossMinMax : 1.0, 0, 'f', 3);
     };
     // A device whose custom kernels failed their first-use self-check (kernels/self_check.h) ran
     // on the tensor-op path: said once, in the log and in the status bar until the next message.

@@ -90,9 +90,10 @@ void ModelBrowser::setResult(const LayerResult& r)
     item->setText(Ratio, QString::number(r.ratio(), 'f', 3));
     item->setBackground(Ratio, colors::ratio(r.ratio()));
     item->setForeground(Ratio, QColor(20, 20, 20));
-    item->setToolTip(
-        Ratio,
-        tr("loss %1 vs Min-Max %2").arg(r.diagLoss, 0, 'g', 4).arg(r.diagLossMinMax, 0, 'g', 4));
+    item->setToolTip(Ratio, tr("%1 %2 vs Min-Max %3")
+                                .arg(r.lossName())
+                                .arg(r.loss(), 0, 'g', 4)
+                                .arg(r.lossMinMax(), 0, 'g', 4));
 }
 
 void ModelBrowser::clearResults()

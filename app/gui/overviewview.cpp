@@ -221,16 +221,24 @@ void OverviewView::redraw()
     std::vector<double> method(layers.size(), NAN), minmax(layers.size(), NAN);
     QStringList names;
     QString methodName;
+    int outputError = 0, done = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
         names << QStringLiteral("%1.%2").arg(layers[i].block).arg(layers[i].type);
         const LayerResult& r = table_->result(static_cast<int>(i));
         if (!r.valid())
             continue;
         cells[static_cast<size_t>(layers[i].block) * types + layers[i].typeIndex] = r.ratio();
-        method[i] = r.diagLoss;
-        minmax[i] = r.diagLossMinMax;
+        method[i] = r.loss();
+        minmax[i] = r.lossMinMax();
+        outputError += r.comparesOutputError() ? 1 : 0;
+        done += 1;
         methodName = r.settings.label();
     }
     heatmap_->setData(model_->layerTypes(), model_->blockCount(), cells, tr("loss / Min-Max"));
-    bars_->setData(names, method, minmax, methodName);
+    // GPTQ layers are compared on the output error on the calibration data (LayerResult::loss).
+    const QString label = outputError == 0 ? tr("loss (diag, sum over rows)")
+                          : outputError == done
+                              ? tr("output loss on the calibration data (vs RTN Min-Max)")
+                              : tr("loss (output loss for GPTQ layers, diag for RTN)");
+    bars_->setData(names, method, minmax, methodName, label);
 }

@@ -100,6 +100,8 @@ void QuantWorker::run(ModelPtr model, JobSettings s)
             summary.layersDone += 1;
             summary.diagLoss += v.diagLoss;
             summary.diagLossMinMax += v.diagLossMinMax;
+            summary.loss += v.loss();
+            summary.lossMinMax += v.lossMinMax();
             Q_EMIT layerFinished(v);
         };
         o.on_layer = [&](const zp::quant::LayerResult& r) {

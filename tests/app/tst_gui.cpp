@@ -294,6 +294,25 @@ private Q_SLOTS:
                 table->data(table->index(r, LayerTableModel::Ratio), LayerTableModel::SortRole)
                     .toDouble();
             QVERIFY(ratio > 0.0 && std::isfinite(ratio));
+            // A GPTQ job is compared on what GPTQ lowers: the output error on the calibration
+            // data against RTN Min-Max's (the engine's proxy losses), not the weight error under
+            // h, which GPTQ's updates may raise above Min-Max's.
+            const LayerInfo& info = w.model()->layers()[r];
+            const zp::quant::LayerResult* e =
+                w.quantized()->find(info.block, info.type.toStdString());
+            QVERIFY(e && e->proxy_loss >= 0.0 && e->proxy_loss_rtn_minmax > 0.0);
+            QVERIFY(table->result(r).comparesOutputError());
+            QCOMPARE(table->data(table->index(r, LayerTableModel::Loss), LayerTableModel::SortRole)
+                         .toDouble(),
+                     e->proxy_loss);
+            QCOMPARE(
+                table->data(table->index(r, LayerTableModel::MinMaxLoss), LayerTableModel::SortRole)
+                    .toDouble(),
+                e->proxy_loss_rtn_minmax);
+            QCOMPARE(ratio, e->proxy_loss / e->proxy_loss_rtn_minmax);
+            QVERIFY(table->data(table->index(r, LayerTableModel::Name), Qt::ToolTipRole)
+                        .toString()
+                        .contains(QStringLiteral("output loss")));
         }
         // Sorting by ratio through the proxy puts the smallest ratio first.
         w.overview()->proxyModel()->sort(LayerTableModel::Ratio, Qt::AscendingOrder);
@@ -387,8 +406,12 @@ private Q_SLOTS:
             qPrintable(QStringLiteral("%1 vs %2").arg(d.landscape.chosen_loss).arg(d.jobLoss)));
         // NeUQI never loses to Min-Max on the same groups.
         LayerTableModel* t = w.overview()->tableModel();
-        for (int r = 0; r < t->rowCount(); ++r)
+        for (int r = 0; r < t->rowCount(); ++r) {
             QVERIFY(t->result(r).ratio() <= 1.0 + 1e-9);
+            // RTN: compared on the weight error under h, what the search minimises.
+            QVERIFY(!t->result(r).comparesOutputError());
+            QCOMPARE(t->result(r).loss(), t->result(r).diagLoss);
+        }
     }
 
     // The job panel's defaults and ranges come from the one run-options table.

@@ -21,7 +21,8 @@ LayerLossBarPlot::LayerLossBarPlot(QWidget* parent)
 }
 
 void LayerLossBarPlot::setData(const QStringList& layers, const std::vector<double>& method,
-                               const std::vector<double>& minmax, const QString& methodName)
+                               const std::vector<double>& minmax, const QString& methodName,
+                               const QString& yLabel)
 {
     layers_ = layers;
     method_ = method;
@@ -60,7 +61,7 @@ void LayerLossBarPlot::setData(const QStringList& layers, const std::vector<doub
     p->xAxis->setTicker(xt);
     p->xAxis->setTickLabelRotation(-60);  // labels end at their tick: the last one stays inside
     p->xAxis->setLabel(tr("layer"));
-    p->yAxis->setLabel(tr("loss (diag, sum over rows)"));
+    p->yAxis->setLabel(yLabel.isEmpty() ? tr("loss (diag, sum over rows)") : yLabel);
     p->yAxis->setScaleType(QCPAxis::stLogarithmic);
     p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     p->legend->setVisible(true);

@@ -12,9 +12,10 @@ class LayerLossBarPlot : public PlotView {
 public:
     explicit LayerLossBarPlot(QWidget* parent = nullptr);
 
-    // One entry per layer; NaN = not computed yet.
+    // One entry per layer; NaN = not computed yet. yLabel names the loss compared.
     void setData(const QStringList& layers, const std::vector<double>& method,
-                 const std::vector<double>& minmax, const QString& methodName);
+                 const std::vector<double>& minmax, const QString& methodName,
+                 const QString& yLabel = QString());
     QString hoverText(const QPoint& pixel) const override;
     void writeCsv(QTextStream& out) const override;
 

@@ -159,27 +159,21 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
                 .arg(c.reconstructed, 0, 'g', 4)
                 .arg(c.step > 0 ? std::abs(c.reconstructed - c.value) / c.step : 0.0, 0, 'f', 1);
         }
+        // One pass of multi-argument arg(): the layer's description may itself contain '%'.
+        const QString head = tr("%1 (%2 x %3), %4")
+                                 .arg(l.name, QString::number(l.rows), QString::number(l.cols),
+                                      r.settings.describe());
+        const QString loss = QString::number(r.loss(), 'g', 5),
+                      minmax = QString::number(r.lossMinMax(), 'g', 5),
+                      ratio = QString::number(r.ratio(), 'f', 4);
         if (r.comparesOutputError())
-            return tr("%1 (%2 x %3), %4: output loss on the calibration data (GPTQ's objective) "
-                      "%5 vs RTN Min-Max %6, ratio %7; weight error under h (diag loss) %8 vs "
-                      "Min-Max %9. Double-click to inspect.")
-                .arg(l.name)
-                .arg(l.rows)
-                .arg(l.cols)
-                .arg(r.settings.describe())
-                .arg(r.loss(), 0, 'g', 5)
-                .arg(r.lossMinMax(), 0, 'g', 5)
-                .arg(r.ratio(), 0, 'f', 4)
-                .arg(r.diagLoss, 0, 'g', 5)
-                .arg(r.diagLossMinMax, 0, 'g', 5);
-        return tr("%1 (%2 x %3), %4: loss %5 vs Min-Max %6, ratio %7. Double-click to inspect.")
-            .arg(l.name)
-            .arg(l.rows)
-            .arg(l.cols)
-            .arg(r.settings.describe())
-            .arg(r.loss(), 0, 'g', 5)
-            .arg(r.lossMinMax(), 0, 'g', 5)
-            .arg(r.ratio(), 0, 'f', 4);
+            return tr("%1: output loss on the calibration data (GPTQ's objective) %2 vs RTN "
+                      "Min-Max %3, ratio %4; weight error under h (diag loss) %5 vs Min-Max %6. "
+                      "Double-click to inspect.")
+                .arg(head, loss, minmax, ratio, QString::number(r.diagLoss, 'g', 5),
+                     QString::number(r.diagLossMinMax, 'g', 5));
+        return tr("%1: loss %2 vs Min-Max %3, ratio %4. Double-click to inspect.")
+            .arg(head, loss, minmax, ratio);
     }
     return QVariant();
 }

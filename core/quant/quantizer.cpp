@@ -141,6 +141,15 @@ at::Tensor damped_hessian_diagonal(const at::Tensor& H, double damp)
     return d + damp * d.mean().item<double>();
 }
 
+bool has_heavy_tail(const at::Tensor& W, double k)
+{
+    const at::Tensor w = W.to(at::kDouble);
+    const double sd = w.std().item<double>();
+    if (!(sd > 0.0))
+        return false;
+    return (w - w.mean()).abs().max().item<double>() >= k * sd;
+}
+
 namespace {
 
 double proxy_loss(const at::Tensor& dW, const at::Tensor& H)
@@ -188,8 +197,10 @@ LayerQuant quantize_layer(const at::Tensor& W_in, const at::Tensor& H, const Qua
     ProtectSetting::Mode protect = c.protect.mode;
     if (protect == ProtectSetting::Mode::Auto) {
         const bool data_free = !importance.defined() && !H.defined();
-        protect = data_free && method != Method::MinMax ? ProtectSetting::Mode::All
-                                                        : ProtectSetting::Mode::Off;
+        protect = data_free && method != Method::MinMax &&
+                          c.protect.model_heavy_tail.value_or(has_heavy_tail(W))
+                      ? ProtectSetting::Mode::All
+                      : ProtectSetting::Mode::Off;
         if (protect == ProtectSetting::Mode::All)
             method = Method::NeUQIInt;
     }

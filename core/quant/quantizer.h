@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,21 @@ enum class Method { MinMax, NeUQI, NeUQIInt };
 //   Sigmas: groups holding a weight >= sigmas standard deviations from the layer's mean are
 //     searched without clipping any weight;
 //   All: every group so;
-//   Auto: without calibration (h = 1) the data-free remedy, All with an integer zero-point (zero
-//     and every group's extremes stay representable; README "Super-weights"), else Off.
+//   Auto: without calibration (h = 1), in a model with super-weights (some linear holds a weight
+//     at least kAutoTailSigmas standard deviations from its layer's mean), the data-free remedy:
+//     All with an integer zero-point (zero and every group's extremes stay representable; README
+//     "Super-weights"); in a model without, and with calibration, Off (the plain search).
+constexpr double kAutoTailSigmas = 10.0;
 struct ProtectSetting {
     enum class Mode { Off, Auto, All, Sigmas };
     Mode mode = Mode::Off;
     double sigmas = 0.0;
+    // Auto: whether the model holds super-weights, as the pipeline found over all its linears;
+    // unset (one layer quantized alone), the layer's own weights decide.
+    std::optional<bool> model_heavy_tail;
 };
+// True when some weight of W lies at least k standard deviations from W's mean.
+bool has_heavy_tail(const at::Tensor& W, double k = kAutoTailSigmas);
 // "off", "auto", "all" or a number of standard deviations > 0. InvalidArgument otherwise.
 ProtectSetting parse_protect(const std::string& text);
 std::string format_protect(const ProtectSetting& p);

@@ -284,6 +284,58 @@ private Q_SLOTS:
         reset_model();
     }
 
+    // --protect auto without calibration decides once per model: stories260K holds no weight 10
+    // standard deviations from its layer's mean (its largest is 9.3, block 0 o_proj), so every
+    // layer gets the plain search (real zero-points); one super-weight planted in one layer turns
+    // every layer of the model to the remedy (NeUQI-int, nothing clipped). The tails are measured
+    // here by plain loops over the weights.
+    void data_free_auto_decides_per_model()
+    {
+        ZP_REQUIRE_ASSET(bin, "models/stories260K.bin");
+        reset_model();
+        auto largest_sigmas = [](const at::Tensor& W) {
+            const at::Tensor w = W.to(at::kDouble).contiguous().flatten();
+            const double* p = w.data_ptr<double>();
+            const int64_t n = w.numel();
+            double mean = 0.0, var = 0.0, far = 0.0;
+            for (int64_t i = 0; i < n; ++i)
+                mean += p[i] / static_cast<double>(n);
+            for (int64_t i = 0; i < n; ++i)
+                var += (p[i] - mean) * (p[i] - mean) / static_cast<double>(n - 1);
+            for (int64_t i = 0; i < n; ++i)
+                far = std::max(far, std::abs(p[i] - mean));
+            return far / std::sqrt(var);
+        };
+        double model_largest = 0.0;
+        for (int64_t b = 0; b < 5; ++b)
+            for (const std::string& name : model::linear_names())
+                model_largest =
+                    std::max(model_largest, largest_sigmas(model_->block(b).linear(name)));
+        QVERIFY2(model_largest < quant::kAutoTailSigmas,
+                 qPrintable(QString::number(model_largest)));
+
+        pipeline::PipelineOptions o = options("rtn-neuqi", 3);
+        o.calibration = at::Tensor();
+        o.search.protect = quant::parse_protect("auto");
+        const quant::QuantizedModel light = pipeline::quantize_model(*model_, o);
+        QCOMPARE(light.layers.size(), size_t(35));
+        for (const quant::LayerResult& l : light.layers)
+            QCOMPARE(l.param_method, std::string("neuqi"));
+        reset_model();
+
+        // A super-weight in block 2 down_proj: 30 standard deviations out.
+        at::Tensor down = model_->block(2).linear("down_proj").clone();
+        const double sd = down.to(at::kDouble).std().item<double>();
+        down[5][17] = static_cast<float>(down.to(at::kDouble).mean().item<double>() + 30.0 * sd);
+        QVERIFY(largest_sigmas(down) >= quant::kAutoTailSigmas);
+        model_->set_linear(2, "down_proj", down);
+        const quant::QuantizedModel heavy = pipeline::quantize_model(*model_, o);
+        QCOMPARE(heavy.layers.size(), size_t(35));
+        for (const quant::LayerResult& l : heavy.layers)
+            QCOMPARE(l.param_method, std::string("neuqi-int"));
+        reset_model();
+    }
+
     // The pipeline itself writes no file; what a cancelled run must leave is the model as it was.
     void cancel_throws_and_leaves_nothing()
     {

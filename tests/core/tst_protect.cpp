@@ -221,6 +221,9 @@ private Q_SLOTS:
         c.bits = 3;
         c.group_size = 64;
         c.protect = quant::parse_protect("auto");
+        // Auto decides per model (the pipeline measures every linear's tail); here the model is
+        // said to hold super-weights.
+        c.protect.model_heavy_tail = true;
         const quant::LayerQuant a = quant::quantize_layer(W, at::Tensor(), c, "t");
         QVERIFY(a.method == quant::Method::NeUQIInt);
         QCOMPARE(a.protected_groups, int64_t(8 * 2));
@@ -247,6 +250,40 @@ private Q_SLOTS:
         QVERIFY(b.method == quant::Method::NeUQI);
         QVERIFY(at::equal(b.scale, plain.scale) && at::equal(b.zero, plain.zero));
         QCOMPARE(b.protected_groups, int64_t(0));
+    }
+
+    void auto_follows_the_tail()
+    {
+        // This layer's farthest weight is 7.5 standard deviations out (under kAutoTailSigmas):
+        // alone (no model verdict) or in a model said to be light-tailed, Auto is the plain search;
+        // in a model said to hold super-weights it is the remedy; one weight moved 12 standard
+        // deviations out makes the layer alone decide for the remedy.
+        const at::Tensor W = layer_with_outliers(8, 128, 16);
+        quant::QuantConfig c;
+        c.method = quant::Method::NeUQI;
+        c.bits = 3;
+        c.group_size = 64;
+        c.protect = quant::parse_protect("off");
+        const quant::LayerQuant plain = quant::quantize_layer(W, at::Tensor(), c, "t");
+        c.protect = quant::parse_protect("auto");
+        const quant::LayerQuant alone = quant::quantize_layer(W, at::Tensor(), c, "t");
+        QVERIFY(alone.method == quant::Method::NeUQI);
+        QVERIFY(at::equal(alone.scale, plain.scale) && at::equal(alone.zero, plain.zero));
+        c.protect.model_heavy_tail = false;
+        const quant::LayerQuant light = quant::quantize_layer(W, at::Tensor(), c, "t");
+        QVERIFY(light.method == quant::Method::NeUQI);
+        QVERIFY(at::equal(light.scale, plain.scale) && at::equal(light.zero, plain.zero));
+        c.protect.model_heavy_tail = true;
+        QVERIFY(quant::quantize_layer(W, at::Tensor(), c, "t").method == quant::Method::NeUQIInt);
+
+        at::Tensor far = W.clone();
+        const double mean = far.to(at::kDouble).mean().item<double>();
+        const double sd = far.to(at::kDouble).std().item<double>();
+        far[2][40] = static_cast<float>(mean + 12.5 * sd);
+        c.protect = quant::parse_protect("auto");
+        QVERIFY(quant::has_heavy_tail(far));
+        QVERIFY(!quant::has_heavy_tail(W));
+        QVERIFY(quant::quantize_layer(far, at::Tensor(), c, "t").method == quant::Method::NeUQIInt);
     }
 
     void parse_and_format()

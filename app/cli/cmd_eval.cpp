@@ -1,6 +1,7 @@
 // zeropoint-cli eval: perplexity of a model on WikiText-2, C4 (JSON lines) or plain text.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -36,10 +37,19 @@ void run_eval(const EvalOptions& o)
 {
     auto model = model::Model::open(o.model);
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
-    std::unique_ptr<tok::Tokenizer> tok = ends_with(o.tokenizer, ".bin")
-                                              ? tok::load_llama2c_tokenizer(o.tokenizer, vocab)
-                                              : tok::load_tokenizer(o.tokenizer);
-    tok::check_vocab_matches(*tok, vocab, o.tokenizer, o.model);
+    // Without --tokenizer: a GGUF file carries its own (tokenizer.ggml.*), an HF directory holds
+    // tokenizer.json or tokenizer.model; a llama2.c checkpoint has none.
+    std::error_code ec;
+    const bool carries = ends_with(o.model, ".gguf") || std::filesystem::is_directory(o.model, ec);
+    if (o.tokenizer.empty() && !carries)
+        throw InvalidArgument("--tokenizer is required for " + o.model +
+                              " (a llama2.c checkpoint has no tokenizer of its own: give its "
+                              "tokenizer.bin)");
+    const std::string tok_path = o.tokenizer.empty() ? o.model : o.tokenizer;
+    std::unique_ptr<tok::Tokenizer> tok = ends_with(tok_path, ".bin")
+                                              ? tok::load_llama2c_tokenizer(tok_path, vocab)
+                                              : tok::load_tokenizer(tok_path);
+    tok::check_vocab_matches(*tok, vocab, tok_path, o.model);
     const eval::PplProtocol protocol =
         o.protocol == "auto" ? eval::guess_protocol(o.data) : eval::parse_protocol(o.protocol);
     eval::PerplexityOptions opt;
@@ -71,11 +81,13 @@ void add_eval_command(CLI::App& app)
 {
     auto opts = std::make_shared<EvalOptions>();
     CLI::App* cmd = app.add_subcommand("eval", "Perplexity (GPTQ protocol: windows of L tokens)");
-    cmd->add_option("--model", opts->model, "HF model directory or llama2.c checkpoint")
+    cmd->add_option("--model", opts->model,
+                    "GGUF file, HF model directory (safetensors) or llama2.c checkpoint")
         ->required();
     cmd->add_option("--tokenizer", opts->tokenizer,
-                    "tokenizer.bin, tokenizer.model or tokenizer.json")
-        ->required();
+                    "tokenizer.bin, tokenizer.model, tokenizer.json or a GGUF file (default: the "
+                    "model's own, from a GGUF file or beside an HF model; a llama2.c checkpoint "
+                    "needs one)");
     cmd->add_option("--data", opts->data, "wiki.test.raw, C4 .jsonl or a text file")->required();
     cmd->add_option("--protocol", opts->protocol, "auto (by file name), wikitext2, c4 or text")
         ->check(CLI::IsMember({"auto", "wikitext2", "c4", "text"}))

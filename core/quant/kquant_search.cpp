@@ -671,7 +671,6 @@ struct TwoLevel {
 void solve_one_level(const Layout& L, const float* w, const float* h, Choice& best)
 {
     constexpr int kContGrid = 16;
-    Choice cur;
     int q[32];
     auto consider = [&](uint16_t db, uint16_t dmb) {
         const float d = half_value(db), dmin = half_value(dmb);

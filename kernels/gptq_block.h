@@ -1,5 +1,5 @@
-// One lazy column block of GPTQ (ALGORITHMS.md section 5): the columns of the block quantized in
-// turn with the given per-column parameters, each column's error fed back into the block's later
+// One lazy column block of GPTQ (core/ALGORITHMS.md section 5): the columns of the block quantized
+// in turn with the given per-column parameters, each column's error fed back into the block's later
 // columns through the upper Cholesky factor of H^-1.
 //
 // Shapes, all [rows, n] except U1 [n, n]: W1 the block's weights (float32 or float64, updated in

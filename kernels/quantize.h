@@ -1,4 +1,5 @@
-// Uniform quantization with per-(row, group) scale and real-valued zero-point (ALGORITHMS.md 1).
+// Uniform quantization with per-(row, group) scale and real-valued zero-point (core/ALGORITHMS.md
+// 1).
 //
 // Shapes: w [rows, cols] float32/float64; scale, zero [rows, G] with G = ceil(cols / g) (g = group
 // size; -1 or >= cols means channel-wise); codes uint8 [rows, cols]. Group j holds columns

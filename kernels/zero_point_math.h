@@ -1,5 +1,5 @@
-// NeUQI's zero-point solver for one (row, group) and one scale (ALGORITHMS.md sections 3-4), as
-// portable scalar code shared by the CPU kernel (one thread per group) and the CUDA kernel (one
+// NeUQI's zero-point solver for one (row, group) and one scale (core/ALGORITHMS.md sections 3-4),
+// as portable scalar code shared by the CPU kernel (one thread per group) and the CUDA kernel (one
 // thread per (group, scale candidate)).
 //
 // Work is in units of s: x = w/s, offset o = -z, code = clamp(round(x - o), 0, N-1), and h is

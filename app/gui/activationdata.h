@@ -1,9 +1,9 @@
-// The numbers behind the Activations tab (RUQuant's argument, ALGORITHMS.md section 8), computed
-// from real activations of one decoder block's linear-input group: the full-precision model is run
-// on calibration text up to that block and the group's input is captured; the group's transform
-// (the run's, or one built here with quant::build_group_transform) is applied stage by stage; the
-// per-token quantizer of quant::fake_quant_per_token is measured before and after it. Plain values:
-// they come back from the worker thread to the view through a queued signal.
+// The numbers behind the Activations tab (RUQuant's argument, core/ALGORITHMS.md section 8),
+// computed from real activations of one decoder block's linear-input group: the full-precision
+// model is run on calibration text up to that block and the group's input is captured; the group's
+// transform (the run's, or one built here with quant::build_group_transform) is applied stage by
+// stage; the per-token quantizer of quant::fake_quant_per_token is measured before and after it.
+// Plain values: they come back from the worker thread to the view through a queued signal.
 #pragma once
 
 #include <QMetaType>

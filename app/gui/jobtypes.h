@@ -36,7 +36,7 @@ struct JobSettings {
     int nsamples;         // N
     int seqlen;           // L (shortened to the model's context when the job runs)
     QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
-    // Weights' Min-Max clip and the activation side (RUQuant, ALGORITHMS.md section 8).
+    // Weights' Min-Max clip and the activation side (RUQuant, core/ALGORITHMS.md section 8).
     double wclip;        // weight clip ratio (swc)
     QString protect;     // NeUQI groups searched without clipping: off, auto, all or k sigmas
     int abits;           // activation bits (16: none)
@@ -68,7 +68,7 @@ struct JobSettings {
     QString describe() const;
 };
 
-// A distillation job's settings (NeUQI's lightweight distillation, ALGORITHMS.md section 7):
+// A distillation job's settings (NeUQI's lightweight distillation, core/ALGORITHMS.md section 7):
 // the table's "distill" options and its own calibration draw. Defaults and ranges from the
 // run-options table.
 struct DistillSettings {

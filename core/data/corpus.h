@@ -1,6 +1,6 @@
 // Evaluation and calibration corpora: WikiText-2 raw text, JSON-lines documents (C4), and the
-// token windows cut or drawn from them (ALGORITHMS.md section 6). Used by core/data/calibration
-// and core/eval/perplexity.
+// token windows cut or drawn from them (core/ALGORITHMS.md section 6). Used by
+// core/data/calibration and core/eval/perplexity.
 #pragma once
 
 #include <cstdint>

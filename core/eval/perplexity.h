@@ -1,6 +1,6 @@
-// Perplexity as in GPTQ / NeUQI (ALGORITHMS.md section 6): non-overlapping windows of L tokens,
-// no BOS per window, the first token of each window not predicted,
-// PPL = exp(sum NLL / (windows * (L - 1))), NLL accumulated in float64.
+// Perplexity as in GPTQ / NeUQI (core/ALGORITHMS.md section 6): non-overlapping windows of L
+// tokens, no BOS per window, the first token of each window not predicted, PPL = exp(sum NLL /
+// (windows * (L - 1))), NLL accumulated in float64.
 #pragma once
 
 #include <cstdint>

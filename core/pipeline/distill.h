@@ -1,8 +1,8 @@
-// NeUQI's lightweight distillation (ALGORITHMS.md section 7): after quantization, the integer codes
-// stay frozen and every per-group scale and zero-point is trained, with the RMSNorm gains (and the
-// q/k/v biases where the model has them), to bring the quantized model's final hidden states
-// (after the last norm) to the full-precision model's: MSE loss, AdamW (libtorch's) with betas
-// (0.9, 0.95), no weight decay, cosine schedule after a linear warm-up.
+// NeUQI's lightweight distillation (core/ALGORITHMS.md section 7): after quantization, the integer
+// codes stay frozen and every per-group scale and zero-point is trained, with the RMSNorm gains
+// (and the q/k/v biases where the model has them), to bring the quantized model's final hidden
+// states (after the last norm) to the full-precision model's: MSE loss, AdamW (libtorch's) with
+// betas (0.9, 0.95), no weight decay, cosine schedule after a linear warm-up.
 //
 // Memory: the teacher's final states are computed once, block by block over all sequences, and
 // kept (on disk, in a temporary file, above teacher_memory_bytes). The student's weights are
@@ -61,8 +61,8 @@ DistillResult distill(const model::Model& original, const quant::QuantizedModel&
 
 // W = scale * (codes - zero) per group of group_size columns (group index = column / group_size,
 // the last group may be shorter), as an autograd function whose backward is the closed form of
-// ALGORITHMS.md section 7: dL/dscale = sum_group dW * (code - zero), dL/dzero = -sum_group dW *
-// scale (codes get no gradient). codes [out, in] uint8; scale, zero [out, ceil(in / group_size)]
+// core/ALGORITHMS.md section 7: dL/dscale = sum_group dW * (code - zero), dL/dzero = -sum_group dW
+// * scale (codes get no gradient). codes [out, in] uint8; scale, zero [out, ceil(in / group_size)]
 // float32 or float64 (both the same) on the same device. Returns [out, in] in their dtype.
 at::Tensor dequantize_trainable(const at::Tensor& codes, const at::Tensor& scale,
                                 const at::Tensor& zero, int64_t group_size);

@@ -38,7 +38,8 @@ struct LayerResult {
                               // the last group is shorter when group_size does not divide in
     at::Tensor codes;         // [out, in] uint8 CPU; W_hat = scale * (code - zero) per group
     at::Tensor hessian_diag;  // [in] float64 CPU: damped diag(H) (ones when data-free)
-    double diag_loss = 0.0, diag_loss_minmax = 0.0;  // ALGORITHMS.md section 2, un-normalised h
+    double diag_loss = 0.0,
+           diag_loss_minmax = 0.0;  // core/ALGORITHMS.md section 2, un-normalised h
     double proxy_loss = -1.0, proxy_loss_rtn_minmax = -1.0;  // tr(dW H dW^T); -1 when no H
     double relative_weight_error = 0.0;                      // ||W_hat - W||_F / ||W||_F
     double seconds = 0.0;

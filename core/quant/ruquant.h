@@ -1,4 +1,5 @@
-// RUQuant's per-group transforms (ALGORITHMS.md section 8) and the baselines that share its engine.
+// RUQuant's per-group transforms (core/ALGORITHMS.md section 8) and the baselines that share its
+// engine.
 //
 // For every linear-input group of a decoder block (q/k/v read "q_proj"'s input, "o_proj",
 // gate/up read "gate_proj"'s, "down_proj") one invertible Q [width, width] is applied to the

@@ -1,5 +1,5 @@
-// RUQuant's optional stage 2 (ALGORITHMS.md section 8, step 5): fine-tune the global Householder
-// vectors of one decoder block against the block's full-precision output.
+// RUQuant's optional stage 2 (core/ALGORITHMS.md section 8, step 5): fine-tune the global
+// Householder vectors of one decoder block against the block's full-precision output.
 //
 // The trainable parameters are the block's four Householder vectors v_g (one per linear-input
 // group; H_g = I - 2 v v^T / (v^T v), so v needs no normalisation). Everything else of the

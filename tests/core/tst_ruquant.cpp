@@ -1,9 +1,9 @@
-// core/quant/ruquant: RUQuant's per-group transforms and the baselines (ALGORITHMS.md section 8).
-// The composite Q is checked against a reference product of plain matrices built here (diag(1/s),
-// kron(I, R0), a permutation matrix, kron(I, R1), I - 2uu^T), the smoothing scales against a
-// scalar loop of the SmoothQuant formula, the rotations for orthogonality in float64, the fused
-// model for the original logits at full precision, and a W4A4 run for a session that reproduces
-// it exactly.
+// core/quant/ruquant: RUQuant's per-group transforms and the baselines (core/ALGORITHMS.md section
+// 8). The composite Q is checked against a reference product of plain matrices built here
+// (diag(1/s), kron(I, R0), a permutation matrix, kron(I, R1), I - 2uu^T), the smoothing scales
+// against a scalar loop of the SmoothQuant formula, the rotations for orthogonality in float64, the
+// fused model for the original logits at full precision, and a W4A4 run for a session that
+// reproduces it exactly.
 #undef slots
 #include <ATen/ATen.h>
 

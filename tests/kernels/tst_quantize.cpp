@@ -15,9 +15,9 @@ using namespace zp::kernels;
 
 namespace {
 
-// Min-Max with clip factor b, written from ALGORITHMS.md section 1 apart from the kernels (a plain
-// loop, like ggml's *_ref functions): per group of g values of a row, s = b (max - min) / (N - 1),
-// z = round(-min / s - (1 - b)(N - 1) / (2 b)) (half to even); a constant group gets s = 1,
+// Min-Max with clip factor b, written from core/ALGORITHMS.md section 1 apart from the kernels (a
+// plain loop, like ggml's *_ref functions): per group of g values of a row, s = b (max - min) / (N
+// - 1), z = round(-min / s - (1 - b)(N - 1) / (2 b)) (half to even); a constant group gets s = 1,
 // z = round(-min).
 void minmax_ref(const std::vector<double>& w, int64_t cols, int64_t g, int bits, double b,
                 std::vector<double>* s, std::vector<double>* z)

@@ -52,11 +52,11 @@ std::vector<T> values(const at::Tensor& t)
     return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }
 
-// Scalar references written from ALGORITHMS.md sections 1-2, apart from the kernels (plain loops
-// over vectors, like ggml's *_ref functions). The arithmetic runs in T, the dtype of the weights
-// and of the stored parameters. w: [rows, cols] row-major, h: [cols], parameters: [rows, G] with
-// G = ceil(cols / g): group j is columns j*g .. min((j+1)*g, cols) - 1, so when g does not divide
-// cols the last group is shorter (GPTQ's rule: group = column / g).
+// Scalar references written from core/ALGORITHMS.md sections 1-2, apart from the kernels (plain
+// loops over vectors, like ggml's *_ref functions). The arithmetic runs in T, the dtype of the
+// weights and of the stored parameters. w: [rows, cols] row-major, h: [cols], parameters: [rows, G]
+// with G = ceil(cols / g): group j is columns j*g .. min((j+1)*g, cols) - 1, so when g does not
+// divide cols the last group is shorter (GPTQ's rule: group = column / g).
 
 // Min-Max: s = (max - min) / (N - 1), z = round(-min / s); a constant group gets s = 1 and
 // z = round(-min).

@@ -10,6 +10,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/formats/gguf.h"
+#include "core/quant/kquant_search.h"
 #include "core/quant/quantizer.h"
 
 namespace zp::quant {
@@ -40,6 +42,20 @@ struct GptqResult {
 // (shapes, config), NumericError (NaN/Inf, factorisation still failing after the retries).
 GptqResult gptq_quantize(const at::Tensor& W, const at::Tensor& H, const GptqConfig& config,
                          const std::string& what = "weight");
+
+// GPTQ on the grid of a GGUF block type (kquant_search.h): what a K-quant preset writes, with
+// error feedback. The columns are taken in order (act_order does not apply: a block's sub-blocks
+// share two fp16 super-scales, so a block's parameters must be fixed at once); when GPTQ reaches
+// the first column of a block (256 columns for the K-quants, 32 for Q4_0..Q8_0), that block's
+// parameters are searched by kquant_quantize on the weights as GPTQ has updated them so far, with
+// importance damped diag H; the block's columns are then quantized on that grid one at a time,
+// each column's error fed into the later columns through the upper Cholesky factor of H^-1.
+// The codes come back packed with the chosen parameters: bytes, the values they dequantize to
+// (bit for bit), loss = sum h (W - values)^2 with h = damped diag H, minmax_loss = kquant_minmax's
+// of the original W with the same h. W on any device (the searches run on the CPU); config.quant is
+// not read. Throws as gptq_quantize, and InvalidArgument when cols is not whole blocks.
+KquantResult gptq_kquant(const at::Tensor& W, const at::Tensor& H, gguf::TensorType type,
+                         const GptqConfig& config, const std::string& what = "weight");
 
 // tr(dW H dW^T) in float64 (dW [out, in], H [in, in], same device).
 double proxy_loss(const at::Tensor& dW, const at::Tensor& H);

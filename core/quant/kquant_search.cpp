@@ -1085,6 +1085,54 @@ double block_loss(const float* w, const float* h, int n, const float* y)
     return s;
 }
 
+// The stored parameters of c in the generic form (one-level types: sc = m = 1).
+void to_block_params(const Layout& L, const Choice& c, KquantBlockParams& p)
+{
+    p.d = c.d;
+    p.dmin = L.affine ? c.dmin : 0;
+    for (int j = 0; j < L.n_sub; ++j) {
+        p.sc[j] = static_cast<int16_t>(L.two_level ? c.sc[j] : 1);
+        p.m[j] = static_cast<int16_t>(L.two_level && L.affine ? c.m[j] : L.affine ? 1 : 0);
+    }
+}
+
+// The inverse, codes left alone.
+void from_block_params(const Layout& L, const KquantBlockParams& p, Choice& c)
+{
+    c.d = p.d;
+    c.dmin = p.dmin;
+    for (int j = 0; j < L.n_sub; ++j) {
+        c.sc[j] = p.sc[j];
+        c.m[j] = p.m[j];
+    }
+}
+
+// The file's bytes of these blocks (Q4_1 / Q5_1 through gguf::pack_affine, which takes the fp16
+// values and the float32 values the codes give).
+template <class P>
+std::vector<uint8_t> pack_blocks(const Layout& L, const Input& in, const std::vector<P>& params,
+                                 std::vector<typename P::Code>& codes, const at::Tensor& values)
+{
+    if constexpr (std::is_same_v<P, ParamsAffine1>) {
+        const int64_t bpr = in.cols / L.block, nb = in.rows * bpr;
+        gguf::AffineBlocks a;
+        a.bits = L.qmax == 15 ? 4 : 5;
+        a.group_size = L.block;
+        a.d = at::empty({in.rows, bpr}, at::kFloat);
+        a.m = at::empty({in.rows, bpr}, at::kFloat);
+        for (int64_t b = 0; b < nb; ++b) {
+            a.d.data_ptr<float>()[b] = half_value(params[static_cast<size_t>(b)].d);
+            a.m.data_ptr<float>()[b] =
+                half_value(static_cast<uint16_t>(params[static_cast<size_t>(b)].dmin ^ 0x8000));
+        }
+        a.codes = at::from_blob(codes.data(), {in.rows, in.cols}, at::kByte);
+        a.w_hat = values;
+        return gguf::pack_affine(a, L.type);
+    } else {
+        return gguf::pack_row(params.data(), codes.data(), in.rows * in.cols);
+    }
+}
+
 // mode 0: the search (Min-Max where that is lower), then the polish; mode 1: Min-Max only.
 template <class P>
 KquantResult run_blocks(const Layout& L, const Input& in, int mode)
@@ -1098,6 +1146,7 @@ KquantResult run_blocks(const Layout& L, const Input& in, int mode)
     const float* h = in.h.data_ptr<float>();
     std::vector<double> mm_loss(static_cast<size_t>(nb));
     std::vector<uint8_t> kept(static_cast<size_t>(nb));
+    std::vector<KquantBlockParams> grid(static_cast<size_t>(nb));
     at::parallel_for(0, nb, 4, [&](int64_t b0, int64_t b1) {
         std::vector<float> ys(static_cast<size_t>(L.block));
         std::vector<typename P::Code> cs(static_cast<size_t>(L.block));
@@ -1111,6 +1160,7 @@ KquantResult run_blocks(const Layout& L, const Input& in, int mode)
             Choice mm;
             minmax_block(L, wb, mm);
             file_values(L, mm, pb, cb, y + off);
+            to_block_params(L, mm, grid[static_cast<size_t>(b)]);
             double current = block_loss(wb, hb, L.block, y + off);
             mm_loss[static_cast<size_t>(b)] = current;
             kept[static_cast<size_t>(b)] = 1;
@@ -1125,6 +1175,7 @@ KquantResult run_blocks(const Layout& L, const Input& in, int mode)
                     return false;
                 current = lc;
                 pb = pc;
+                to_block_params(L, c, grid[static_cast<size_t>(b)]);
                 std::copy(cs.begin(), cs.end(), cb);
                 std::copy(ys.begin(), ys.end(), y + off);
                 kept[static_cast<size_t>(b)] = 0;
@@ -1148,28 +1199,55 @@ KquantResult run_blocks(const Layout& L, const Input& in, int mode)
     res.rows = in.rows;
     res.cols = in.cols;
     res.blocks = nb;
-    if constexpr (std::is_same_v<P, ParamsAffine1>) {
-        gguf::AffineBlocks a;
-        a.bits = L.qmax == 15 ? 4 : 5;
-        a.group_size = L.block;
-        a.d = at::empty({in.rows, bpr}, at::kFloat);
-        a.m = at::empty({in.rows, bpr}, at::kFloat);
-        for (int64_t b = 0; b < nb; ++b) {
-            a.d.data_ptr<float>()[b] = half_value(params[static_cast<size_t>(b)].d);
-            a.m.data_ptr<float>()[b] =
-                half_value(static_cast<uint16_t>(params[static_cast<size_t>(b)].dmin ^ 0x8000));
-        }
-        a.codes = at::from_blob(codes.data(), {in.rows, in.cols}, at::kByte);
-        a.w_hat = values;
-        res.bytes = gguf::pack_affine(a, L.type);
-    } else {
-        res.bytes = gguf::pack_row(params.data(), codes.data(), in.rows * in.cols);
-    }
+    res.params = std::move(grid);
+    res.block = L.block;
+    res.sub = L.sub;
+    res.qmin = L.qmin;
+    res.qmax = L.qmax;
+    res.bytes = pack_blocks(L, in, params, codes, values);
     res.loss = loss_of(in, y);
     for (double v : mm_loss)
         res.minmax_loss += v;
     for (uint8_t k : kept)
         res.minmax_kept += k;
+    res.values = values.reshape(in.out_shape);
+    return res;
+}
+
+// r's parameters with the codes q (generic, clamped to qmin..qmax): bytes, values, loss.
+template <class P>
+KquantResult encode_blocks(const Layout& L, const Input& in, const KquantResult& r,
+                           const int32_t* q)
+{
+    const int64_t bpr = in.cols / L.block, nb = in.rows * bpr;
+    std::vector<P> params(static_cast<size_t>(nb));
+    std::vector<typename P::Code> codes(static_cast<size_t>(in.rows * in.cols));
+    at::Tensor values = at::empty({in.rows, in.cols}, at::kFloat);
+    float* y = values.data_ptr<float>();
+    at::parallel_for(0, nb, 16, [&](int64_t b0, int64_t b1) {
+        Choice c;
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t off = (b / bpr) * in.cols + (b % bpr) * L.block;
+            from_block_params(L, r.params[static_cast<size_t>(b)], c);
+            for (int i = 0; i < L.block; ++i)
+                c.q[i] = std::clamp(q[off + i], L.qmin, L.qmax);
+            file_values(L, c, params[static_cast<size_t>(b)], codes.data() + off, y + off);
+        }
+    });
+    KquantResult res;
+    res.type = L.type;
+    res.rows = in.rows;
+    res.cols = in.cols;
+    res.blocks = nb;
+    res.params = r.params;
+    res.block = L.block;
+    res.sub = L.sub;
+    res.qmin = L.qmin;
+    res.qmax = L.qmax;
+    res.bytes = pack_blocks(L, in, params, codes, values);
+    res.loss = loss_of(in, y);
+    res.minmax_loss = r.minmax_loss;
+    res.minmax_kept = r.minmax_kept;
     res.values = values.reshape(in.out_shape);
     return res;
 }
@@ -1242,6 +1320,64 @@ double kquant_loss(const at::Tensor& W, const at::Tensor& X, const at::Tensor& h
         throw InvalidArgument("kquant loss: the values must have the weights' shape");
     const at::Tensor x = as_float_cpu(X.dim() == 1 ? X.unsqueeze(0) : X);
     return loss_of(in, x.data_ptr<float>());
+}
+
+void kquant_grid(const KquantResult& r, at::Tensor* step, at::Tensor* minimum)
+{
+    const Layout& L = layout_of(r.type);
+    if (r.cols % L.block != 0 || static_cast<int64_t>(r.params.size()) != r.rows * (r.cols / L.block))
+        throw InvalidArgument(std::string("kquant grid ") + L.name +
+                              ": the result holds no parameters for its shape");
+    const int64_t bpr = r.cols / L.block, spr = r.cols / L.sub;
+    *step = at::empty({r.rows, spr}, at::kFloat);
+    *minimum = at::empty({r.rows, spr}, at::kFloat);
+    float* s = step->data_ptr<float>();
+    float* m = minimum->data_ptr<float>();
+    Choice c;
+    for (int64_t b = 0; b < r.rows * bpr; ++b) {
+        from_block_params(L, r.params[static_cast<size_t>(b)], c);
+        for (int j = 0; j < L.n_sub; ++j)
+            sub_params(L, c, j, s[b * L.n_sub + j], m[b * L.n_sub + j]);
+    }
+}
+
+KquantResult kquant_encode(const KquantResult& r, const at::Tensor& q, const at::Tensor& W,
+                           const at::Tensor& h)
+{
+    const Layout& L = layout_of(r.type);
+    const std::string what = std::string("kquant encode ") + L.name;
+    const Input in = check_input(W, h, what.c_str(), L.block);
+    if (in.rows != r.rows || in.cols != r.cols ||
+        static_cast<int64_t>(r.params.size()) != r.rows * (r.cols / L.block))
+        throw InvalidArgument(what + ": the weights are not the shape the parameters were made for");
+    if (!q.defined() || q.numel() != in.rows * in.cols || at::isFloatingType(q.scalar_type()))
+        throw InvalidArgument(what + ": the codes must be an integer tensor of the weights' shape");
+    const at::Tensor qi = q.to(at::kCPU).to(at::kInt).contiguous();
+    const int32_t* qp = qi.data_ptr<int32_t>();
+    switch (r.type) {
+        case TensorType::Q2_K:
+            return encode_blocks<gguf::ParamsQ2_K>(L, in, r, qp);
+        case TensorType::Q3_K:
+            return encode_blocks<gguf::ParamsQ3_K>(L, in, r, qp);
+        case TensorType::Q4_K:
+            return encode_blocks<gguf::ParamsQ4_K>(L, in, r, qp);
+        case TensorType::Q5_K:
+            return encode_blocks<gguf::ParamsQ5_K>(L, in, r, qp);
+        case TensorType::Q6_K:
+            return encode_blocks<gguf::ParamsQ6_K>(L, in, r, qp);
+        case TensorType::Q4_0:
+            return encode_blocks<gguf::ParamsQ4_0>(L, in, r, qp);
+        case TensorType::Q5_0:
+            return encode_blocks<gguf::ParamsQ5_0>(L, in, r, qp);
+        case TensorType::Q8_0:
+            return encode_blocks<gguf::ParamsQ8_0>(L, in, r, qp);
+        case TensorType::Q4_1:
+        case TensorType::Q5_1:
+            return encode_blocks<ParamsAffine1>(L, in, r, qp);
+        default:
+            break;
+    }
+    throw InvalidArgument(what + ": unreachable type");
 }
 
 }  // namespace zp::quant

@@ -40,6 +40,13 @@
 
 namespace zp::quant {
 
+// One block's stored parameters, in the generic form x = (d * sc[j]) * q - (dmin * m[j]) of
+// sub-block j (one-level types: sc = m = 1, dmin the negated block minimum, 0 when symmetric).
+struct KquantBlockParams {
+    uint16_t d = 0, dmin = 0;  // fp16 bits
+    int16_t sc[16] = {}, m[16] = {};
+};
+
 struct KquantResult {
     gguf::TensorType type = gguf::TensorType::F32;
     int64_t rows = 0, cols = 0;
@@ -51,7 +58,23 @@ struct KquantResult {
     double minmax_loss = 0.0;  // the same for plain Min-Max-then-round (kquant_minmax)
     int64_t blocks = 0;        // blocks of the tensor
     int64_t minmax_kept = 0;   // blocks where Min-Max was not beaten (its parameters are written)
+    // The grid: every block's parameters (row-major: block b covers row b / (cols / block), columns
+    // (b % (cols / block)) * block ..), sub-blocks of `sub` elements, codes in qmin..qmax.
+    std::vector<KquantBlockParams> params;
+    int64_t block = 0, sub = 0;
+    int qmin = 0, qmax = 0;
 };
+
+// The grid of r as per-sub-block float32 step and minimum, [rows, cols / sub] each, formed as the
+// dequantizer forms them: element x = step * q - minimum with q in r.qmin..r.qmax (GPTQ quantizes
+// column by column on this grid).
+void kquant_grid(const KquantResult& r, at::Tensor* step, at::Tensor* minimum);
+
+// r's parameters with other codes: q [rows, cols] integer (any integer dtype; clamped to
+// r.qmin..r.qmax) -> the bytes, values and loss against W with importance h (as kquant_quantize).
+// minmax_loss and minmax_kept are r's. InvalidArgument on shapes.
+KquantResult kquant_encode(const KquantResult& r, const at::Tensor& q, const at::Tensor& W,
+                           const at::Tensor& h);
 
 // The types kquant_quantize writes: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
 bool kquant_supported(gguf::TensorType type);

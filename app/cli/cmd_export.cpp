@@ -26,6 +26,7 @@ struct ExportCliOptions {
     std::string format = "gguf";
     std::string out;
     std::string embedding = "f16";
+    std::string preset;
     std::string dtype = "f16";
     std::string name;
     bool layers = false;
@@ -79,6 +80,7 @@ void run_export(const ExportCliOptions& o)
     opt.out = o.out;
     opt.tokenizer = o.tokenizer;
     opt.gguf_embedding = o.embedding;
+    opt.gguf_preset = o.preset;
     opt.dtype = o.dtype;
     opt.name = o.name;
     opt.gptq_refit_scale = o.gptq_refit;
@@ -124,6 +126,10 @@ void add_export_command(CLI::App& app)
     cmd->add_option("--embedding", opts->embedding, "gguf: type of token_embd/output")
         ->check(CLI::IsMember({"f16", "q8_0"}))
         ->capture_default_str();
+    cmd->add_option("--preset", opts->preset,
+                    "gguf: a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_0, Q4_K_S, Q4_K_M, "
+                    "Q5_K_S, Q5_K_M, Q6_K, Q8_0, ...): every tensor in the type llama-quantize "
+                    "gives it; the session must come from quantize --preset of the same name");
     cmd->add_option("--dtype", opts->dtype,
                     "safetensors: tensor dtype; gptq: dtype of the non-quantized tensors")
         ->check(CLI::IsMember({"f16", "bf16", "f32"}))

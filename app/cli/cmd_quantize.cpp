@@ -19,6 +19,7 @@
 #include "core/data/calibration.h"
 #include "core/eval/perplexity.h"
 #include "core/export/session.h"
+#include "core/formats/gguf.h"
 #include "core/model/forward.h"
 #include "core/model/model.h"
 #include "core/pipeline/pipeline.h"
@@ -200,8 +201,31 @@ void run_quantize(const QuantizeOptions& o)
                             t->stage2_loss_after,
                             t->stage2_loss_after == t->stage2_loss_before ? " (stage-1 kept)" : "");
     }
-    std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
-                static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());
+    if (!po.preset.empty()) {
+        // Per type: layers and the weighted loss against Min-Max on the same grid.
+        std::map<std::string, std::pair<int, std::pair<double, double>>> per_type;
+        int kept = 0;
+        for (const quant::LayerResult& l : q.layers) {
+            if (l.skipped) {
+                ++kept;
+                continue;
+            }
+            auto& e = per_type[gguf::tensor_type_traits(uint32_t(l.encoding)).name];
+            ++e.first;
+            e.second.first += l.diag_loss;
+            e.second.second += l.diag_loss_minmax;
+        }
+        std::printf("method %s, preset %s, %s s\n", po.method.c_str(), po.preset.c_str(),
+                    q.config.extra["seconds"].c_str());
+        for (const auto& [type, e] : per_type)
+            std::printf("  %-5s %4d layers, loss sum h dW^2 %.4g (Min-Max on the same grid %.4g)\n",
+                        type.c_str(), e.first, e.second.first, e.second.second);
+        if (kept > 0)
+            std::printf("  %d layers kept in full precision (the preset writes them F16)\n", kept);
+    } else {
+        std::printf("method %s, %d-bit, group %lld, %s s\n", po.method.c_str(), po.bits,
+                    static_cast<long long>(po.group_size), q.config.extra["seconds"].c_str());
+    }
     if (!o.eval.empty())
         model->set_keep_blocks(true);
     for (size_t i = 0; i < o.eval.size(); ++i) {

@@ -6,17 +6,22 @@
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLocale>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QTableWidget>
 #include <QVBoxLayout>
 
 #include "app/gui/backgroundtask.h"
 #include "core/common/error.h"
+#include "core/export/gguf_export.h"
 #include "core/model/model.h"
+#include "core/quant/gguf_presets.h"
+#include "core/quant/kquant_search.h"
 
 namespace {
 
@@ -72,6 +77,33 @@ ExportDialog::ExportDialog(ModelPtr model, QuantizedModelPtr quantized, QWidget*
     embedding_->setObjectName(QStringLiteral("exportEmbedding"));
     embedding_->addItems({QStringLiteral("f16"), QStringLiteral("q8_0")});
     embedding_->setToolTip(tr("GGUF: how the embedding and the classifier are stored"));
+    preset_ = new QComboBox(this);
+    preset_->setObjectName(QStringLiteral("exportPreset"));
+    preset_->addItem(QStringLiteral("none"));
+    for (const zp::gguf::PresetInfo& p : zp::gguf::presets())
+        preset_->addItem(QString::fromStdString(p.name));
+    preset_->setToolTip(
+        tr("GGUF: a llama.cpp preset: every tensor in the type llama-quantize gives it (the "
+           "session must come from a job with the same preset)"));
+    predicted_ = new QLabel(this);
+    predicted_->setObjectName(QStringLiteral("exportPredicted"));
+    predicted_->setWordWrap(true);
+    tensors_ = new QTableWidget(this);
+    tensors_->setObjectName(QStringLiteral("exportTensors"));
+    tensors_->setColumnCount(5);
+    tensors_->setHorizontalHeaderLabels(
+        {tr("tensor"), tr("type"), tr("bytes"), tr("loss Σh·dW²"), tr("why this type")});
+    tensors_->horizontalHeader()->setStretchLastSection(true);
+    tensors_->verticalHeader()->setVisible(false);
+    tensors_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    tensors_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    tensors_->setMinimumHeight(160);
+    if (quantized_) {
+        auto it = quantized_->config.extra.find("preset");
+        if (it != quantized_->config.extra.end() && it->second != "none")
+            preset_->setCurrentText(QString::fromStdString(it->second));
+    }
+    connect(preset_, &QComboBox::currentTextChanged, this, &ExportDialog::updatePreset);
     name_ = new QLineEdit(this);
     name_->setPlaceholderText(tr("general.name (GGUF)"));
     bar_ = new QProgressBar(this);
@@ -102,14 +134,18 @@ ExportDialog::ExportDialog(ModelPtr model, QuantizedModelPtr quantized, QWidget*
     form->addRow(tr("Tokenizer"), withButton(this, tokenizer_, tokBrowse_));
     form->addRow(tr("Dtype"), dtype_);
     form->addRow(tr("Embedding"), embedding_);
+    form->addRow(tr("llama.cpp preset"), preset_);
+    form->addRow(QString(), predicted_);
     form->addRow(tr("Name"), name_);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
+    layout->addWidget(tensors_, 1);
     layout->addWidget(bar_);
     layout->addWidget(stage_);
     layout->addWidget(report_, 1);
     layout->addWidget(buttons);
-    resize(640, 560);
+    resize(760, 720);
+    updatePreset();
 
     connect(format_, &QComboBox::currentIndexChanged, this, &ExportDialog::updateOptions);
     connect(task_, &BackgroundTask::runningChanged, this, &ExportDialog::updateOptions);
@@ -202,13 +238,81 @@ void ExportDialog::updateOptions()
     }
     const QString n = format();
     dtype_->setEnabled(!running && (n == "safetensors" || n == "gptq"));
-    embedding_->setEnabled(!running && n == "gguf");
+    embedding_->setEnabled(!running && n == "gguf" && preset_->currentText() == "none");
+    preset_->setEnabled(!running && n == "gguf");
+    predicted_->setVisible(n == "gguf");
+    tensors_->setVisible(n == "gguf" && preset_->currentText() != "none");
     name_->setEnabled(!running && n == "gguf");
     for (QWidget* w :
          std::initializer_list<QWidget*>{format_, out_, outBrowse_, tokenizer_, tokBrowse_})
         w->setEnabled(!running);
     export_->setEnabled(!running);
     cancel_->setEnabled(running);
+}
+
+void ExportDialog::setPreset(const QString& name)
+{
+    const int i = preset_->findText(name);
+    preset_->setCurrentIndex(i < 0 ? 0 : i);
+}
+
+void ExportDialog::updatePreset()
+{
+    const QString p = preset_->currentText();
+    tensors_->setRowCount(0);
+    if (p == "none") {
+        predicted_->setText(tr("No preset: linears as Q4_1 / Q5_1 / Q8_0 by their bit width."));
+        updateOptions();
+        return;
+    }
+    zp::gguf::PresetPreview pv;
+    try {
+        if (!model_ || !model_->hasWeights())
+            throw zp::InvalidArgument("the model is not available");
+        // Headers only: the config the plan needs.
+        const std::unique_ptr<zp::model::Model> engine = model_->openEngine();
+        pv = zp::gguf::preview_preset(engine->config(), quantized_.get(), p.toStdString());
+    } catch (const std::exception& e) {
+        pv.error = e.what();
+    }
+    if (!pv.error.empty()) {
+        predicted_->setText(tr("Cannot export as %1: %2").arg(p, QString::fromStdString(pv.error)));
+        updateOptions();
+        return;
+    }
+    double loss = 0.0;
+    int fromSession = 0;
+    tensors_->setRowCount(static_cast<int>(pv.rows.size()));
+    for (int r = 0; r < static_cast<int>(pv.rows.size()); ++r) {
+        const auto& row = pv.rows[static_cast<size_t>(r)];
+        const char* tn = zp::gguf::tensor_type_traits(static_cast<uint32_t>(row.type)).name;
+        auto* bytes = new QTableWidgetItem(QLocale().toString(static_cast<qulonglong>(row.bytes)));
+        bytes->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        const bool quantized = zp::quant::kquant_supported(row.type);
+        auto* l = new QTableWidgetItem(row.from_session ? QString::number(row.loss, 'g', 4)
+                                       : quantized      ? tr("data-free at export")
+                                                        : QStringLiteral("—"));
+        l->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        tensors_->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(row.name)));
+        tensors_->setItem(r, 1, new QTableWidgetItem(QString::fromUtf8(tn ? tn : "?")));
+        tensors_->setItem(r, 2, bytes);
+        tensors_->setItem(r, 3, l);
+        tensors_->setItem(r, 4, new QTableWidgetItem(QString::fromStdString(row.rule)));
+        if (row.from_session) {
+            loss += row.loss;
+            ++fromSession;
+        }
+    }
+    tensors_->resizeColumnsToContents();
+    predicted_->setText(tr("%1: %2 of tensor data (%3 bytes; the file adds its metadata), "
+                           "%4 tensors, %5 from the session (loss Σh·dW² %6)")
+                            .arg(QString::fromStdString(pv.preset))
+                            .arg(QLocale().formattedDataSize(static_cast<qint64>(pv.data_bytes)))
+                            .arg(QLocale().toString(static_cast<qulonglong>(pv.data_bytes)))
+                            .arg(pv.rows.size())
+                            .arg(fromSession)
+                            .arg(loss, 0, 'g', 4));
+    updateOptions();
 }
 
 void ExportDialog::chooseOutput()
@@ -251,6 +355,8 @@ bool ExportDialog::startExport()
     o.tokenizer = tokenizer_->text().trimmed().toStdString();
     o.dtype = dtype_->currentText().toStdString();
     o.gguf_embedding = embedding_->currentText().toStdString();
+    if (f->format == zp::exporter::Format::Gguf && preset_->currentText() != "none")
+        o.gguf_preset = preset_->currentText().toStdString();
     o.name = name_->text().trimmed().toStdString();
     const bool needsModel = f->needs_model;
     ModelPtr model = model_;

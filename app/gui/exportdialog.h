@@ -18,6 +18,7 @@ class QLineEdit;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
+class QTableWidget;
 class BackgroundTask;
 
 Q_DECLARE_METATYPE(zp::exporter::Report)
@@ -31,6 +32,7 @@ public:
     QString format() const;
     void setOutput(const QString& path);
     void setTokenizer(const QString& path);
+    void setPreset(const QString& name);  // "none" or a preset name
     bool startExport();  // false (with the reason in the report box) when it cannot start
     bool isRunning() const;
     QString reportText() const;
@@ -46,6 +48,7 @@ protected:
 
 private:
     void updateOptions();
+    void updatePreset();  // the predicted size and the per-tensor table of the chosen preset
     void chooseOutput();
 
     ModelPtr model_;
@@ -59,6 +62,9 @@ private:
     QPushButton* tokBrowse_ = nullptr;
     QComboBox* dtype_ = nullptr;
     QComboBox* embedding_ = nullptr;
+    QComboBox* preset_ = nullptr;      // gguf: none or a llama.cpp preset
+    QLabel* predicted_ = nullptr;      // the preset file's predicted size, or why it is refused
+    QTableWidget* tensors_ = nullptr;  // the preset's tensors: type, bytes, loss
     QLineEdit* name_ = nullptr;
     QProgressBar* bar_ = nullptr;
     QLabel* stage_ = nullptr;

@@ -25,6 +25,7 @@
 
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/run_options.h"
+#include "core/quant/gguf_presets.h"
 
 QStringList availableDevices()
 {
@@ -163,6 +164,26 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
                         QStringLiteral("10")});
     protect_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("protect").help));
     connect(protect_, &QComboBox::currentTextChanged, this, &JobPanel::settingsChanged);
+    // llama.cpp's presets: every layer quantized for the GGUF type llama-quantize gives it, so
+    // that the GGUF export (Export dialog, same preset) writes exactly what was evaluated.
+    preset_ = new QComboBox(this);
+    preset_->setObjectName(QStringLiteral("preset"));
+    preset_->addItem(QStringLiteral("none"));
+    for (const zp::gguf::PresetInfo& p : zp::gguf::presets())
+        preset_->addItem(QString::fromStdString(p.name));
+    preset_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("preset").help));
+    connect(preset_, &QComboBox::currentTextChanged, this, &JobPanel::settingsChanged);
+    bpw_ = new QDoubleSpinBox(this);
+    bpw_->setObjectName(QStringLiteral("bpw"));
+    bpw_->setDecimals(3);
+    bpw_->setRange(zp::pipeline::run_option_spec("bpw").min,
+                   zp::pipeline::run_option_spec("bpw").max);
+    bpw_->setSingleStep(0.25);
+    bpw_->setSpecialValueText(tr("preset's types"));
+    bpw_->setSuffix(tr(" bits/weight"));
+    bpw_->setToolTip(QString::fromUtf8(zp::pipeline::run_option_spec("bpw").help));
+    connect(bpw_, qOverload<double>(&QDoubleSpinBox::valueChanged), this,
+            &JobPanel::settingsChanged);
     // The activation side (RUQuant and its baselines).
     wclip_ = new QDoubleSpinBox(this);
     setRangeFromTable(wclip_, "wclip", 2);
@@ -349,6 +370,7 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent)
     form->addRow(tr("N × L"), row({nsamples_, seqlen_}, new QLabel(QStringLiteral("×"), this)));
     form->addRow(tr("Seed"), seed_);
     form->addRow(tr("Protect (NeUQI)"), protect_);
+    form->addRow(tr("llama.cpp preset"), row({preset_, bpw_}));
     form->addRow(tr("Weight clip"), wclip_);
     form->addRow(tr("Activations"), row({abits_, aclip_}));
     form->addRow(tr("Transform"), transform_);
@@ -435,6 +457,8 @@ JobSettings JobPanel::settings() const
     s.tokenizer = tokenizer_->text().trimmed();
     s.wclip = wclip_->value();
     s.protect = protect_->currentText().trimmed();
+    s.preset = preset_->currentText();
+    s.bpw = bpw_->value();
     s.abits = abits_->value();
     s.aclip = aclip_->value();
     s.transform = transform_->currentData().toString();
@@ -515,6 +539,9 @@ void JobPanel::setSettings(const JobSettings& s)
     tokenizer_->setText(s.tokenizer);
     wclip_->setValue(s.wclip);
     protect_->setCurrentText(s.protect);
+    const int pi = preset_->findText(s.preset);
+    preset_->setCurrentIndex(pi < 0 ? 0 : pi);
+    bpw_->setValue(s.bpw);
     abits_->setValue(s.abits);
     aclip_->setValue(s.aclip);
     int t = transform_->findData(s.transform);
@@ -547,7 +574,7 @@ void JobPanel::setState(JobController::State state)
     cancel_->setEnabled(state == JobController::State::Running);
     for (QWidget* w : std::initializer_list<QWidget*>{
              method_, bits_, group_, seed_, device_, calib_, calibBrowse_, calibFormat_, nsamples_,
-             seqlen_, tokenizer_, tokBrowse_, wclip_, protect_, abits_, transform_})
+             seqlen_, tokenizer_, tokBrowse_, wclip_, protect_, preset_, bpw_, abits_, transform_})
         w->setEnabled(idle);
     updateTransformControls();
     for (QWidget* w : std::initializer_list<QWidget*>{

@@ -71,6 +71,8 @@ private:
     QComboBox* device_ = nullptr;
     QDoubleSpinBox* wclip_ = nullptr;
     QComboBox* protect_ = nullptr;
+    QComboBox* preset_ = nullptr;    // llama.cpp preset: none, Q2_K ... Q8_0
+    QDoubleSpinBox* bpw_ = nullptr;  // size budget (bits per weight of the linears), 0 = off
     QSpinBox* abits_ = nullptr;
     QDoubleSpinBox* aclip_ = nullptr;
     QComboBox* transform_ = nullptr;

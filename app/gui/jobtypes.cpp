@@ -21,6 +21,8 @@ JobSettings::JobSettings()
     seqlen = static_cast<int>(d.integer("seqlen"));
     wclip = d.real("wclip");
     protect = QString::fromStdString(d.text("protect"));
+    preset = QString::fromStdString(d.text("preset"));
+    bpw = d.real("bpw");
     abits = static_cast<int>(d.integer("abits"));
     aclip = d.real("aclip");
     transform = QString::fromStdString(d.text("transform"));
@@ -69,6 +71,8 @@ zp::pipeline::RunOptions runOptionsOf(const JobSettings& s)
     r.set("device", s.device.toStdString(), "job settings");
     r.set("wclip", realText(s.wclip), "job settings");
     r.set("protect", s.protect.trimmed().toStdString(), "job settings");
+    r.set("preset", s.preset.toStdString(), "job settings");
+    r.set("bpw", realText(s.bpw), "job settings");
     r.set("abits", std::to_string(s.abits), "job settings");
     r.set("aclip", realText(s.aclip), "job settings");
     r.set("transform", s.transform.toStdString(), "job settings");
@@ -244,6 +248,8 @@ JobSettings settingsOf(const zp::quant::QuantizedModel& qm)
         s.device = QString::fromStdString(ro.text("device"));
         s.wclip = ro.real("wclip");
         s.protect = QString::fromStdString(ro.text("protect"));
+        s.preset = QString::fromStdString(ro.text("preset"));
+        s.bpw = ro.real("bpw");
         s.abits = static_cast<int>(ro.integer("abits"));
         s.aclip = ro.real("aclip");
         s.transform = QString::fromStdString(ro.text("transform"));

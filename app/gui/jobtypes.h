@@ -39,6 +39,8 @@ struct JobSettings {
     // Weights' Min-Max clip and the activation side (RUQuant, core/ALGORITHMS.md section 8).
     double wclip;        // weight clip ratio (swc)
     QString protect;     // NeUQI groups searched without clipping: off, auto, all or k sigmas
+    QString preset;      // llama.cpp preset ("none", "Q4_K_M", ...): layers on its GGUF types
+    double bpw = 0.0;    // with a preset: a size budget in bits per weight of the linears
     int abits;           // activation bits (16: none)
     double aclip;        // activation clip ratio (lac)
     QString transform;   // a name of zp::quant::transform_kinds(): "none", "smooth", ...

@@ -223,6 +223,7 @@ Report export_quantized(const model::Model* model, const quant::QuantizedModel& 
             throw InvalidArgument("export: GGUF embedding type '" + options.gguf_embedding +
                                   "' is not f16 or q8_0");
         eo.name = options.name;
+        eo.preset = options.gguf_preset;
         eo.progress = options.progress;
         Report r =
             from_gguf(gguf::export_model(*model, &qm, options.tokenizer, options.out, eo), false);
@@ -232,6 +233,9 @@ Report export_quantized(const model::Model* model, const quant::QuantizedModel& 
                     l.diag_loss = q.diag_loss;
         return r;
     }
+    if (!options.gguf_preset.empty())
+        throw InvalidArgument("export --preset " + options.gguf_preset +
+                              " writes llama.cpp's layout: it needs --format gguf, not " + fname);
     if (options.format == Format::Imatrix) {
         report_progress(options.progress, 0, 1, "imatrix");
         Report r = from_gguf(gguf::export_imatrix(qm, options.out), true);

@@ -40,6 +40,8 @@ struct Options {
     std::string out;        // file or directory (see FormatInfo::writes_directory)
     std::string tokenizer;  // gguf (required); safetensors/packed/gptq: copied when given
     std::string gguf_embedding = "f16";  // gguf: "f16" | "q8_0"
+    std::string gguf_preset;             // gguf: a llama.cpp preset ("Q4_K_M"), "" = none
+                                         // (gguf::ExportOptions::preset)
     std::string dtype = "f16";           // safetensors: "f16" | "bf16" | "f32"; gptq: the
                                          // non-quantized tensors, "f16" | "bf16" (scales are
                                          // always F16); packed: unused (exact F32)

@@ -2,12 +2,14 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -16,6 +18,8 @@
 #include "core/common/error.h"
 #include "core/common/text.h"
 #include "core/formats/gguf_blocks.h"
+#include "core/quant/gguf_presets.h"
+#include "core/quant/kquant_search.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace zp::gguf {
@@ -23,20 +27,6 @@ namespace zp::gguf {
 namespace {
 
 namespace fs = std::filesystem;
-
-const char* gguf_arch(model::Architecture a)
-{
-    switch (a) {
-        case model::Architecture::llama:
-        case model::Architecture::mistral:
-            return "llama";  // llama.cpp loads Mistral as llama
-        case model::Architecture::qwen2:
-            return "qwen2";
-        case model::Architecture::qwen3:
-            return "qwen3";
-    }
-    return "llama";
-}
 
 // HF rotate_half rows -> interleaved pairs, per head: new row 2i = old i, new 2i+1 = old i + hd/2.
 at::Tensor llama_permutation(int64_t n_head, int64_t head_dim)
@@ -177,10 +167,7 @@ std::vector<float> read_llama2c_scores(const std::string& path, int32_t n)
 
 std::string linear_tensor_name(int64_t block, const std::string& n)
 {
-    for (const model::BlockPart& p : model::block_parts())
-        if (p.linear && n == p.linear)
-            return "blk." + std::to_string(block) + "." + p.gguf;
-    throw InvalidArgument("GGUF export: unknown linear layer name '" + n + "'");
+    return preset_linear_name(block, n);
 }
 
 LinearEncoding encode_linear(const quant::LayerResult& layer)
@@ -397,6 +384,115 @@ std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& to
     return warnings;
 }
 
+PresetPlan resolve_preset_plan(const model::ModelConfig& c, const quant::QuantizedModel* qm,
+                               const std::string& preset)
+{
+    const bool calibrated = qm && qm->config.calibration_samples > 0;
+    std::optional<PresetPlan> plan = plan_preset(preset, c, calibrated);
+    {
+        // A size budget (quantize --bpw) chose each linear's type itself: those replace the
+        // preset's, the rest of the file is the preset's.
+        const bool budget = qm && qm->config.extra.count("bpw") &&
+                            std::strtod(qm->config.extra.at("bpw").c_str(), nullptr) > 0.0;
+        if (budget)
+            for (const quant::LayerResult& l : qm->layers) {
+                if (l.skipped || !l.encoded.defined())
+                    continue;
+                const std::string tname = linear_tensor_name(l.block, l.name);
+                for (TensorChoice& t : plan->tensors)
+                    if (t.name == tname) {
+                        t.type = l.encoding;
+                        t.bytes = static_cast<uint64_t>(l.encoded.numel());
+                        t.rule = "size budget (quantize --bpw)";
+                    }
+            }
+        if (qm)
+            for (const quant::LayerResult& l : qm->layers) {
+                if (l.skipped || !l.codes.defined())
+                    continue;
+                const std::string where = "GGUF export, preset " + plan->preset.name + ": block " +
+                                          std::to_string(l.block) + " " + l.name;
+                const TensorChoice& ch = plan->linear(l.block, l.name);
+                if (!l.encoded.defined())
+                    throw InvalidArgument(where + " was quantized to " + std::to_string(l.bits) +
+                                          " bits without a preset; quantize with --preset " +
+                                          plan->preset.name +
+                                          " so that what is evaluated is what is written");
+                if (l.encoding != ch.type)
+                    throw InvalidArgument(
+                        where + " was quantized for " +
+                        tensor_type_traits(uint32_t(l.encoding)).name +
+                        ", the preset writes it as " + tensor_type_traits(uint32_t(ch.type)).name +
+                        " (the session's preset is " +
+                        (qm->config.extra.count("preset") ? qm->config.extra.at("preset")
+                                                          : std::string("none")) +
+                        ")");
+            }
+    }
+    return *plan;
+}
+
+PresetPreview preview_preset(const model::ModelConfig& c, const quant::QuantizedModel* qm,
+                             const std::string& preset)
+{
+    PresetPreview out;
+    try {
+        const PresetPlan plan = resolve_preset_plan(c, qm, preset);
+        out.preset = plan.preset.name;
+        out.data_bytes = preset_data_bytes(plan.tensors);
+        for (const TensorChoice& t : plan.tensors) {
+            PresetPreview::Row row;
+            row.name = t.name;
+            row.type = t.type;
+            row.bytes = t.bytes;
+            row.rule = t.rule;
+            if (qm)
+                for (const quant::LayerResult& l : qm->layers)
+                    if (!l.skipped && l.encoded.defined() &&
+                        linear_tensor_name(l.block, l.name) == t.name) {
+                        row.bytes = static_cast<uint64_t>(l.encoded.numel());
+                        row.loss = l.diag_loss;
+                        row.loss_minmax = l.diag_loss_minmax;
+                        row.from_session = true;
+                    }
+            out.rows.push_back(std::move(row));
+        }
+    } catch (const std::exception& e) {
+        out.error = e.what();
+    }
+    return out;
+}
+
+namespace {
+
+// A tensor the preset gives `type` that no session layer holds (the embedding, an unquantized
+// linear): quantized here, data-free (importance 1), on the type's grid by the constrained search
+// (kquant_search.h); F16 / F32 as floats. get() returns the float32 [rows, cols] tensor in file
+// row order.
+void add_preset_tensor(Sink& sink, const std::string& tname, std::vector<uint64_t> ne,
+                       TensorType type, std::function<at::Tensor()> get)
+{
+    if (!quant::kquant_supported(type)) {
+        sink.add_lazy(tname, std::move(ne), type, [get, type](TensorSummary& s) {
+            const at::Tensor t = get();
+            s.rel_error = quant::relative_error(t.to(at::kHalf).to(at::kFloat), t);
+            return encode_float(t, type);
+        });
+        return;
+    }
+    sink.add_lazy(
+        tname, std::move(ne), type,
+        [get, type](TensorSummary& s) {
+            const at::Tensor t = get();
+            quant::KquantResult k = quant::kquant_quantize(t, at::Tensor(), type);
+            s.rel_error = quant::relative_error(k.values, t);
+            return std::move(k.bytes);
+        },
+        "quantized data-free at export");
+}
+
+}  // namespace
+
 ExportReport export_model(const model::Model& model, const quant::QuantizedModel* qm,
                           const std::string& tokenizer_path, const std::string& out_path,
                           const ExportOptions& options)
@@ -406,9 +502,15 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
         throw InvalidArgument("GGUF export: the embedding type must be F16 or Q8_0");
     ExportReport report;
     report.path = out_path;
+    // A preset: every tensor's type by llama-quantize's rules; the session's layers must have
+    // been quantized for exactly those types (quantize --preset), and what it did not quantize
+    // is quantized here, data-free, on its type's grid.
+    std::optional<PresetPlan> plan;
+    if (!options.preset.empty())
+        plan = resolve_preset_plan(c, qm, options.preset);
     Writer w;
     Sink sink{w, report};
-    const std::string arch = gguf_arch(c.arch);
+    const std::string arch = model::gguf_architecture(c.arch);
     const bool permute = arch == "llama";
 
     std::string name = options.name;
@@ -452,6 +554,13 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
     // one block of float weights plus one encoded tensor, not the whole encoded model.
     auto add_embedding = [&](const std::string& tname, bool head) {
         const at::Tensor& t = head ? model.lm_head() : model.embed_tokens();
+        if (plan) {
+            const TensorType type = plan->tensor(tname).type;
+            add_preset_tensor(sink, tname, ne_of(t), type, [&model, head]() {
+                return head ? model.lm_head() : model.embed_tokens();
+            });
+            return;
+        }
         TensorType type = options.embedding_type;
         if (type == TensorType::Q8_0 && t.size(1) % kBlock != 0) {
             report.warnings.push_back(tname + ": row length " + std::to_string(t.size(1)) +
@@ -525,7 +634,32 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
                 perm = k_perm;
             const at::Tensor& shape = layout.linear(lname);
             const quant::LayerResult* lr = qm ? qm->find(i, lname) : nullptr;
-            if (lr && !lr->skipped && lr->codes.defined()) {
+            if (plan && lr && !lr->skipped && lr->encoded.defined()) {
+                const TensorType type = lr->encoding;
+                ++linear_types[type];
+                sink.add_lazy(
+                    tname, ne_of(shape), type,
+                    [lr, perm](TensorSummary& s) {
+                        const int64_t rows = lr->out_features;
+                        const size_t rb = static_cast<size_t>(lr->encoded.numel() / rows);
+                        const uint8_t* src = lr->encoded.data_ptr<uint8_t>();
+                        std::vector<uint8_t> out(static_cast<size_t>(lr->encoded.numel()));
+                        const int64_t* p = perm ? perm->data_ptr<int64_t>() : nullptr;
+                        // Rows are whole blocks: permuting rows of the bytes permutes the rows.
+                        for (int64_t r = 0; r < rows; ++r)
+                            std::memcpy(out.data() + r * rb, src + (p ? p[r] : r) * rb, rb);
+                        s.added_loss = 0.0;  // the bytes are what the session evaluated
+                        return out;
+                    },
+                    "quantized for the preset (" + plan->linear(i, lname).rule + ")");
+            } else if (plan) {
+                const TensorType type = plan->linear(i, lname).type;
+                ++linear_types[type];
+                add_preset_tensor(sink, tname, ne_of(shape), type, [block_of, i, lname, perm]() {
+                    at::Tensor t = block_of(i).linear(lname);
+                    return perm ? t.index_select(0, *perm) : t;
+                });
+            } else if (lr && !lr->skipped && lr->codes.defined()) {
                 if (lr->codes.sizes() != shape.sizes())
                     throw FormatError(
                         "GGUF export: block " + std::to_string(i) + " " + lname +
@@ -595,7 +729,16 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
     sink.add_f32("output_norm.weight", model.final_norm());
     if (!c.tie_word_embeddings)
         add_embedding("output.weight", true);
-    report.file_type = file_type_for(linear_types);
+    report.file_type = plan ? plan->preset.ftype : file_type_for(linear_types);
+    if (plan) {
+        // Every tensor as the plan has it: the same names, and the types llama-quantize gives.
+        if (report.tensors.size() != plan->tensors.size())
+            throw Error("internal: GGUF export wrote " + std::to_string(report.tensors.size()) +
+                        " tensors, the preset plan has " + std::to_string(plan->tensors.size()));
+        for (const TensorSummary& t : report.tensors)
+            if (plan->tensor(t.name).type != t.type)
+                throw Error("internal: GGUF export: " + t.name + " is not the plan's type");
+    }
     w.set("general.file_type", Value::of_u32(report.file_type));
     layout = model::BlockWeights{};
     // Progress in tensors written; the stage names the tensor being encoded.

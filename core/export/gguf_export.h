@@ -25,6 +25,7 @@
 #include "core/common/progress.h"
 #include "core/formats/gguf.h"
 #include "core/model/model.h"
+#include "core/quant/gguf_presets.h"
 #include "core/quant/result.h"
 
 namespace zp::gguf {
@@ -51,6 +52,12 @@ LinearEncoding encode_linear(const quant::LayerResult& layer);
 struct ExportOptions {
     TensorType embedding_type = TensorType::F16;  // token_embd and output: F16 or Q8_0
     std::string name;                             // general.name ("" = the model file's stem)
+    // A llama.cpp preset ("Q4_K_M"; "" = none): every tensor gets the type llama-quantize gives it
+    // (core/quant/gguf_presets.h), so the file has llama-quantize's layout and size. Quantized
+    // layers must come from `quantize --preset` of the same name (InvalidArgument otherwise);
+    // tensors no layer holds (the embedding, unquantized linears, or every tensor when qm is null)
+    // are quantized data-free on their type's grid. embedding_type does not apply.
+    std::string preset;
     ProgressFn progress;
 };
 
@@ -79,6 +86,33 @@ struct ExportReport {
 // must equal model_vocab (FormatError). Returns warnings (e.g. approximations).
 std::vector<std::string> add_tokenizer_metadata(Writer& w, const std::string& tokenizer_path,
                                                 int64_t model_vocab);
+
+// The plan export_model follows for a preset: llama-quantize's types for this model (with an
+// importance matrix when qm is calibrated), the linears a size budget (quantize --bpw) chose
+// replaced by the session's types. InvalidArgument naming the layer when a quantized layer of qm
+// was made without the preset or for another type.
+PresetPlan resolve_preset_plan(const model::ModelConfig& config, const quant::QuantizedModel* qm,
+                               const std::string& preset);
+
+// What a preset export would write, before writing it (the export dialog's table): every tensor
+// with its type and bytes, and for the session's layers their loss; the tensor-data bytes of the
+// file (the file adds its metadata). error: why the export would be refused ("" when it would not).
+struct PresetPreview {
+    struct Row {
+        std::string name;
+        TensorType type = TensorType::F32;
+        uint64_t bytes = 0;
+        double loss = -1.0, loss_minmax = -1.0;  // sum h dW^2 of a session layer; -1 otherwise
+        bool from_session = false;
+        std::string rule;
+    };
+    std::string preset;
+    std::vector<Row> rows;
+    uint64_t data_bytes = 0;
+    std::string error;
+};
+PresetPreview preview_preset(const model::ModelConfig& config, const quant::QuantizedModel* qm,
+                             const std::string& preset);
 
 // Writes model + qm + tokenizer to out_path atomically. qm may be null (an F16 model).
 // Throws IoError / FormatError / InvalidArgument; Cancelled through options.progress.

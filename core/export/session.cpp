@@ -15,8 +15,10 @@
 #include "core/common/atomic_file.h"
 #include "core/common/checksum.h"
 #include "core/common/error.h"
+#include "core/formats/gguf_blocks.h"
 #include "core/formats/hdf5.h"
 #include "core/pipeline/run_options.h"
+#include "core/quant/kquant_search.h"
 #include "core/quant/quantizer.h"
 
 namespace zp::session {
@@ -82,6 +84,17 @@ bool available()
 }
 
 namespace {
+
+// The ggml type of a name ("Q4_K"); F32 when there is none (the caller refuses it).
+gguf::TensorType gguf_type_by_name(const std::string& name)
+{
+    for (uint32_t id = 0; id < 64; ++id) {
+        const gguf::TypeTraits tt = gguf::tensor_type_traits(id);
+        if (tt.name && name == tt.name)
+            return static_cast<gguf::TensorType>(id);
+    }
+    return gguf::TensorType::F32;
+}
 
 std::string layer_group_name(size_t i)
 {
@@ -336,6 +349,10 @@ void write_contents(h5::File& f, const quant::QuantizedModel& qm)
             g.write_tensor("codes", l.codes);
         if (l.hessian_diag.defined())
             g.write_tensor("hessian_diag", l.hessian_diag);
+        if (l.encoded.defined()) {
+            g.set_string("encoding", gguf::tensor_type_traits(uint32_t(l.encoding)).name);
+            g.write_tensor("encoded", l.encoded);
+        }
     }
     if (!qm.transforms.empty())
         write_transforms(f, qm);
@@ -476,6 +493,25 @@ quant::LayerResult read_layer(const h5::Location& g,
                   " (a diagonal of X^T X is never negative)";
         if (!bad.empty())
             g.fail(g.child_path("hessian_diag"), bad);
+    }
+    // A preset's layer: its GGUF bytes (core/quant/result.h), which must be whole rows of a type
+    // the engine reads; W_hat is what they dequantize to.
+    if (g.has_attr("encoding") || g.has("encoded")) {
+        if (!g.has_attr("encoding") || !g.has("encoded"))
+            g.fail(g.path(), "an encoded layer needs both @encoding and encoded");
+        const std::string type_name = g.get_string("encoding");
+        const gguf::TensorType t = gguf_type_by_name(type_name);
+        if (!quant::kquant_supported(t))
+            g.fail(g.path() + "@encoding", "'" + type_name +
+                                               "' is not a block type the engine writes (Q2_K, "
+                                               "Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, "
+                                               "Q8_0)");
+        if (in % quant::kquant_block_elements(t) != 0)
+            g.fail(g.path() + "@encoding",
+                   type_name + " blocks do not tile a row of " + std::to_string(in) + " columns");
+        const int64_t size = out * static_cast<int64_t>(gguf::row_bytes(t, in));
+        l.encoded = g.read_tensor("encoded", std::vector<int64_t>{size}, at::kByte);
+        l.encoding = t;
     }
     return l;
 }

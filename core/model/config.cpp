@@ -29,6 +29,20 @@ const char* architecture_name(Architecture a)
     return "llama";
 }
 
+const char* gguf_architecture(Architecture a)
+{
+    switch (a) {
+        case Architecture::llama:
+        case Architecture::mistral:
+            return "llama";  // llama.cpp loads Mistral as llama
+        case Architecture::qwen2:
+            return "qwen2";
+        case Architecture::qwen3:
+            return "qwen3";
+    }
+    return "llama";
+}
+
 namespace {
 
 const char* hf_class_name(Architecture a)

@@ -12,6 +12,8 @@ enum class Architecture { llama, mistral, qwen2, qwen3 };
 
 // "llama", "mistral", "qwen2", "qwen3".
 const char* architecture_name(Architecture a);
+// llama.cpp's general.architecture for it: "llama" (Mistral too), "qwen2", "qwen3".
+const char* gguf_architecture(Architecture a);
 
 // RoPE frequency scaling (config.json "rope_scaling"); type none, linear or llama3.
 struct RopeScaling {

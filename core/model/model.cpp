@@ -13,6 +13,7 @@
 #include "core/common/atomic_file.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
+#include "core/formats/gguf_blocks.h"
 #include "core/model/gguf_source.h"
 #include "core/model/packed_source.h"
 #include "core/model/weight_source.h"
@@ -184,6 +185,9 @@ struct Model::Impl {
     struct QuantizedLinear {
         at::Tensor codes, scale, zero;
         int64_t group_size = 0;
+        gguf::TensorType type = gguf::TensorType::F32;  // set_encoded_linear: bytes of this type
+        at::Tensor encoded;                             // uint8 [row_bytes * out]
+        int64_t out = 0, in = 0;
     };
     std::map<int64_t, std::map<std::string, QuantizedLinear>> quantized;  // overlays on a block
     std::map<int64_t, std::map<std::string, at::Tensor>> parts;  // float part overlays (trained)
@@ -310,12 +314,46 @@ BlockWeights Model::block(int64_t i) const
             impl_->kept[i] = w.to(at::kCPU, at::kFloat, /*copy=*/true);
     }
     for (const auto& [name, q] : overlays)
-        w.linear(name) = kernels::dequantize(q.codes, q.scale, q.zero, q.group_size);
+        w.linear(name) =
+            q.encoded.defined()
+                ? gguf::dequantize(q.encoded.data_ptr<uint8_t>(),
+                                   static_cast<uint64_t>(q.encoded.numel()), q.type, q.out, q.in)
+                : kernels::dequantize(q.codes, q.scale, q.zero, q.group_size);
     for (const auto& [name, t] : part_overlays)
         for (const BlockPart& p : block_parts())
             if (name == p.name)
                 w.*p.member = t.clone();
     return w;
+}
+
+void Model::set_encoded_linear(int64_t i, const std::string& name, gguf::TensorType type,
+                               const at::Tensor& bytes)
+{
+    impl_->check_index(i);
+    const std::string where = "block " + std::to_string(i) + " " + name + ": ";
+    auto want = part_shape(config(), linear_module(name) + ".weight");
+    if (!want)
+        throw InvalidArgument(where + "the model has no such linear layer");
+    const int64_t out = (*want)[0], in = (*want)[1];
+    if (!gguf::can_dequantize(type))
+        throw InvalidArgument(where + "block type " + std::to_string(static_cast<uint32_t>(type)) +
+                              " cannot be read");
+    const gguf::TypeTraits tt = gguf::tensor_type_traits(static_cast<uint32_t>(type));
+    if (in % static_cast<int64_t>(tt.block_elements) != 0)
+        throw InvalidArgument(where + "row length " + std::to_string(in) + " is not whole " +
+                              tt.name + " blocks");
+    const int64_t size = out * static_cast<int64_t>(gguf::row_bytes(type, in));
+    if (!bytes.defined() || bytes.scalar_type() != at::kByte || bytes.numel() != size)
+        throw InvalidArgument(where + tt.name + " " + shape_str(*want) + " needs " +
+                              std::to_string(size) + " bytes, got " +
+                              (bytes.defined() ? std::to_string(bytes.numel()) : "none"));
+    Impl::QuantizedLinear q;
+    q.type = type;
+    q.encoded = bytes.to(at::kCPU).contiguous().reshape({-1});
+    q.out = out;
+    q.in = in;
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->quantized[i][name] = std::move(q);
 }
 
 void Model::set_block_part(int64_t i, const std::string& part, const at::Tensor& value)

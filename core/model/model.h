@@ -13,6 +13,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/formats/gguf.h"
+
 #include "core/common/progress.h"
 #include "core/model/config.h"
 
@@ -121,6 +123,12 @@ public:
     // A later set_block(i) replaces it.
     void set_quantized_linear(int64_t i, const std::string& name, const at::Tensor& codes,
                               const at::Tensor& scale, const at::Tensor& zero, int64_t group_size);
+    // Replaces one linear weight of block i by a GGUF tensor's bytes (HF row order) of a block
+    // type gguf::dequantize reads (Q4_K, Q6_K, ...: a K-quant preset's layer), kept as given and
+    // dequantized with llama.cpp's arithmetic whenever block(i) is read, so the model computes
+    // exactly what the file holds. Size checked against the shape (InvalidArgument).
+    void set_encoded_linear(int64_t i, const std::string& name, gguf::TensorType type,
+                            const at::Tensor& bytes);
     // Replaces one float part of block i that is not a linear weight (an RMSNorm gain, a bias:
     // BlockPart::name, e.g. "input_layernorm.weight"), kept over whatever the block holds (also
     // over quantized linears) until set_block / reset_block; shape checked (InvalidArgument).

@@ -7,6 +7,7 @@
 #include <ATen/ops/ones.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,8 +17,10 @@
 #include "core/common/error.h"
 #include "core/model/forward.h"
 #include "core/quant/act_quant.h"
+#include "core/quant/gguf_presets.h"
 #include "core/quant/gptq.h"
 #include "core/quant/gram.h"
+#include "core/quant/kquant_search.h"
 #include "core/quant/ruquant_finetune.h"
 
 #ifndef ZP_VERSION
@@ -179,6 +182,14 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
     const PipelineMethod& run_method = parse_pipeline_method(o.method);
     check_override_keys(c, o);
     const bool have_data = o.calibration.defined();
+    std::optional<gguf::PresetPlan> preset;
+    if (!o.preset.empty()) {
+        if (o.transform.kind != quant::TransformKind::None || o.abits < 16)
+            throw InvalidArgument("preset " + o.preset +
+                                  ": a llama.cpp file holds weights only; run it without a "
+                                  "transform and with 16-bit activations");
+        preset = gguf::plan_preset(o.preset, c, have_data);
+    }
     std::vector<LayerPlan> plan;
     for (int64_t b = 0; b < c.num_layers; ++b) {
         for (const std::string& name : model::linear_names()) {
@@ -199,6 +210,25 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
                     p.method = &parse_pipeline_method(ov->method);
             }
             p.config.method = p.method->params;
+            if (preset && !p.skip) {
+                const gguf::TensorChoice& ch = preset->linear(b, name);
+                auto lt = o.layer_types.find(std::to_string(b) + "." + name);
+                if (quant::kquant_supported(ch.type) && lt != o.layer_types.end()) {
+                    if (!quant::kquant_supported(lt->second) ||
+                        in_features(c, name) % quant::kquant_block_elements(lt->second) != 0)
+                        throw InvalidArgument(
+                            "block " + std::to_string(b) + " " + name + ": type " +
+                            gguf::tensor_type_traits(uint32_t(lt->second)).name +
+                            " does not tile a row of " + std::to_string(in_features(c, name)));
+                    p.encoding = lt->second;
+                    p.encoding_rule = "size budget";
+                } else if (quant::kquant_supported(ch.type)) {
+                    p.encoding = ch.type;
+                    p.encoding_rule = ch.rule;
+                } else {
+                    p.skip = true;  // llama-quantize writes it F16: kept in full precision
+                }
+            }
             const std::string what = "block " + std::to_string(b) + " " + name;
             if (o.transform.kind != quant::TransformKind::None && !have_data)
                 throw InvalidArgument(std::string("transform ") +
@@ -220,7 +250,8 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
                     throw InvalidArgument(
                         what + ": method " + p.method->name +
                         " needs calibration data (only rtn-* methods run data-free)");
-                quant::validate_config(p.config, in_features(c, name), what);
+                if (p.encoding == gguf::TensorType::F32)
+                    quant::validate_config(p.config, in_features(c, name), what);
             }
             plan.push_back(std::move(p));
         }
@@ -242,8 +273,154 @@ std::vector<LayerPlan> plan_layers(const model::ModelConfig& c, const PipelineOp
     return plan;
 }
 
+BudgetPlan plan_budget(model::Model& model, const PipelineOptions& o)
+{
+    if (o.preset.empty())
+        throw InvalidArgument("--bpw chooses among a preset's GGUF types: give --preset too");
+    if (!o.calibration.defined())
+        throw InvalidArgument(
+            "--bpw ranks the layers by their loss under each type, which needs calibration data "
+            "(--calib)");
+    if (!(o.bpw > 0.0))
+        throw InvalidArgument("--bpw must be > 0");
+    const model::ModelConfig& c = model.config();
+    // Pass 1: every layer's damped diag H, as the real run will see it (earlier blocks
+    // quantized), from a Min-Max run on the preset's types that leaves the model alone.
+    PipelineOptions m = o;
+    m.bpw = 0.0;
+    m.layer_types.clear();
+    m.method = "rtn-minmax";
+    m.write_back = false;
+    std::map<std::string, at::Tensor> hdiag;
+    m.on_layer = [&](const quant::LayerResult& r) {
+        if (!r.skipped)
+            hdiag[std::to_string(r.block) + "." + r.name] = r.hessian_diag;
+    };
+    m.progress = [&](double done, double total, const std::string& what) {
+        report_progress(o.progress, 0.5 * done / std::max(total, 1.0), 1.0,
+                        "size budget, measuring H: " + what);
+        return true;
+    };
+    quantize_model(model, m);
+
+    // Pass 2: every candidate type of every layer, searched with that H diagonal.
+    static const gguf::TensorType kCandidates[] = {gguf::TensorType::Q2_K, gguf::TensorType::Q3_K,
+                                                   gguf::TensorType::Q4_0, gguf::TensorType::Q4_1,
+                                                   gguf::TensorType::Q4_K, gguf::TensorType::Q5_0,
+                                                   gguf::TensorType::Q5_1, gguf::TensorType::Q5_K,
+                                                   gguf::TensorType::Q6_K, gguf::TensorType::Q8_0};
+    BudgetPlan plan;
+    uint64_t weights = 0;
+    size_t done = 0;
+    for (int64_t b = 0; b < c.num_layers; ++b) {
+        const model::BlockWeights w = model.block(b);
+        for (const std::string& name : model::linear_names()) {
+            auto it = hdiag.find(std::to_string(b) + "." + name);
+            if (it == hdiag.end())
+                continue;  // kept in full precision by the preset or an override
+            report_progress(o.progress, 0.5 + 0.5 * static_cast<double>(done++) / hdiag.size(), 1.0,
+                            "size budget: block " + std::to_string(b) + " " + name);
+            const at::Tensor W = w.linear(name);
+            BudgetChoice ch;
+            ch.block = b;
+            ch.name = name;
+            ch.weights = W.numel();
+            const at::Tensor h = it->second.to(at::kFloat);
+            for (gguf::TensorType t : kCandidates)
+                if (W.size(1) % quant::kquant_block_elements(t) == 0)
+                    ch.losses.push_back({t, quant::kquant_quantize(W, h, t).loss});
+            weights += static_cast<uint64_t>(W.numel());
+            plan.layers.push_back(std::move(ch));
+        }
+    }
+    plan.budget = static_cast<uint64_t>(o.bpw * static_cast<double>(weights) / 8.0);
+
+    // The choice: per layer the lower convex hull of (bytes, loss); everyone at its cheapest
+    // point, then the upgrade with the largest loss decrease per byte while it fits.
+    struct Point {
+        gguf::TensorType type;
+        uint64_t bytes;
+        double loss;
+    };
+    std::vector<std::vector<Point>> hulls;
+    for (const BudgetChoice& l : plan.layers) {
+        const int64_t cols = in_features(c, l.name), rows = l.weights / cols;
+        std::vector<Point> pts;
+        for (const auto& [t, loss] : l.losses)
+            pts.push_back(
+                {t, static_cast<uint64_t>(rows) * gguf::row_bytes(t, static_cast<uint64_t>(cols)),
+                 loss});
+        std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) {
+            return a.bytes < b.bytes || (a.bytes == b.bytes && a.loss < b.loss);
+        });
+        std::vector<Point> hull;
+        for (const Point& p : pts) {
+            if (!hull.empty() && p.loss >= hull.back().loss)
+                continue;  // more bytes, no less loss
+            while (hull.size() >= 2) {
+                const Point& a = hull[hull.size() - 2];
+                const Point& bq = hull.back();
+                // bq is above the segment a-p: drop it.
+                const double cross = (static_cast<double>(bq.bytes) - a.bytes) * (p.loss - a.loss) -
+                                     (bq.loss - a.loss) * (static_cast<double>(p.bytes) - a.bytes);
+                if (cross <= 0.0)
+                    hull.pop_back();
+                else
+                    break;
+            }
+            hull.push_back(p);
+        }
+        hulls.push_back(std::move(hull));
+    }
+    std::vector<size_t> at(hulls.size(), 0);
+    uint64_t bytes = 0;
+    for (const auto& h : hulls)
+        bytes += h.front().bytes;
+    if (bytes > plan.budget)
+        throw InvalidArgument("--bpw " + std::to_string(o.bpw) + ": even the cheapest types need " +
+                              std::to_string(8.0 * bytes / weights) + " bits per weight");
+    while (true) {
+        size_t best = hulls.size();
+        double best_slope = 0.0;
+        for (size_t i = 0; i < hulls.size(); ++i) {
+            if (at[i] + 1 >= hulls[i].size())
+                continue;
+            const Point& a = hulls[i][at[i]];
+            const Point& n = hulls[i][at[i] + 1];
+            if (bytes - a.bytes + n.bytes > plan.budget)
+                continue;
+            const double slope = (a.loss - n.loss) / static_cast<double>(n.bytes - a.bytes);
+            if (best == hulls.size() || slope > best_slope) {
+                best = i;
+                best_slope = slope;
+            }
+        }
+        if (best == hulls.size())
+            break;
+        bytes += hulls[best][at[best] + 1].bytes - hulls[best][at[best]].bytes;
+        ++at[best];
+    }
+    plan.bytes = bytes;
+    for (size_t i = 0; i < hulls.size(); ++i) {
+        plan.layers[i].type = hulls[i][at[i]].type;
+        plan.layers[i].bytes = hulls[i][at[i]].bytes;
+        plan.loss += hulls[i][at[i]].loss;
+    }
+    return plan;
+}
+
 quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions& o)
 {
+    if (o.bpw > 0.0 && o.layer_types.empty()) {
+        const BudgetPlan bp = plan_budget(model, o);
+        PipelineOptions o2 = o;
+        for (const BudgetChoice& l : bp.layers)
+            o2.layer_types[std::to_string(l.block) + "." + l.name] = l.type;
+        quant::QuantizedModel r = quantize_model(model, o2);
+        r.config.extra["bpw_linear_bytes"] = std::to_string(bp.bytes);
+        r.config.extra["bpw_linear_budget"] = std::to_string(bp.budget);
+        return r;
+    }
     const auto t_start = std::chrono::steady_clock::now();
     const model::ModelConfig& c = model.config();
     if (o.calibration.defined()) {
@@ -545,7 +722,41 @@ quant::QuantizedModel quantize_model(model::Model& model, const PipelineOptions&
                         r.out_features = W.size(0);
                         r.in_features = W.size(1);
                         at::Tensor What, h;
-                        if (p->method->algorithm == quant::Algorithm::GPTQ) {
+                        if (p->encoding != gguf::TensorType::F32) {
+                            // A preset's layer: on its GGUF type's grid.
+                            const at::Tensor imp =
+                                H.defined()
+                                    ? quant::damped_hessian_diagonal(H, o.damp).to(at::kCPU).to(
+                                          at::kFloat)
+                                    : at::ones({W.size(1)}, at::kFloat);
+                            const at::Tensor Wc = W.to(at::kCPU);
+                            const quant::KquantResult mm =
+                                quant::kquant_minmax(Wc, imp, p->encoding);
+                            quant::KquantResult k;
+                            if (p->method->algorithm == quant::Algorithm::GPTQ) {
+                                quant::GptqConfig gc;
+                                gc.damp = o.damp;
+                                gc.double_precision = o.double_precision;
+                                k = quant::gptq_kquant(W, H, p->encoding, gc, what);
+                            } else if (p->method->params == quant::Method::MinMax) {
+                                k = mm;
+                            } else {
+                                k = quant::kquant_quantize(Wc, imp, p->encoding);
+                            }
+                            quant::attach_encoding(r, k);
+                            r.param_method = quant::method_info(p->method->params).name;
+                            What = k.values.to(W.device());
+                            h = imp.to(at::kDouble);
+                            r.diag_loss = k.loss;
+                            r.diag_loss_minmax = mm.loss;
+                            if (H.defined()) {
+                                r.proxy_loss =
+                                    quant::proxy_loss(What.to(at::kDouble) - W.to(at::kDouble), H);
+                                r.proxy_loss_rtn_minmax = quant::proxy_loss(
+                                    mm.values.to(W.device()).to(at::kDouble) - W.to(at::kDouble),
+                                    H);
+                            }
+                        } else if (p->method->algorithm == quant::Algorithm::GPTQ) {
                             quant::GptqConfig gc;
                             gc.quant = p->config;
                             gc.damp = o.damp;

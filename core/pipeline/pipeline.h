@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/common/progress.h"
+#include "core/formats/gguf.h"
 #include "core/model/model.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
@@ -46,7 +47,22 @@ struct LayerOverride {
 struct PipelineOptions {
     std::string method = "gptq-neuqi";
     int bits = 2;
-    int64_t group_size = -1;    // -1: channel-wise
+    int64_t group_size = -1;  // -1: channel-wise
+    // A llama.cpp preset ("Q4_K_M"; "" = none): every layer quantized for the GGUF type
+    // llama-quantize gives it (gguf_presets.h), on that type's grid (kquant_search.h: RTN;
+    // gptq_kquant: GPTQ); bits and group_size do not apply. A layer the preset leaves F16 (row
+    // length not a multiple of 32) is kept in full precision.
+    std::string preset;
+    // With a preset: a size budget in bits per weight of the linear layers (0 = the preset's own
+    // types). Each linear's type is then chosen among the GGUF types its row length allows from
+    // measured losses (a first pass: every candidate type searched with the layer's damped diag H
+    // from the calibration data), to reach the budget with the least total loss (greedy on the
+    // lower convex hull of loss against bytes, layer by layer); the rest as the preset has it.
+    // Needs calibration data. The choice is in the run record (bpw_types) and the layers.
+    double bpw = 0.0;
+    // Per-layer types ("<block>.<layer>" -> GGUF type) that replace the preset's (what --bpw
+    // chose); empty: the preset's.
+    std::map<std::string, gguf::TensorType> layer_types;
     quant::QuantConfig search;  // clip, grid, coarse, full_grid (method/bits/group set per layer)
     double damp = 0.01;
     int64_t gptq_block = 128;
@@ -87,12 +103,35 @@ struct LayerPlan {
     bool skip = false;
     const PipelineMethod* method = nullptr;
     quant::QuantConfig config;
+    // With a preset: the GGUF type the layer is quantized for (F32: none, config applies).
+    gguf::TensorType encoding = gguf::TensorType::F32;
+    std::string encoding_rule;  // why that type (gguf::TensorChoice::rule)
 };
 // Resolves and checks every layer of the model before any work: InvalidArgument naming the layer
 // (e.g. "block 0 down_proj: group size 32 does not divide the row length 172 ..."), an unknown
 // method or override key, GPTQ / NeUQI-with-data without calibration is allowed only for RTN.
 std::vector<LayerPlan> plan_layers(const model::ModelConfig& config,
                                    const PipelineOptions& options);
+
+// What --bpw measured and chose, layer by layer.
+struct BudgetChoice {
+    int64_t block = 0;
+    std::string name;
+    int64_t weights = 0;
+    std::vector<std::pair<gguf::TensorType, double>> losses;  // candidate type -> loss sum h dW^2
+    gguf::TensorType type = gguf::TensorType::F32;            // the chosen one
+    uint64_t bytes = 0;
+};
+struct BudgetPlan {
+    std::vector<BudgetChoice> layers;
+    uint64_t bytes = 0, budget = 0;  // of the linears: chosen, allowed
+    double loss = 0.0;
+};
+// Measures every candidate type of every linear (a pass of the pipeline with the preset's layers
+// at Min-Max, write_back off, for each layer's damped diag H from the calibration data) and
+// chooses the types for o.bpw. InvalidArgument without calibration, preset, or for a budget below
+// the cheapest types or above the dearest. Progress through o.progress.
+BudgetPlan plan_budget(model::Model& model, const PipelineOptions& o);
 
 // Runs the pipeline. With write_back the model ends up holding W_hat for every quantized layer
 // (perplexity and generation then run on the quantized model). Throws InvalidArgument (plan),

@@ -1,5 +1,6 @@
 #include "core/pipeline/run_options.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "core/common/text.h"
 #include "core/model/forward.h"
 #include "core/quant/act_quant.h"
+#include "core/quant/gguf_presets.h"
 #include "core/quant/quantizer.h"
 
 namespace zp::pipeline {
@@ -22,6 +24,24 @@ std::vector<std::string> method_names()
     for (const PipelineMethod& m : pipeline_methods())
         names.push_back(m.name);
     return names;
+}
+
+// --preset: none or a llama.cpp preset name (any case, llama-quantize's aliases), canonical.
+std::string normalize_preset(const std::string& value)
+{
+    std::string v = value;
+    for (char& ch : v)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (v == "none" || v.empty())
+        return "none";
+    try {
+        return gguf::parse_preset(value).name;
+    } catch (const InvalidArgument& e) {
+        std::string names = "none";
+        for (const gguf::PresetInfo& p : gguf::presets())
+            names += ", " + p.name;
+        throw InvalidArgument("expected one of " + names);
+    }
 }
 
 std::vector<std::string> transform_names()
@@ -87,6 +107,31 @@ const std::vector<RunOptionSpec>& run_option_specs()
          "row leaves a shorter last group)",
          false,
          false},
+        {"preset",
+         T::Text,
+         "none",
+         0,
+         0,
+         {},
+         "llama.cpp K-quant preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_0, Q4_K_S, Q4_K_M, Q5_K_S, "
+         "Q5_K_M, Q6_K, Q8_0, ...): every layer quantized for the GGUF type llama-quantize gives "
+         "it, its block grid searched (RTN) or filled by GPTQ with error feedback; --bits and "
+         "--group do not apply. Export with export --format gguf --preset of the same name",
+         false,
+         true,
+         "quantize",
+         normalize_preset},
+        {"bpw",
+         T::Real,
+         "0",
+         0,
+         16,
+         {},
+         "with --preset and --calib: a size budget in bits per weight of the linear layers (0: the "
+         "preset's types); each layer's GGUF type chosen from its measured loss under every type "
+         "its rows allow, for the least total loss within the budget",
+         false,
+         true},
         {"calib",
          T::Text,
          "",
@@ -422,6 +467,8 @@ PipelineOptions RunOptions::pipeline_options() const
     o.method = text("method");
     o.bits = static_cast<int>(integer("bits"));
     o.group_size = integer("group");
+    o.preset = text("preset") == "none" ? std::string() : text("preset");
+    o.bpw = real("bpw");
     o.seed = static_cast<uint64_t>(integer("seed"));
     o.damp = real("damp");
     o.gptq_block = integer("gptq_block");
@@ -520,6 +567,8 @@ std::string format_override(const std::string& key, const LayerOverride& o)
 std::map<std::string, std::string> run_record(const PipelineOptions& o)
 {
     RunOptions r;
+    r.set("preset", o.preset.empty() ? "none" : o.preset);
+    r.set("bpw", format_real(o.bpw));
     r.set("damp", format_real(o.damp));
     r.set("gptq_block", std::to_string(o.gptq_block));
     r.set("act_order", o.act_order ? "true" : "false");

@@ -7,8 +7,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/floor_divide.h>
-#include <ATen/ops/isfinite.h>
 #include <ATen/ops/full_like.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/linalg_cholesky_ex.h>
 #include <ATen/ops/repeat_interleave.h>
 #include <ATen/ops/where.h>
@@ -162,8 +162,8 @@ KquantResult gptq_kquant(const at::Tensor& W_in, const at::Tensor& H_in, gguf::T
     const int64_t rows = W_in.size(0), cols = W_in.size(1);
     const int64_t B = kquant_block_elements(type);
     if (cols % B != 0)
-        throw InvalidArgument(what + ": row width " + std::to_string(cols) + " is not a multiple of " +
-                              std::to_string(B) + " (the block of " +
+        throw InvalidArgument(what + ": row width " + std::to_string(cols) +
+                              " is not a multiple of " + std::to_string(B) + " (the block of " +
                               gguf::tensor_type_traits(static_cast<uint32_t>(type)).name + ")");
     const at::ScalarType wdt = c.double_precision ? at::kDouble : at::kFloat;
     at::Tensor W = W_in.to(wdt).contiguous().clone();
@@ -215,7 +215,8 @@ KquantResult gptq_kquant(const at::Tensor& W_in, const at::Tensor& H_in, gguf::T
                             Err1);
         const int64_t i2 = i1 + B;
         if (i2 < cols)
-            W.narrow(1, i2, cols - i2).sub_(Err1.matmul(U.narrow(0, i1, B).narrow(1, i2, cols - i2)));
+            W.narrow(1, i2, cols - i2)
+                .sub_(Err1.matmul(U.narrow(0, i1, B).narrow(1, i2, cols - i2)));
     }
     const at::Tensor q = codes.to(at::kCPU).to(at::kInt) + qmin;
     const at::Tensor W0 = W_in.to(at::kCPU);

@@ -1325,7 +1325,8 @@ double kquant_loss(const at::Tensor& W, const at::Tensor& X, const at::Tensor& h
 void kquant_grid(const KquantResult& r, at::Tensor* step, at::Tensor* minimum)
 {
     const Layout& L = layout_of(r.type);
-    if (r.cols % L.block != 0 || static_cast<int64_t>(r.params.size()) != r.rows * (r.cols / L.block))
+    if (r.cols % L.block != 0 ||
+        static_cast<int64_t>(r.params.size()) != r.rows * (r.cols / L.block))
         throw InvalidArgument(std::string("kquant grid ") + L.name +
                               ": the result holds no parameters for its shape");
     const int64_t bpr = r.cols / L.block, spr = r.cols / L.sub;
@@ -1349,7 +1350,8 @@ KquantResult kquant_encode(const KquantResult& r, const at::Tensor& q, const at:
     const Input in = check_input(W, h, what.c_str(), L.block);
     if (in.rows != r.rows || in.cols != r.cols ||
         static_cast<int64_t>(r.params.size()) != r.rows * (r.cols / L.block))
-        throw InvalidArgument(what + ": the weights are not the shape the parameters were made for");
+        throw InvalidArgument(what +
+                              ": the weights are not the shape the parameters were made for");
     if (!q.defined() || q.numel() != in.rows * in.cols || at::isFloatingType(q.scalar_type()))
         throw InvalidArgument(what + ": the codes must be an integer tensor of the weights' shape");
     const at::Tensor qi = q.to(at::kCPU).to(at::kInt).contiguous();

@@ -7,6 +7,8 @@
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
 
+#include "core/formats/gguf_blocks.h"
+#include "core/quant/kquant_search.h"
 #include "kernels/quantize.h"
 
 namespace zp::quant {
@@ -28,8 +30,39 @@ Algorithm parse_algorithm(const std::string& name)
     throw InvalidArgument("algorithm '" + name + "' is not rtn or gptq");
 }
 
+void attach_encoding(LayerResult& layer, const KquantResult& k)
+{
+    if (k.rows <= 0 || k.cols <= 0 || k.sub <= 0 || !k.values.defined())
+        throw InvalidArgument("block " + std::to_string(layer.block) + " " + layer.name +
+                              ": an empty K-quant result cannot be attached");
+    layer.encoding = k.type;
+    layer.encoded = at::from_blob(const_cast<uint8_t*>(k.bytes.data()),
+                                  {static_cast<int64_t>(k.bytes.size())}, at::kByte)
+                        .clone();
+    const int levels = k.qmax - k.qmin + 1;
+    layer.bits = 1;
+    while ((1 << layer.bits) < levels)
+        ++layer.bits;
+    layer.group_size = k.sub;
+    at::Tensor step, minimum;
+    kquant_grid(k, &step, &minimum);
+    const at::Tensor x = k.values.reshape({k.rows, k.cols});
+    const at::Tensor s = step.repeat_interleave(k.sub, 1), m = minimum.repeat_interleave(k.sub, 1);
+    // q from the values: x = step * q - minimum exactly, so the nearest integer is q.
+    const at::Tensor q = at::where(s != 0, at::round((x + m) / s), at::zeros_like(s));
+    layer.codes = (q - k.qmin).clamp(0, levels - 1).to(at::kByte).contiguous();
+    layer.scale = step.contiguous();
+    layer.zero =
+        at::where(step != 0, minimum / step - static_cast<float>(k.qmin), at::zeros_like(step))
+            .contiguous();
+}
+
 at::Tensor QuantizedModel::dequantize(const LayerResult& layer)
 {
+    if (layer.encoded.defined())
+        return gguf::dequantize(layer.encoded.data_ptr<uint8_t>(),
+                                static_cast<uint64_t>(layer.encoded.numel()), layer.encoding,
+                                layer.out_features, layer.in_features);
     return kernels::dequantize(layer.codes, layer.scale.to(at::kFloat), layer.zero.to(at::kFloat),
                                layer.group_size);
 }
@@ -93,8 +126,11 @@ void install_quantized(model::Model& m, const QuantizedModel& qm, int64_t block)
         if (l.block < 0 || l.block >= m.config().num_layers)
             throw InvalidArgument("the quantized model has block " + std::to_string(l.block) +
                                   ", the model only " + std::to_string(m.config().num_layers));
-        m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
-                               l.group_size <= 0 ? l.in_features : l.group_size);
+        if (l.encoded.defined())
+            m.set_encoded_linear(l.block, l.name, l.encoding, l.encoded);
+        else
+            m.set_quantized_linear(l.block, l.name, l.codes, l.scale, l.zero,
+                                   l.group_size <= 0 ? l.in_features : l.group_size);
     }
     install_float_parts(m, qm, block);
 }

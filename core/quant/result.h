@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/formats/gguf.h"
 #include "core/model/model.h"
 #include "core/quant/ruquant.h"
 
@@ -38,12 +39,26 @@ struct LayerResult {
                               // the last group is shorter when group_size does not divide in
     at::Tensor codes;         // [out, in] uint8 CPU; W_hat = scale * (code - zero) per group
     at::Tensor hessian_diag;  // [in] float64 CPU: damped diag(H) (ones when data-free)
+    // Quantized for a GGUF block type (a K-quant preset: --preset): `encoded` holds the tensor's
+    // bytes of type `encoding` (HF row order, rows of gguf::row_bytes(encoding, in)), and W_hat is
+    // exactly what they dequantize to. codes / scale / zero then hold the affine view of the
+    // same grid (group_size = the type's sub-block, scale = the sub-block's step d * sc, zero =
+    // its minimum / step - qmin, code = q - qmin), equal to W_hat up to float32 rounding, for the
+    // views and the exports that read (s, z). encoding F32 and `encoded` undefined otherwise.
+    gguf::TensorType encoding = gguf::TensorType::F32;
+    at::Tensor encoded;  // uint8 [out * row_bytes] CPU
     double diag_loss = 0.0,
            diag_loss_minmax = 0.0;  // core/ALGORITHMS.md section 2, un-normalised h
     double proxy_loss = -1.0, proxy_loss_rtn_minmax = -1.0;  // tr(dW H dW^T); -1 when no H
     double relative_weight_error = 0.0;                      // ||W_hat - W||_F / ||W||_F
     double seconds = 0.0;
 };
+
+// Fills the encoding of a layer from a K-quant result of its [out, in] weights (kquant_search.h):
+// encoding, encoded, bits (of the code range), group_size (the sub-block), and the affine view
+// (codes, scale, zero). The caller sets the rest.
+struct KquantResult;
+void attach_encoding(LayerResult& layer, const KquantResult& k);
 
 struct RunConfig {
     std::string model_path;
@@ -73,7 +88,8 @@ struct QuantizedModel {
     // The distillation loss per step (empty when not distilled).
     std::vector<double> distill_loss;
 
-    // W_hat of one layer as float32 [out, in] (dequantized from codes, scale, zero).
+    // W_hat of one layer as float32 [out, in] (dequantized from codes, scale, zero; from the
+    // encoded bytes, bit for bit, for an encoded layer).
     static at::Tensor dequantize(const LayerResult& layer);
     const LayerResult* find(int64_t block, const std::string& name) const;
 };

@@ -9,9 +9,13 @@
 // overview's Clipped flag agree with plain loops over W and W_hat; the real demo (SmolLM2, when
 // cached) opens with its description and default job, and a missing one falls back to the
 // synthetic demo with a note.
+#include <QLabel>
+#include <QLocale>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTableWidget>
 #include <QtTest/QtTest>
+#include "core/formats/gguf.h"
 
 #ifdef ZP_HAVE_GUI  // defined by zp_gui (app/gui/CMakeLists.txt); without the GUI this test skips
 
@@ -1112,6 +1116,70 @@ private Q_SLOTS:
         QVERIFY(g.ratio_to_optimum >= 1.0 - 1e-9);
         QCOMPARE(g.quantized.size(), q.w.size());
         QCOMPARE(static_cast<int>(g.levels.size()), 1 << bits);
+    }
+
+    // A llama.cpp preset from the job panel to the export dialog (stories260K: rows of 64 fall
+    // back to Q4_0 under Q2_K, down_proj's 172 columns stay F16): every layer of the result
+    // encoded as the plan says, the dialog's predicted size equal to the written file's tensor
+    // data, its table one row per tensor of the file; the dialog saved as a screenshot
+    // (ZP_SCREENSHOT_DIR, default the test's temporary folder).
+    void presetJobAndExportDialog()
+    {
+        const QString assets = qEnvironmentVariable("ZP_ASSETS_DIR");
+        const QString path = assets + QStringLiteral("/models/stories260K.bin");
+        const QString tok = assets + QStringLiteral("/tokenizers/tok512.bin");
+        if (assets.isEmpty() || !QFileInfo::exists(path) || !QFileInfo::exists(tok))
+            QSKIP("ZP_ASSETS_DIR/models/stories260K.bin or tok512.bin is not available");
+        MainWindow w;
+        QVERIFY2(w.openModel(path), qPrintable(w.lastError()));
+        JobSettings s = quickSettings();
+        s.preset = QStringLiteral("Q2_K");
+        QVERIFY2(runJob(w, s), qPrintable(w.lastError()));
+        int encoded = 0, kept = 0;
+        for (const zp::quant::LayerResult& r : w.quantized()->layers) {
+            if (r.name == "down_proj") {
+                QVERIFY(r.skipped);
+                ++kept;
+            } else {
+                QVERIFY(r.encoded.defined() && r.encoding == zp::gguf::TensorType::Q4_0);
+                ++encoded;
+            }
+        }
+        QCOMPARE(encoded, 30);
+        QCOMPARE(kept, 5);
+        ExportDialog* dlg = w.showExportDialog();
+        QVERIFY(dlg);
+        dlg->setFormat(QStringLiteral("gguf"));
+        auto* preset = dlg->findChild<QComboBox*>(QStringLiteral("exportPreset"));
+        QVERIFY(preset);
+        QCOMPARE(preset->currentText(), QStringLiteral("Q2_K"));  // the session's
+        auto* table = dlg->findChild<QTableWidget*>(QStringLiteral("exportTensors"));
+        auto* predicted = dlg->findChild<QLabel*>(QStringLiteral("exportPredicted"));
+        QVERIFY(table && predicted);
+        QVERIFY2(predicted->text().contains(QStringLiteral("30 from the session")),
+                 qPrintable(predicted->text()));
+        QTemporaryDir dir;
+        const QString shots = qEnvironmentVariable("ZP_SCREENSHOT_DIR", dir.path());
+        dlg->grab().save(shots + QStringLiteral("/export_dialog_preset.png"));
+        const QString out = dir.filePath(QStringLiteral("q2k.gguf"));
+        dlg->setOutput(out);
+        dlg->setTokenizer(tok);
+        QSignalSpy ended(dlg, &ExportDialog::ended);
+        QVERIFY(dlg->startExport());
+        QVERIFY(ended.wait(300000));
+        QVERIFY2(dlg->succeeded(), qPrintable(dlg->reportText()));
+        const zp::gguf::File f = zp::gguf::read(out.toStdString());
+        QCOMPARE(table->rowCount(), static_cast<int>(f.tensors.size()));
+        uint64_t data = 0;
+        for (const zp::gguf::TensorInfo& t : f.tensors)
+            data += (t.bytes + f.alignment - 1) / f.alignment * f.alignment;
+        const QString bytesText = QLocale().toString(static_cast<qulonglong>(data));
+        QVERIFY2(predicted->text().contains(bytesText),
+                 qPrintable(predicted->text() + " vs " + bytesText));
+        // Another preset than the session's: refused in the label, before any export.
+        preset->setCurrentText(QStringLiteral("Q4_K_M"));
+        QVERIFY2(predicted->text().contains(QStringLiteral("Cannot export")),
+                 qPrintable(predicted->text()));
     }
 
     void engineModelOpensAndQuantizes()

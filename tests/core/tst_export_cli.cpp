@@ -5,7 +5,9 @@
 #undef slots
 #include <ATen/ATen.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/export/session.h"
 #include "core/formats/gguf.h"
@@ -162,6 +164,58 @@ private Q_SLOTS:
         QVERIFY2(out.contains("ZeroPoint session") && out.contains("rtn-minmax") &&
                      out.contains("tinystories/quantized = 12.2500") && out.contains("down_proj"),
                  qPrintable(out));
+    }
+
+    // quantize --preset / export --preset on stories260K (width 64, FFN 172): the row lengths
+    // force llama-quantize's fallbacks (Q2_K -> Q4_0; 172 is not whole 32-blocks -> F16), which
+    // the file shows tensor by tensor; the file holds the session's bytes; a session quantized
+    // without the preset, or for another one, and an unknown preset are refused with no output.
+    void preset_export()
+    {
+        QString out;
+        const QString s = path("q2k.h5"), g = path("q2k.gguf");
+        QCOMPARE(run({"quantize", "--model", model_, "--tokenizer", tok_, "--method", "rtn-neuqi",
+                      "--preset", "q2_k", "--out", s},
+                     &out),
+                 0);
+        QVERIFY2(out.contains("preset Q2_K") && out.contains("Q4_0") &&
+                     out.contains("kept in full precision"),
+                 qPrintable(out));
+        QCOMPARE(run({"export", "--session", s, "--model", model_, "--tokenizer", tok_, "--format",
+                      "gguf", "--preset", "Q2_K", "--out", g},
+                     &out),
+                 0);
+        const gguf::File f = gguf::read(g.toStdString());
+        QCOMPARE(f.tensor("blk.0.attn_v.weight")->type, gguf::TensorType::Q4_0);
+        QCOMPARE(f.tensor("blk.0.ffn_up.weight")->type, gguf::TensorType::Q4_0);
+        QCOMPARE(f.tensor("blk.0.ffn_down.weight")->type, gguf::TensorType::F16);
+        QCOMPARE(f.tensor("token_embd.weight")->type, gguf::TensorType::Q8_0);
+        QCOMPARE(f.tensor("blk.0.attn_norm.weight")->type, gguf::TensorType::F32);
+        const quant::QuantizedModel qm = session::read_session(s.toStdString());
+        const quant::LayerResult* up = qm.find(2, "up_proj");
+        QVERIFY(up && up->encoded.defined() && up->encoding == gguf::TensorType::Q4_0);
+        const std::vector<uint8_t> bytes = f.read_data(*f.tensor("blk.2.ffn_up.weight"));
+        QCOMPARE(static_cast<int64_t>(bytes.size()), up->encoded.numel());
+        QVERIFY(std::memcmp(bytes.data(), up->encoded.data_ptr<uint8_t>(), bytes.size()) == 0);
+
+        QCOMPARE(run({"export", "--session", session_, "--model", model_, "--tokenizer", tok_,
+                      "--format", "gguf", "--preset", "Q2_K", "--out", path("no1.gguf")},
+                     &out),
+                 1);
+        QVERIFY2(out.contains("without a preset") && out.contains("--preset Q2_K"),
+                 qPrintable(out));
+        QCOMPARE(run({"export", "--session", s, "--model", model_, "--tokenizer", tok_, "--format",
+                      "gguf", "--preset", "Q4_K_M", "--out", path("no2.gguf")},
+                     &out),
+                 1);
+        QVERIFY2(out.contains("quantized for Q4_0") && out.contains("Q5_0"), qPrintable(out));
+        QCOMPARE(run({"quantize", "--model", model_, "--tokenizer", tok_, "--preset", "Q7_K",
+                      "--out", path("no3.h5")},
+                     &out),
+                 1);
+        QVERIFY2(out.contains("Q7_K") && out.contains("Q4_K_M"), qPrintable(out));
+        for (const char* f2 : {"no1.gguf", "no2.gguf", "no3.h5"})
+            QVERIFY(!QFileInfo::exists(path(f2)));
     }
 
     void bad_inputs_fail_cleanly()

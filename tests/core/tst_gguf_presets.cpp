@@ -1,4 +1,4 @@
-// llama-quantize's per-tensor type choice (core/export/gguf_presets.h): (a) rules read off
+// llama-quantize's per-tensor type choice (core/quant/gguf_presets.h): (a) rules read off
 // llama.cpp's src/llama-quant.cpp (llama-cpp-python 0.3.36), checked on synthetic tensor lists,
 // each expectation with the rule it comes from (R0-R7, K1-K3 and the fallback table as the header
 // numbers them); (b) llama-quantize's real choices: where ZP_PRESET_REFERENCE names a JSON that
@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/error.h"
-#include "core/export/gguf_presets.h"
 #include "core/formats/gguf.h"
+#include "core/quant/gguf_presets.h"
 
 #include <QtTest/QtTest>
 

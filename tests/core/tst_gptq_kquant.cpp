@@ -43,8 +43,8 @@ Problem make_problem(int64_t rows, int64_t cols, uint64_t seed)
     const int64_t T = 4 * cols;
     at::Tensor spectrum = at::exp(-at::arange(cols, at::kDouble) / (cols / 8.0));
     at::Tensor A = at::randn({cols, cols}, at::kDouble) * spectrum.unsqueeze(1);
-    at::Tensor X = at::randn({T, cols}, at::kDouble).matmul(A) +
-                   0.1 * at::randn({T, cols}, at::kDouble);
+    at::Tensor X =
+        at::randn({T, cols}, at::kDouble).matmul(A) + 0.1 * at::randn({T, cols}, at::kDouble);
     X.narrow(1, 3, 2).mul_(8.0);
     Problem p;
     p.H = X.t().matmul(X) / static_cast<double>(T);
@@ -80,15 +80,15 @@ void TestGptqKquant::everyType_data()
     QTest::addColumn<int>("type");
     QTest::addColumn<double>("max_ratio");  // GPTQ proxy / no-feedback proxy must stay below
     for (auto [t, r] : std::vector<std::pair<TensorType, double>>{{TensorType::Q2_K, 0.9},
-                                                                   {TensorType::Q3_K, 0.9},
-                                                                   {TensorType::Q4_K, 0.9},
-                                                                   {TensorType::Q5_K, 0.9},
-                                                                   {TensorType::Q6_K, 1.0},
-                                                                   {TensorType::Q4_0, 0.9},
-                                                                   {TensorType::Q5_0, 0.9},
-                                                                   {TensorType::Q8_0, 1.0},
-                                                                   {TensorType::Q4_1, 0.9},
-                                                                   {TensorType::Q5_1, 0.9}})
+                                                                  {TensorType::Q3_K, 0.9},
+                                                                  {TensorType::Q4_K, 0.9},
+                                                                  {TensorType::Q5_K, 0.9},
+                                                                  {TensorType::Q6_K, 1.0},
+                                                                  {TensorType::Q4_0, 0.9},
+                                                                  {TensorType::Q5_0, 0.9},
+                                                                  {TensorType::Q8_0, 1.0},
+                                                                  {TensorType::Q4_1, 0.9},
+                                                                  {TensorType::Q5_1, 0.9}})
         QTest::newRow(type_name(t)) << static_cast<int>(t) << r;
 }
 
@@ -150,9 +150,7 @@ void TestGptqKquant::refusals()
         },
         "blk.0.ffn_down", {"288", "256", "Q4_K"});
     test::expect_error<InvalidArgument>(
-        [&] {
-            quant::gptq_kquant(p.W, p.H.narrow(0, 0, 256), TensorType::Q4_0, cfg, "layer x");
-        },
+        [&] { quant::gptq_kquant(p.W, p.H.narrow(0, 0, 256), TensorType::Q4_0, cfg, "layer x"); },
         "layer x", {"Hessian", "512"});
 }
 

@@ -11,7 +11,9 @@
 
 #include "core/common/error.h"
 #include "core/export/session.h"
+#include "core/formats/gguf.h"
 #include "core/formats/hdf5.h"
+#include "core/quant/kquant_search.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/result.h"
 #include "tests/common/test_util.h"
@@ -23,6 +25,15 @@
 using namespace zp;
 
 namespace {
+
+// W_hat from a layer's affine view (codes, scale, zero), written out here: scale * (code - zero)
+// per group of group_size columns.
+at::Tensor kernels_free_dequantize(const quant::LayerResult& l)
+{
+    const at::Tensor s = l.scale.repeat_interleave(l.group_size, 1);
+    const at::Tensor z = l.zero.repeat_interleave(l.group_size, 1);
+    return s * (l.codes.to(at::kFloat) - z);
+}
 
 quant::QuantizedModel make_result(int64_t rows, int64_t cols)
 {
@@ -342,6 +353,51 @@ private Q_SLOTS:
         bad.layers[0].zero = a.layers[0].zero.narrow(1, 0, 4).contiguous();
         session::write_session(bad, file("partial_floor.h5"));
         expect_format_error(file("partial_floor.h5"), "/layers/000000/scale");
+    }
+
+    // A preset's layer (LayerResult::encoded): the GGUF bytes round-trip exactly and still
+    // dequantize to what kquant_quantize returned (gguf::dequantize, llama.cpp's arithmetic); the
+    // affine view stays within float32 rounding of them; bytes of the wrong length and an unknown
+    // type name are refused naming the object.
+    void encoded_layer_round_trips()
+    {
+        const at::Tensor W = test::make_weights("laplace", 16, 512, 11).to(at::kFloat);
+        quant::QuantizedModel a;
+        a.config.method = "rtn-neuqi";
+        a.config.extra["preset"] = "Q4_K_M";
+        for (gguf::TensorType t : {gguf::TensorType::Q4_K, gguf::TensorType::Q3_K,
+                                   gguf::TensorType::Q5_1, gguf::TensorType::Q8_0}) {
+            quant::LayerResult l;
+            l.block = static_cast<int64_t>(a.layers.size());
+            l.name = "down_proj";
+            l.param_method = "neuqi";
+            l.out_features = 16;
+            l.in_features = 512;
+            const quant::KquantResult k = quant::kquant_quantize(W, at::Tensor(), t);
+            quant::attach_encoding(l, k);
+            QVERIFY(at::equal(quant::QuantizedModel::dequantize(l), k.values));
+            const at::Tensor view = kernels_free_dequantize(l);
+            const double scale = W.abs().max().item<double>();
+            qInfo("type %u: affine view max diff %g", unsigned(t),
+                  (view - k.values).abs().max().item<double>());
+            QVERIFY2((view - k.values).abs().max().item<double>() <= 1e-5 * scale,
+                     "the affine view is not the encoded grid");
+            a.layers.push_back(l);
+        }
+        session::write_session(a, file("encoded.h5"));
+        const quant::QuantizedModel b = session::read_session(file("encoded.h5"));
+        QCOMPARE(b.layers.size(), a.layers.size());
+        for (size_t i = 0; i < a.layers.size(); ++i) {
+            QVERIFY(b.layers[i].encoding == a.layers[i].encoding);
+            QVERIFY(same_tensor(b.layers[i].encoded, a.layers[i].encoded));
+            QVERIFY(at::equal(quant::QuantizedModel::dequantize(b.layers[i]),
+                              quant::QuantizedModel::dequantize(a.layers[i])));
+        }
+        quant::QuantizedModel bad = a;
+        bad.layers.resize(1);
+        bad.layers[0].encoded = a.layers[0].encoded.narrow(0, 0, 100).clone();
+        session::write_session(bad, file("encoded_short.h5"));
+        expect_format_error(file("encoded_short.h5"), "/layers/000000/encoded");
     }
 
     void shapes_must_agree()

@@ -1,5 +1,7 @@
 // llama-quantize's per-tensor type choice for its presets; the rules are listed in the header.
-#include "core/export/gguf_presets.h"
+#include "core/quant/gguf_presets.h"
+
+#include "core/model/model.h"
 
 #include <algorithm>
 #include <cctype>
@@ -519,6 +521,70 @@ std::vector<TensorChoice> choose_preset_types(const PresetInfo& preset, const Pr
         c.bytes = tensor_data_bytes(c.type, t.ne);
     }
     return out;
+}
+
+std::vector<PresetTensor> preset_tensors(const model::ModelConfig& c)
+{
+    auto ne = [](const std::vector<int64_t>& shape) {
+        std::vector<uint64_t> out;
+        for (auto it = shape.rbegin(); it != shape.rend(); ++it)
+            out.push_back(static_cast<uint64_t>(*it));
+        return out;
+    };
+    std::vector<PresetTensor> t;
+    t.push_back({"token_embd.weight", ne({c.vocab_size, c.hidden_size}), TensorType::F32});
+    for (int64_t i = 0; i < c.num_layers; ++i)
+        for (const model::BlockPart& p : model::block_parts())
+            if (auto shape = model::part_shape(c, p.name))
+                t.push_back(
+                    {"blk." + std::to_string(i) + "." + p.gguf, ne(*shape), TensorType::F32});
+    t.push_back({"output_norm.weight", ne({c.hidden_size}), TensorType::F32});
+    if (!c.tie_word_embeddings)
+        t.push_back({"output.weight", ne({c.vocab_size, c.hidden_size}), TensorType::F32});
+    return t;
+}
+
+PresetModel preset_model(const model::ModelConfig& c, bool has_imatrix)
+{
+    PresetModel m;
+    m.arch = model::gguf_architecture(c.arch);
+    m.n_layer = c.num_layers;
+    m.n_head = c.num_heads;
+    m.n_head_kv = c.num_kv_heads;
+    m.n_expert = 0;
+    m.has_imatrix = has_imatrix;
+    return m;
+}
+
+std::string preset_linear_name(int64_t block, const std::string& hf_linear_name)
+{
+    for (const model::BlockPart& p : model::block_parts())
+        if (p.linear && hf_linear_name == p.linear)
+            return "blk." + std::to_string(block) + "." + p.gguf;
+    throw InvalidArgument("'" + hf_linear_name + "' is not a linear layer of a decoder block");
+}
+
+const TensorChoice& PresetPlan::tensor(const std::string& gguf_name) const
+{
+    for (const TensorChoice& c : tensors)
+        if (c.name == gguf_name)
+            return c;
+    throw InvalidArgument("preset " + preset.name + ": the model has no tensor " + gguf_name);
+}
+
+const TensorChoice& PresetPlan::linear(int64_t block, const std::string& hf_linear_name) const
+{
+    return tensor(preset_linear_name(block, hf_linear_name));
+}
+
+PresetPlan plan_preset(const std::string& preset_name, const model::ModelConfig& config,
+                       bool has_imatrix)
+{
+    PresetPlan plan;
+    plan.preset = parse_preset(preset_name);
+    plan.tensors =
+        choose_preset_types(plan.preset, preset_model(config, has_imatrix), preset_tensors(config));
+    return plan;
 }
 
 }  // namespace zp::gguf

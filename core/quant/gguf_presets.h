@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "core/formats/gguf.h"
+#include "core/model/config.h"
 
 namespace zp::gguf {
 
@@ -122,5 +123,25 @@ uint64_t tensor_data_bytes(TensorType t, const std::vector<uint64_t>& ne);
 // pads the last one too).
 uint64_t preset_data_bytes(const std::vector<TensorChoice>& choices,
                            uint64_t alignment = kDefaultAlignment);
+
+// The tensors ZeroPoint's GGUF export writes for a model of this config (token_embd, every block's
+// parts under llama.cpp's names, output_norm, and output when untied) with their shapes, the norms
+// and biases as F32: the list choose_preset_types needs. And the model facts it reads
+// (general.architecture as the export writes it).
+std::vector<PresetTensor> preset_tensors(const model::ModelConfig& config);
+PresetModel preset_model(const model::ModelConfig& config, bool has_imatrix);
+// "blk.3.attn_q.weight" for (3, "q_proj"); InvalidArgument for an unknown linear name.
+std::string preset_linear_name(int64_t block, const std::string& hf_linear_name);
+
+// The type a preset gives each linear layer of a model, by (block, HF linear name), and the whole
+// plan: what `quantize --preset` quantizes each layer for and what `export --preset` writes.
+struct PresetPlan {
+    PresetInfo preset;
+    std::vector<TensorChoice> tensors;  // preset_tensors' order
+    const TensorChoice& linear(int64_t block, const std::string& hf_linear_name) const;
+    const TensorChoice& tensor(const std::string& gguf_name) const;  // InvalidArgument if absent
+};
+PresetPlan plan_preset(const std::string& preset_name, const model::ModelConfig& config,
+                       bool has_imatrix);
 
 }  // namespace zp::gguf

@@ -175,6 +175,16 @@ at::Tensor load_finite(const WeightSource& s, const std::string& name)
     return t;
 }
 
+// [out, in] of a linear layer of the config; InvalidArgument (prefixed by where) if none.
+std::vector<int64_t> linear_shape(const ModelConfig& c, const std::string& name,
+                                  const std::string& where)
+{
+    auto want = part_shape(c, linear_module(name) + ".weight");
+    if (!want)
+        throw InvalidArgument(where + "the model has no such linear layer");
+    return *want;
+}
+
 }  // namespace
 
 struct Model::Impl {
@@ -331,10 +341,8 @@ void Model::set_encoded_linear(int64_t i, const std::string& name, gguf::TensorT
 {
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + name + ": ";
-    auto want = part_shape(config(), linear_module(name) + ".weight");
-    if (!want)
-        throw InvalidArgument(where + "the model has no such linear layer");
-    const int64_t out = (*want)[0], in = (*want)[1];
+    const std::vector<int64_t> want = linear_shape(config(), name, where);
+    const int64_t out = want[0], in = want[1];
     if (!gguf::can_dequantize(type))
         throw InvalidArgument(where + "block type " + std::to_string(static_cast<uint32_t>(type)) +
                               " cannot be read");
@@ -344,7 +352,7 @@ void Model::set_encoded_linear(int64_t i, const std::string& name, gguf::TensorT
                               tt.name + " blocks");
     const int64_t size = out * static_cast<int64_t>(gguf::row_bytes(type, in));
     if (!bytes.defined() || bytes.scalar_type() != at::kByte || bytes.numel() != size)
-        throw InvalidArgument(where + tt.name + " " + shape_str(*want) + " needs " +
+        throw InvalidArgument(where + tt.name + " " + shape_str(want) + " needs " +
                               std::to_string(size) + " bytes, got " +
                               (bytes.defined() ? std::to_string(bytes.numel()) : "none"));
     Impl::QuantizedLinear q;
@@ -392,13 +400,11 @@ void Model::set_quantized_linear(int64_t i, const std::string& name, const at::T
 {
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + name + ": ";
-    auto want = part_shape(config(), linear_module(name) + ".weight");
-    if (!want)
-        throw InvalidArgument(where + "the model has no such linear layer");
-    const int64_t out = (*want)[0], in = (*want)[1];
-    if (!codes.defined() || codes.scalar_type() != at::kByte || codes.sizes().vec() != *want)
+    const std::vector<int64_t> want = linear_shape(config(), name, where);
+    const int64_t out = want[0], in = want[1];
+    if (!codes.defined() || codes.scalar_type() != at::kByte || codes.sizes().vec() != want)
         throw InvalidArgument(
-            where + "codes must be uint8 " + shape_str(*want) + ", got " +
+            where + "codes must be uint8 " + shape_str(want) + ", got " +
             (codes.defined() ? shape_str(codes.sizes().vec()) : std::string("(undefined)")));
     if (group_size <= 0 || group_size > in)
         throw InvalidArgument(where + "group size " + std::to_string(group_size) +

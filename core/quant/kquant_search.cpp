@@ -1214,6 +1214,41 @@ KquantResult run_blocks(const Layout& L, const Input& in, int mode)
     return res;
 }
 
+// Calls f(Tag<P>{}) with the parameter struct P of a written type (one switch for every entry
+// point).
+template <class P>
+struct Tag {
+    using type = P;
+};
+template <class F>
+KquantResult with_params(TensorType t, F&& f)
+{
+    switch (t) {
+        case TensorType::Q2_K:
+            return f(Tag<gguf::ParamsQ2_K>{});
+        case TensorType::Q3_K:
+            return f(Tag<gguf::ParamsQ3_K>{});
+        case TensorType::Q4_K:
+            return f(Tag<gguf::ParamsQ4_K>{});
+        case TensorType::Q5_K:
+            return f(Tag<gguf::ParamsQ5_K>{});
+        case TensorType::Q6_K:
+            return f(Tag<gguf::ParamsQ6_K>{});
+        case TensorType::Q4_0:
+            return f(Tag<gguf::ParamsQ4_0>{});
+        case TensorType::Q5_0:
+            return f(Tag<gguf::ParamsQ5_0>{});
+        case TensorType::Q8_0:
+            return f(Tag<gguf::ParamsQ8_0>{});
+        case TensorType::Q4_1:
+        case TensorType::Q5_1:
+            return f(Tag<ParamsAffine1>{});
+        default:
+            break;
+    }
+    throw InvalidArgument("kquant: unreachable type");
+}
+
 // r's parameters with the codes q (generic, clamped to qmin..qmax): bytes, values, loss.
 template <class P>
 KquantResult encode_blocks(const Layout& L, const Input& in, const KquantResult& r,
@@ -1265,30 +1300,8 @@ KquantResult run(const at::Tensor& W, const at::Tensor& h, TensorType type, int 
         res.values = at::zeros(in.out_shape, at::kFloat);
         return res;
     }
-    switch (type) {
-        case TensorType::Q2_K:
-            return run_blocks<gguf::ParamsQ2_K>(L, in, mode);
-        case TensorType::Q3_K:
-            return run_blocks<gguf::ParamsQ3_K>(L, in, mode);
-        case TensorType::Q4_K:
-            return run_blocks<gguf::ParamsQ4_K>(L, in, mode);
-        case TensorType::Q5_K:
-            return run_blocks<gguf::ParamsQ5_K>(L, in, mode);
-        case TensorType::Q6_K:
-            return run_blocks<gguf::ParamsQ6_K>(L, in, mode);
-        case TensorType::Q4_0:
-            return run_blocks<gguf::ParamsQ4_0>(L, in, mode);
-        case TensorType::Q5_0:
-            return run_blocks<gguf::ParamsQ5_0>(L, in, mode);
-        case TensorType::Q8_0:
-            return run_blocks<gguf::ParamsQ8_0>(L, in, mode);
-        case TensorType::Q4_1:
-        case TensorType::Q5_1:
-            return run_blocks<ParamsAffine1>(L, in, mode);
-        default:
-            break;
-    }
-    throw InvalidArgument("kquant search: unreachable type");
+    return with_params(
+        type, [&](auto tag) { return run_blocks<typename decltype(tag)::type>(L, in, mode); });
 }
 
 }  // namespace
@@ -1356,30 +1369,9 @@ KquantResult kquant_encode(const KquantResult& r, const at::Tensor& q, const at:
         throw InvalidArgument(what + ": the codes must be an integer tensor of the weights' shape");
     const at::Tensor qi = q.to(at::kCPU).to(at::kInt).contiguous();
     const int32_t* qp = qi.data_ptr<int32_t>();
-    switch (r.type) {
-        case TensorType::Q2_K:
-            return encode_blocks<gguf::ParamsQ2_K>(L, in, r, qp);
-        case TensorType::Q3_K:
-            return encode_blocks<gguf::ParamsQ3_K>(L, in, r, qp);
-        case TensorType::Q4_K:
-            return encode_blocks<gguf::ParamsQ4_K>(L, in, r, qp);
-        case TensorType::Q5_K:
-            return encode_blocks<gguf::ParamsQ5_K>(L, in, r, qp);
-        case TensorType::Q6_K:
-            return encode_blocks<gguf::ParamsQ6_K>(L, in, r, qp);
-        case TensorType::Q4_0:
-            return encode_blocks<gguf::ParamsQ4_0>(L, in, r, qp);
-        case TensorType::Q5_0:
-            return encode_blocks<gguf::ParamsQ5_0>(L, in, r, qp);
-        case TensorType::Q8_0:
-            return encode_blocks<gguf::ParamsQ8_0>(L, in, r, qp);
-        case TensorType::Q4_1:
-        case TensorType::Q5_1:
-            return encode_blocks<ParamsAffine1>(L, in, r, qp);
-        default:
-            break;
-    }
-    throw InvalidArgument(what + ": unreachable type");
+    return with_params(r.type, [&](auto tag) {
+        return encode_blocks<typename decltype(tag)::type>(L, in, r, qp);
+    });
 }
 
 }  // namespace zp::quant

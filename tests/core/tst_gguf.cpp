@@ -200,7 +200,7 @@ private:
     QString run_python_check(const std::string& manifest_path)
     {
         return test::run_python_reader(
-            QFINDTESTDATA("../python/check_gguf.py"), {QString::fromStdString(manifest_path)},
+            QFINDTESTDATA("python/check_gguf.py"), {QString::fromStdString(manifest_path)},
             "python3 -m pip install gguf (packaging/setup.sh test does)");
     }
 #define ZP_PYTHON_CHECK(manifest) ZP_PYTHON_READER(run_python_check(manifest))

@@ -484,7 +484,7 @@ private Q_SLOTS:
         mf.write(QByteArray::fromStdString(manifest.dump()));
         mf.close();
         ZP_PYTHON_READER(
-            test::run_python_reader(QFINDTESTDATA("../python/check_gguf.py"), {mpath},
+            test::run_python_reader(QFINDTESTDATA("python/check_gguf.py"), {mpath},
                                     "packaging/setup.sh test (pip install gguf numpy)"));
     }
 
@@ -547,7 +547,7 @@ private Q_SLOTS:
         mf.write(QByteArray::fromStdString(manifest.dump()));
         mf.close();
         ZP_PYTHON_READER(
-            test::run_python_reader(QFINDTESTDATA("../python/check_gguf.py"), {mpath},
+            test::run_python_reader(QFINDTESTDATA("python/check_gguf.py"), {mpath},
                                     "packaging/setup.sh test (pip install gguf numpy)"));
     }
 

@@ -550,10 +550,9 @@ private Q_SLOTS:
             });
         w.write(file("kquants.gguf"));
         std::ofstream(file("kquants.json")) << m.dump(1);
-        ZP_PYTHON_READER(
-            test::run_python_reader(QFINDTESTDATA("python/check_gguf.py"),
-                                    {QString::fromStdString(file("kquants.json"))},
-                                    "python3 -m pip install gguf (packaging/setup.sh test does)"));
+        ZP_PYTHON_READER(test::run_python_reader(
+            QFINDTESTDATA("python/check_gguf.py"), {QString::fromStdString(file("kquants.json"))},
+            "python3 -m pip install gguf (packaging/setup.sh test does)"));
     }
 };
 

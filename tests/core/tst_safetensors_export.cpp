@@ -206,8 +206,7 @@ private:
     QString run_python_check(const std::string& manifest_path)
     {
         return test::run_python_reader(
-            QFINDTESTDATA("python/check_safetensors.py"),
-            {QString::fromStdString(manifest_path)},
+            QFINDTESTDATA("python/check_safetensors.py"), {QString::fromStdString(manifest_path)},
             "python3 -m pip install safetensors numpy (packaging/setup.sh test does)");
     }
 

@@ -1,4 +1,4 @@
-// One lazy column block of GPTQ (core/ALGORITHMS.md section 5): the columns of the block quantized
+// One lazy column block of GPTQ (core/MATHS.md section 5): the columns of the block quantized
 // in turn with the given per-column parameters, each column's error fed back into the block's later
 // columns through the upper Cholesky factor of H^-1.
 //

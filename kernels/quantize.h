@@ -1,4 +1,4 @@
-// Uniform quantization with per-(row, group) scale and real-valued zero-point (core/ALGORITHMS.md
+// Uniform quantization with per-(row, group) scale and real-valued zero-point (core/MATHS.md
 // 1).
 //
 // Shapes: w [rows, cols] float32/float64; scale, zero [rows, G] with G = ceil(cols / g) (g = group

@@ -1,4 +1,4 @@
-// The uniform quantizer with a real-valued zero-point (core/ALGORITHMS.md section 1), as scalar
+// The uniform quantizer with a real-valued zero-point (core/MATHS.md section 1), as scalar
 // functions shared by the CPU and CUDA kernels and by the references. One definition, so that the
 // codes a kernel writes, the loss the search reports and the loss the tests recompute agree bit
 // for bit.

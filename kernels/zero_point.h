@@ -1,4 +1,4 @@
-// NeUQI zero-point and scale search (core/ALGORITHMS.md sections 3-4) and NeUQI-int.
+// NeUQI zero-point and scale search (core/MATHS.md sections 3-4) and NeUQI-int.
 //
 // Shapes: w [rows, cols] float32 or float64, on CPU (or CUDA with a CUDA build); h [cols]
 // importance

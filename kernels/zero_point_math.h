@@ -1,4 +1,4 @@
-// NeUQI's zero-point solver for one (row, group) and one scale (core/ALGORITHMS.md sections 3-4),
+// NeUQI's zero-point solver for one (row, group) and one scale (core/MATHS.md sections 3-4),
 // as portable scalar code shared by the CPU kernel (one thread per group) and the CUDA kernel (one
 // thread per (group, scale candidate)).
 //

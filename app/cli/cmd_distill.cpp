@@ -1,4 +1,4 @@
-// zeropoint-cli distill: NeUQI's lightweight distillation of a saved session (core/ALGORITHMS.md
+// zeropoint-cli distill: NeUQI's lightweight distillation of a saved session (core/MATHS.md
 // section 7; core/pipeline/distill.h). The codes stay as they are; the scales, zero-points and
 // RMSNorm gains are trained against the original model, and a new session is written.
 #include <CLI/CLI.hpp>

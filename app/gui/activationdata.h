@@ -1,4 +1,4 @@
-// The numbers behind the Activations tab (RUQuant's argument, core/ALGORITHMS.md section 8),
+// The numbers behind the Activations tab (RUQuant's argument, core/MATHS.md section 8),
 // computed from real activations of one decoder block's linear-input group: the full-precision
 // model is run on calibration text up to that block and the group's input is captured; the group's
 // transform (the run's, or one built here with quant::build_group_transform) is applied stage by

@@ -1,5 +1,5 @@
 // `zeropoint --screenshots DIR --activations --tokenizer T --calib TEXT MODEL`: the Activations
-// tab before and after a W4A4 RUQuant job (RTN weights, clip 0.8 / 0.9 as core/ALGORITHMS.md
+// tab before and after a W4A4 RUQuant job (RTN weights, clip 0.8 / 0.9 as core/MATHS.md
 // section 8): first with a transform built in the view, then with the run's, plus the overview with
 // its activation-error heatmap. PNG files in DIR; done(exitCode) at the end.
 #pragma once

@@ -1,4 +1,4 @@
-// The Activations tab: RUQuant's argument (core/ALGORITHMS.md section 8) on real activations of a
+// The Activations tab: RUQuant's argument (core/MATHS.md section 8) on real activations of a
 // chosen block, linear-input group and token. The full-precision model runs on calibration text up
 // to the block and the group's input is captured; the group's transform is the run's (after a job
 // with a transform, or a session) or one built here for the chosen kind. Shown: the per-channel

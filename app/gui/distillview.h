@@ -1,4 +1,4 @@
-// The Distillation tab: NeUQI's lightweight distillation of the current result (core/ALGORITHMS.md
+// The Distillation tab: NeUQI's lightweight distillation of the current result (core/MATHS.md
 // section 7). The loss per step, drawn live while the job trains; per layer, how far the scales
 // or the zero-points moved from their initial values (a blocks x layer types heatmap, mean
 // |s - s0| / mean |s0| or the same for z); and a summary (steps, tokens, loss before and after).

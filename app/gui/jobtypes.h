@@ -36,7 +36,7 @@ struct JobSettings {
     int nsamples;         // N
     int seqlen;           // L (shortened to the model's context when the job runs)
     QString tokenizer;    // empty: the model's own (demo tokenizer, or tokenizer.json beside it)
-    // Weights' Min-Max clip and the activation side (RUQuant, core/ALGORITHMS.md section 8).
+    // Weights' Min-Max clip and the activation side (RUQuant, core/MATHS.md section 8).
     double wclip;        // weight clip ratio (swc)
     QString protect;     // NeUQI groups searched without clipping: off, auto, all or k sigmas
     QString preset;      // llama.cpp preset ("none", "Q4_K_M", ...): layers on its GGUF types
@@ -70,7 +70,7 @@ struct JobSettings {
     QString describe() const;
 };
 
-// A distillation job's settings (NeUQI's lightweight distillation, core/ALGORITHMS.md section 7):
+// A distillation job's settings (NeUQI's lightweight distillation, core/MATHS.md section 7):
 // the table's "distill" options and its own calibration draw. Defaults and ranges from the
 // run-options table.
 struct DistillSettings {

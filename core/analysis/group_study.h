@@ -1,7 +1,7 @@
 // Everything the teaching playground shows about one (row, group), computed in one call: the
 // Min-Max, NeUQI and NeUQI-int parameters, the parameters of the mode being shown (or a manual
 // scale and zero), the quantization grid, L(z) at the shown scale and L(s, z*(s)) over the scales.
-// Losses are weighted MSEs with h normalised to sum 1, as in the search (core/ALGORITHMS.md 2-4).
+// Losses are weighted MSEs with h normalised to sum 1, as in the search (core/MATHS.md 2-4).
 #pragma once
 
 #include <vector>

@@ -1,4 +1,4 @@
-// Calibration sets for the sequential pipeline (core/ALGORITHMS.md section 6): N sequences of L
+// Calibration sets for the sequential pipeline (core/MATHS.md section 6): N sequences of L
 // tokens drawn with a fixed seed from a plain text file, a JSON-lines file ({"text": ...} per line,
 // C4 style: a random window of a random document longer than L tokens) or a file of token ids.
 #pragma once

@@ -1,5 +1,5 @@
 // Evaluation and calibration corpora: WikiText-2 raw text, JSON-lines documents (C4), and the
-// token windows cut or drawn from them (core/ALGORITHMS.md section 6). Used by
+// token windows cut or drawn from them (core/MATHS.md section 6). Used by
 // core/data/calibration and core/eval/perplexity.
 #pragma once
 

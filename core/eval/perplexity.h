@@ -1,4 +1,4 @@
-// Perplexity as in GPTQ / NeUQI (core/ALGORITHMS.md section 6): non-overlapping windows of L
+// Perplexity as in GPTQ / NeUQI (core/MATHS.md section 6): non-overlapping windows of L
 // tokens, no BOS per window, the first token of each window not predicted, PPL = exp(sum NLL /
 // (windows * (L - 1))), NLL accumulated in float64.
 #pragma once

@@ -1,7 +1,7 @@
 // Whole models to GGUF (llama.cpp): a Model (its float weights), the QuantizedModel the pipeline
 // made of it, and its tokenizer -> one .gguf with architecture and tokenizer metadata; and the
 // QuantizedModel's Hessian diagonals -> a llama.cpp importance-matrix GGUF.
-// core/formats/FORMATS.md.
+// core/formats/LAYOUTS.md.
 //
 // Linear layers: the workbench's real zero-point quantizer maps exactly onto Q4_1 (2-4 bits) and
 // Q5_1 (5 bits) with fp16 (d, m) (core/formats/gguf_blocks.h); 6-8 bits become Q8_0, a symmetric

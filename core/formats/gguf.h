@@ -1,4 +1,4 @@
-// GGUF version 3 (llama.cpp's model container, core/formats/FORMATS.md): a writer (atomic:
+// GGUF version 3 (llama.cpp's model container, core/formats/LAYOUTS.md): a writer (atomic:
 // temporary file + rename; tensor data in memory or produced one tensor at a time while the file
 // streams out) and a reader that validates the file the way llama.cpp's gguf.cpp does before
 // trusting a byte of it. Every refusal is a FormatError naming the file and the field.

@@ -1,4 +1,4 @@
-// GGUF/ggml block formats (core/formats/FORMATS.md, llama.cpp's ggml-common.h): the workbench
+// GGUF/ggml block formats (core/formats/LAYOUTS.md, llama.cpp's ggml-common.h): the workbench
 // writes Q8_0, Q4_1, Q5_1 and the float types F32, F16, BF16, and reads those plus Q4_0, Q5_0 and
 // the K-quants Q2_K..Q6_K. Blocks run along a row (ne[0]); a block holds 32 elements, a K-quant
 // super-block 256.

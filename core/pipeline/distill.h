@@ -1,4 +1,4 @@
-// NeUQI's lightweight distillation (core/ALGORITHMS.md section 7): after quantization, the integer
+// NeUQI's lightweight distillation (core/MATHS.md section 7): after quantization, the integer
 // codes stay frozen and every per-group scale and zero-point is trained, with the RMSNorm gains
 // (and the q/k/v biases where the model has them), to bring the quantized model's final hidden
 // states (after the last norm) to the full-precision model's: MSE loss, AdamW (libtorch's) with
@@ -61,7 +61,7 @@ DistillResult distill(const model::Model& original, const quant::QuantizedModel&
 
 // W = scale * (codes - zero) per group of group_size columns (group index = column / group_size,
 // the last group may be shorter), as an autograd function whose backward is the closed form of
-// core/ALGORITHMS.md section 7: dL/dscale = sum_group dW * (code - zero), dL/dzero = -sum_group dW
+// core/MATHS.md section 7: dL/dscale = sum_group dW * (code - zero), dL/dzero = -sum_group dW
 // * scale (codes get no gradient). codes [out, in] uint8; scale, zero [out, ceil(in / group_size)]
 // float32 or float64 (both the same) on the same device. Returns [out, in] in their dtype.
 at::Tensor dequantize_trainable(const at::Tensor& codes, const at::Tensor& scale,

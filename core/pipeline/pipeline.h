@@ -1,4 +1,4 @@
-// The sequential quantization pipeline (core/ALGORITHMS.md section 5): one decoder block at a time,
+// The sequential quantization pipeline (core/MATHS.md section 5): one decoder block at a time,
 // sub-groups [q, k, v] -> [o] -> [gate, up] -> [down], each with its proxy Hessian collected from
 // the calibration activations as they are with the earlier sub-groups (and blocks) already
 // quantized; then the block is rerun with its quantized weights to give the next block's inputs.

@@ -1,5 +1,5 @@
 // Activation quantization as RUQuant (and DuQuant / OmniQuant before it) applies it at run time
-// (core/ALGORITHMS.md section 8): dynamic, per token, asymmetric min-max with a clip ratio. Fake
+// (core/MATHS.md section 8): dynamic, per token, asymmetric min-max with a clip ratio. Fake
 // quantization: the result is the dequantized value, in the input's dtype and shape.
 #pragma once
 

@@ -1,4 +1,4 @@
-// GPTQ / LDLQ with given quantization parameters (core/ALGORITHMS.md section 5): the (s, z) of
+// GPTQ / LDLQ with given quantization parameters (core/MATHS.md section 5): the (s, z) of
 // every (row, group) are computed once from the original weights by the chosen rule (Min-Max, NeUQI
 // or NeUQI-int, importance = damped diag H: "static groups"), then the columns are quantized in
 // act-order with error feedback through the upper Cholesky factor of H^-1 (lazy column blocks).

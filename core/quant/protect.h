@@ -2,7 +2,7 @@
 // k standard deviations away from its layer's mean gets the best parameters under which no weight
 // of the group is clipped, i.e. every weight is reconstructed within half a step. NeUQI with h = 1
 // otherwise trades one far-out weight (clipped by several steps) for a finer grid over the rest,
-// which the MSE rewards and the model does not (core/ALGORITHMS.md, "super-weights" in README).
+// which the MSE rewards and the model does not (core/MATHS.md, "super-weights" in README).
 //
 // Under the constraint the group's loss is pure rounding error, sum_i h_i s^2 d(w_i/s + z)^2 with
 // d(x) = x - round(x), and the feasible set is s >= (max - min) / 2^k with

@@ -1,5 +1,5 @@
 // Weight quantizers with per-(row, group) scale and real-valued zero-point: Min-Max, NeUQI and
-// NeUQI-int (core/ALGORITHMS.md sections 1-4), with the layer diagnostics of section 2.
+// NeUQI-int (core/MATHS.md sections 1-4), with the layer diagnostics of section 2.
 // Tensors may live on the CPU or a CUDA device; results come back on the weights' device.
 #pragma once
 

@@ -48,7 +48,7 @@ struct LayerResult {
     gguf::TensorType encoding = gguf::TensorType::F32;
     at::Tensor encoded;  // uint8 [out * row_bytes] CPU
     double diag_loss = 0.0,
-           diag_loss_minmax = 0.0;  // core/ALGORITHMS.md section 2, un-normalised h
+           diag_loss_minmax = 0.0;  // core/MATHS.md section 2, un-normalised h
     double proxy_loss = -1.0, proxy_loss_rtn_minmax = -1.0;  // tr(dW H dW^T); -1 when no H
     double relative_weight_error = 0.0;                      // ||W_hat - W||_F / ||W||_F
     double seconds = 0.0;

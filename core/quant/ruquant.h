@@ -1,4 +1,4 @@
-// RUQuant's per-group transforms (core/ALGORITHMS.md section 8) and the baselines that share its
+// RUQuant's per-group transforms (core/MATHS.md section 8) and the baselines that share its
 // engine.
 //
 // For every linear-input group of a decoder block (q/k/v read "q_proj"'s input, "o_proj",

@@ -1,4 +1,4 @@
-// RUQuant's optional stage 2 (core/ALGORITHMS.md section 8, step 5): fine-tune the global
+// RUQuant's optional stage 2 (core/MATHS.md section 8, step 5): fine-tune the global
 // Householder vectors of one decoder block against the block's full-precision output.
 //
 // The trainable parameters are the block's four Householder vectors v_g (one per linear-input

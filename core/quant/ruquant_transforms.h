@@ -1,4 +1,4 @@
-// The orthogonal transforms of RUQuant (core/ALGORITHMS.md section 8): Householder reflections and
+// The orthogonal transforms of RUQuant (core/MATHS.md section 8): Householder reflections and
 // 2x2 Givens rotations that map a vector onto a chosen target, the orthonormal Sylvester Hadamard,
 // the greedy block rotation shared by all blocks of a width (built from calibration activations),
 // DuQuant's zig-zag channel permutation and the global Householder over the full width.
@@ -60,7 +60,7 @@ struct BlockRotationOptions {
     bool flat_target = false;
 };
 
-// The greedy block rotation R [block, block] (core/ALGORITHMS.md 8 step 2), one matrix shared by
+// The greedy block rotation R [block, block] (core/MATHS.md 8 step 2), one matrix shared by
 // all width/block blocks: x' = x blockdiag(R, ..., R). x is [tokens, width] (float or double; any
 // device, read on the CPU in float64), width divisible by block.
 //
@@ -94,7 +94,7 @@ at::Tensor greedy_block_rotation(const at::Tensor& x, const BlockRotationOptions
 // Throws InvalidArgument (not 1-D, block < 1, width % block != 0 naming both).
 std::vector<int64_t> zigzag_permutation(const at::Tensor& channel_max, int64_t block);
 
-// The global reflection over the full width (core/ALGORITHMS.md 8 step 5): r = the row (token) of x
+// The global reflection over the full width (core/MATHS.md 8 step 5): r = the row (token) of x
 // [tokens, width] holding the largest |value|; t = u * |r| / |u| with u_i i.i.d. U[0,1) from
 // std::mt19937_64(seed); returns householder_map(r, t) [width, width] float64 (r H = t >= 0).
 // An all-zero x gives the identity. Throws InvalidArgument (not 2-D, empty), NumericError

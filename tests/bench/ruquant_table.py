@@ -15,7 +15,7 @@ Methods (rows):
   RUQuant + NeUQI         --transform ruquant --method rtn-neuqi (NeUQI parameters, RTN rounding)
   RUQuant + GPTQ/NeUQI    --transform ruquant --method gptq-neuqi
 
-Clip ratios follow core/ALGORITHMS.md 8: W4A4 --aclip 0.9 --wclip 0.8, otherwise 1.0 / 1.0.
+Clip ratios follow core/MATHS.md 8: W4A4 --aclip 0.9 --wclip 0.8, otherwise 1.0 / 1.0.
 
     python3 tests/bench/ruquant_table.py --cli build/app/zeropoint-cli \
         --model ../shared/assets/models/stories260K.bin --tokenizer ../shared/assets/tokenizers/tok512.bin \

@@ -1,5 +1,5 @@
 // core/quant/act_quant: RUQuant's per-token activation quantizer against a scalar reference
-// written here from core/ALGORITHMS.md section 8 (and the released code's conventions: scale
+// written here from core/MATHS.md section 8 (and the released code's conventions: scale
 // clamped to [1e-5, 1e4], zero-point rounded after clamping); 16 bits is exactly the identity.
 #undef slots
 #include <ATen/ATen.h>

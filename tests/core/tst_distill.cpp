@@ -1,4 +1,4 @@
-// core/pipeline/distill: NeUQI's lightweight distillation (core/ALGORITHMS.md section 7) on the
+// core/pipeline/distill: NeUQI's lightweight distillation (core/MATHS.md section 7) on the
 // real stories260K model. The closed-form gradients of the trainable dequantization against
 // autograd of the plain expression and against central finite differences (float64, a short last
 // group); codes bit-identical after training; the loss falls on a fixed batch; lr = 0 leaves every

@@ -124,7 +124,7 @@ bool bit_equal(const at::Tensor& a, const at::Tensor& b)
     return x.sizes() == y.sizes() && std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0;
 }
 
-// Test-side llama q/k permutation, written from core/formats/FORMATS.md (independent of the
+// Test-side llama q/k permutation, written from core/formats/LAYOUTS.md (independent of the
 // exporter's).
 at::Tensor permute_rows(const at::Tensor& w, int64_t n_head)
 {

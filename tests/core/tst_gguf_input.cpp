@@ -3,7 +3,7 @@
 //
 // References, none of them the code under test:
 //   * a per-element scalar dequantization written here from the block layouts (ggml-common.h,
-//     core/formats/FORMATS.md), for hand-built blocks of every type;
+//     core/formats/LAYOUTS.md), for hand-built blocks of every type;
 //   * the PyPI `gguf` package (gguf.quants.dequantize, through tests/python/check_gguf.py) on a
 //     file of random blocks of every type, and on tensors of the real SmolLM2-135M-Instruct Q4_1
 //     file where packaging/setup.sh fetched it (ZP_SMOLLM2_GGUF, else the cache path);
@@ -233,7 +233,7 @@ std::vector<uint64_t> ne_of(const at::Tensor& t)
 }
 
 // HF [H * d, ...] rows -> llama.cpp's order: per head, row 2i = HF row i, row 2i + 1 = HF row
-// i + d/2 (core/formats/FORMATS.md), written as an explicit row loop.
+// i + d/2 (core/formats/LAYOUTS.md), written as an explicit row loop.
 at::Tensor permute_for_llama(const at::Tensor& w, int64_t heads)
 {
     const int64_t d = w.size(0) / heads;

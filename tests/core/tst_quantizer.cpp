@@ -27,7 +27,7 @@ std::vector<T> values(const at::Tensor& t)
     return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }
 
-// Scalar references written from core/ALGORITHMS.md sections 1-2 apart from the code under test
+// Scalar references written from core/MATHS.md sections 1-2 apart from the code under test
 // (plain loops, like ggml's *_ref functions). W [rows, cols] row-major float32 like the layer, its
 // parameters [rows, ceil(cols / g)] float32 (group = column / g, the last one shorter when g does
 // not divide cols): code = clamp(round(w/s + z), 0, N-1) (half to even) and

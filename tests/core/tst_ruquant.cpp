@@ -1,4 +1,4 @@
-// core/quant/ruquant: RUQuant's per-group transforms and the baselines (core/ALGORITHMS.md section
+// core/quant/ruquant: RUQuant's per-group transforms and the baselines (core/MATHS.md section
 // 8). The composite Q is checked against a reference product of plain matrices built here
 // (diag(1/s), kron(I, R0), a permutation matrix, kron(I, R1), I - 2uu^T), the smoothing scales
 // against a scalar loop of the SmoothQuant formula, the rotations for orthogonality in float64, the

@@ -58,7 +58,7 @@ HostGroup prepare(const double* w, const double* h, int n)
     return g;
 }
 
-// The loss of offset o at scale s, written here from core/ALGORITHMS.md section 3 (plain loop).
+// The loss of offset o at scale s, written here from core/MATHS.md section 3 (plain loop).
 double loss_at(const HostGroup& g, double s, int levels, double o)
 {
     double acc = 0.0;

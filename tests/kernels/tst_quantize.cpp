@@ -15,7 +15,7 @@ using namespace zp::kernels;
 
 namespace {
 
-// Min-Max with clip factor b, written from core/ALGORITHMS.md section 1 apart from the kernels (a
+// Min-Max with clip factor b, written from core/MATHS.md section 1 apart from the kernels (a
 // plain loop, like ggml's *_ref functions): per group of g values of a row, s = b (max - min) / (N
 // - 1), z = round(-min / s - (1 - b)(N - 1) / (2 b)) (half to even); a constant group gets s = 1,
 // z = round(-min).

@@ -52,7 +52,7 @@ std::vector<T> values(const at::Tensor& t)
     return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }
 
-// Scalar references written from core/ALGORITHMS.md sections 1-2, apart from the kernels (plain
+// Scalar references written from core/MATHS.md sections 1-2, apart from the kernels (plain
 // loops over vectors, like ggml's *_ref functions). The arithmetic runs in T, the dtype of the
 // weights and of the stored parameters. w: [rows, cols] row-major, h: [cols], parameters: [rows, G]
 // with G = ceil(cols / g): group j is columns j*g .. min((j+1)*g, cols) - 1, so when g does not

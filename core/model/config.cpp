@@ -1,5 +1,6 @@
 #include "core/model/config.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -9,56 +10,13 @@
 #include "core/common/error.h"
 #include "core/common/json_strict.h"
 #include "core/common/text.h"
+#include "core/model/architecture.h"
 
 namespace zp::model {
 
 using nlohmann::json;
 
-const char* architecture_name(Architecture a)
-{
-    switch (a) {
-        case Architecture::llama:
-            return "llama";
-        case Architecture::mistral:
-            return "mistral";
-        case Architecture::qwen2:
-            return "qwen2";
-        case Architecture::qwen3:
-            return "qwen3";
-    }
-    return "llama";
-}
-
-const char* gguf_architecture(Architecture a)
-{
-    switch (a) {
-        case Architecture::llama:
-        case Architecture::mistral:
-            return "llama";  // llama.cpp loads Mistral as llama
-        case Architecture::qwen2:
-            return "qwen2";
-        case Architecture::qwen3:
-            return "qwen3";
-    }
-    return "llama";
-}
-
 namespace {
-
-const char* hf_class_name(Architecture a)
-{
-    switch (a) {
-        case Architecture::llama:
-            return "LlamaForCausalLM";
-        case Architecture::mistral:
-            return "MistralForCausalLM";
-        case Architecture::qwen2:
-            return "Qwen2ForCausalLM";
-        case Architecture::qwen3:
-            return "Qwen3ForCausalLM";
-    }
-    return "LlamaForCausalLM";
-}
 
 struct Reader {
     const json& j;
@@ -155,6 +113,10 @@ void validate_config(const ModelConfig& c, const std::string& origin)
         throw FormatError(origin + ": field 'rms_norm_eps' = " + buf +
                           " must be positive and at most 0.01 (real models use 1e-6 .. 1e-5)");
     }
+    if (c.sliding_window < 0)
+        bad("sliding_window", c.sliding_window, "must not be negative");
+    if (c.swa_pattern < 0)
+        bad("sliding_window_pattern", c.swa_pattern, "must not be negative");
     if (!(c.rope_theta > 0.0))
         throw FormatError(origin + ": field 'rope_theta' = " + std::to_string(c.rope_theta) +
                           " must be positive");
@@ -179,37 +141,40 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
     if (!archs.is_array() || archs.empty() || !archs[0].is_string())
         r.fail("architectures", "is not a non-empty list of strings: " + archs.dump());
     const std::string arch = archs[0].get<std::string>();
-    if (arch == "LlamaForCausalLM")
-        c.arch = Architecture::llama;
-    else if (arch == "MistralForCausalLM")
-        c.arch = Architecture::mistral;
-    else if (arch == "Qwen2ForCausalLM")
-        c.arch = Architecture::qwen2;
-    else if (arch == "Qwen3ForCausalLM")
-        c.arch = Architecture::qwen3;
-    else
-        r.fail("architectures",
-               "names unsupported architecture '" + arch +
-                   "' (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                   "Qwen3ForCausalLM)");
+    const ArchitectureInfo* info = find_hf_architecture(arch);
+    if (!info)
+        r.fail("architectures", "names unsupported architecture '" + arch +
+                                    "' (supported: " + supported_hf_classes() + ")");
+    c.arch = info->arch;
 
     // Fields that change the computation must name what this engine computes; accepting and
     // ignoring them would run another model's weights through the wrong network.
     if (r.has("model_type")) {
         const json& mt = j["model_type"];
         const std::string t = mt.is_string() ? mt.get<std::string>() : mt.dump();
-        if (t != "llama" && t != "mistral" && t != "qwen2" && t != "qwen3")
-            r.fail("model_type", "names unsupported model type '" + t +
-                                     "' (supported: llama, mistral, qwen2, qwen3)");
+        bool known = false;
+        std::string names;
+        for (const std::string& n : info->model_types) {
+            known = known || n == t;
+            names += (names.empty() ? "" : ", ") + n;
+        }
+        if (!known)
+            r.fail("model_type", "names model type '" + t + "', which is not " + arch +
+                                     "'s (expected " + names + ")");
     }
     for (const char* key : {"hidden_act", "hidden_activation"}) {
         if (!r.has(key))
             continue;
         const json& a = j[key];
         const std::string act = a.is_string() ? a.get<std::string>() : a.dump();
-        if (act != "silu" && act != "swish")
-            r.fail(key, "names unsupported activation '" + act +
-                            "' (supported: silu, the SwiGLU MLP of LLaMA, Mistral and Qwen)");
+        const bool ok = info->activation == Activation::silu
+                            ? act == "silu" || act == "swish"
+                            : act == "gelu_pytorch_tanh" || act == "gelu_new" || act == "gelu_fast";
+        if (!ok)
+            r.fail(key, "names activation '" + act + "', but " + arch + " computes " +
+                            (info->activation == Activation::silu
+                                 ? "silu (SwiGLU)"
+                                 : "the tanh approximation of GELU (gelu_pytorch_tanh)"));
     }
 
     c.hidden_size = r.required_int("hidden_size");
@@ -223,7 +188,8 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
     c.max_position = r.optional_int("max_position_embeddings", 2048);
     c.rope_theta = r.optional_double("rope_theta", 10000.0);
     c.rms_norm_eps = r.optional_double("rms_norm_eps", 1e-6);
-    c.tie_word_embeddings = r.optional_bool("tie_word_embeddings", false);
+    // Gemma ties its classifier to the embedding unless told otherwise.
+    c.tie_word_embeddings = r.optional_bool("tie_word_embeddings", c.arch == Architecture::gemma3);
     const auto bos = r.token_ids("bos_token_id");
     c.bos_id = bos.empty() ? -1 : bos[0];
     c.eos_ids = r.token_ids("eos_token_id");
@@ -242,10 +208,44 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
             c.attention_bias = true;
             break;
         case Architecture::qwen3:
+        case Architecture::gemma3:
             c.attention_bias = r.optional_bool("attention_bias", false);
             c.o_bias = c.attention_bias;
-            c.qk_norm = true;
             break;
+    }
+    c.qk_norm = info->qk_norm;
+    if (c.arch == Architecture::gemma3) {
+        c.sliding_window = r.optional_int("sliding_window", 0);
+        c.swa_pattern = r.optional_int(
+            "sliding_window_pattern", r.optional_int("_sliding_window_pattern", info->swa_pattern));
+        c.rope_local_theta = r.optional_double("rope_local_base_freq", info->rope_local_theta);
+        const double qs = r.optional_double("query_pre_attn_scalar", 0.0);
+        if (r.has("query_pre_attn_scalar") && !(qs > 0.0))
+            r.fail("query_pre_attn_scalar",
+                   "must be positive: " + j["query_pre_attn_scalar"].dump());
+        c.attn_scale = qs > 0.0 ? 1.0 / std::sqrt(qs) : 0.0;
+        c.attn_logit_softcap = r.optional_double("attn_logit_softcapping", 0.0);
+        c.final_logit_softcap = r.optional_double("final_logit_softcapping", 0.0);
+        if (r.has("use_bidirectional_attention") &&
+            r.optional_bool("use_bidirectional_attention", false))
+            r.fail("use_bidirectional_attention", "is true: only causal decoders are supported");
+        // layer_types (newer transformers) spells the pattern out; it must be the one above.
+        if (r.has("layer_types")) {
+            const json& lt = j["layer_types"];
+            if (!lt.is_array() || static_cast<int64_t>(lt.size()) != c.num_layers)
+                r.fail("layer_types", "is not a list of num_hidden_layers = " +
+                                          std::to_string(c.num_layers) + " names");
+            for (int64_t l = 0; l < c.num_layers; ++l) {
+                const std::string want =
+                    is_sliding_layer(c, l) ? "sliding_attention" : "full_attention";
+                if (!lt[l].is_string() || lt[l].get<std::string>() != want)
+                    r.fail("layer_types",
+                           "[" + std::to_string(l) + "] is " + lt[l].dump() +
+                               ", but sliding_window = " + std::to_string(c.sliding_window) +
+                               " with every " + std::to_string(c.swa_pattern) +
+                               "th layer global implies \"" + want + "\"");
+            }
+        }
     }
 
     if (r.has("rope_scaling")) {
@@ -294,8 +294,9 @@ ModelConfig parse_hf_config(const std::string& path)
 std::string to_hf_config_json(const ModelConfig& c)
 {
     json j;
-    j["architectures"] = {hf_class_name(c.arch)};
-    j["model_type"] = architecture_name(c.arch);
+    const ArchitectureInfo& info = architecture(c.arch);
+    j["architectures"] = {info.hf_class};
+    j["model_type"] = info.model_types.front();
     j["hidden_size"] = c.hidden_size;
     j["intermediate_size"] = c.intermediate_size;
     j["num_hidden_layers"] = c.num_layers;
@@ -307,9 +308,22 @@ std::string to_hf_config_json(const ModelConfig& c)
     j["rope_theta"] = c.rope_theta;
     j["rms_norm_eps"] = c.rms_norm_eps;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
-    j["hidden_act"] = "silu";
+    if (info.activation == Activation::silu)
+        j["hidden_act"] = "silu";
+    else
+        j["hidden_activation"] = "gelu_pytorch_tanh";
     if (c.arch != Architecture::qwen2)
         j["attention_bias"] = c.attention_bias;
+    if (c.arch == Architecture::gemma3) {
+        j["sliding_window"] = c.sliding_window;
+        j["sliding_window_pattern"] = c.swa_pattern;
+        j["rope_local_base_freq"] = c.rope_local_theta;
+        j["query_pre_attn_scalar"] = 1.0 / (attention_scale(c) * attention_scale(c));
+        if (c.attn_logit_softcap > 0.0)
+            j["attn_logit_softcapping"] = c.attn_logit_softcap;
+        if (c.final_logit_softcap > 0.0)
+            j["final_logit_softcapping"] = c.final_logit_softcap;
+    }
     if (c.bos_id >= 0)
         j["bos_token_id"] = c.bos_id;
     if (c.eos_ids.size() > 1)

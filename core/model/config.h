@@ -1,5 +1,7 @@
-// The architecture of a decoder-only LLM (LLaMA family, Mistral, Qwen2, Qwen3) as the engine needs
-// it, parsed from a Hugging Face config.json or a llama2.c checkpoint header.
+// The architecture of a decoder-only LLM (LLaMA family, Mistral, Qwen2, Qwen3, Gemma 3) as the
+// engine needs it, parsed from a Hugging Face config.json, a GGUF file's metadata or a llama2.c
+// checkpoint header. What is fixed per family (tensor names, norms, activation) is in
+// core/model/architecture.h; what varies between models of a family is here.
 #pragma once
 
 #include <cstdint>
@@ -8,11 +10,11 @@
 
 namespace zp::model {
 
-enum class Architecture { llama, mistral, qwen2, qwen3 };
+enum class Architecture { llama, mistral, qwen2, qwen3, gemma3 };
 
-// "llama", "mistral", "qwen2", "qwen3".
+// "llama", "mistral", "qwen2", "qwen3", "gemma3" (architecture(a).name).
 const char* architecture_name(Architecture a);
-// llama.cpp's general.architecture for it: "llama" (Mistral too), "qwen2", "qwen3".
+// llama.cpp's general.architecture for it: "llama" (Mistral too), "qwen2", "qwen3", "gemma3".
 const char* gguf_architecture(Architecture a);
 
 // RoPE frequency scaling (config.json "rope_scaling"); type none, linear or llama3.
@@ -40,9 +42,18 @@ struct ModelConfig {
     bool tie_word_embeddings = false;  // lm_head shares model.embed_tokens.weight
     bool attention_bias = false;  // q/k/v projections carry biases (Qwen2; llama attention_bias)
     bool o_bias = false;          // o_proj carries a bias (llama attention_bias = true)
-    bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
-    int64_t bos_id = 1;           // -1 if none
-    int64_t eos_id = 2;           // -1 if none; the first of eos_ids
+    bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3, Gemma 3)
+    // Sliding-window attention (Gemma 3): layers attend to at most `sliding_window` positions back
+    // (0: every layer attends globally), except every `swa_pattern`-th layer (1-based), which is
+    // global; sliding layers use RoPE base rope_local_theta without scaling.
+    int64_t sliding_window = 0;
+    int64_t swa_pattern = 0;
+    double rope_local_theta = 10000.0;
+    double attn_scale = 0.0;              // softmax scale of q.k; 0: 1 / sqrt(head_dim)
+    double attn_logit_softcap = 0.0;      // scores -> cap * tanh(scores / cap) when > 0 (Gemma 2)
+    double final_logit_softcap = 0.0;     // logits -> cap * tanh(logits / cap) when > 0 (Gemma 2)
+    int64_t bos_id = 1;                   // -1 if none
+    int64_t eos_id = 2;                   // -1 if none; the first of eos_ids
     std::vector<int64_t> eos_ids{2};      // every end-of-sequence id (Llama 3 lists several)
     std::string torch_dtype = "float32";  // dtype the checkpoint was saved in (informational)
 

@@ -9,6 +9,7 @@
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/gelu.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/silu.h>
 
@@ -91,14 +92,16 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps)
     return (y * weight.to(x.device(), at::kFloat)).to(x.scalar_type());
 }
 
-at::Tensor rope_inv_freq(const ModelConfig& c)
+at::Tensor rope_inv_freq(const ModelConfig& c, bool local)
 {
     const int64_t half = c.head_dim / 2;
     at::Tensor inv = at::empty({half}, at::kDouble);
     double* p = inv.data_ptr<double>();
-    const RopeScaling& s = c.rope_scaling;
+    // Sliding-window layers (Gemma 3) use their own base and no scaling.
+    const RopeScaling s = local ? RopeScaling{} : c.rope_scaling;
+    const double theta = local ? c.rope_local_theta : c.rope_theta;
     for (int64_t i = 0; i < half; ++i) {
-        double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / c.head_dim);
+        double f = 1.0 / std::pow(theta, static_cast<double>(2 * i) / c.head_dim);
         if (s.type == "linear") {
             f /= s.factor;
         } else if (s.type == "llama3") {
@@ -122,10 +125,10 @@ at::Tensor rope_inv_freq(const ModelConfig& c)
 }
 
 std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t start, int64_t length,
-                                              at::Device device, at::ScalarType dtype)
+                                              at::Device device, at::ScalarType dtype, bool local)
 {
     at::Tensor pos = at::arange(start, start + length, at::kDouble);
-    at::Tensor ang = pos.unsqueeze(1) * rope_inv_freq(c).unsqueeze(0);  // [length, hd/2]
+    at::Tensor ang = pos.unsqueeze(1) * rope_inv_freq(c, local).unsqueeze(0);  // [length, hd/2]
     ang = at::cat({ang, ang}, 1);
     return {ang.cos().to(device, dtype), ang.sin().to(device, dtype)};
 }
@@ -173,7 +176,8 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
     q = q.transpose(1, 2);  // [B, nh, T, hd]
     k = k.transpose(1, 2);
     v = v.transpose(1, 2);
-    auto [cos, sin] = rope_tables(c, pos0, T, x.device(), x.scalar_type());
+    const bool sliding = is_sliding_layer(c, block_index);
+    auto [cos, sin] = rope_tables(c, pos0, T, x.device(), x.scalar_type(), sliding);
     q = rewrite_attn("q", q * cos + rotate_half(q) * sin);
     k = rewrite_attn("k", k * cos + rotate_half(k) * sin);
     v = rewrite_attn("v", v);
@@ -191,7 +195,7 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
         k = k.repeat_interleave(nh / nkv, 1);
         v = v.repeat_interleave(nh / nkv, 1);
     }
-    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    const double scale = attention_scale(c);
     at::Tensor mask;
     if (T > 1) {
         // Keys are the last S positions ending with this call's: key j sits at position
@@ -200,8 +204,18 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
         mask = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(x.device()))
                    .triu(S - T + 1);
     }
+    if (sliding && S > c.sliding_window) {
+        // A sliding layer's query also ignores keys `sliding_window` or more positions back:
+        // query i - key j >= window, i.e. j <= i + S - T - window.
+        at::Tensor old = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(x.device()))
+                             .tril(S - T - c.sliding_window);
+        mask = mask.defined() ? mask.logical_or(old) : old;
+    }
+    const double cap = c.attn_logit_softcap;
     auto context = [&](const at::Tensor& qc, const at::Tensor& kc, const at::Tensor& vc) {
         at::Tensor scores = qc.to(at::kFloat).matmul(kc.to(at::kFloat).transpose(-2, -1)) * scale;
+        if (cap > 0.0)
+            scores = (scores / cap).tanh() * cap;
         if (mask.defined())
             scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
         return scores.softmax(-1).to(x.scalar_type()).matmul(vc);  // [b, nh, T, hd]
@@ -224,26 +238,37 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
     return out.view({B, T, nh * hd});
 }
 
-// hidden + o_proj(ctx) for a rewritten context.
-at::Tensor attention_output(const BlockWeights& w_in, const at::Tensor& hidden,
-                            const at::Tensor& ctx)
+// hidden + o_proj(ctx) for a rewritten context (normalized first where the family has a norm
+// there: Gemma's post_attention_layernorm).
+at::Tensor attention_output(const ModelConfig& c, const BlockWeights& w_in,
+                            const at::Tensor& hidden, const at::Tensor& ctx)
 {
     at::Tensor h3, h7;
-    return hidden + linear(ctx, on(w_in.o, hidden, h3), on(w_in.o_bias, hidden, h7));
+    at::Tensor y = linear(ctx, on(w_in.o, hidden, h3), on(w_in.o_bias, hidden, h7));
+    if (w_in.attn_out_norm.defined())
+        y = rms_norm(y, w_in.attn_out_norm, c.rms_norm_eps);
+    return hidden + y;
 }
 
-// silu(gate(x)) * up(x) for a rewritten MLP input.
-at::Tensor mlp_activation(const BlockWeights& w_in, const at::Tensor& x)
+// act(gate(x)) * up(x) for a rewritten MLP input: silu (SwiGLU) or tanh-GELU (GeGLU).
+at::Tensor mlp_activation(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& x)
 {
     at::Tensor h8, h9;
-    return at::silu(linear(x, on(w_in.gate, x, h8), at::Tensor())) *
-           linear(x, on(w_in.up, x, h9), at::Tensor());
+    const at::Tensor g = linear(x, on(w_in.gate, x, h8), at::Tensor());
+    const at::Tensor a = architecture(c.arch).activation == Activation::gelu_tanh
+                             ? at::gelu(g, "tanh")
+                             : at::silu(g);
+    return a * linear(x, on(w_in.up, x, h9), at::Tensor());
 }
 
-at::Tensor mlp_output(const BlockWeights& w_in, const at::Tensor& out, const at::Tensor& a)
+at::Tensor mlp_output(const ModelConfig& c, const BlockWeights& w_in, const at::Tensor& out,
+                      const at::Tensor& a)
 {
     at::Tensor h10;
-    return out + linear(a, on(w_in.down, out, h10), at::Tensor());
+    at::Tensor y = linear(a, on(w_in.down, out, h10), at::Tensor());
+    if (w_in.mlp_out_norm.defined())
+        y = rms_norm(y, w_in.mlp_out_norm, c.rms_norm_eps);
+    return out + y;
 }
 
 }  // namespace
@@ -266,14 +291,14 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
         rewrite("o_proj", attention_context(c, w_in, x, pos0, cache, hooks, block_index));
     if (observe)
         observe("o_proj", attn);
-    const at::Tensor out = attention_output(w_in, hidden, attn);
+    const at::Tensor out = attention_output(c, w_in, hidden, attn);
     x = rewrite("gate_proj", rms_norm(out, w_in.post_norm, c.rms_norm_eps));
     if (observe)
         observe("gate_proj", x);
-    at::Tensor a = rewrite("down_proj", mlp_activation(w_in, x));
+    at::Tensor a = rewrite("down_proj", mlp_activation(c, w_in, x));
     if (observe)
         observe("down_proj", a);
-    return mlp_output(w_in, out, a);
+    return mlp_output(c, w_in, out, a);
 }
 
 BlockStepper::BlockStepper(const ModelConfig& c, const BlockWeights& w, const at::Tensor& hidden,
@@ -298,14 +323,14 @@ void BlockStepper::advance(const BlockWeights& w)
             input_ = attention_context(c_, w, x, 0, nullptr, hooks_, block_);
             break;
         case 1:
-            out_ = attention_output(w, hidden_, x);
+            out_ = attention_output(c_, w, hidden_, x);
             input_ = rms_norm(out_, w.post_norm, c_.rms_norm_eps);
             break;
         case 2:
-            input_ = mlp_activation(w, x);
+            input_ = mlp_activation(c_, w, x);
             break;
         case 3:
-            input_ = mlp_output(w, out_, x);
+            input_ = mlp_output(c_, w, out_, x);
             out_ = at::Tensor();
             hidden_ = at::Tensor();
             break;
@@ -329,24 +354,29 @@ at::Tensor embed_tokens(const Model& m, const at::Tensor& ids, at::Device device
                                   " outside the vocabulary 0.." + std::to_string(V - 1));
     }
     at::Tensor e = m.embed_tokens().index_select(0, flat);
+    if (architecture(m.config().arch).embed_scaled)
+        e = e * static_cast<float>(std::sqrt(static_cast<double>(m.config().hidden_size)));
     return e.view({ids.size(0), ids.size(1), m.config().hidden_size}).to(device, dtype);
 }
 
 namespace {
 
-at::Tensor logits_with(const at::Tensor& hidden, const at::Tensor& norm, const at::Tensor& head,
-                       double eps)
+at::Tensor logits_with(const ModelConfig& c, const at::Tensor& hidden, const at::Tensor& norm,
+                       const at::Tensor& head)
 {
-    at::Tensor x = rms_norm(hidden, norm, eps);
+    at::Tensor x = rms_norm(hidden, norm, c.rms_norm_eps);
     at::Tensor holder;
-    return x.matmul(on(head, x, holder).t()).to(at::kFloat);
+    at::Tensor logits = x.matmul(on(head, x, holder).t()).to(at::kFloat);
+    if (c.final_logit_softcap > 0.0)
+        logits = (logits / c.final_logit_softcap).tanh() * c.final_logit_softcap;
+    return logits;
 }
 
 }  // namespace
 
 at::Tensor output_logits(const Model& m, const at::Tensor& hidden)
 {
-    return logits_with(hidden, m.final_norm(), m.lm_head(), m.config().rms_norm_eps);
+    return logits_with(m.config(), hidden, m.final_norm(), m.lm_head());
 }
 
 at::Tensor model_forward(const Model& m, const at::Tensor& ids, const ForwardOptions& opt)
@@ -396,7 +426,7 @@ at::Tensor Generator::feed(const std::vector<int32_t>& tokens)
                           static_cast<int64_t>(l));
     pos_ += static_cast<int64_t>(tokens.size());
     at::Tensor last = h.narrow(1, h.size(1) - 1, 1);
-    return logits_with(last, norm_, head_, c.rms_norm_eps).reshape({-1}).to(at::kCPU);
+    return logits_with(c, last, norm_, head_).reshape({-1}).to(at::kCPU);
 }
 
 void Generator::reset()

@@ -1,5 +1,8 @@
-// The forward pass of LLaMA / Mistral / Qwen2 / Qwen3 decoders: RMSNorm, RoPE (rotate_half, theta,
-// linear/llama3 scaling), grouped-query causal attention, SwiGLU MLP, tied or separate classifier.
+// The forward pass of LLaMA / Mistral / Qwen2 / Qwen3 / Gemma 3 decoders: RMSNorm, RoPE
+// (rotate_half, theta, linear/llama3 scaling), grouped-query causal attention (sliding-window
+// layers, q/k norms, soft-capping where the family has them), SwiGLU or GeGLU MLP, Gemma's norms
+// after attention and MLP and its scaled embedding, tied or separate classifier; what applies is
+// read from the architecture table (core/model/architecture.h).
 // Device-agnostic: computation runs where the hidden states live, in their dtype (float32 on CPU;
 // bf16/fp16 allowed on CUDA), with norms, softmax and logits accumulated in float32.
 #pragma once
@@ -34,12 +37,14 @@ const std::vector<std::string>& compute_dtype_names();
 // dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
-// RoPE inverse frequencies [head_dim / 2] (float64, CPU) after theta and rope_scaling.
-at::Tensor rope_inv_freq(const ModelConfig& c);
+// RoPE inverse frequencies [head_dim / 2] (float64, CPU) after theta and rope_scaling; `local`:
+// a sliding-window layer's (rope_local_theta, no scaling).
+at::Tensor rope_inv_freq(const ModelConfig& c, bool local = false);
 // cos and sin tables [length, head_dim] for positions start..start+length-1 (HF rotate_half
 // layout: the half-dimension frequencies repeated twice), on device in dtype.
 std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, int64_t start, int64_t length,
-                                              at::Device device, at::ScalarType dtype);
+                                              at::Device device, at::ScalarType dtype,
+                                              bool local = false);
 
 // Keys and values of one block seen so far: [B, num_kv_heads, S, head_dim] (undefined when empty).
 struct KvCache {

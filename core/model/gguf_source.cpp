@@ -177,15 +177,11 @@ GgufSource::GgufSource(const std::string& path) : path_(path), file_(gguf::read(
     const Meta m{file_};
     const std::string arch = m.string("general.architecture");
     ModelConfig& c = config_;
-    if (arch == "llama")
-        c.arch = Architecture::llama;
-    else if (arch == "qwen2")
-        c.arch = Architecture::qwen2;
-    else if (arch == "qwen3")
-        c.arch = Architecture::qwen3;
-    else
-        m.fail("general.architecture",
-               "'" + arch + "' is not supported (supported: llama, qwen2, qwen3)");
+    const ArchitectureInfo* info = find_gguf_architecture(arch);
+    if (!info)
+        m.fail("general.architecture", "'" + arch + "' is not supported (supported: " +
+                                           supported_gguf_architectures() + ")");
+    c.arch = info->arch;
     const std::string a = arch + ".";
     c.num_layers = m.count(a + "block_count");
     c.hidden_size = m.count(a + "embedding_length");
@@ -221,6 +217,18 @@ GgufSource::GgufSource(const std::string& path) : path_(path), file_(gguf::read(
             m.fail(a + "rope.scaling.type", "'" + st->s + "' is not supported (none or linear)");
         }
     }
+    if (info->swa_pattern > 0) {
+        // llama.cpp keeps the family's pattern and local RoPE base in code, not in the file.
+        c.sliding_window = m.count_or(a + "attention.sliding_window", 0);
+        c.swa_pattern = info->swa_pattern;
+        c.rope_local_theta = info->rope_local_theta;
+    }
+    // llama.cpp scales Gemma 3 27B's queries by 1 / sqrt(hidden / heads), every other model's
+    // by 1 / sqrt(key_length) (its query_pre_attn_scalar).
+    if (c.arch == Architecture::gemma3 && c.num_layers == 62)
+        c.attn_scale = 1.0 / std::sqrt(static_cast<double>(c.hidden_size / c.num_heads));
+    c.attn_logit_softcap = m.real_or(a + "attn_logit_softcapping", 0.0);
+    c.final_logit_softcap = m.real_or(a + "final_logit_softcapping", 0.0);
     if (file_.tensor("rope_freqs.weight"))
         throw FormatError(path_ +
                           ": tensor rope_freqs.weight: per-frequency RoPE factors (Llama 3.1 "
@@ -285,9 +293,9 @@ GgufSource::GgufSource(const std::string& path) : path_(path), file_(gguf::read(
         add("lm_head.weight", need_tensor("output.weight"), {c.vocab_size, c.hidden_size},
             "the token list (tokenizer.ggml.tokens) and " + a + "embedding_length", 0);
     // llama.cpp's converter permutes q/k rows (and biases) of arch "llama" only.
-    const bool permuted = c.arch == Architecture::llama;
+    const bool permuted = info->gguf_permutes_qk;
     for (int64_t l = 0; l < c.num_layers; ++l)
-        for (const BlockPart& p : block_parts()) {
+        for (const BlockPart& p : block_parts(c)) {
             const std::string gname = "blk." + std::to_string(l) + "." + p.gguf;
             const auto want = part_shape(c, p.name);
             if (!want) {

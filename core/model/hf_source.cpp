@@ -9,6 +9,7 @@
 #include "core/common/json_strict.h"
 #include "core/common/text.h"
 #include "core/formats/safetensors.h"
+#include "core/model/architecture.h"
 #include "core/model/weight_source.h"
 
 namespace zp::model {
@@ -40,7 +41,12 @@ public:
             throw FormatError(f.path() + ": tensor '" + name + "' has dtype " + info.dtype +
                               "; model weights must be F32, F16 or BF16");
         at::Tensor t = f.tensor(name);
-        return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat);
+        t = t.scalar_type() == at::kFloat ? t : t.to(at::kFloat);
+        // Gemma stores an RMSNorm gain g as g - 1 (architecture.h, hf_norm_offset).
+        const double offset = architecture(config_.arch).hf_norm_offset;
+        if (offset != 0.0 && is_norm_tensor(config_, name))
+            t = t.add(offset);
+        return t;
     }
 
     std::string file_of(const std::string& name) const override

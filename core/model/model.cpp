@@ -23,135 +23,6 @@ namespace zp::model {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string>& linear_names()
-{
-    static const std::vector<std::string> names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                   "gate_proj", "up_proj", "down_proj"};
-    return names;
-}
-
-std::string block_tensor_name(int64_t layer, const std::string& part)
-{
-    return "model.layers." + std::to_string(layer) + "." + part;
-}
-
-namespace {
-
-std::optional<std::vector<int64_t>> shape(std::vector<int64_t> s)
-{
-    return s;
-}
-
-}  // namespace
-
-// The shape the config implies for a part; nullopt when the config says the part is absent.
-std::optional<std::vector<int64_t>> part_shape(const ModelConfig& c, const std::string& part)
-{
-    const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.q_dim(), KV = c.kv_dim();
-    if (part == "input_layernorm.weight" || part == "post_attention_layernorm.weight")
-        return std::vector<int64_t>{H};
-    if (part == "self_attn.q_proj.weight")
-        return std::vector<int64_t>{Q, H};
-    if (part == "self_attn.k_proj.weight" || part == "self_attn.v_proj.weight")
-        return std::vector<int64_t>{KV, H};
-    if (part == "self_attn.o_proj.weight")
-        return std::vector<int64_t>{H, Q};
-    if (part == "self_attn.q_proj.bias")
-        return c.attention_bias ? shape({Q}) : std::nullopt;
-    if (part == "self_attn.k_proj.bias" || part == "self_attn.v_proj.bias")
-        return c.attention_bias ? shape({KV}) : std::nullopt;
-    if (part == "self_attn.o_proj.bias")
-        return c.o_bias ? shape({H}) : std::nullopt;
-    if (part == "self_attn.q_norm.weight" || part == "self_attn.k_norm.weight")
-        return c.qk_norm ? shape({c.head_dim}) : std::nullopt;
-    if (part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight")
-        return std::vector<int64_t>{I, H};
-    if (part == "mlp.down_proj.weight")
-        return std::vector<int64_t>{H, I};
-    return std::nullopt;
-}
-
-namespace {
-
-}  // namespace
-
-const std::vector<BlockPart>& block_parts()
-{
-    static const std::vector<BlockPart> parts = {
-        {"input_layernorm.weight", &BlockWeights::input_norm, nullptr, "attn_norm.weight"},
-        {"self_attn.q_proj.weight", &BlockWeights::q, "q_proj", "attn_q.weight"},
-        {"self_attn.k_proj.weight", &BlockWeights::k, "k_proj", "attn_k.weight"},
-        {"self_attn.v_proj.weight", &BlockWeights::v, "v_proj", "attn_v.weight"},
-        {"self_attn.o_proj.weight", &BlockWeights::o, "o_proj", "attn_output.weight"},
-        {"self_attn.q_proj.bias", &BlockWeights::q_bias, nullptr, "attn_q.bias"},
-        {"self_attn.k_proj.bias", &BlockWeights::k_bias, nullptr, "attn_k.bias"},
-        {"self_attn.v_proj.bias", &BlockWeights::v_bias, nullptr, "attn_v.bias"},
-        {"self_attn.o_proj.bias", &BlockWeights::o_bias, nullptr, "attn_output.bias"},
-        {"self_attn.q_norm.weight", &BlockWeights::q_norm, nullptr, "attn_q_norm.weight"},
-        {"self_attn.k_norm.weight", &BlockWeights::k_norm, nullptr, "attn_k_norm.weight"},
-        {"post_attention_layernorm.weight", &BlockWeights::post_norm, nullptr, "ffn_norm.weight"},
-        {"mlp.gate_proj.weight", &BlockWeights::gate, "gate_proj", "ffn_gate.weight"},
-        {"mlp.up_proj.weight", &BlockWeights::up, "up_proj", "ffn_up.weight"},
-        {"mlp.down_proj.weight", &BlockWeights::down, "down_proj", "ffn_down.weight"},
-    };
-    return parts;
-}
-
-std::string linear_module(const std::string& linear)
-{
-    for (const BlockPart& p : block_parts())
-        if (p.linear && linear == p.linear) {
-            const std::string n = p.name;
-            return n.substr(0, n.size() - std::string(".weight").size());
-        }
-    throw InvalidArgument(
-        "unknown linear layer '" + linear +
-        "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
-}
-
-std::string linear_prefix(int64_t block, const std::string& linear)
-{
-    return block_tensor_name(block, linear_module(linear));
-}
-
-std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& linear)
-{
-    return *part_shape(config, linear_module(linear) + ".weight");
-}
-
-const std::vector<LinearGroup>& linear_input_groups()
-{
-    static const std::vector<LinearGroup> g = {{"q_proj", {"q_proj", "k_proj", "v_proj"}},
-                                               {"o_proj", {"o_proj"}},
-                                               {"gate_proj", {"gate_proj", "up_proj"}},
-                                               {"down_proj", {"down_proj"}}};
-    return g;
-}
-
-at::Tensor& BlockWeights::linear(const std::string& name)
-{
-    for (const BlockPart& p : block_parts())
-        if (p.linear && name == p.linear)
-            return this->*p.member;
-    throw InvalidArgument(
-        "unknown linear layer '" + name +
-        "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
-}
-
-const at::Tensor& BlockWeights::linear(const std::string& name) const
-{
-    return const_cast<BlockWeights*>(this)->linear(name);
-}
-
-BlockWeights BlockWeights::to(at::Device device, at::ScalarType dtype, bool copy) const
-{
-    BlockWeights out;
-    for (const BlockPart& p : block_parts())
-        if ((this->*p.member).defined())
-            out.*p.member = (this->*p.member).to(device, dtype, /*non_blocking=*/false, copy);
-    return out;
-}
-
 namespace {
 
 // Every tensor is checked as it is read: a NaN or Inf weight would otherwise run through
@@ -243,7 +114,7 @@ Model::Model(std::unique_ptr<WeightSource> source) : impl_(std::make_unique<Impl
     if (!c.tie_word_embeddings)
         check("lm_head.weight", {c.vocab_size, c.hidden_size});
     for (int64_t l = 0; l < c.num_layers; ++l)
-        for (const BlockPart& p : block_parts())
+        for (const BlockPart& p : block_parts(c))
             if (auto want = part_shape(c, p.name))
                 check(block_tensor_name(l, p.name), *want);
 }
@@ -316,7 +187,7 @@ BlockWeights Model::block(int64_t i) const
     }
     if (!have) {
         const ModelConfig& c = config();
-        for (const BlockPart& p : block_parts())
+        for (const BlockPart& p : block_parts(config()))
             if (part_shape(c, p.name))
                 w.*p.member = load_finite(*impl_->src, block_tensor_name(i, p.name));
         std::lock_guard<std::mutex> lock(impl_->mu);
@@ -330,7 +201,7 @@ BlockWeights Model::block(int64_t i) const
                                    static_cast<uint64_t>(q.encoded.numel()), q.type, q.out, q.in)
                 : kernels::dequantize(q.codes, q.scale, q.zero, q.group_size);
     for (const auto& [name, t] : part_overlays)
-        for (const BlockPart& p : block_parts())
+        for (const BlockPart& p : block_parts(config()))
             if (name == p.name)
                 w.*p.member = t.clone();
     return w;
@@ -369,7 +240,7 @@ void Model::set_block_part(int64_t i, const std::string& part, const at::Tensor&
     impl_->check_index(i);
     const std::string where = "block " + std::to_string(i) + " " + part + ": ";
     const BlockPart* bp = nullptr;
-    for (const BlockPart& p : block_parts())
+    for (const BlockPart& p : block_parts(config()))
         if (part == p.name)
             bp = &p;
     if (!bp)
@@ -428,7 +299,7 @@ void Model::set_block(int64_t i, const BlockWeights& w)
     impl_->check_index(i);
     const ModelConfig& c = config();
     BlockWeights stored;
-    for (const BlockPart& p : block_parts()) {
+    for (const BlockPart& p : block_parts(config())) {
         const at::Tensor& t = w.*p.member;
         auto want = part_shape(c, p.name);
         if (!want) {

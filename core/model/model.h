@@ -16,62 +16,10 @@
 #include "core/formats/gguf.h"
 
 #include "core/common/progress.h"
+#include "core/model/architecture.h"
 #include "core/model/config.h"
 
 namespace zp::model {
-
-// The seven linear layers of a block, in pipeline order: q_proj, k_proj, v_proj, o_proj,
-// gate_proj, up_proj, down_proj (the HF module names).
-const std::vector<std::string>& linear_names();
-
-// One decoder block. Optional tensors are undefined (t.defined() == false) when the model has none.
-struct BlockWeights {
-    at::Tensor input_norm;              // [hidden] RMSNorm gain before attention
-    at::Tensor q, k, v, o;              // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
-    at::Tensor q_bias, k_bias, v_bias;  // [q_dim], [kv_dim], [kv_dim] (Qwen2, attention_bias)
-    at::Tensor o_bias;                  // [hidden] (llama attention_bias only)
-    at::Tensor q_norm, k_norm;          // [head_dim] per-head RMSNorm gains (Qwen3)
-    at::Tensor post_norm;               // [hidden] RMSNorm gain before the MLP
-    at::Tensor gate, up, down;          // [inter, hidden] x2, [hidden, inter]
-
-    // The weight of a linear layer by HF module name ("q_proj"...); InvalidArgument if unknown.
-    at::Tensor& linear(const std::string& name);
-    const at::Tensor& linear(const std::string& name) const;
-    // Every defined tensor converted (device, dtype; copied even if already there when copy);
-    // undefined ones stay undefined.
-    BlockWeights to(at::Device device, at::ScalarType dtype, bool copy = false) const;
-};
-
-// The HF tensor name of a block part: block_tensor_name(3, "self_attn.q_proj.weight") is
-// "model.layers.3.self_attn.q_proj.weight".
-std::string block_tensor_name(int64_t layer, const std::string& part);
-
-// The decoder block's layout: every tensor of a block in the HF layout, in the order HF
-// checkpoints (and export_hf) list them. The one table that loading, checking, replacing and every
-// exporter read.
-struct BlockPart {
-    const char* name;                  // "self_attn.q_proj.weight"
-    at::Tensor BlockWeights::*member;  // where BlockWeights keeps it
-    const char* linear;                // "q_proj" for a linear layer's weight, else nullptr
-    const char* gguf;                  // llama.cpp's name in a block: "attn_q.weight"
-};
-const std::vector<BlockPart>& block_parts();
-// The shape `config` implies for a part; nullopt where the config says the part is absent
-// (biases, q/k norms). `part` is a BlockPart::name.
-std::optional<std::vector<int64_t>> part_shape(const ModelConfig& config, const std::string& part);
-// "q_proj" -> "self_attn.q_proj", "gate_proj" -> "mlp.gate_proj"; InvalidArgument if unknown.
-std::string linear_module(const std::string& linear);
-// "model.layers.3.self_attn.q_proj" (add ".weight" for the tensor).
-std::string linear_prefix(int64_t block, const std::string& linear);
-// {out_features, in_features} of a linear layer under `config`; InvalidArgument if unknown.
-std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& linear);
-// The linears that read the same input, in pipeline order: [q, k, v] (the attention input),
-// [o], [gate, up] (the MLP input), [down]. `input` names the linear whose input the group reads.
-struct LinearGroup {
-    const char* input;
-    std::vector<std::string> layers;
-};
-const std::vector<LinearGroup>& linear_input_groups();
 
 // Rewrites of the activations inside a block's forward, for activation quantization and online
 // rotations (RUQuant; core/quant builds them). linear_input(block, name, x) rewrites the input

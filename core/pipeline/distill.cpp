@@ -218,7 +218,7 @@ DistillResult distill(const model::Model& original, const quant::QuantizedModel&
     for (int64_t b = 0; b < c.num_layers; ++b) {
         TrainBlock& tb = blocks[size_t(b)];
         tb.base = original.block(b).to(dev, at::kFloat, /*copy=*/true);
-        for (const model::BlockPart& p : model::block_parts()) {
+        for (const model::BlockPart& p : model::block_parts(c)) {
             at::Tensor& t = tb.base.*p.member;
             if (p.linear || !t.defined())
                 continue;

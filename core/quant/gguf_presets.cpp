@@ -534,7 +534,7 @@ std::vector<PresetTensor> preset_tensors(const model::ModelConfig& c)
     std::vector<PresetTensor> t;
     t.push_back({"token_embd.weight", ne({c.vocab_size, c.hidden_size}), TensorType::F32});
     for (int64_t i = 0; i < c.num_layers; ++i)
-        for (const model::BlockPart& p : model::block_parts())
+        for (const model::BlockPart& p : model::block_parts(c))
             if (auto shape = model::part_shape(c, p.name))
                 t.push_back(
                     {"blk." + std::to_string(i) + "." + p.gguf, ne(*shape), TensorType::F32});
@@ -558,10 +558,11 @@ PresetModel preset_model(const model::ModelConfig& c, bool has_imatrix)
 
 std::string preset_linear_name(int64_t block, const std::string& hf_linear_name)
 {
-    for (const model::BlockPart& p : model::block_parts())
-        if (p.linear && hf_linear_name == p.linear)
-            return "blk." + std::to_string(block) + "." + p.gguf;
-    throw InvalidArgument("'" + hf_linear_name + "' is not a linear layer of a decoder block");
+    try {
+        return "blk." + std::to_string(block) + "." + model::linear_part(hf_linear_name).gguf;
+    } catch (const InvalidArgument&) {
+        throw InvalidArgument("'" + hf_linear_name + "' is not a linear layer of a decoder block");
+    }
 }
 
 const TensorChoice& PresetPlan::tensor(const std::string& gguf_name) const

@@ -336,7 +336,9 @@ struct TinyModel {
         if (!tied)
             add("output.weight", hf.at("lm_head.weight"));
         for (int64_t l = 0; l < layers; ++l)
-            for (const model::BlockPart& p : model::block_parts()) {
+            // Every family written here (llama, qwen2, qwen3) has LLaMA's part list.
+            for (const model::BlockPart& p :
+                 model::architecture(model::Architecture::llama).parts) {
                 auto it = hf.find(model::block_tensor_name(l, p.name));
                 if (it == hf.end())
                     continue;
@@ -619,7 +621,7 @@ private Q_SLOTS:
         int checked = 0;
         for (int64_t l = 0; l < t.layers; ++l) {
             const model::BlockWeights b = m->block(l);
-            for (const model::BlockPart& p : model::block_parts()) {
+            for (const model::BlockPart& p : model::block_parts(m->config())) {
                 auto it = t.hf.find(model::block_tensor_name(l, p.name));
                 const at::Tensor& got = b.*p.member;
                 if (it == t.hf.end()) {
@@ -933,7 +935,7 @@ private Q_SLOTS:
         QVERIFY(bitwise_equal(back->final_norm(), ref.final_norm()));
         for (int64_t i = 0; i < ref.config().num_layers; ++i) {
             const model::BlockWeights a = back->block(i), b = ref.block(i);
-            for (const model::BlockPart& part : model::block_parts())
+            for (const model::BlockPart& part : model::block_parts(ref.config()))
                 if ((b.*part.member).defined())
                     QVERIFY2(bitwise_equal(a.*part.member, b.*part.member),
                              qPrintable(QString("block %1 %2").arg(i).arg(part.name)));

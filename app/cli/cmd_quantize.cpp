@@ -149,9 +149,7 @@ void run_quantize(const QuantizeOptions& o)
         for (const quant::LayerResult& l : q.layers) {
             if (l.skipped || !l.codes.defined())
                 continue;
-            const std::string input = l.name == "k_proj" || l.name == "v_proj" ? "q_proj"
-                                      : l.name == "up_proj"                    ? "gate_proj"
-                                                                               : l.name;
+            const std::string input = zp::model::input_group(l.name).input;
             const quant::GroupTransform* t = q.transforms.find(l.block, input);
             if (t && !t->identity())
                 continue;  // its codes quantize W Q^-T, not W

@@ -72,17 +72,12 @@ public:
                 at::ones({s.hidden}, at::kFloat);
             for (size_t t = 0; t < names.size(); ++t) {
                 const std::string& n = names[t];
-                int64_t out = s.hidden, in = s.hidden;
-                if (n == "gate_proj" || n == "up_proj")
-                    out = s.ffn;
-                if (n == "down_proj")
-                    in = s.ffn;
+                const std::vector<int64_t> shape = model::linear_shape(config_, n);
+                const int64_t out = shape[0], in = shape[1];
                 at::Tensor w = demo::synthetic_weight(out, in, seed + 1000ull * b + t);
                 // synthetic_weight's rows have an RMS of about 0.02.
                 w.mul_(static_cast<float>(1.0 / (0.02 * std::sqrt(double(in)))));
-                const bool mlp = n == "gate_proj" || n == "up_proj" || n == "down_proj";
-                tensors_[model::block_tensor_name(
-                    b, (mlp ? "mlp." : "self_attn.") + n + ".weight")] = w;
+                tensors_[model::block_tensor_name(b, model::linear_module(n) + ".weight")] = w;
             }
         }
     }

@@ -552,8 +552,8 @@ SafetensorsExportResult export_gptq(const model::Model& model, const quant::Quan
     const model::ModelConfig& c = model.config();
     json in_block = json::array();
     bool uniform = true, any_excluded = false;
-    for (const auto& sub : std::vector<std::vector<std::string>>{
-             {"q_proj", "k_proj", "v_proj"}, {"o_proj"}, {"gate_proj", "up_proj"}, {"down_proj"}}) {
+    for (const model::LinearGroup& group : model::linear_input_groups(c)) {
+        const std::vector<std::string>& sub = group.layers;
         json names = json::array();
         for (const std::string& n : sub) {
             int64_t packed_blocks = 0;

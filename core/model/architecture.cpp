@@ -282,6 +282,47 @@ const BlockPart& linear_part(const std::string& linear)
         "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
 }
 
+const LinearGroup& input_group(const std::string& linear)
+{
+    for (const LinearGroup& g : linear_input_groups())
+        for (const std::string& l : g.layers)
+            if (l == linear)
+                return g;
+    throw InvalidArgument("unknown linear layer '" + linear + "'");
+}
+
+int group_order(const std::string& input)
+{
+    const auto& groups = linear_input_groups();
+    for (size_t i = 0; i < groups.size(); ++i)
+        if (input == groups[i].input)
+            return static_cast<int>(i);
+    return static_cast<int>(groups.size());
+}
+
+int64_t group_in_features(const ModelConfig& c, const std::string& input)
+{
+    return linear_shape(c, input)[1];
+}
+
+bool split_block_tensor_name(const std::string& hf_name, int64_t* block, std::string* part)
+{
+    const std::string prefix = "model.layers.";
+    if (hf_name.compare(0, prefix.size(), prefix) != 0)
+        return false;
+    const size_t dot = hf_name.find('.', prefix.size());
+    if (dot == std::string::npos)
+        return false;
+    const std::string num = hf_name.substr(prefix.size(), dot - prefix.size());
+    if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos)
+        return false;
+    if (block)
+        *block = std::stoll(num);
+    if (part)
+        *part = hf_name.substr(dot + 1);
+    return true;
+}
+
 const std::vector<std::string>& linear_names()
 {
     static const std::vector<std::string> names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
@@ -356,13 +397,10 @@ bool is_norm_tensor(const ModelConfig& c, const std::string& hf_name)
 {
     if (hf_name == "model.norm.weight")
         return true;
-    const std::string prefix = "model.layers.";
-    if (hf_name.compare(0, prefix.size(), prefix) != 0)
+    std::string part;
+    if (!split_block_tensor_name(hf_name, nullptr, &part))
         return false;
-    const size_t dot = hf_name.find('.', prefix.size());
-    if (dot == std::string::npos)
-        return false;
-    const BlockPart* p = find_block_part(c, hf_name.substr(dot + 1));
+    const BlockPart* p = find_block_part(c, part);
     return p && (p->kind == PartKind::norm || p->kind == PartKind::head_norm);
 }
 

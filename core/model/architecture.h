@@ -117,6 +117,16 @@ const std::vector<LinearGroup>& linear_input_groups();
 // The part of a linear layer ("q_proj" -> self_attn.q_proj.weight, attn_q.weight), the same in
 // every family (see above); InvalidArgument if unknown.
 const BlockPart& linear_part(const std::string& linear);
+// The group whose input `linear` reads ("k_proj" -> the q_proj group); InvalidArgument if none.
+const LinearGroup& input_group(const std::string& linear);
+// Position of a group's input name in pipeline order (0 for "q_proj" .. 3 for "down_proj"); the
+// number of groups for a name that is none.
+int group_order(const std::string& input);
+// in_features of the linears of the group reading `input` ("q_proj", "o_proj", ...).
+int64_t group_in_features(const ModelConfig& c, const std::string& input);
+// "model.layers.12.self_attn.q_proj.weight" -> block 12 and "self_attn.q_proj.weight"; false for a
+// name outside the blocks (or with a malformed index).
+bool split_block_tensor_name(const std::string& hf_name, int64_t* block, std::string* part);
 // The seven linear layers of a block, in pipeline order: q_proj, k_proj, v_proj, o_proj,
 // gate_proj, up_proj, down_proj (the HF module names; the same in every family here).
 const std::vector<std::string>& linear_names();

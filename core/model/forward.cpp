@@ -284,20 +284,22 @@ at::Tensor block_forward(const ModelConfig& c, const BlockWeights& w_in, const a
     auto rewrite = [&](const char* name, at::Tensor t) {
         return rewrite_input(hooks, block_index, name, std::move(t));
     };
-    at::Tensor x = rewrite("q_proj", rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
+    // The four inputs, named by the table's groups: attention, o_proj, MLP, down_proj.
+    const auto& g = linear_input_groups(c);
+    at::Tensor x = rewrite(g[0].input, rms_norm(hidden, w_in.input_norm, c.rms_norm_eps));
     if (observe)
-        observe("q_proj", x);
+        observe(g[0].input, x);
     at::Tensor attn =
-        rewrite("o_proj", attention_context(c, w_in, x, pos0, cache, hooks, block_index));
+        rewrite(g[1].input, attention_context(c, w_in, x, pos0, cache, hooks, block_index));
     if (observe)
-        observe("o_proj", attn);
+        observe(g[1].input, attn);
     const at::Tensor out = attention_output(c, w_in, hidden, attn);
-    x = rewrite("gate_proj", rms_norm(out, w_in.post_norm, c.rms_norm_eps));
+    x = rewrite(g[2].input, rms_norm(out, w_in.post_norm, c.rms_norm_eps));
     if (observe)
-        observe("gate_proj", x);
-    at::Tensor a = rewrite("down_proj", mlp_activation(c, w_in, x));
+        observe(g[2].input, x);
+    at::Tensor a = rewrite(g[3].input, mlp_activation(c, w_in, x));
     if (observe)
-        observe("down_proj", a);
+        observe(g[3].input, a);
     return mlp_output(c, w_in, out, a);
 }
 
@@ -311,8 +313,8 @@ BlockStepper::BlockStepper(const ModelConfig& c, const BlockWeights& w, const at
 
 const char* BlockStepper::group() const
 {
-    static const char* names[] = {"q_proj", "o_proj", "gate_proj", "down_proj", ""};
-    return names[stage_];
+    const auto& g = linear_input_groups(c_);
+    return stage_ < static_cast<int>(g.size()) ? g[static_cast<size_t>(stage_)].input : "";
 }
 
 void BlockStepper::advance(const BlockWeights& w)

@@ -132,16 +132,10 @@ HfSource::HfSource(const std::string& dir) : dir_(dir)
 void check_block_count(const std::vector<std::string>& tensor_names, int64_t num_layers,
                        const std::string& config_path, const std::string& checkpoint)
 {
-    const std::string prefix = "model.layers.";
     for (const std::string& n : tensor_names) {
-        if (n.compare(0, prefix.size(), prefix) != 0)
+        int64_t block = -1;
+        if (!split_block_tensor_name(n, &block, nullptr))
             continue;
-        const size_t dot = n.find('.', prefix.size());
-        const std::string digits = n.substr(prefix.size(), dot - prefix.size());
-        if (digits.empty() || digits.size() > 9 ||
-            digits.find_first_not_of("0123456789") != std::string::npos)
-            continue;
-        const int64_t block = std::stoll(digits);
         if (block >= num_layers)
             throw FormatError(config_path + ": field 'num_hidden_layers' = " +
                               std::to_string(num_layers) + ", but " + checkpoint +

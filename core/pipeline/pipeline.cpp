@@ -76,11 +76,7 @@ constexpr int64_t kKeepInputsBytes = int64_t(1) << 30;
 
 int64_t in_features(const model::ModelConfig& c, const std::string& name)
 {
-    if (name == "o_proj")
-        return c.q_dim();
-    if (name == "down_proj")
-        return c.intermediate_size;
-    return c.hidden_size;
+    return model::group_in_features(c, name);
 }
 
 bool is_linear_name(const std::string& n)

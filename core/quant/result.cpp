@@ -100,21 +100,16 @@ void install_float_parts(model::Model& m, const QuantizedModel& qm, int64_t bloc
                 m.set_final_norm(t);
             continue;
         }
-        const std::string prefix = "model.layers.";
-        const size_t dot = name.find('.', prefix.size());
         int64_t b = -1;
-        if (name.rfind(prefix, 0) == 0 && dot != std::string::npos) {
-            const std::string num = name.substr(prefix.size(), dot - prefix.size());
-            if (!num.empty() && num.size() < 10 &&
-                num.find_first_not_of("0123456789") == std::string::npos)
-                b = std::stoll(num);
-        }
+        std::string part;
+        if (!model::split_block_tensor_name(name, &b, &part))
+            b = -1;
         if (b < 0 || b >= m.config().num_layers)
             throw InvalidArgument("trained tensor '" + name +
                                   "' is neither a block part of this model nor model.norm.weight");
         if (block >= 0 && b != block)
             continue;
-        m.set_block_part(b, name.substr(dot + 1), t);
+        m.set_block_part(b, part, t);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/common/error.h"
+#include "core/model/architecture.h"
 #include "core/quant/ruquant_transforms.h"
 
 namespace zp::quant {
@@ -76,11 +77,7 @@ uint64_t mix_seed(uint64_t seed, int64_t block, const std::string& input, int st
 
 int input_order(const std::string& input)
 {
-    static const char* order[] = {"q_proj", "o_proj", "gate_proj", "down_proj"};
-    for (int i = 0; i < 4; ++i)
-        if (input == order[i])
-            return i;
-    return 4;
+    return model::group_order(input);
 }
 
 at::ScalarType work_type(const at::Tensor& x)

@@ -61,13 +61,10 @@ void apply_session(model::Model& model, const std::string& path, bool gguf_weigh
     int64_t n = 0;
     for (const quant::LayerResult& l : qm.layers)
         n += !l.skipped && l.codes.defined();
-    if (!gguf_weights) {
+    if (!gguf_weights)
         pipeline::install_run(model, qm);
-    } else {
-        for (const quant::LayerResult& l : qm.layers)
-            if (!l.skipped && l.codes.defined())
-                model.set_linear(l.block, l.name, gguf::encode_linear(l).w_hat);
-    }
+    else
+        gguf::install_gguf_weights(model, qm);
     std::fprintf(stderr, "session %s: %lld quantized layers applied (%s weights)\n", path.c_str(),
                  static_cast<long long>(n), gguf_weights ? "gguf" : "workbench");
 }

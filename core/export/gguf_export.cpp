@@ -170,6 +170,19 @@ std::string linear_tensor_name(int64_t block, const std::string& n)
     return preset_linear_name(block, n);
 }
 
+void install_gguf_weights(model::Model& m, const quant::QuantizedModel& qm)
+{
+    for (const quant::LayerResult& l : qm.layers) {
+        if (l.skipped || !l.codes.defined())
+            continue;
+        if (l.encoded.defined())
+            m.set_encoded_linear(l.block, l.name, l.encoding, l.encoded);
+        else
+            m.set_linear(l.block, l.name, encode_linear(l).w_hat);
+    }
+    quant::install_float_parts(m, qm);
+}
+
 LinearEncoding encode_linear(const quant::LayerResult& layer)
 {
     const std::string where = "block " + std::to_string(layer.block) + " " + layer.name;

@@ -48,6 +48,12 @@ struct LinearEncoding {
 // The encoding the exporter uses for a layer (channel-wise and grouped alike). Use w_hat with
 // Model::set_linear to evaluate exactly what the file holds.
 LinearEncoding encode_linear(const quant::LayerResult& layer);
+// Puts into `m` what `export --format gguf` writes for a session: every quantized linear as the
+// file holds it (a preset layer's own bytes; else encode_linear's w_hat) and the session's trained
+// float parts (a distilled session's norms), so that the model computes what the exported file
+// computes (`generate --weights gguf`). Activation quantization and transforms are not applied: a
+// GGUF file has none.
+void install_gguf_weights(model::Model& m, const quant::QuantizedModel& qm);
 
 struct ExportOptions {
     TensorType embedding_type = TensorType::F16;  // token_embd and output: F16 or Q8_0

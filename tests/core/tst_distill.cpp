@@ -12,6 +12,7 @@
 #include "core/common/error.h"
 #include "core/data/calibration.h"
 #include "core/export/exporter.h"
+#include "core/export/gguf_export.h"
 #include "core/export/session.h"
 #include "core/formats/safetensors.h"
 #include "core/model/forward.h"
@@ -147,6 +148,15 @@ private Q_SLOTS:
         QVERIFY(r.model.float_parts.count("model.norm.weight") == 1);
         QVERIFY(r.model.float_parts.count("model.layers.0.input_layernorm.weight") == 1);
         QCOMPARE(r.model.distill_loss.size(), r.loss.size());
+        // What `generate --weights gguf` runs: the file's linears and the trained norms (it once
+        // installed the linears only and so ran the distilled codes with the original norms).
+        auto fresh = model::Model::open(model_->path());
+        gguf::install_gguf_weights(*fresh, r.model);
+        QVERIFY(at::equal(fresh->final_norm(), r.model.float_parts.at("model.norm.weight")));
+        QVERIFY(at::equal(fresh->block(0).input_norm,
+                          r.model.float_parts.at("model.layers.0.input_layernorm.weight")));
+        QVERIFY(
+            at::equal(fresh->block(0).q, gguf::encode_linear(*r.model.find(0, "q_proj")).w_hat));
     }
 
     void zero_learning_rate_changes_nothing()

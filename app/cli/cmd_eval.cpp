@@ -8,6 +8,7 @@
 
 #include "app/cli/commands.h"
 #include "app/cli/progress_bar.h"
+#include "app/cli/run_option_flags.h"
 #include "core/common/error.h"
 #include "core/common/text.h"
 #include "core/eval/perplexity.h"
@@ -37,15 +38,11 @@ void run_eval(const EvalOptions& o)
 {
     auto model = model::Model::open(o.model);
     const int32_t vocab = static_cast<int32_t>(model->config().vocab_size);
-    // Without --tokenizer: a GGUF file carries its own (tokenizer.ggml.*), an HF directory holds
-    // tokenizer.json or tokenizer.model; a llama2.c checkpoint has none.
-    std::error_code ec;
-    const bool carries = ends_with(o.model, ".gguf") || std::filesystem::is_directory(o.model, ec);
-    if (o.tokenizer.empty() && !carries)
+    const std::string tok_path = default_tokenizer(o.model, o.tokenizer);
+    if (tok_path.empty())
         throw InvalidArgument("--tokenizer is required for " + o.model +
                               " (a llama2.c checkpoint has no tokenizer of its own: give its "
                               "tokenizer.bin)");
-    const std::string tok_path = o.tokenizer.empty() ? o.model : o.tokenizer;
     std::unique_ptr<tok::Tokenizer> tok = ends_with(tok_path, ".bin")
                                               ? tok::load_llama2c_tokenizer(tok_path, vocab)
                                               : tok::load_tokenizer(tok_path);

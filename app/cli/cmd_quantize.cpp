@@ -260,7 +260,9 @@ void add_quantize_command(CLI::App& app)
         "quantize", "Quantize every decoder linear (RTN or GPTQ, Min-Max/NeUQI parameters)");
     cmd->add_option("--model", o->model, "HF model directory or llama2.c checkpoint")->required();
     cmd->add_option("--tokenizer", o->tokenizer,
-                    "tokenizer.bin, tokenizer.model or tokenizer.json");
+                    "tokenizer.bin, tokenizer.model, tokenizer.json or a GGUF file (default: the "
+                    "model's own, from a GGUF file or beside an HF model; a llama2.c checkpoint "
+                    "needs one for text calibration and --eval)");
     // The run options: generated from the one table (names, defaults, ranges, help).
     add_run_option_flags(cmd, o->given, "quantize");
     cmd->add_option(

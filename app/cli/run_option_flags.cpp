@@ -1,6 +1,7 @@
 #include "app/cli/run_option_flags.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "core/common/error.h"
 #include "core/common/text.h"
@@ -43,8 +44,16 @@ void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>&
     }
 }
 
+std::string default_tokenizer(const std::string& model, const std::string& given)
+{
+    if (!given.empty())
+        return given;
+    std::error_code ec;
+    return ends_with(model, ".gguf") || std::filesystem::is_directory(model, ec) ? model : "";
+}
+
 LazyTokenizer::LazyTokenizer(std::string path, int32_t vocab, std::string model_path)
-    : path_(std::move(path)), model_(std::move(model_path)), vocab_(vocab)
+    : path_(default_tokenizer(model_path, path)), model_(std::move(model_path)), vocab_(vocab)
 {
 }
 
@@ -54,7 +63,10 @@ const tok::Tokenizer* LazyTokenizer::get()
 {
     if (!tok_) {
         if (path_.empty())
-            throw InvalidArgument("--tokenizer is needed for text calibration and for --eval");
+            throw InvalidArgument(
+                "--tokenizer is needed for text calibration and for --eval with " + model_ +
+                " (a llama2.c checkpoint has no tokenizer of its own: give its "
+                "tokenizer.bin)");
         tok_ = ends_with(path_, ".bin") ? tok::load_llama2c_tokenizer(path_, vocab_)
                                         : tok::load_tokenizer(path_);
         tok::check_vocab_matches(*tok_, vocab_, path_, model_);

@@ -31,6 +31,11 @@ void add_run_option_flags(CLI::App* cmd, const std::shared_ptr<GivenRunOptions>&
 // The --tokenizer of a run, loaded on first use (text calibration, --eval) and checked against
 // the model's vocabulary: a llama2.c tokenizer.bin (which does not store its size) or anything
 // tok::load_tokenizer takes. InvalidArgument when none was given.
+// The tokenizer a command uses without --tokenizer: a GGUF file carries its own
+// (tokenizer.ggml.*) and an HF directory holds tokenizer.json or tokenizer.model, so the model's
+// path; a llama2.c checkpoint has none: "" (the caller says --tokenizer is required).
+std::string default_tokenizer(const std::string& model, const std::string& given);
+
 class LazyTokenizer {
 public:
     LazyTokenizer(std::string path, int32_t vocab, std::string model_path);

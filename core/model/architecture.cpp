@@ -406,7 +406,9 @@ bool is_norm_tensor(const ModelConfig& c, const std::string& hf_name)
 
 bool is_sliding_layer(const ModelConfig& c, int64_t layer)
 {
-    return c.sliding_window > 0 && c.swa_pattern > 0 && (layer + 1) % c.swa_pattern != 0;
+    if (c.sliding_window <= 0)
+        return false;
+    return c.swa_pattern == 0 || (layer + 1) % c.swa_pattern != 0;
 }
 
 double attention_scale(const ModelConfig& c)

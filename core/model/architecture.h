@@ -147,7 +147,8 @@ std::vector<int64_t> linear_shape(const ModelConfig& config, const std::string& 
 // RMSNorm gain of the config's architecture (the tensors hf_norm_offset applies to).
 bool is_norm_tensor(const ModelConfig& c, const std::string& hf_name);
 
-// Whether decoder layer `layer` (0-based) attends within the sliding window.
+// Whether decoder layer `layer` (0-based) attends within the sliding window: every layer when the
+// config has a window and no pattern (Mistral), all but every swa_pattern-th with one (Gemma 3).
 bool is_sliding_layer(const ModelConfig& c, int64_t layer);
 // Softmax scale of the attention scores: config's attn_scale, else 1 / sqrt(head_dim).
 double attention_scale(const ModelConfig& c);

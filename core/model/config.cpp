@@ -206,6 +206,10 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
         case Architecture::qwen2:
             // Qwen2 always has q/k/v biases and never an o_proj bias.
             c.attention_bias = true;
+            // Its sliding window applies only to some layers when switched on; not computed here.
+            if (r.optional_bool("use_sliding_window", false))
+                r.fail("use_sliding_window",
+                       "is true: Qwen2's per-layer sliding window is not supported");
             break;
         case Architecture::qwen3:
         case Architecture::gemma3:
@@ -214,6 +218,9 @@ ModelConfig parse_hf_config_text(const std::string& text, const std::string& ori
             break;
     }
     c.qk_norm = info->qk_norm;
+    // Mistral (v0.1) attends within sliding_window positions in every layer (null: globally).
+    if (c.arch == Architecture::mistral)
+        c.sliding_window = r.optional_int("sliding_window", 0);
     if (c.arch == Architecture::gemma3) {
         c.sliding_window = r.optional_int("sliding_window", 0);
         c.swa_pattern = r.optional_int(
@@ -314,6 +321,8 @@ std::string to_hf_config_json(const ModelConfig& c)
         j["hidden_activation"] = "gelu_pytorch_tanh";
     if (c.arch != Architecture::qwen2)
         j["attention_bias"] = c.attention_bias;
+    if (c.arch == Architecture::mistral && c.sliding_window > 0)
+        j["sliding_window"] = c.sliding_window;
     if (c.arch == Architecture::gemma3) {
         j["sliding_window"] = c.sliding_window;
         j["sliding_window_pattern"] = c.swa_pattern;

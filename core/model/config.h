@@ -43,9 +43,10 @@ struct ModelConfig {
     bool attention_bias = false;  // q/k/v projections carry biases (Qwen2; llama attention_bias)
     bool o_bias = false;          // o_proj carries a bias (llama attention_bias = true)
     bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3, Gemma 3)
-    // Sliding-window attention (Gemma 3): layers attend to at most `sliding_window` positions back
-    // (0: every layer attends globally), except every `swa_pattern`-th layer (1-based), which is
-    // global; sliding layers use RoPE base rope_local_theta without scaling.
+    // Sliding-window attention: layers attend to at most `sliding_window` positions back (0: every
+    // layer attends globally). With swa_pattern > 0 (Gemma 3) every swa_pattern-th layer (1-based)
+    // is global and the sliding ones use RoPE base rope_local_theta without scaling; with 0
+    // (Mistral) every layer slides, with the model's own RoPE.
     int64_t sliding_window = 0;
     int64_t swa_pattern = 0;
     double rope_local_theta = 10000.0;

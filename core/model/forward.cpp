@@ -177,7 +177,9 @@ at::Tensor attention_context(const ModelConfig& c, const BlockWeights& w_in, con
     k = k.transpose(1, 2);
     v = v.transpose(1, 2);
     const bool sliding = is_sliding_layer(c, block_index);
-    auto [cos, sin] = rope_tables(c, pos0, T, x.device(), x.scalar_type(), sliding);
+    // Gemma's sliding layers have their own RoPE base; Mistral's (no pattern) keep the model's.
+    auto [cos, sin] =
+        rope_tables(c, pos0, T, x.device(), x.scalar_type(), sliding && c.swa_pattern > 0);
     q = rewrite_attn("q", q * cos + rotate_half(q) * sin);
     k = rewrite_attn("k", k * cos + rotate_half(k) * sin);
     v = rewrite_attn("v", v);

@@ -210,6 +210,37 @@ private Q_SLOTS:
         QVERIFY2(named.code == 0, qPrintable(named.err));
         QVERIFY2(own.out.startsWith("perplexity ") && own.out == named.out,
                  qPrintable(own.out + " / " + named.out));
+        // quantize the same way: text calibration and --eval with the GGUF's own tokenizer.
+        const QStringList q{"--method",
+                            "rtn-minmax",
+                            "--bits",
+                            "4",
+                            "--group",
+                            "128",
+                            "--eval",
+                            text,
+                            "--window",
+                            "64",
+                            "--eval-windows",
+                            "1",
+                            "--skip-original-eval"};
+        Run qown = run_cli(QStringList{"quantize", "--model", gguf} + q);
+        QVERIFY2(qown.code == 0, qPrintable(qown.err));
+        Run qnamed = run_cli(QStringList{"quantize", "--model", gguf, "--tokenizer", gguf} + q);
+        QVERIFY2(qnamed.code == 0, qPrintable(qnamed.err));
+        auto ppl_line = [](const QString& out) {
+            for (const QString& l : out.split('\n'))
+                if (l.startsWith("perplexity on "))
+                    return l;
+            return QString();
+        };
+        QVERIFY2(!ppl_line(qown.out).isEmpty() && ppl_line(qown.out) == ppl_line(qnamed.out),
+                 qPrintable(qown.out + " / " + qnamed.out));
+        Run qbin = run_cli({"quantize", "--model", model, "--method", "rtn-minmax", "--bits", "4",
+                            "--eval", text, "--eval-windows", "1"});
+        QVERIFY(qbin.code != 0);
+        QVERIFY2(qbin.err.contains("--tokenizer is needed") && qbin.err.contains(model),
+                 qPrintable(qbin.err));
     }
 
     void bench_and_demo_run()

@@ -124,6 +124,45 @@ private Q_SLOTS:
         QCOMPARE(model::attention_scale(back), model::attention_scale(c));
     }
 
+    // Mistral v0.1 slides in every layer with the model's own RoPE; a null window is global.
+    void mistral_sliding_window()
+    {
+        const std::string base = R"({"architectures": ["MistralForCausalLM"], "model_type":
+            "mistral", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 40,
+            "rope_theta": 10000.0, "sliding_window": WINDOW})";
+        auto with = [&](const std::string& w) {
+            std::string t = base;
+            t.replace(t.find("WINDOW"), 6, w);
+            return model::parse_hf_config_text(t, "config.json");
+        };
+        const model::ModelConfig c = with("4");
+        QCOMPARE(c.sliding_window, int64_t(4));
+        QVERIFY(model::is_sliding_layer(c, 0) && model::is_sliding_layer(c, 1));
+        QCOMPARE(model::parse_hf_config_text(model::to_hf_config_json(c), "b").sliding_window,
+                 int64_t(4));
+        QVERIFY(!model::is_sliding_layer(with("null"), 0));
+        // The window's mask: with T = 10 and window 4, position 0 reaches position 3, not 4.
+        at::manual_seed(3);
+        model::BlockWeights w;
+        w.input_norm = at::ones({16});
+        w.post_norm = at::ones({16});
+        w.q = at::randn({16, 16}) * 0.3;
+        w.k = at::randn({8, 16}) * 0.3;
+        w.v = at::randn({8, 16}) * 0.3;
+        w.o = at::randn({16, 16}) * 0.3;
+        w.gate = at::randn({32, 16}) * 0.3;
+        w.up = at::randn({32, 16}) * 0.3;
+        w.down = at::randn({16, 32}) * 0.3;
+        at::Tensor h = at::randn({1, 10, 16});
+        at::Tensor h2 = h.clone();
+        h2.select(1, 0).add_(1.0);
+        const at::Tensor moved =
+            (model::block_forward(c, w, h) - model::block_forward(c, w, h2)).abs().amax({0, 2});
+        QVERIFY(moved[3].item<float>() > 0.0f);
+        QCOMPARE(moved[4].item<float>(), 0.0f);
+    }
+
     void gemma3_config_refusals()
     {
         std::string bad = kConfig;
